@@ -1,0 +1,648 @@
+//! Contract tests shared by every adapter of a port: the embedded ones run them in this crate's
+//! unit tests; the AWS ones run the very same functions against moto server. An adapter that
+//! passes these behaves like the others wherever the use cases can tell.
+//!
+//! Each check panics with a message naming what broke, like any test assertion.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{Duration, NaiveDate};
+
+use crate::clock::{Clock, SimClock};
+use crate::domain::{AccessMode, Country, Email, Language, OwnerExternalId, RedirectionId};
+use crate::import::ImportSummary;
+use crate::machine::{apply, Event, NewRedirection, Redirection, State};
+use crate::ports::{
+    poll_shard, Cas, Created, FollowUpClaim, FunnelStep, ImportJob, ImportQueue,
+    ImportQueueConsumer, ImportRecord, MailCategory, Mailer, OutgoingEmail, RedirectionStore,
+    UserProfile, POLL_SHARDS,
+};
+
+/// A redirection created now on `clock`, first poll 5 minutes later.
+pub fn new_redirection(id: &str, email: &str, clock: &dyn Clock) -> Redirection {
+    let now = clock.now();
+    Redirection::new(
+        NewRedirection {
+            id: RedirectionId::parse(id).unwrap(),
+            owner: OwnerExternalId::parse("own-contract").unwrap(),
+            email: Email::parse(email).unwrap(),
+            language: Language::parse("pl").unwrap(),
+            country: Country::parse("pl").unwrap(),
+            access_mode: AccessMode::Single,
+            link: format!("https://example.test/signin/{id}"),
+            first_poll_at: now + Duration::minutes(5),
+        },
+        now,
+    )
+}
+
+fn user(email: &str, clock: &dyn Clock) -> UserProfile {
+    let email = Email::parse(email).unwrap();
+    UserProfile {
+        key: email.user_key(),
+        owner: OwnerExternalId::generate(),
+        email,
+        name: "Ann".into(),
+        language: Language::parse("en").unwrap(),
+        follow_up_consent: true,
+        opted_out: false,
+        created_at: clock.now(),
+        last_follow_up_at: None,
+        last_success_at: None,
+    }
+}
+
+/// A prefix that keeps one run's ids apart from another's in a shared table.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Create-if-absent, read back, and conditional writes on state *and* version.
+pub async fn store_conditional_writes(store: &dyn RedirectionStore, clock: &SimClock) {
+    let r = new_redirection(&unique("cw"), "cw@example.com", clock);
+    assert_eq!(
+        store.create_redirection(&r).await.unwrap(),
+        Created::Created
+    );
+    assert_eq!(
+        store.create_redirection(&r).await.unwrap(),
+        Created::AlreadyExists,
+        "a second create of the same id must not overwrite"
+    );
+    assert_eq!(store.get_redirection(&r.id).await.unwrap(), Some(r.clone()));
+
+    let pending = apply(
+        &r,
+        Event::StillOpen {
+            status: crate::domain::KontomatikStatus::InProgress,
+            next_poll_at: Some(clock.now() + Duration::minutes(7)),
+        },
+        clock.now(),
+    )
+    .unwrap();
+    assert_eq!(
+        store
+            .save_redirection(&pending, r.expected())
+            .await
+            .unwrap(),
+        Cas::Applied
+    );
+    // The same transition again, from the now stale expectation, loses.
+    assert_eq!(
+        store
+            .save_redirection(&pending, r.expected())
+            .await
+            .unwrap(),
+        Cas::Conflict,
+        "a write expecting a stale version must lose"
+    );
+    // Right version, wrong state: loses too.
+    let mut wrong_state = pending.expected();
+    wrong_state.state = State::Created;
+    assert_eq!(
+        store.save_redirection(&pending, wrong_state).await.unwrap(),
+        Cas::Conflict
+    );
+    assert_eq!(
+        store.get_redirection(&r.id).await.unwrap(),
+        Some(pending.clone())
+    );
+    // Saving an id that does not exist is a conflict, never an upsert.
+    let ghost = new_redirection(&unique("ghost"), "g@example.com", clock);
+    assert_eq!(
+        store
+            .save_redirection(&ghost, ghost.expected())
+            .await
+            .unwrap(),
+        Cas::Conflict
+    );
+    assert_eq!(store.get_redirection(&ghost.id).await.unwrap(), None);
+}
+
+/// Many writers race for the same transition: exactly one wins.
+pub async fn store_race_has_one_winner(store: Arc<dyn RedirectionStore>, clock: &SimClock) {
+    let r = new_redirection(&unique("race"), "race@example.com", clock);
+    store.create_redirection(&r).await.unwrap();
+    let mut tasks = vec![];
+    for i in 0..8 {
+        let store = store.clone();
+        let r = r.clone();
+        let now = clock.now();
+        tasks.push(tokio::spawn(async move {
+            let next = apply(
+                &r,
+                Event::SignInFailed {
+                    error: crate::domain::ErrorInfo {
+                        code: format!("E{i}"),
+                        message: "racing".into(),
+                    },
+                },
+                now,
+            )
+            .unwrap();
+            store.save_redirection(&next, r.expected()).await.unwrap()
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        if t.await.unwrap() == Cas::Applied {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1, "exactly one racing writer wins");
+    let stored = store.get_redirection(&r.id).await.unwrap().unwrap();
+    assert_eq!(stored.state, State::Failed);
+    assert_eq!(stored.version, r.version + 1);
+}
+
+/// An item past its 24 h window is gone for every read, even before the store deletes it.
+pub async fn store_ttl_hides_forgotten_items(store: &dyn RedirectionStore, clock: &SimClock) {
+    let r = new_redirection(&unique("ttl"), "ttl@example.com", clock);
+    store.create_redirection(&r).await.unwrap();
+    assert_eq!(
+        r.ttl_epoch_seconds(),
+        (r.created_at + Duration::hours(24)).timestamp()
+    );
+    clock.advance(Duration::hours(23) + Duration::minutes(59));
+    assert!(store.get_redirection(&r.id).await.unwrap().is_some());
+    clock.advance(Duration::minutes(1));
+    assert_eq!(
+        store.get_redirection(&r.id).await.unwrap(),
+        None,
+        "24 h after creation the item must read as absent"
+    );
+    let shard = poll_shard(&r.id);
+    let due = store
+        .due_for_poll(shard, clock.now(), 1000, None)
+        .await
+        .unwrap();
+    assert!(
+        due.items.iter().all(|i| i.id != r.id),
+        "a forgotten item is never due"
+    );
+    let later = apply(&r, Event::WindowClosed, clock.now()).unwrap();
+    assert_eq!(
+        store.save_redirection(&later, r.expected()).await.unwrap(),
+        Cas::Conflict,
+        "a forgotten item cannot be written"
+    );
+    // Its id may be used again (Kontomatik forgot it too).
+    let fresh = new_redirection(r.id.as_str(), "ttl@example.com", clock);
+    assert_eq!(
+        store.create_redirection(&fresh).await.unwrap(),
+        Created::Created
+    );
+}
+
+/// The due query: per shard, only due items, oldest first, paginated, and items that stop
+/// needing polls leave the index.
+pub async fn store_due_for_poll(store: &dyn RedirectionStore, clock: &SimClock) {
+    // Start from a clean slate of time so older items of a shared table are far in the past.
+    clock.advance(Duration::days(30));
+    let base = clock.now();
+    let tag = unique("due");
+    let mut expected_due = BTreeSet::new();
+    let mut not_due = BTreeSet::new();
+    for i in 0..24 {
+        let mut r = new_redirection(&format!("{tag}-{i:02}"), "due@example.com", clock);
+        // Spread next polls: some in the past (due), some in the future.
+        let at = base + Duration::seconds(i64::from(i) * 37 - 500);
+        r.next_poll_at = Some(at);
+        store.create_redirection(&r).await.unwrap();
+        if at <= base {
+            expected_due.insert(r.id.clone());
+        } else {
+            not_due.insert(r.id.clone());
+        }
+    }
+    assert!(expected_due.len() > 8 && !not_due.is_empty());
+
+    let mut found = BTreeSet::new();
+    for shard in 0..POLL_SHARDS {
+        let mut cursor = None;
+        let mut last = None;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .due_for_poll(shard, base, 3, cursor.clone())
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(page.items.len() <= 3, "a page respects the limit");
+            for item in &page.items {
+                assert!(item.next_poll_at <= base, "only due items");
+                assert_eq!(poll_shard(&item.id), shard, "only this shard");
+                if let Some(prev) = last {
+                    assert!(item.next_poll_at >= prev, "oldest first");
+                }
+                last = Some(item.next_poll_at);
+                if item.id.as_str().starts_with(&tag) {
+                    assert!(found.insert(item.id.clone()), "no item twice");
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+            assert!(pages < 100, "pagination ends");
+        }
+    }
+    assert_eq!(found, expected_due, "every due item of every shard, once");
+
+    // A redirection that reaches a final state leaves the poll index.
+    let id = expected_due.iter().next().cloned().unwrap();
+    let r = store.get_redirection(&id).await.unwrap().unwrap();
+    let done = apply(&r, Event::LinkExpired, base).unwrap();
+    assert_eq!(
+        store.save_redirection(&done, r.expected()).await.unwrap(),
+        Cas::Applied
+    );
+    let page = store
+        .due_for_poll(poll_shard(&id), base, 1000, None)
+        .await
+        .unwrap();
+    assert!(page.items.iter().all(|i| i.id != id));
+}
+
+/// Users: a stable owner id, opt-out, and one follow-up per window, decided conditionally.
+pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
+    let email = format!("{}@example.com", unique("user"));
+    let first = store
+        .get_or_create_user(&user(&email, clock))
+        .await
+        .unwrap();
+    let again = store
+        .get_or_create_user(&user(&email.to_uppercase(), clock))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.owner, again.owner,
+        "the same email keeps its owner id"
+    );
+    assert_eq!(
+        store.get_user(&first.key).await.unwrap().map(|u| u.owner),
+        Some(first.owner.clone())
+    );
+
+    let claim = |now| FollowUpClaim {
+        now,
+        not_within: Duration::days(7),
+        no_success_since: now - Duration::hours(2),
+    };
+    assert!(store
+        .claim_follow_up(&first.key, claim(clock.now()))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .claim_follow_up(&first.key, claim(clock.now()))
+            .await
+            .unwrap(),
+        "a second follow-up within the window is refused"
+    );
+    clock.advance(Duration::days(8));
+    store.set_opt_out(&first.key, true).await.unwrap();
+    assert!(
+        !store
+            .claim_follow_up(&first.key, claim(clock.now()))
+            .await
+            .unwrap(),
+        "never to an opted-out user"
+    );
+    store.set_opt_out(&first.key, false).await.unwrap();
+    store
+        .record_success(&first.key, clock.now() - Duration::minutes(30))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_follow_up(&first.key, claim(clock.now()))
+            .await
+            .unwrap(),
+        "never to a user who succeeded since the drop-off"
+    );
+    clock.advance(Duration::hours(3));
+    assert!(store
+        .claim_follow_up(&first.key, claim(clock.now()))
+        .await
+        .unwrap());
+
+    let unknown = Email::parse("nobody-at-all@example.com")
+        .unwrap()
+        .user_key();
+    assert!(!store.set_opt_out(&unknown, true).await.unwrap());
+    assert!(!store
+        .claim_follow_up(&unknown, claim(clock.now()))
+        .await
+        .unwrap());
+
+    let mut no_consent = user(&format!("{}@example.com", unique("nc")), clock);
+    no_consent.follow_up_consent = false;
+    store.get_or_create_user(&no_consent).await.unwrap();
+    assert!(!store
+        .claim_follow_up(&no_consent.key, claim(clock.now()))
+        .await
+        .unwrap());
+}
+
+/// Import records read back per owner in time order; funnel counters add up atomically.
+pub async fn store_imports_and_funnel(store: Arc<dyn RedirectionStore>, clock: &SimClock) {
+    let owner = OwnerExternalId::parse(&unique("own")).unwrap();
+    for i in 0u32..3 {
+        let rec = ImportRecord {
+            owner: owner.clone(),
+            redirection_id: RedirectionId::parse(&format!("imp-{i}")).unwrap(),
+            imported_at: clock.now() + Duration::minutes(i64::from(i)),
+            summary: ImportSummary {
+                transactions_total: u64::from(i) * 10,
+                ..Default::default()
+            },
+        };
+        store.put_import_record(&rec).await.unwrap();
+    }
+    let recs = store.import_records(&owner).await.unwrap();
+    assert_eq!(recs.len(), 3);
+    assert!(recs.windows(2).all(|w| w[0].imported_at < w[1].imported_at));
+    assert_eq!(recs[2].summary.transactions_total, 20);
+
+    // A day no other test uses.
+    let day = NaiveDate::from_ymd_opt(2001, 1, 1).unwrap()
+        + chrono::Days::new(u64::from(uuid::Uuid::new_v4().as_bytes()[0]) * 400);
+    let mut tasks = vec![];
+    for _ in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .add_to_funnel(day, FunnelStep::Started, 1)
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    store
+        .add_to_funnel(day, FunnelStep::Success, 3)
+        .await
+        .unwrap();
+    let next_day = day.succ_opt().unwrap();
+    let f = store.funnel(day, next_day).await.unwrap();
+    assert_eq!(f.len(), 2, "one entry per day, empty days included");
+    assert_eq!(f[0].day, Some(day));
+    assert_eq!(
+        f[0].get(FunnelStep::Started),
+        10,
+        "concurrent adds all count"
+    );
+    assert_eq!(f[0].get(FunnelStep::Success), 3);
+    assert_eq!(f[0].get(FunnelStep::Expired), 0);
+    assert_eq!(f[1].get(FunnelStep::Started), 0);
+}
+
+/// Moves a queue's notion of time: the simulated clock for the embedded queue, a real (short)
+/// wait for SQS.
+#[async_trait]
+pub trait TimePasses: Send + Sync {
+    async fn pass(&self, d: StdDuration);
+}
+
+#[async_trait]
+impl TimePasses for SimClock {
+    async fn pass(&self, d: StdDuration) {
+        self.advance(Duration::from_std(d).unwrap());
+    }
+}
+
+/// Delays, visibility timeout, redelivery and acknowledgement.
+pub async fn queue_semantics<Q>(queue: &Q, time: &dyn TimePasses)
+where
+    Q: ImportQueue + ImportQueueConsumer,
+{
+    let job = |id: &str| ImportJob {
+        redirection_id: RedirectionId::parse(id).unwrap(),
+        continuation: 0,
+    };
+    let vis = StdDuration::from_secs(2);
+    queue
+        .enqueue(&job("q-now"), StdDuration::ZERO)
+        .await
+        .unwrap();
+    queue
+        .enqueue(&job("q-later"), StdDuration::from_secs(3))
+        .await
+        .unwrap();
+
+    let first = queue.receive(10, vis).await.unwrap();
+    assert_eq!(
+        first.iter().map(|d| d.job.clone()).collect::<Vec<_>>(),
+        vec![job("q-now")],
+        "a delayed message is not visible yet"
+    );
+    assert_eq!(first[0].receive_count, 1);
+    assert!(
+        queue.receive(10, vis).await.unwrap().is_empty(),
+        "a received message is invisible during its visibility timeout"
+    );
+
+    time.pass(StdDuration::from_millis(3500)).await;
+    let mut second = queue.receive(10, vis).await.unwrap();
+    second.sort_by(|a, b| a.job.redirection_id.cmp(&b.job.redirection_id));
+    let ids: Vec<_> = second
+        .iter()
+        .map(|d| d.job.redirection_id.to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["q-later", "q-now"],
+        "unacknowledged message is redelivered and the delayed one is now visible"
+    );
+    let redelivered = second
+        .iter()
+        .find(|d| d.job == job("q-now"))
+        .unwrap()
+        .clone();
+    assert_eq!(redelivered.receive_count, 2);
+    for d in &second {
+        queue.ack(&d.receipt).await.unwrap();
+    }
+    time.pass(StdDuration::from_millis(2500)).await;
+    assert!(
+        queue.receive(10, vis).await.unwrap().is_empty(),
+        "acknowledged messages are gone for good"
+    );
+}
+
+/// What a mailer's recorded message looks like once read back from wherever it went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// The sample follow-up email the mailer contract sends.
+pub fn sample_marketing_mail(to: &str) -> OutgoingEmail {
+    OutgoingEmail {
+        to: Email::parse(to).unwrap(),
+        subject: "Finish connecting your bank – Zakończ".into(),
+        text: "Hello Ann,\nyou can finish here: https://example.test/resume?t=abc\n".into(),
+        html: "<p>Hello Ann,</p><p><a href=\"https://example.test/resume?t=abc\">Finish</a></p>"
+            .into(),
+        headers: vec![
+            (
+                "List-Unsubscribe".into(),
+                "<https://example.test/unsubscribe?t=abc>".into(),
+            ),
+            (
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into(),
+            ),
+        ],
+        category: MailCategory::Marketing,
+        tag: "follow_up".into(),
+    }
+}
+
+/// The mailer keeps both parts and the custom headers of a message.
+pub async fn mailer_keeps_parts_and_headers(mailer: &dyn Mailer, recorded: Vec<RecordedMail>) {
+    let _ = mailer;
+    let mail = sample_marketing_mail("ann@example.com");
+    let got = recorded
+        .iter()
+        .find(|m| m.subject == mail.subject)
+        .expect("the sent message was recorded");
+    assert_eq!(got.to, "ann@example.com");
+    assert_eq!(got.text.replace("\r\n", "\n").trim(), mail.text.trim());
+    assert!(got
+        .html
+        .contains("href=\"https://example.test/resume?t=abc\""));
+    for (name, value) in &mail.headers {
+        assert!(
+            got.headers
+                .iter()
+                .any(|(n, v)| n.eq_ignore_ascii_case(name) && v == value),
+            "header {name} kept"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+
+    fn setup() -> (Arc<EmbeddedStore>, SimClock) {
+        let clock = SimClock::at_default_start();
+        (Arc::new(EmbeddedStore::new(Arc::new(clock.clone()))), clock)
+    }
+
+    #[tokio::test]
+    async fn embedded_store_conditional_writes() {
+        let (s, c) = setup();
+        store_conditional_writes(s.as_ref(), &c).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_store_race() {
+        let (s, c) = setup();
+        store_race_has_one_winner(s, &c).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_store_ttl() {
+        let (s, c) = setup();
+        store_ttl_hides_forgotten_items(s.as_ref(), &c).await;
+        // The embedded store, like DynamoDB, may still hold the item physically.
+        assert_eq!(s.physical_redirection_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn embedded_store_due() {
+        let (s, c) = setup();
+        store_due_for_poll(s.as_ref(), &c).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_store_users() {
+        let (s, c) = setup();
+        store_users(s.as_ref(), &c).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_store_imports_and_funnel() {
+        let (s, c) = setup();
+        store_imports_and_funnel(s, &c).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_queue() {
+        let clock = SimClock::at_default_start();
+        let q = EmbeddedQueue::new(Arc::new(clock.clone()), 5);
+        queue_semantics(&q, &clock).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_queue_dead_letters_after_max_receives() {
+        let clock = SimClock::at_default_start();
+        let q = EmbeddedQueue::new(Arc::new(clock.clone()), 2);
+        let job = ImportJob {
+            redirection_id: RedirectionId::parse("poison").unwrap(),
+            continuation: 0,
+        };
+        q.enqueue(&job, StdDuration::ZERO).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                q.receive(1, StdDuration::from_secs(1)).await.unwrap().len(),
+                1
+            );
+            clock.advance(Duration::seconds(2));
+        }
+        assert!(q
+            .receive(1, StdDuration::from_secs(1))
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(q.dead_letters(), vec![job]);
+        assert!(q.is_empty());
+    }
+
+    #[tokio::test]
+    async fn embedded_outbox() {
+        let clock = SimClock::at_default_start();
+        let outbox = Outbox::new(Arc::new(clock));
+        let mail = sample_marketing_mail("ann@example.com");
+        outbox.fail_next(1);
+        assert!(outbox.send(&mail).await.is_err());
+        outbox.send(&mail).await.unwrap();
+        let recorded = outbox
+            .sent()
+            .into_iter()
+            .map(|s| RecordedMail {
+                to: s.mail.to.to_string(),
+                subject: s.mail.subject,
+                text: s.mail.text,
+                html: s.mail.html,
+                headers: s.mail.headers,
+            })
+            .collect();
+        mailer_keeps_parts_and_headers(&outbox, recorded).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_store_survives_a_snapshot_round_trip() {
+        let (s, c) = setup();
+        let r = new_redirection("snap", "s@example.com", &c);
+        s.create_redirection(&r).await.unwrap();
+        let json = s.snapshot().unwrap();
+        let (other, _) = setup();
+        other.restore(&json).unwrap();
+        assert_eq!(other.get_redirection(&r.id).await.unwrap(), Some(r));
+        assert!(other.restore("not json").is_err());
+    }
+}

@@ -1,0 +1,474 @@
+//! In-process adapters with the same semantics as the AWS ones: conditional writes that fail on a
+//! stale state or version, items that vanish after their 24 h window (TTL) on the injected clock,
+//! a queue with delays, visibility timeouts, redelivery and a dead-letter list, and an outbox.
+//! Used by the local run and by unit tests; the contract tests hold them to the AWS behaviour.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::domain::{OwnerExternalId, RedirectionId, Timestamp, UserKey};
+use crate::machine::{Expected, Redirection};
+use crate::ports::{
+    poll_shard, Cas, Created, Delivery, DueItem, DuePage, FollowUpClaim, FunnelDay, FunnelStep,
+    ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, MailError, Mailer, OutgoingEmail,
+    PollCursor, QueueError, RedirectionStore, StoreError, UserProfile,
+};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data behind these locks is replaced whole in each operation, so a panic elsewhere
+    // cannot leave it half-written.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The sort key of the poll index: `<nextPollAt>#<id>`, fixed-width so that string order is time
+/// order. Shared by every store adapter so cursors mean the same everywhere.
+pub fn poll_sort_key(next_poll_at: Timestamp, id: &RedirectionId) -> String {
+    format!(
+        "{}#{}",
+        next_poll_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        id.as_str()
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct StoreData {
+    redirections: HashMap<RedirectionId, Redirection>,
+    users: HashMap<UserKey, UserProfile>,
+    /// Keyed by (owner, time, redirection) so one owner's records read back in order.
+    imports: BTreeMap<(OwnerExternalId, Timestamp, RedirectionId), ImportRecord>,
+    funnel: BTreeMap<NaiveDate, BTreeMap<FunnelStep, u64>>,
+}
+
+/// The embedded [`RedirectionStore`].
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    clock: Arc<dyn Clock>,
+    data: Mutex<StoreData>,
+}
+
+impl EmbeddedStore {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        EmbeddedStore {
+            clock,
+            data: Mutex::new(StoreData::default()),
+        }
+    }
+
+    /// Every live redirection, newest first (for the local operator view).
+    pub fn redirections(&self) -> Vec<Redirection> {
+        let now = self.clock.now();
+        let mut v: Vec<_> = lock(&self.data)
+            .redirections
+            .values()
+            .filter(|r| !r.is_forgotten(now))
+            .cloned()
+            .collect();
+        v.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        v
+    }
+
+    /// How many redirection items are physically held, expired or not (TTL deletion is lazy).
+    pub fn physical_redirection_count(&self) -> usize {
+        lock(&self.data).redirections.len()
+    }
+
+    /// Deletes items whose window has passed, as DynamoDB's TTL sweeper eventually does.
+    pub fn sweep_expired(&self) -> usize {
+        let now = self.clock.now();
+        let mut d = lock(&self.data);
+        let before = d.redirections.len();
+        d.redirections.retain(|_, r| !r.is_forgotten(now));
+        before - d.redirections.len()
+    }
+
+    /// The whole state as JSON (for the local run's data directory).
+    pub fn snapshot(&self) -> Result<String, StoreError> {
+        serde_json::to_string(&*lock(&self.data)).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Replaces the whole state with a snapshot.
+    pub fn restore(&self, json: &str) -> Result<(), StoreError> {
+        let data: StoreData =
+            serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        *lock(&self.data) = data;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RedirectionStore for EmbeddedStore {
+    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
+        let now = self.clock.now();
+        let mut d = lock(&self.data);
+        if d.redirections
+            .get(&r.id)
+            .is_some_and(|old| !old.is_forgotten(now))
+        {
+            return Ok(Created::AlreadyExists);
+        }
+        d.redirections.insert(r.id.clone(), r.clone());
+        Ok(Created::Created)
+    }
+
+    async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
+        let now = self.clock.now();
+        Ok(lock(&self.data)
+            .redirections
+            .get(id)
+            .filter(|r| !r.is_forgotten(now))
+            .cloned())
+    }
+
+    async fn save_redirection(
+        &self,
+        next: &Redirection,
+        expected: Expected,
+    ) -> Result<Cas, StoreError> {
+        let now = self.clock.now();
+        let mut d = lock(&self.data);
+        let current = d.redirections.get(&next.id);
+        let matches = current.is_some_and(|c| {
+            !c.is_forgotten(now) && c.state == expected.state && c.version == expected.version
+        });
+        if !matches {
+            return Ok(Cas::Conflict);
+        }
+        d.redirections.insert(next.id.clone(), next.clone());
+        Ok(Cas::Applied)
+    }
+
+    async fn due_for_poll(
+        &self,
+        shard: u8,
+        now: Timestamp,
+        limit: usize,
+        after: Option<PollCursor>,
+    ) -> Result<DuePage, StoreError> {
+        let clock_now = self.clock.now();
+        let d = lock(&self.data);
+        let mut due: Vec<(String, DueItem)> = d
+            .redirections
+            .values()
+            .filter(|r| !r.is_forgotten(clock_now) && poll_shard(&r.id) == shard)
+            .filter_map(|r| {
+                let at = r.next_poll_at?;
+                (at <= now).then(|| {
+                    (
+                        poll_sort_key(at, &r.id),
+                        DueItem {
+                            id: r.id.clone(),
+                            next_poll_at: at,
+                        },
+                    )
+                })
+            })
+            .filter(|(key, _)| after.as_ref().is_none_or(|c| key.as_str() > c.0.as_str()))
+            .collect();
+        due.sort_by(|a, b| a.0.cmp(&b.0));
+        let more = due.len() > limit;
+        due.truncate(limit);
+        let next = if more {
+            due.last().map(|(k, _)| PollCursor(k.clone()))
+        } else {
+            None
+        };
+        Ok(DuePage {
+            items: due.into_iter().map(|(_, item)| item).collect(),
+            next,
+        })
+    }
+
+    async fn get_or_create_user(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
+        let mut d = lock(&self.data);
+        Ok(d.users
+            .entry(candidate.key.clone())
+            .or_insert_with(|| candidate.clone())
+            .clone())
+    }
+
+    async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
+        Ok(lock(&self.data).users.get(key).cloned())
+    }
+
+    async fn set_opt_out(&self, key: &UserKey, opted_out: bool) -> Result<bool, StoreError> {
+        let mut d = lock(&self.data);
+        Ok(match d.users.get_mut(key) {
+            Some(u) => {
+                u.opted_out = opted_out;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
+        let mut d = lock(&self.data);
+        if let Some(u) = d.users.get_mut(key) {
+            u.last_success_at = Some(u.last_success_at.map_or(at, |old| old.max(at)));
+        }
+        Ok(())
+    }
+
+    async fn claim_follow_up(
+        &self,
+        key: &UserKey,
+        claim: FollowUpClaim,
+    ) -> Result<bool, StoreError> {
+        let mut d = lock(&self.data);
+        let Some(u) = d.users.get_mut(key) else {
+            return Ok(false);
+        };
+        let cutoff = claim.now - claim.not_within;
+        let allowed = u.follow_up_consent
+            && !u.opted_out
+            && u.last_follow_up_at.is_none_or(|t| t < cutoff)
+            && u.last_success_at.is_none_or(|t| t < claim.no_success_since);
+        if allowed {
+            u.last_follow_up_at = Some(claim.now);
+        }
+        Ok(allowed)
+    }
+
+    async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
+        lock(&self.data).imports.insert(
+            (
+                record.owner.clone(),
+                record.imported_at,
+                record.redirection_id.clone(),
+            ),
+            record.clone(),
+        );
+        Ok(())
+    }
+
+    async fn import_records(
+        &self,
+        owner: &OwnerExternalId,
+    ) -> Result<Vec<ImportRecord>, StoreError> {
+        Ok(lock(&self.data)
+            .imports
+            .iter()
+            .filter(|((o, _, _), _)| o == owner)
+            .map(|(_, r)| r.clone())
+            .collect())
+    }
+
+    async fn add_to_funnel(
+        &self,
+        day: NaiveDate,
+        step: FunnelStep,
+        n: u64,
+    ) -> Result<(), StoreError> {
+        *lock(&self.data)
+            .funnel
+            .entry(day)
+            .or_default()
+            .entry(step)
+            .or_insert(0) += n;
+        Ok(())
+    }
+
+    async fn funnel(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FunnelDay>, StoreError> {
+        let d = lock(&self.data);
+        Ok(from
+            .iter_days()
+            .take_while(|day| *day <= to)
+            .map(|day| FunnelDay {
+                day: Some(day),
+                counts: d.funnel.get(&day).cloned().unwrap_or_default(),
+            })
+            .collect())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct Message {
+    job: ImportJob,
+    visible_at: Timestamp,
+    receive_count: u32,
+    receipt: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct QueueData {
+    messages: Vec<Message>,
+    dead: Vec<ImportJob>,
+}
+
+/// The embedded import queue: SQS semantics on the injected clock. A message received more than
+/// `max_receives` times goes to the dead-letter list instead (SQS's redrive policy).
+#[derive(Debug)]
+pub struct EmbeddedQueue {
+    clock: Arc<dyn Clock>,
+    max_receives: u32,
+    data: Mutex<QueueData>,
+}
+
+impl EmbeddedQueue {
+    pub fn new(clock: Arc<dyn Clock>, max_receives: u32) -> Self {
+        EmbeddedQueue {
+            clock,
+            max_receives: max_receives.max(1),
+            data: Mutex::new(QueueData::default()),
+        }
+    }
+
+    /// Messages on the queue, visible or not.
+    pub fn len(&self) -> usize {
+        lock(&self.data).messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Jobs moved to the dead-letter list.
+    pub fn dead_letters(&self) -> Vec<ImportJob> {
+        lock(&self.data).dead.clone()
+    }
+
+    /// The jobs on the queue with when each becomes visible (for the operator view).
+    pub fn pending(&self) -> Vec<(ImportJob, Timestamp, u32)> {
+        lock(&self.data)
+            .messages
+            .iter()
+            .map(|m| (m.job.clone(), m.visible_at, m.receive_count))
+            .collect()
+    }
+}
+
+fn chrono_of(d: StdDuration) -> Duration {
+    Duration::from_std(d).unwrap_or_else(|_| Duration::days(365))
+}
+
+#[async_trait]
+impl ImportQueue for EmbeddedQueue {
+    async fn enqueue(&self, job: &ImportJob, delay: StdDuration) -> Result<(), QueueError> {
+        let visible_at = self.clock.now() + chrono_of(delay.min(StdDuration::from_secs(900)));
+        lock(&self.data).messages.push(Message {
+            job: job.clone(),
+            visible_at,
+            receive_count: 0,
+            receipt: None,
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ImportQueueConsumer for EmbeddedQueue {
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: StdDuration,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        let now = self.clock.now();
+        let mut d = lock(&self.data);
+        let data = &mut *d;
+        let mut out = vec![];
+        let mut i = 0;
+        while i < data.messages.len() && out.len() < max {
+            let m = &mut data.messages[i];
+            if m.visible_at > now {
+                i += 1;
+                continue;
+            }
+            if m.receive_count >= self.max_receives {
+                let dead = data.messages.remove(i);
+                data.dead.push(dead.job);
+                continue;
+            }
+            m.receive_count += 1;
+            m.visible_at = now + chrono_of(visibility);
+            let receipt = uuid::Uuid::new_v4().to_string();
+            m.receipt = Some(receipt.clone());
+            out.push(Delivery {
+                receipt,
+                job: m.job.clone(),
+                receive_count: m.receive_count,
+            });
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError> {
+        lock(&self.data)
+            .messages
+            .retain(|m| m.receipt.as_deref() != Some(receipt));
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mailer
+// ---------------------------------------------------------------------------------------------
+
+/// One email the outbox holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentEmail {
+    pub id: String,
+    pub sent_at: Timestamp,
+    pub mail: OutgoingEmail,
+}
+
+/// The embedded [`Mailer`]: keeps every message, and can be told to fail the next sends.
+#[derive(Debug)]
+pub struct Outbox {
+    clock: Arc<dyn Clock>,
+    sent: Mutex<Vec<SentEmail>>,
+    fail_next: Mutex<u32>,
+}
+
+impl Outbox {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Outbox {
+            clock,
+            sent: Mutex::new(vec![]),
+            fail_next: Mutex::new(0),
+        }
+    }
+
+    pub fn sent(&self) -> Vec<SentEmail> {
+        lock(&self.sent).clone()
+    }
+
+    /// The next `n` sends fail as if the mail service were down.
+    pub fn fail_next(&self, n: u32) {
+        *lock(&self.fail_next) = n;
+    }
+}
+
+#[async_trait]
+impl Mailer for Outbox {
+    async fn send(&self, mail: &OutgoingEmail) -> Result<String, MailError> {
+        {
+            let mut f = lock(&self.fail_next);
+            if *f > 0 {
+                *f -= 1;
+                return Err(MailError::Unavailable("outbox told to fail".into()));
+            }
+        }
+        let id = format!("local-{}", uuid::Uuid::new_v4().simple());
+        lock(&self.sent).push(SentEmail {
+            id: id.clone(),
+            sent_at: self.clock.now(),
+            mail: mail.clone(),
+        });
+        Ok(id)
+    }
+}

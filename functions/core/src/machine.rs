@@ -1,0 +1,667 @@
+//! The one state machine that owns a redirection's life.
+//!
+//! ```text
+//! created ──user leaves──▶ pending (non-final statuses seen while polling)
+//!    │                         │
+//!    ├────────────── success ──┴──▶ session_saved ─▶ import_queued ─▶ import_running ─▶ imported
+//!    │                                                                              └─▶ import_failed
+//!    ├────────────── error ───────▶ failed ──────────────┐
+//!    └── 1 h, never finished ─────▶ expired ─────────────┴─▶ follow_up_sent
+//! ```
+//!
+//! [`apply`] is pure: it takes a redirection and an event and returns the next version of the
+//! redirection, or refuses. Stores persist the result with a conditional write on the *previous*
+//! state and version ([`Expected`]), so duplicate callbacks, the poller and SQS redelivery can race
+//! freely: exactly one write of any transition wins and the losers re-read and re-decide.
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::domain::{
+    AccessMode, CommandId, Country, Email, ErrorInfo, KontomatikStatus, Language, OwnerExternalId,
+    RedirectionId, SessionData, Timestamp, UserKey,
+};
+
+/// A link can be used for one hour; after that its status is `expired`.
+pub fn link_lifetime() -> Duration {
+    Duration::hours(1)
+}
+
+/// A redirection's status can be read for 24 hours; after that Kontomatik forgets the id and our
+/// item's TTL removes it.
+pub fn status_window() -> Duration {
+    Duration::hours(24)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Saved before the user leaves for the bank; no status seen yet.
+    Created,
+    /// A non-final status (`initialized` / `in_progress`) was seen.
+    Pending,
+    /// Sign-in succeeded; the session is saved but the import is not claimed yet.
+    SessionSaved,
+    /// The import job is claimed for this session and on the queue.
+    ImportQueued,
+    /// A worker took the import claim: Default Import may have been called. Never called again.
+    ImportRunning,
+    Imported,
+    ImportFailed,
+    /// The sign-in ended with Kontomatik's `error`.
+    Failed,
+    /// The link expired unused (or the 24 h window closed without a final status).
+    Expired,
+    /// The user was sent the one follow-up email for this drop-off.
+    FollowUpSent,
+}
+
+impl State {
+    pub const ALL: [State; 10] = [
+        State::Created,
+        State::Pending,
+        State::SessionSaved,
+        State::ImportQueued,
+        State::ImportRunning,
+        State::Imported,
+        State::ImportFailed,
+        State::Failed,
+        State::Expired,
+        State::FollowUpSent,
+    ];
+
+    /// States in which Kontomatik's status is still open and worth asking for.
+    pub fn needs_polling(self) -> bool {
+        matches!(self, State::Created | State::Pending)
+    }
+
+    /// No transition but bookkeeping leaves these states.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            State::Imported | State::ImportFailed | State::FollowUpSent
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Pending => "pending",
+            State::SessionSaved => "session_saved",
+            State::ImportQueued => "import_queued",
+            State::ImportRunning => "import_running",
+            State::Imported => "imported",
+            State::ImportFailed => "import_failed",
+            State::Failed => "failed",
+            State::Expired => "expired",
+            State::FollowUpSent => "follow_up_sent",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<State> {
+        State::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// Where an import stands. Present from the moment a worker claims it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportProgress {
+    /// When the claim was taken: from then on Default Import may have been called.
+    pub claimed_at: Timestamp,
+    /// Kontomatik's command id, once Default Import answered.
+    pub command_id: Option<CommandId>,
+    pub finished_at: Option<Timestamp>,
+    pub error: Option<ErrorInfo>,
+}
+
+/// Everything we keep about one redirection (one sign-in attempt of one user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redirection {
+    pub id: RedirectionId,
+    pub owner: OwnerExternalId,
+    pub user_key: UserKey,
+    pub email: Email,
+    pub language: Language,
+    pub country: Country,
+    pub access_mode: AccessMode,
+    /// The link Kontomatik gave us (kept to resend it while it is alive).
+    pub link: String,
+    pub state: State,
+    /// Incremented by every write; the optimistic lock of conditional writes.
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The last status Kontomatik reported.
+    pub last_status: Option<KontomatikStatus>,
+    /// How many times we asked Kontomatik for the status.
+    pub status_checks: u32,
+    /// When the poller should ask next; `None` when no polling is needed (sparse poll index).
+    pub next_poll_at: Option<Timestamp>,
+    /// When the user came back through the callback (first time only).
+    pub returned_at: Option<Timestamp>,
+    pub session: Option<SessionData>,
+    pub error: Option<ErrorInfo>,
+    pub import: Option<ImportProgress>,
+}
+
+/// What a new redirection is made of.
+#[derive(Debug, Clone)]
+pub struct NewRedirection {
+    pub id: RedirectionId,
+    pub owner: OwnerExternalId,
+    pub email: Email,
+    pub language: Language,
+    pub country: Country,
+    pub access_mode: AccessMode,
+    pub link: String,
+    pub first_poll_at: Timestamp,
+}
+
+impl Redirection {
+    pub fn new(n: NewRedirection, now: Timestamp) -> Self {
+        Redirection {
+            user_key: n.email.user_key(),
+            id: n.id,
+            owner: n.owner,
+            email: n.email,
+            language: n.language,
+            country: n.country,
+            access_mode: n.access_mode,
+            link: n.link,
+            state: State::Created,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            last_status: None,
+            status_checks: 0,
+            next_poll_at: Some(n.first_poll_at),
+            returned_at: None,
+            session: None,
+            error: None,
+            import: None,
+        }
+    }
+
+    pub fn link_expires_at(&self) -> Timestamp {
+        self.created_at + link_lifetime()
+    }
+
+    /// After this moment Kontomatik no longer knows the id, and our item is gone (TTL).
+    pub fn forgotten_at(&self) -> Timestamp {
+        self.created_at + status_window()
+    }
+
+    /// The DynamoDB TTL value (epoch seconds).
+    pub fn ttl_epoch_seconds(&self) -> i64 {
+        self.forgotten_at().timestamp()
+    }
+
+    pub fn is_forgotten(&self, now: Timestamp) -> bool {
+        now >= self.forgotten_at()
+    }
+
+    /// The condition under which the next version of this redirection may be written.
+    pub fn expected(&self) -> Expected {
+        Expected {
+            state: self.state,
+            version: self.version,
+        }
+    }
+}
+
+/// The condition of a write: the item must still be in this state at this version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected {
+    pub state: State,
+    pub version: u64,
+}
+
+/// Something that happened to a redirection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Kontomatik reported a non-final status; ask again at `next_poll_at` (None: stop asking).
+    StillOpen {
+        status: KontomatikStatus,
+        next_poll_at: Option<Timestamp>,
+    },
+    /// A status check could not be made (429, Kontomatik unavailable): ask again later.
+    CheckDeferred { next_poll_at: Option<Timestamp> },
+    /// Kontomatik reported `success` with this session.
+    SignInSucceeded { session: SessionData },
+    /// Kontomatik reported `error`.
+    SignInFailed { error: ErrorInfo },
+    /// Kontomatik reported `expired`.
+    LinkExpired,
+    /// The 24 h window closed and no final status was ever seen.
+    WindowClosed,
+    /// The user came back through the callback URL (recorded once).
+    UserReturned,
+    /// The import job for the saved session was claimed for the queue.
+    ImportQueued,
+    /// A worker took the import claim; Default Import may be called from now on, once.
+    ImportClaimed,
+    /// Default Import answered with this command id.
+    ImportCommandStarted { command_id: CommandId },
+    /// The import command reached a final state (or can never be resumed).
+    ImportFinished { error: Option<ErrorInfo> },
+    /// The one follow-up email for this drop-off was sent.
+    FollowUpSent,
+}
+
+/// The kind of an event without its data, for tables and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    StillOpen,
+    CheckDeferred,
+    SignInSucceeded,
+    SignInFailed,
+    LinkExpired,
+    WindowClosed,
+    UserReturned,
+    ImportQueued,
+    ImportClaimed,
+    ImportCommandStarted,
+    ImportFinished,
+    FollowUpSent,
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::StillOpen { .. } => EventKind::StillOpen,
+            Event::CheckDeferred { .. } => EventKind::CheckDeferred,
+            Event::SignInSucceeded { .. } => EventKind::SignInSucceeded,
+            Event::SignInFailed { .. } => EventKind::SignInFailed,
+            Event::LinkExpired => EventKind::LinkExpired,
+            Event::WindowClosed => EventKind::WindowClosed,
+            Event::UserReturned => EventKind::UserReturned,
+            Event::ImportQueued => EventKind::ImportQueued,
+            Event::ImportClaimed => EventKind::ImportClaimed,
+            Event::ImportCommandStarted { .. } => EventKind::ImportCommandStarted,
+            Event::ImportFinished { .. } => EventKind::ImportFinished,
+            Event::FollowUpSent => EventKind::FollowUpSent,
+        }
+    }
+}
+
+/// An event that does not apply to a redirection in its current state. Not a fault: it is how a
+/// late duplicate (second callback, redelivered job) learns that someone else already acted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{event:?} does not apply to a redirection in state {from:?}")]
+pub struct Refused {
+    pub from: State,
+    pub event: EventKind,
+}
+
+/// The next version of `r` after `event` at `now`, or why the event does not apply.
+pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirection, Refused> {
+    use State::*;
+    let refused = Refused {
+        from: r.state,
+        event: event.kind(),
+    };
+    let mut next = r.clone();
+    match (r.state, event) {
+        (
+            Created | Pending,
+            Event::StillOpen {
+                status,
+                next_poll_at,
+            },
+        ) if !status.is_final() => {
+            next.state = Pending;
+            next.last_status = Some(status);
+            next.status_checks += 1;
+            next.next_poll_at = next_poll_at;
+        }
+        (Created | Pending, Event::CheckDeferred { next_poll_at }) => {
+            next.next_poll_at = next_poll_at;
+        }
+        (Created | Pending, Event::SignInSucceeded { session }) => {
+            next.state = SessionSaved;
+            next.last_status = Some(KontomatikStatus::Success);
+            next.status_checks += 1;
+            next.session = Some(session);
+        }
+        (Created | Pending, Event::SignInFailed { error }) => {
+            next.state = Failed;
+            next.last_status = Some(KontomatikStatus::Error);
+            next.status_checks += 1;
+            next.error = Some(error);
+        }
+        (Created | Pending, Event::LinkExpired) => {
+            next.state = Expired;
+            next.last_status = Some(KontomatikStatus::Expired);
+            next.status_checks += 1;
+        }
+        (Created | Pending, Event::WindowClosed) => {
+            next.state = Expired;
+        }
+        (_, Event::UserReturned) if r.returned_at.is_none() => {
+            next.returned_at = Some(now);
+        }
+        (SessionSaved, Event::ImportQueued) => {
+            next.state = ImportQueued;
+        }
+        (ImportQueued, Event::ImportClaimed) => {
+            next.state = ImportRunning;
+            next.import = Some(ImportProgress {
+                claimed_at: now,
+                command_id: None,
+                finished_at: None,
+                error: None,
+            });
+        }
+        (ImportRunning, Event::ImportCommandStarted { command_id })
+            if r.import.as_ref().is_some_and(|i| i.command_id.is_none()) =>
+        {
+            if let Some(import) = next.import.as_mut() {
+                import.command_id = Some(command_id);
+            }
+        }
+        (ImportRunning, Event::ImportFinished { error }) => {
+            next.state = if error.is_none() {
+                Imported
+            } else {
+                ImportFailed
+            };
+            let import = next.import.get_or_insert(ImportProgress {
+                claimed_at: now,
+                command_id: None,
+                finished_at: None,
+                error: None,
+            });
+            import.finished_at = Some(now);
+            import.error = error;
+        }
+        (Expired | Failed, Event::FollowUpSent) => {
+            next.state = FollowUpSent;
+        }
+        _ => return Err(refused),
+    }
+    if !next.state.needs_polling() {
+        next.next_poll_at = None;
+    }
+    next.version = r.version + 1;
+    next.updated_at = now;
+    Ok(next)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::Secret;
+    use chrono::TimeZone;
+    use std::collections::HashSet;
+
+    pub(crate) fn t0() -> Timestamp {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 2, 9, 0, 0)
+            .single()
+            .expect("valid time")
+    }
+
+    pub(crate) fn sample(id: &str) -> Redirection {
+        Redirection::new(
+            NewRedirection {
+                id: RedirectionId::parse(id).expect("id"),
+                owner: OwnerExternalId::parse("own-1").expect("owner"),
+                email: Email::parse("ann@example.com").expect("email"),
+                language: Language::parse("en").expect("lang"),
+                country: Country::parse("pl").expect("country"),
+                access_mode: AccessMode::Single,
+                link: "https://sandbox/signin/x".into(),
+                first_poll_at: t0() + Duration::minutes(5),
+            },
+            t0(),
+        )
+    }
+
+    fn session() -> SessionData {
+        SessionData {
+            session_id: "s1".into(),
+            session_id_signature: Secret::new("sig"),
+            target: "DemoBank".into(),
+            owner_external_id: None,
+            multiple_access_token: None,
+        }
+    }
+
+    fn error() -> ErrorInfo {
+        ErrorInfo {
+            code: "UserCancelled".into(),
+            message: "The user cancelled".into(),
+        }
+    }
+
+    fn events() -> Vec<Event> {
+        vec![
+            Event::StillOpen {
+                status: KontomatikStatus::InProgress,
+                next_poll_at: Some(t0()),
+            },
+            Event::CheckDeferred {
+                next_poll_at: Some(t0()),
+            },
+            Event::SignInSucceeded { session: session() },
+            Event::SignInFailed { error: error() },
+            Event::LinkExpired,
+            Event::WindowClosed,
+            Event::UserReturned,
+            Event::ImportQueued,
+            Event::ImportClaimed,
+            Event::ImportCommandStarted {
+                command_id: CommandId::parse("77").expect("cmd"),
+            },
+            Event::ImportFinished { error: None },
+            Event::FollowUpSent,
+        ]
+    }
+
+    /// A redirection in `state` with the data that state implies.
+    fn in_state(state: State) -> Redirection {
+        let mut r = sample("r1");
+        r.state = state;
+        if state >= State::ImportRunning && state <= State::ImportFailed {
+            r.import = Some(ImportProgress {
+                claimed_at: t0(),
+                command_id: None,
+                finished_at: None,
+                error: None,
+            });
+        }
+        r
+    }
+
+    /// The legal transitions, written out once by hand from the diagram above.
+    fn legal() -> Vec<(State, EventKind, State)> {
+        use EventKind as E;
+        use State::*;
+        let mut v = vec![];
+        for from in [Created, Pending] {
+            v.push((from, E::StillOpen, Pending));
+            v.push((from, E::CheckDeferred, from));
+            v.push((from, E::SignInSucceeded, SessionSaved));
+            v.push((from, E::SignInFailed, Failed));
+            v.push((from, E::LinkExpired, Expired));
+            v.push((from, E::WindowClosed, Expired));
+        }
+        for s in State::ALL {
+            v.push((s, E::UserReturned, s));
+        }
+        v.push((SessionSaved, E::ImportQueued, ImportQueued));
+        v.push((ImportQueued, E::ImportClaimed, ImportRunning));
+        v.push((ImportRunning, E::ImportCommandStarted, ImportRunning));
+        v.push((ImportRunning, E::ImportFinished, Imported));
+        v.push((Expired, E::FollowUpSent, FollowUpSent));
+        v.push((Failed, E::FollowUpSent, FollowUpSent));
+        v
+    }
+
+    #[test]
+    fn every_state_event_pair_is_either_the_listed_transition_or_refused() {
+        let legal = legal();
+        let mut seen = HashSet::new();
+        for from in State::ALL {
+            for event in events() {
+                let kind = event.kind();
+                let r = in_state(from);
+                let result = apply(&r, event, t0() + Duration::minutes(1));
+                let expected = legal.iter().find(|(f, e, _)| *f == from && *e == kind);
+                match (expected, result) {
+                    (Some((_, _, to)), Ok(next)) => {
+                        assert_eq!(next.state, *to, "{from:?} + {kind:?}");
+                        assert_eq!(next.version, r.version + 1, "every write bumps the version");
+                        assert_eq!(next.updated_at, t0() + Duration::minutes(1));
+                        seen.insert((from, kind));
+                    }
+                    (None, Err(refused)) => {
+                        assert_eq!(refused, Refused { from, event: kind });
+                    }
+                    (Some(_), Err(e)) => panic!("{from:?} + {kind:?} should apply, got {e}"),
+                    (None, Ok(next)) => {
+                        panic!(
+                            "{from:?} + {kind:?} should be refused, got {:?}",
+                            next.state
+                        )
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            seen.len(),
+            legal.len(),
+            "every legal transition was exercised"
+        );
+    }
+
+    #[test]
+    fn import_finished_with_an_error_ends_in_import_failed() {
+        let r = in_state(State::ImportRunning);
+        let next = apply(
+            &r,
+            Event::ImportFinished {
+                error: Some(error()),
+            },
+            t0(),
+        )
+        .expect("applies");
+        assert_eq!(next.state, State::ImportFailed);
+        let import = next.import.expect("import kept");
+        assert_eq!(import.error, Some(error()));
+        assert_eq!(import.finished_at, Some(t0()));
+    }
+
+    #[test]
+    fn a_final_status_cannot_be_reported_as_still_open() {
+        let r = in_state(State::Pending);
+        let refused = apply(
+            &r,
+            Event::StillOpen {
+                status: KontomatikStatus::Success,
+                next_poll_at: None,
+            },
+            t0(),
+        );
+        assert!(refused.is_err());
+    }
+
+    #[test]
+    fn the_user_return_is_recorded_once() {
+        let r = in_state(State::Pending);
+        let once = apply(&r, Event::UserReturned, t0()).expect("first return");
+        assert_eq!(once.returned_at, Some(t0()));
+        assert!(apply(&once, Event::UserReturned, t0() + Duration::minutes(1)).is_err());
+    }
+
+    #[test]
+    fn the_command_id_is_stored_once_and_never_replaced() {
+        let r = in_state(State::ImportRunning);
+        let started = apply(
+            &r,
+            Event::ImportCommandStarted {
+                command_id: CommandId::parse("1").expect("cmd"),
+            },
+            t0(),
+        )
+        .expect("first");
+        let again = apply(
+            &started,
+            Event::ImportCommandStarted {
+                command_id: CommandId::parse("2").expect("cmd"),
+            },
+            t0(),
+        );
+        assert!(again.is_err());
+        assert_eq!(
+            started.import.and_then(|i| i.command_id).map(String::from),
+            Some("1".into())
+        );
+    }
+
+    #[test]
+    fn claiming_the_import_records_when_default_import_became_possible() {
+        let r = in_state(State::ImportQueued);
+        let claimed = apply(&r, Event::ImportClaimed, t0()).expect("claim");
+        let import = claimed.import.clone().expect("progress");
+        assert_eq!(import.claimed_at, t0());
+        assert_eq!(import.command_id, None);
+        // A second claim (redelivery, a racing worker) is refused.
+        assert!(apply(&claimed, Event::ImportClaimed, t0()).is_err());
+    }
+
+    #[test]
+    fn polling_schedule_is_kept_only_while_polling_is_needed() {
+        let r = sample("r2");
+        assert_eq!(r.next_poll_at, Some(t0() + Duration::minutes(5)));
+        let later = t0() + Duration::minutes(12);
+        let pending = apply(
+            &r,
+            Event::StillOpen {
+                status: KontomatikStatus::InProgress,
+                next_poll_at: Some(later),
+            },
+            t0() + Duration::minutes(5),
+        )
+        .expect("pending");
+        assert_eq!(pending.next_poll_at, Some(later));
+        assert_eq!(pending.status_checks, 1);
+        let done = apply(
+            &pending,
+            Event::SignInSucceeded { session: session() },
+            later,
+        )
+        .expect("success");
+        assert_eq!(done.next_poll_at, None, "leaves the sparse poll index");
+        assert_eq!(done.session, Some(session()));
+        assert_eq!(done.status_checks, 2);
+    }
+
+    #[test]
+    fn lifetimes_follow_the_guide() {
+        let r = sample("r3");
+        assert_eq!(r.link_expires_at() - r.created_at, Duration::hours(1));
+        assert_eq!(r.forgotten_at() - r.created_at, Duration::hours(24));
+        assert_eq!(
+            r.ttl_epoch_seconds(),
+            (t0() + Duration::hours(24)).timestamp()
+        );
+        assert!(!r.is_forgotten(t0() + Duration::hours(23)));
+        assert!(r.is_forgotten(t0() + Duration::hours(24)));
+    }
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for s in State::ALL {
+            assert_eq!(State::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_string(&s).expect("json"),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+        assert_eq!(State::parse("nonsense"), None);
+    }
+}

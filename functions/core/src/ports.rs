@@ -1,0 +1,460 @@
+//! The ports: what the use cases need from the outside world. Each has an embedded adapter here
+//! (local run, unit tests) and a production one elsewhere (`functions/aws`, `functions/kontomatik`);
+//! the same contract tests run against both.
+
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{Duration, NaiveDate};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::domain::{
+    AccessMode, CommandId, CommandState, Country, Email, ErrorInfo, Language, OwnerExternalId,
+    RedirectionId, RedirectionStatus, SessionData, Timestamp, UserKey,
+};
+use crate::import::{ImportSink, ImportSummary};
+use crate::machine::{Expected, Redirection};
+
+// ---------------------------------------------------------------------------------------------
+// RedirectionStore
+// ---------------------------------------------------------------------------------------------
+
+/// A store failure that is not an outcome: the store could not be reached or held bad data.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the store holds an item that cannot be read: {0}")]
+    Corrupt(String),
+}
+
+/// The outcome of a create-if-absent write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    AlreadyExists,
+}
+
+/// The outcome of a conditional write. Losing a race is an ordinary outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cas {
+    Applied,
+    /// The item was no longer at the expected state and version (or is gone).
+    Conflict,
+}
+
+/// How many partitions the poll index is spread over. The poller queries each one.
+pub const POLL_SHARDS: u8 = 4;
+
+/// The poll-index shard of a redirection: stable, spread evenly.
+pub fn poll_shard(id: &RedirectionId) -> u8 {
+    let digest = Sha256::digest(id.as_str().as_bytes());
+    digest[0] % POLL_SHARDS
+}
+
+/// One redirection that is due for a status check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueItem {
+    pub id: RedirectionId,
+    pub next_poll_at: Timestamp,
+}
+
+/// An opaque position in a due-for-poll query, for the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollCursor(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuePage {
+    /// Due items in `next_poll_at` order (oldest first).
+    pub items: Vec<DueItem>,
+    /// Present when more due items may follow.
+    pub next: Option<PollCursor>,
+}
+
+/// A person who started a sign-in, keyed by their normalised email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserProfile {
+    pub key: UserKey,
+    /// Assigned once, then the same for every sign-in of this person.
+    pub owner: OwnerExternalId,
+    pub email: Email,
+    pub name: String,
+    pub language: Language,
+    /// Consent to a follow-up email if the sign-in is not finished.
+    pub follow_up_consent: bool,
+    /// Unsubscribed from follow-up (marketing) email.
+    pub opted_out: bool,
+    pub created_at: Timestamp,
+    pub last_follow_up_at: Option<Timestamp>,
+    pub last_success_at: Option<Timestamp>,
+}
+
+/// The conditions under which a follow-up may be claimed for a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowUpClaim {
+    pub now: Timestamp,
+    /// No other follow-up within this window before `now`.
+    pub not_within: Duration,
+    /// The user must not have succeeded at or after this moment (the drop-off's start).
+    pub no_success_since: Timestamp,
+}
+
+/// An import's stored outcome for one owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportRecord {
+    pub owner: OwnerExternalId,
+    pub redirection_id: RedirectionId,
+    pub imported_at: Timestamp,
+    pub summary: ImportSummary,
+}
+
+/// The steps of the conversion funnel, counted per day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FunnelStep {
+    Started,
+    Returned,
+    Success,
+    Error,
+    Expired,
+    Imported,
+    FollowUps,
+    Recovered,
+}
+
+impl FunnelStep {
+    pub const ALL: [FunnelStep; 8] = [
+        FunnelStep::Started,
+        FunnelStep::Returned,
+        FunnelStep::Success,
+        FunnelStep::Error,
+        FunnelStep::Expired,
+        FunnelStep::Imported,
+        FunnelStep::FollowUps,
+        FunnelStep::Recovered,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunnelStep::Started => "started",
+            FunnelStep::Returned => "returned",
+            FunnelStep::Success => "success",
+            FunnelStep::Error => "error",
+            FunnelStep::Expired => "expired",
+            FunnelStep::Imported => "imported",
+            FunnelStep::FollowUps => "follow_ups",
+            FunnelStep::Recovered => "recovered",
+        }
+    }
+}
+
+/// One day of the funnel: a count per step (steps never counted are 0).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunnelDay {
+    pub day: Option<NaiveDate>,
+    pub counts: std::collections::BTreeMap<FunnelStep, u64>,
+}
+
+impl FunnelDay {
+    pub fn get(&self, step: FunnelStep) -> u64 {
+        self.counts.get(&step).copied().unwrap_or(0)
+    }
+}
+
+/// Where redirections, users, import results and funnel counters live.
+///
+/// Contract (checked by the shared contract tests for every adapter):
+/// - an item whose 24 h window has passed is treated as absent by every read, whether or not
+///   the store has physically deleted it yet (DynamoDB's TTL deletes late);
+/// - [`RedirectionStore::save_redirection`] writes only if the stored item is still at
+///   `expected` state *and* version — exactly one of several racing writers wins;
+/// - the due-for-poll query reads one shard of a sparse index ordered by `next_poll_at`; it never
+///   scans the table.
+#[async_trait]
+pub trait RedirectionStore: Send + Sync {
+    /// Saves a new redirection unless one with its id exists.
+    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError>;
+
+    /// The redirection, or `None` if unknown or past its 24 h window.
+    async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError>;
+
+    /// Replaces the redirection with `next` if it is still at `expected`.
+    async fn save_redirection(
+        &self,
+        next: &Redirection,
+        expected: Expected,
+    ) -> Result<Cas, StoreError>;
+
+    /// Redirections of one shard with `next_poll_at <= now`, oldest first, at most `limit`.
+    async fn due_for_poll(
+        &self,
+        shard: u8,
+        now: Timestamp,
+        limit: usize,
+        after: Option<PollCursor>,
+    ) -> Result<DuePage, StoreError>;
+
+    /// The user with `candidate.key`, created from `candidate` if there is none yet. An existing
+    /// user keeps its owner id (that is what makes `ownerExternalId` stable).
+    async fn get_or_create_user(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError>;
+
+    async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError>;
+
+    /// Sets or clears the user's opt-out of follow-up email. `false` if there is no such user.
+    async fn set_opt_out(&self, key: &UserKey, opted_out: bool) -> Result<bool, StoreError>;
+
+    /// Records that the user signed in successfully at `at`.
+    async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Takes the right to send one follow-up, in one conditional write: the user consented, has
+    /// not opted out, got no follow-up within the window and has not succeeded since. `true` if
+    /// taken (the caller then sends); `false` for everyone else.
+    async fn claim_follow_up(
+        &self,
+        key: &UserKey,
+        claim: FollowUpClaim,
+    ) -> Result<bool, StoreError>;
+
+    async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError>;
+
+    /// The owner's import records, oldest first.
+    async fn import_records(
+        &self,
+        owner: &OwnerExternalId,
+    ) -> Result<Vec<ImportRecord>, StoreError>;
+
+    /// Adds `n` to one funnel counter of one day (atomic).
+    async fn add_to_funnel(
+        &self,
+        day: NaiveDate,
+        step: FunnelStep,
+        n: u64,
+    ) -> Result<(), StoreError>;
+
+    /// The funnel for each day from `from` to `to` inclusive (days with no counts included).
+    async fn funnel(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FunnelDay>, StoreError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// ImportQueue
+// ---------------------------------------------------------------------------------------------
+
+/// A request to run (or continue) the import of one redirection's session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportJob {
+    pub redirection_id: RedirectionId,
+    /// 0 for the first run; incremented when a worker hands the job on before its time runs out.
+    #[serde(default)]
+    pub continuation: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum QueueError {
+    #[error("the queue is unavailable: {0}")]
+    Unavailable(String),
+    #[error("a message on the queue cannot be read: {0}")]
+    Malformed(String),
+}
+
+/// Sends import jobs (SQS in production).
+#[async_trait]
+pub trait ImportQueue: Send + Sync {
+    /// Enqueues `job`, invisible to consumers for `delay` (SQS caps this at 15 minutes).
+    async fn enqueue(&self, job: &ImportJob, delay: StdDuration) -> Result<(), QueueError>;
+}
+
+/// One received message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub receipt: String,
+    pub job: ImportJob,
+    /// 1 on first delivery, then +1 on each redelivery.
+    pub receive_count: u32,
+}
+
+/// Receives import jobs. In AWS, Lambda's SQS event source does this; the local run and the
+/// contract tests use it directly.
+#[async_trait]
+pub trait ImportQueueConsumer: Send + Sync {
+    /// Up to `max` visible messages, hidden for `visibility` after receipt.
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: StdDuration,
+    ) -> Result<Vec<Delivery>, QueueError>;
+    /// Deletes a handled message.
+    async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mailer
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailCategory {
+    /// Mail the user needs (import finished, retry): always sent.
+    Transactional,
+    /// Follow-ups: only with consent, with `List-Unsubscribe`.
+    Marketing,
+}
+
+/// One email, multipart HTML + text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutgoingEmail {
+    pub to: Email,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// Extra headers, e.g. `List-Unsubscribe`.
+    pub headers: Vec<(String, String)>,
+    pub category: MailCategory,
+    /// What kind of mail this is (`import_done`, `follow_up`, …), for logs and statistics.
+    pub tag: String,
+}
+
+#[derive(Debug, Error)]
+pub enum MailError {
+    #[error("the mail service is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the mail service refused the message: {0}")]
+    Rejected(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends the email; returns the provider's message id.
+    async fn send(&self, mail: &OutgoingEmail) -> Result<String, MailError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kontomatik
+// ---------------------------------------------------------------------------------------------
+
+/// The inputs of *Fetch redirection*.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRedirection {
+    pub redirect_uri: String,
+    pub owner: OwnerExternalId,
+    pub language: Language,
+    pub country: Country,
+    pub access_mode: AccessMode,
+}
+
+/// The answer of *Fetch redirection*.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectionLink {
+    pub redirection_id: RedirectionId,
+    pub url: String,
+}
+
+/// The answer of *Get import result* (the result itself goes to the sink).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandStatus {
+    pub id: CommandId,
+    pub state: CommandState,
+    /// 0–100 when Kontomatik says.
+    pub progress: Option<u8>,
+    /// Present on `error` / `fatal`.
+    pub exception: Option<ErrorInfo>,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum KontomatikError {
+    #[error("Kontomatik asked us to slow down (429)")]
+    RateLimited { retry_after: Option<StdDuration> },
+    #[error("Kontomatik does not know this id (never existed, or older than 24 hours)")]
+    NotFound,
+    #[error("Kontomatik refused the API key")]
+    Unauthorized,
+    #[error("Default Import was already called for this session")]
+    AlreadyImported,
+    #[error("the session cannot be used any more: {}", .0.message)]
+    SessionInvalid(ErrorInfo),
+    #[error("Kontomatik refused the request: {}: {}", .0.code, .0.message)]
+    Rejected(ErrorInfo),
+    #[error("Kontomatik is unavailable: {0}")]
+    Transient(String),
+    #[error("Kontomatik's reply could not be read: {0}")]
+    Malformed(String),
+}
+
+impl KontomatikError {
+    /// Worth trying again later without changing anything.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Transient(_) | Self::RateLimited { .. })
+    }
+}
+
+/// Kontomatik's API as the use cases need it.
+#[async_trait]
+pub trait Kontomatik: Send + Sync {
+    async fn fetch_redirection(
+        &self,
+        req: &FetchRedirection,
+    ) -> Result<RedirectionLink, KontomatikError>;
+
+    async fn redirection_status(
+        &self,
+        id: &RedirectionId,
+    ) -> Result<RedirectionStatus, KontomatikError>;
+
+    /// Starts Default Import for the session. Call **once per session, ever**.
+    async fn default_import(
+        &self,
+        session: &SessionData,
+        owner: Option<&OwnerExternalId>,
+        since: Option<NaiveDate>,
+    ) -> Result<CommandId, KontomatikError>;
+
+    /// The command's state; when `successful`, its result is streamed into `sink`.
+    async fn command_status(
+        &self,
+        command: &CommandId,
+        session: &SessionData,
+        sink: &mut dyn ImportSink,
+    ) -> Result<CommandStatus, KontomatikError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_shards_are_stable_and_all_used() {
+        let mut seen = [0u32; POLL_SHARDS as usize];
+        for i in 0..400 {
+            let id = RedirectionId::parse(&format!("r-{i}")).expect("id");
+            let s = poll_shard(&id);
+            assert_eq!(s, poll_shard(&id));
+            seen[s as usize] += 1;
+        }
+        assert!(seen.iter().all(|n| *n > 50), "{seen:?}");
+    }
+
+    #[test]
+    fn import_job_wire_format_is_stable() {
+        let job = ImportJob {
+            redirection_id: RedirectionId::parse("r1").expect("id"),
+            continuation: 0,
+        };
+        let json = serde_json::to_string(&job).expect("json");
+        assert_eq!(json, r#"{"redirectionId":"r1","continuation":0}"#);
+        let old: ImportJob = serde_json::from_str(r#"{"redirectionId":"r1"}"#).expect("json");
+        assert_eq!(old, job);
+        assert!(serde_json::from_str::<ImportJob>(r#"{"redirectionId":"a b"}"#).is_err());
+    }
+
+    #[test]
+    fn only_rate_limits_and_outages_are_transient() {
+        assert!(KontomatikError::Transient("x".into()).is_transient());
+        assert!(KontomatikError::RateLimited { retry_after: None }.is_transient());
+        assert!(!KontomatikError::AlreadyImported.is_transient());
+        assert!(!KontomatikError::NotFound.is_transient());
+    }
+}
