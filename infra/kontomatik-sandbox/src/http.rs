@@ -1,0 +1,825 @@
+//! The sandbox's HTTP surface: Kontomatik's API (`/v1/…`), the hosted sign-in page
+//! (`/signin/…`) and, when enabled, the admin endpoints tests use (`/_sandbox/…`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration as StdDuration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{Duration, NaiveDate};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use signin_core::domain::{AccessMode, Country, Language, OwnerExternalId};
+use signin_core::{Clock, ScaledClock, SimClock};
+use url::Url;
+
+use crate::data::{DataShape, ResultChunks};
+use crate::pages;
+use crate::sim::{self, Acted, Counters, Sim, SimError, Status, UserAction};
+use crate::wire::{self, json};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Where the sandbox's time comes from.
+#[derive(Debug, Clone)]
+pub enum TimeSource {
+    System,
+    /// Stands still until advanced (tests).
+    Sim(SimClock),
+    /// Runs faster than real time (the local run).
+    Scaled(ScaledClock),
+}
+
+impl TimeSource {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        match self {
+            TimeSource::System => chrono::Utc::now(),
+            TimeSource::Sim(c) => c.now(),
+            TimeSource::Scaled(c) => c.now(),
+        }
+    }
+
+    /// Moves time forward; the system clock cannot be moved.
+    pub fn advance(&self, by: Duration) -> bool {
+        match self {
+            TimeSource::System => false,
+            TimeSource::Sim(c) => {
+                c.advance(by);
+                true
+            }
+            TimeSource::Scaled(c) => {
+                c.advance(by);
+                true
+            }
+        }
+    }
+}
+
+/// A fault the sandbox can inject into an API call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// Answer 503.
+    ServerError,
+    /// Answer after `slow_ms`.
+    Slow,
+    /// Send the headers, then break the connection.
+    Drop,
+    /// Answer 429 with `Retry-After`.
+    RateLimit,
+}
+
+/// Faults to inject: shares of calls (0.0–1.0, drawn from a seeded generator) and a list of
+/// faults for the very next calls, in order (deterministic, for tests).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FaultConfig {
+    pub server_error_rate: f64,
+    pub slow_rate: f64,
+    pub slow_ms: u64,
+    pub drop_rate: f64,
+    pub rate_limit_rate: f64,
+    pub next: Vec<Fault>,
+}
+
+struct Faults {
+    config: FaultConfig,
+    next: VecDeque<Fault>,
+    rng: ChaCha8Rng,
+}
+
+impl Faults {
+    fn draw(&mut self) -> Option<Fault> {
+        if let Some(f) = self.next.pop_front() {
+            return Some(f);
+        }
+        let c = &self.config;
+        let x: f64 = self.rng.gen();
+        let mut edge = 0.0;
+        for (rate, fault) in [
+            (c.server_error_rate, Fault::ServerError),
+            (c.slow_rate, Fault::Slow),
+            (c.drop_rate, Fault::Drop),
+            (c.rate_limit_rate, Fault::RateLimit),
+        ] {
+            edge += rate.clamp(0.0, 1.0);
+            if x < edge {
+                return Some(fault);
+            }
+        }
+        None
+    }
+}
+
+/// Everything the sandbox is started with.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    pub sim: sim::SimConfig,
+    pub api_key: String,
+    pub shape: DataShape,
+    pub seed: u64,
+    /// Serve `/_sandbox/…` (time control, counters, faults). Off unless asked for.
+    pub admin: bool,
+    pub faults: FaultConfig,
+    /// The base of the links handed out; defaults to the address the server is bound to.
+    pub public_base_url: Option<Url>,
+    pub time: TimeSource,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            sim: sim::SimConfig::default(),
+            api_key: "sandbox-api-key".into(),
+            shape: DataShape::default(),
+            seed: 1,
+            admin: false,
+            faults: FaultConfig::default(),
+            public_base_url: None,
+            time: TimeSource::System,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    sim: Mutex<Sim>,
+    faults: Mutex<Faults>,
+    time: TimeSource,
+    api_key: String,
+    shape: Mutex<DataShape>,
+    seed: u64,
+    public_base: Mutex<Option<Url>>,
+}
+
+/// In-process control of a running sandbox (what the admin endpoints do, without HTTP).
+#[derive(Clone)]
+pub struct SandboxHandle {
+    shared: Arc<Shared>,
+}
+
+/// One redirection as the admin view shows it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedirectionView {
+    pub id: String,
+    pub status: Status,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub owner_external_id: Option<String>,
+    pub status_calls: u64,
+}
+
+impl SandboxHandle {
+    pub fn counters(&self) -> Counters {
+        lock(&self.shared.sim).counters.clone()
+    }
+
+    pub fn set_faults(&self, config: FaultConfig) {
+        let mut f = lock(&self.shared.faults);
+        f.next = config.next.iter().copied().collect();
+        f.config = config;
+    }
+
+    pub fn set_shape(&self, shape: DataShape) -> Result<(), String> {
+        *lock(&self.shared.shape) = shape.checked()?;
+        Ok(())
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.shared.time.now()
+    }
+
+    /// Advances the sandbox's clock; `false` when it runs on the system clock.
+    pub fn advance(&self, by: Duration) -> bool {
+        self.shared.time.advance(by)
+    }
+
+    /// Acts as the user of redirection `id` would on the hosted page.
+    pub fn act(&self, id: &str, action: UserAction, bank: Option<&str>) -> Result<Acted, SimError> {
+        let now = self.shared.time.now();
+        lock(&self.shared.sim).act(id, action, bank, now)
+    }
+
+    /// The live redirections, newest first.
+    pub fn redirections(&self) -> Vec<RedirectionView> {
+        let now = self.shared.time.now();
+        let mut sim = lock(&self.shared.sim);
+        let ids: Vec<String> = sim.redirections.keys().cloned().collect();
+        let mut out: Vec<RedirectionView> = ids
+            .iter()
+            .filter_map(|id| {
+                let r = sim.peek(id, now).ok()?;
+                Some(RedirectionView {
+                    status_calls: sim.counters.status_calls.get(id).copied().unwrap_or(0),
+                    id: r.id,
+                    status: r.status,
+                    created_at: r.created_at,
+                    owner_external_id: r.owner_external_id,
+                })
+            })
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        out
+    }
+
+    pub(crate) fn set_public_base(&self, url: Url) {
+        let mut base = lock(&self.shared.public_base);
+        if base.is_none() {
+            *base = Some(url);
+        }
+    }
+}
+
+/// Builds the router and its handle.
+pub fn router(options: SandboxOptions) -> Result<(Router, SandboxHandle), String> {
+    let shape = options.shape.checked()?;
+    let shared = Arc::new(Shared {
+        sim: Mutex::new(Sim::new(options.sim)),
+        faults: Mutex::new(Faults {
+            next: options.faults.next.iter().copied().collect(),
+            config: options.faults,
+            rng: ChaCha8Rng::seed_from_u64(options.seed),
+        }),
+        time: options.time,
+        api_key: options.api_key,
+        shape: Mutex::new(shape),
+        seed: options.seed,
+        public_base: Mutex::new(options.public_base_url),
+    });
+    let api = Router::new()
+        .route(wire::FETCH_REDIRECTION, post(fetch_redirection))
+        .route(wire::REDIRECTION_STATUS, get(redirection_status))
+        .route(wire::DEFAULT_IMPORT, post(default_import))
+        .route(wire::COMMAND_STATUS, get(command_status))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            inject_faults,
+        ));
+    let mut app = Router::new()
+        .merge(api)
+        .route(wire::SIGNIN_PAGE, get(signin_page).post(signin_submit))
+        .route("/signin/{id}/left", get(signin_left))
+        .route("/", get(|| async { Html(pages::message("Kontomatik sandbox", "A Kontomatik look-alike for local runs and tests. Sign-in links look like /signin/ID.", None).into_string()) }));
+    if options.admin {
+        app = app
+            .route("/_sandbox/counters", get(admin_counters))
+            .route("/_sandbox/clock", get(admin_clock))
+            .route("/_sandbox/clock/advance", post(admin_advance))
+            .route("/_sandbox/faults", put(admin_faults))
+            .route("/_sandbox/shape", put(admin_shape))
+            .route("/_sandbox/redirections", get(admin_redirections))
+            .route("/_sandbox/redirections/{id}/act", post(admin_act));
+    }
+    let handle = SandboxHandle {
+        shared: shared.clone(),
+    };
+    Ok((app.with_state(shared), handle))
+}
+
+type Shr = State<Arc<Shared>>;
+
+// --- faults -----------------------------------------------------------------------------------
+
+async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
+    let (fault, slow_ms) = {
+        let mut f = lock(&s.faults);
+        (f.draw(), f.config.slow_ms)
+    };
+    if fault.is_some() {
+        lock(&s.sim).counters.faults_injected += 1;
+    }
+    match fault {
+        None => next.run(req).await,
+        Some(Fault::ServerError) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "injected fault: service unavailable",
+        )
+            .into_response(),
+        Some(Fault::RateLimit) => {
+            lock(&s.sim).counters.rate_limited += 1;
+            let mut r =
+                (StatusCode::TOO_MANY_REQUESTS, "injected fault: slow down").into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            r
+        }
+        Some(Fault::Slow) => {
+            tokio::time::sleep(StdDuration::from_millis(slow_ms)).await;
+            next.run(req).await
+        }
+        Some(Fault::Drop) => {
+            let broken = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::other("injected fault: dropped"))
+            });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from_stream(broken))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+    }
+}
+
+// --- JSON API ---------------------------------------------------------------------------------
+
+fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        Json(json::ErrorReply {
+            error: json::Error {
+                code: code.into(),
+                message: message.into(),
+            },
+        }),
+    )
+        .into_response()
+}
+
+fn xml(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+impl Shared {
+    fn key_ok(&self, given: Option<&str>) -> bool {
+        let ok = given == Some(self.api_key.as_str());
+        if !ok {
+            lock(&self.sim).counters.unauthorized += 1;
+        }
+        ok
+    }
+
+    fn count(&self, endpoint: &str) {
+        lock(&self.sim).count_call(endpoint);
+    }
+
+    fn link_base(&self) -> String {
+        lock(&self.public_base)
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_default()
+    }
+}
+
+fn header_key(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(wire::API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn fetch_redirection(State(s): Shr, headers: HeaderMap, body: Bytes) -> Response {
+    s.count(sim::ENDPOINT_FETCH);
+    if !s.key_ok(header_key(&headers)) {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Invalid or missing API key",
+        );
+    }
+    let req: json::FetchRedirection = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, "InvalidRequest", e.to_string()),
+    };
+    let bad = |field: &str, why: String| {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            format!("{field}: {why}"),
+        )
+    };
+    let redirect_uri = match req.redirect_uri.as_deref().map(Url::parse) {
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => u.to_string(),
+        Some(_) => return bad("redirectUri", "must be an absolute http(s) URL".into()),
+        None => return bad("redirectUri", "is required".into()),
+    };
+    let language = match Language::parse(req.language.as_deref().unwrap_or("")) {
+        Ok(l) => l,
+        Err(e) => return bad("language", e.to_string()),
+    };
+    let country = match Country::parse(req.country.as_deref().unwrap_or("")) {
+        Ok(c) => c,
+        Err(e) => return bad("country", e.to_string()),
+    };
+    let access_mode = match req.access_mode.as_deref() {
+        None => AccessMode::Single,
+        Some(m) => match AccessMode::parse(m) {
+            Ok(m) => m,
+            Err(e) => return bad("accessMode", e.to_string()),
+        },
+    };
+    if let Some(Err(e)) = req.owner_external_id.as_deref().map(OwnerExternalId::parse) {
+        return bad("ownerExternalId", e.to_string());
+    }
+    let now = s.time.now();
+    let r = lock(&s.sim).fetch_redirection(
+        sim::NewRedirection {
+            redirect_uri,
+            owner_external_id: req.owner_external_id,
+            language: language.as_str().into(),
+            country: country.as_str().into(),
+            access_mode: access_mode.as_str().into(),
+        },
+        now,
+    );
+    let url = format!("{}/signin/{}", s.link_base(), r.id);
+    Json(json::Link {
+        redirection_id: r.id,
+        url,
+    })
+    .into_response()
+}
+
+async fn redirection_status(State(s): Shr, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    s.count(sim::ENDPOINT_STATUS);
+    if !s.key_ok(header_key(&headers)) {
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Invalid or missing API key",
+        );
+    }
+    let now = s.time.now();
+    let result = lock(&s.sim).status(&id, now);
+    match result {
+        Err(SimError::RateLimited { retry_after_secs }) => {
+            let mut r = json_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Poll a redirection at most every 5-10 minutes",
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(_) => json_error(
+            StatusCode::NOT_FOUND,
+            "RedirectionNotFound",
+            "No such redirection (or it is older than 24 hours)",
+        ),
+        Ok((r, session)) => {
+            let mut body = json::Status {
+                redirection_id: r.id.clone(),
+                status: "",
+                session_id: None,
+                session_id_signature: None,
+                target: None,
+                owner_external_id: r.owner_external_id.clone(),
+                multiple_access_token: None,
+                error: None,
+            };
+            body.status = match r.status {
+                Status::Initialized => "initialized",
+                Status::InProgress => "in_progress",
+                Status::Expired => "expired",
+                Status::Error { code, message } => {
+                    body.error = Some(json::Error { code, message });
+                    "error"
+                }
+                Status::Success { .. } => {
+                    if let Some(ses) = session {
+                        body.session_id = Some(ses.id);
+                        body.session_id_signature = Some(ses.signature);
+                        body.target = Some(ses.bank.id.into());
+                        body.multiple_access_token = ses.multiple_access_token;
+                    }
+                    "success"
+                }
+            };
+            Json(body).into_response()
+        }
+    }
+}
+
+// --- XML command API --------------------------------------------------------------------------
+
+fn sim_xml_error(e: SimError) -> Response {
+    use wire::xml::*;
+    let (status, name) = match &e {
+        SimError::SessionNotFound => (StatusCode::NOT_FOUND, EXC_SESSION_NOT_FOUND),
+        SimError::SessionExpired => (StatusCode::BAD_REQUEST, EXC_SESSION_EXPIRED),
+        SimError::AlreadyExecuted => (StatusCode::BAD_REQUEST, EXC_ALREADY_EXECUTED),
+        SimError::CommandNotFound | SimError::NotFound => {
+            (StatusCode::NOT_FOUND, EXC_COMMAND_NOT_FOUND)
+        }
+        SimError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, EXC_TOO_MANY_REQUESTS),
+        SimError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, *code),
+    };
+    xml(status, exception(name, &e.to_string()))
+}
+
+fn xml_unauthorized() -> Response {
+    xml(
+        StatusCode::UNAUTHORIZED,
+        wire::xml::exception(wire::xml::EXC_INVALID_API_KEY, "Invalid or missing API key"),
+    )
+}
+
+fn xml_invalid(message: &str) -> Response {
+    xml(
+        StatusCode::BAD_REQUEST,
+        wire::xml::exception(wire::xml::EXC_INVALID_REQUEST, message),
+    )
+}
+
+async fn default_import(State(s): Shr, body: Bytes) -> Response {
+    s.count(sim::ENDPOINT_IMPORT);
+    let form: json::DefaultImportForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return xml_invalid(&e.to_string()),
+    };
+    if !s.key_ok(form.api_key.as_deref()) {
+        return xml_unauthorized();
+    }
+    let (Some(session_id), Some(signature)) = (form.session_id, form.session_id_signature) else {
+        return xml_invalid("sessionId and sessionIdSignature are required");
+    };
+    if let Some(since) = form.since.as_deref() {
+        if NaiveDate::parse_from_str(since, "%Y-%m-%d").is_err() {
+            return xml_invalid("since must be YYYY-MM-DD");
+        }
+    }
+    if let Some(Err(_)) = form
+        .owner_external_id
+        .as_deref()
+        .map(OwnerExternalId::parse)
+    {
+        return xml_invalid("ownerExternalId is not valid");
+    }
+    let now = s.time.now();
+    let result = lock(&s.sim).default_import(&session_id, &signature, now);
+    match result {
+        Ok(id) => xml(
+            StatusCode::OK,
+            wire::xml::command(id, "in_progress", None, None),
+        ),
+        Err(e) => sim_xml_error(e),
+    }
+}
+
+async fn command_status(
+    State(s): Shr,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    s.count(sim::ENDPOINT_COMMAND);
+    let query: json::CommandQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or("")) {
+        Ok(q) => q,
+        Err(e) => return xml_invalid(&e.to_string()),
+    };
+    if !s.key_ok(query.api_key.as_deref()) {
+        return xml_unauthorized();
+    }
+    let Some(id) = file
+        .strip_suffix(wire::COMMAND_SUFFIX)
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        return sim_xml_error(SimError::CommandNotFound);
+    };
+    let (Some(session_id), Some(signature)) = (query.session_id, query.session_id_signature) else {
+        return xml_invalid("sessionId and sessionIdSignature are required");
+    };
+    let view = lock(&s.sim).command_status(id, &session_id, &signature, s.seed);
+    let view = match view {
+        Ok(v) => v,
+        Err(e) => return sim_xml_error(e),
+    };
+    match view.data_seed {
+        Some(seed) => {
+            let shape = *lock(&s.shape);
+            let chunks = ResultChunks::new(
+                view.id,
+                seed,
+                view.bank.id,
+                view.bank.name,
+                shape,
+                view.as_of.date_naive(),
+            );
+            let stream = futures::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, "application/xml")
+                .body(Body::from_stream(stream))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+        None => xml(
+            StatusCode::OK,
+            wire::xml::command(view.id, view.state, Some(view.progress), view.exception),
+        ),
+    }
+}
+
+// --- hosted sign-in page ----------------------------------------------------------------------
+
+fn page(status: StatusCode, markup: maud::Markup) -> Response {
+    (status, Html(markup.into_string())).into_response()
+}
+
+fn not_found_page() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        pages::message(
+            "Link not found",
+            "This sign-in link does not exist or is more than a day old.",
+            None,
+        ),
+    )
+}
+
+fn acted_page(acted: Acted) -> Response {
+    match acted {
+        Acted::Done {
+            redirect_to: Some(to),
+        } => Redirect::to(&to).into_response(),
+        Acted::Done { redirect_to: None } => page(
+            StatusCode::OK,
+            pages::message("Nothing to do", "The sign-in is still open.", None),
+        ),
+        Acted::LinkExpired { redirect_to } => page(
+            StatusCode::GONE,
+            pages::message(
+                "This link has expired",
+                "Sign-in links can be used for one hour. Go back to the service to get a new one.",
+                Some(("Back to the service", &redirect_to)),
+            ),
+        ),
+        Acted::AlreadyFinished { redirect_to } => page(
+            StatusCode::OK,
+            pages::message(
+                "This sign-in has already ended",
+                "There is nothing more to do here.",
+                Some(("Back to the service", &redirect_to)),
+            ),
+        ),
+    }
+}
+
+async fn signin_page(State(s): Shr, Path(id): Path<String>) -> Response {
+    let now = s.time.now();
+    let mut sim = lock(&s.sim);
+    match sim.act(&id, UserAction::Open, None, now) {
+        Ok(Acted::Done { .. }) => match sim.peek(&id, now) {
+            Ok(r) => page(StatusCode::OK, pages::signin(&r)),
+            Err(_) => not_found_page(),
+        },
+        Ok(other) => acted_page(other),
+        Err(_) => not_found_page(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SigninForm {
+    bank: Option<String>,
+    outcome: Option<String>,
+}
+
+async fn signin_submit(State(s): Shr, Path(id): Path<String>, body: Bytes) -> Response {
+    let form: SigninForm = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(_) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::message(
+                    "Something is missing",
+                    "Choose a bank and an outcome.",
+                    None,
+                ),
+            )
+        }
+    };
+    let action = match form.outcome.as_deref() {
+        Some("success") => UserAction::Succeed,
+        Some("fail_login") => UserAction::FailLogin,
+        Some("cancel") => UserAction::Cancel,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                pages::message(
+                    "Something is missing",
+                    "Choose what happens at the bank.",
+                    None,
+                ),
+            )
+        }
+    };
+    let now = s.time.now();
+    let result = lock(&s.sim).act(&id, action, form.bank.as_deref(), now);
+    match result {
+        Ok(acted) => acted_page(acted),
+        Err(_) => not_found_page(),
+    }
+}
+
+async fn signin_left(State(s): Shr, Path(id): Path<String>) -> Response {
+    let now = s.time.now();
+    if lock(&s.sim).peek(&id, now).is_err() {
+        return not_found_page();
+    }
+    page(
+        StatusCode::OK,
+        pages::message(
+            "You left the sign-in",
+            "Nothing was shared. You can close this window.",
+            None,
+        ),
+    )
+}
+
+// --- admin ------------------------------------------------------------------------------------
+
+async fn admin_counters(State(s): Shr) -> Json<Counters> {
+    Json(lock(&s.sim).counters.clone())
+}
+
+#[derive(Serialize)]
+struct ClockView {
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+async fn admin_clock(State(s): Shr) -> Json<ClockView> {
+    Json(ClockView { now: s.time.now() })
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    seconds: i64,
+}
+
+async fn admin_advance(State(s): Shr, Json(a): Json<Advance>) -> Response {
+    if a.seconds < 0 {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            "time only moves forward",
+        );
+    }
+    if !s.time.advance(Duration::seconds(a.seconds)) {
+        return json_error(
+            StatusCode::CONFLICT,
+            "SystemClock",
+            "this sandbox runs on the system clock; start it with a simulated or scaled clock",
+        );
+    }
+    Json(ClockView { now: s.time.now() }).into_response()
+}
+
+async fn admin_faults(State(s): Shr, Json(cfg): Json<FaultConfig>) -> StatusCode {
+    SandboxHandle { shared: s }.set_faults(cfg);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShapeBody {
+    accounts: u32,
+    transactions_per_account: u32,
+}
+
+async fn admin_shape(State(s): Shr, Json(b): Json<ShapeBody>) -> Response {
+    let shape = DataShape {
+        accounts: b.accounts,
+        transactions_per_account: b.transactions_per_account,
+    };
+    match (SandboxHandle { shared: s }).set_shape(shape) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, "InvalidRequest", e),
+    }
+}
+
+async fn admin_redirections(State(s): Shr) -> Json<Vec<RedirectionView>> {
+    Json(SandboxHandle { shared: s }.redirections())
+}
+
+#[derive(Deserialize)]
+struct ActBody {
+    action: UserAction,
+    bank: Option<String>,
+}
+
+async fn admin_act(State(s): Shr, Path(id): Path<String>, Json(b): Json<ActBody>) -> Response {
+    match (SandboxHandle { shared: s }).act(&id, b.action, b.bank.as_deref()) {
+        Ok(Acted::Done { redirect_to }) => {
+            Json(serde_json::json!({"done": true, "redirectTo": redirect_to})).into_response()
+        }
+        Ok(Acted::LinkExpired { .. }) => {
+            json_error(StatusCode::GONE, "Expired", "the link has expired")
+        }
+        Ok(Acted::AlreadyFinished { .. }) => json_error(
+            StatusCode::CONFLICT,
+            "AlreadyFinished",
+            "the sign-in already ended",
+        ),
+        Err(_) => json_error(
+            StatusCode::NOT_FOUND,
+            "RedirectionNotFound",
+            "no such redirection",
+        ),
+    }
+}
