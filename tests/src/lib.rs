@@ -1,1 +1,83 @@
+//! Shared fixtures of the end-to-end tests: a Kontomatik sandbox on a simulated clock and a real
+//! client pointed at it.
+#![allow(clippy::unwrap_used)]
 
+use std::time::Duration as StdDuration;
+
+use kontomatik::{ClientConfig, KontomatikClient};
+use kontomatik_sandbox::{start_local, RunningSandbox, SandboxOptions, TimeSource};
+use signin_core::domain::{AccessMode, Country, Language, OwnerExternalId, Secret};
+use signin_core::ports::FetchRedirection;
+use signin_core::SimClock;
+
+pub const API_KEY: &str = "test-api-key-7f3a";
+
+/// A sandbox on a simulated clock, and a client for it.
+pub struct SandboxFixture {
+    pub clock: SimClock,
+    pub sandbox: RunningSandbox,
+    pub client: KontomatikClient,
+}
+
+impl SandboxFixture {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with options adjusted by `tune` (the clock and API key are set already).
+    pub async fn start_with(tune: impl FnOnce(&mut SandboxOptions)) -> Self {
+        let clock = SimClock::at_default_start();
+        let mut options = SandboxOptions {
+            api_key: API_KEY.into(),
+            admin: true,
+            time: TimeSource::Sim(clock.clone()),
+            ..SandboxOptions::default()
+        };
+        tune(&mut options);
+        let sandbox = start_local(options).await.unwrap();
+        let client = client_for(&sandbox, API_KEY, StdDuration::from_secs(10));
+        SandboxFixture {
+            clock,
+            sandbox,
+            client,
+        }
+    }
+
+    pub fn client_with_key(&self, key: &str) -> KontomatikClient {
+        client_for(&self.sandbox, key, StdDuration::from_secs(10))
+    }
+
+    pub fn client_with_timeout(&self, timeout: StdDuration) -> KontomatikClient {
+        client_for(&self.sandbox, API_KEY, timeout)
+    }
+
+    pub fn advance(&self, d: chrono::Duration) {
+        self.clock.advance(d);
+    }
+}
+
+pub fn client_for(sandbox: &RunningSandbox, key: &str, timeout: StdDuration) -> KontomatikClient {
+    let mut cfg = ClientConfig::new(sandbox.base_url.clone(), Secret::new(key));
+    cfg.timeout = timeout;
+    cfg.result_timeout = timeout.max(StdDuration::from_secs(60));
+    KontomatikClient::new(cfg).unwrap()
+}
+
+/// A typical Fetch redirection request.
+pub fn fetch_request(owner: &str) -> FetchRedirection {
+    FetchRedirection {
+        redirect_uri: "https://lender.example/kontomatik-signin".into(),
+        owner: OwnerExternalId::parse(owner).unwrap(),
+        language: Language::parse("pl").unwrap(),
+        country: Country::parse("pl").unwrap(),
+        access_mode: AccessMode::Single,
+    }
+}
+
+/// A plain HTTP client that does not follow redirects (to see the sandbox's 303s).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}

@@ -117,7 +117,9 @@ mod tests {
             created_at: Utc::now(),
             status: Status::InProgress,
             status_changed_at: Utc::now(),
+            changes: 1,
             last_read_at: None,
+            changes_at_last_read: 0,
         };
         let page = signin(&r).into_string();
         assert!(page.contains("&lt;b&gt;en&lt;/b&gt;"));

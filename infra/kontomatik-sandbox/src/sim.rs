@@ -109,7 +109,19 @@ pub struct Redirection {
     pub created_at: Time,
     pub status: Status,
     pub status_changed_at: Time,
+    /// Incremented on every status change.
+    pub changes: u64,
     pub last_read_at: Option<Time>,
+    /// `changes` as it was at the last read.
+    pub changes_at_last_read: u64,
+}
+
+impl Redirection {
+    fn set_status(&mut self, status: Status, at: Time) {
+        self.status = status;
+        self.status_changed_at = at;
+        self.changes += 1;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -270,8 +282,7 @@ impl Sim {
         }
         let expires = r.created_at + lifetime;
         if !r.status.is_final() && now >= expires {
-            r.status = Status::Expired;
-            r.status_changed_at = expires;
+            r.set_status(Status::Expired, expires);
         }
         Ok(r)
     }
@@ -288,7 +299,9 @@ impl Sim {
             created_at: now,
             status: Status::Initialized,
             status_changed_at: now,
+            changes: 0,
             last_read_at: None,
+            changes_at_last_read: 0,
         };
         self.redirections.insert(id, r.clone());
         r
@@ -304,7 +317,7 @@ impl Sim {
         let min = self.config.min_poll_interval;
         let r = self.live(id, now)?;
         if let Some(last) = r.last_read_at {
-            let unchanged = r.status_changed_at <= last;
+            let unchanged = r.changes == r.changes_at_last_read;
             if unchanged && now - last < min {
                 let wait = (min - (now - last)).num_seconds().max(1) as u64;
                 self.counters.rate_limited += 1;
@@ -314,6 +327,7 @@ impl Sim {
             }
         }
         r.last_read_at = Some(now);
+        r.changes_at_last_read = r.changes;
         let r = r.clone();
         let session = match &r.status {
             Status::Success { session_id } => self.sessions.get(session_id).cloned(),
@@ -346,8 +360,7 @@ impl Sim {
         let (status, session) = match action {
             UserAction::Open => {
                 if r.status == Status::Initialized {
-                    r.status = Status::InProgress;
-                    r.status_changed_at = now;
+                    r.set_status(Status::InProgress, now);
                 }
                 return Ok(Acted::Done { redirect_to: None });
             }
@@ -382,8 +395,7 @@ impl Sim {
                 None,
             ),
         };
-        r.status = status;
-        r.status_changed_at = now;
+        r.set_status(status, now);
         if let Some(session) = session {
             self.sessions.insert(session.id.clone(), session);
         }
