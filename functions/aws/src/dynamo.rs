@@ -1,0 +1,564 @@
+//! The DynamoDB [`RedirectionStore`]: one table, conditional writes for every transition, a
+//! sparse sharded GSI for the poller (Query per shard — never Scan), TTL honoured on every read.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use signin_core::clock::Clock;
+use signin_core::domain::{Email, Language, OwnerExternalId, RedirectionId, Timestamp, UserKey};
+use signin_core::embedded::poll_sort_key;
+use signin_core::machine::{Expected, Redirection};
+use signin_core::ports::{
+    poll_shard, Cas, Created, DueItem, DuePage, FollowUpClaim, FunnelDay, FunnelStep, ImportRecord,
+    PollCursor, RedirectionStore, StoreError, UserProfile,
+};
+
+use crate::schema::*;
+
+/// A DynamoDB item is at most 400 KB; we stay well below.
+const MAX_ITEM_BYTES: usize = 350 * 1024;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    clock: Arc<dyn Clock>,
+}
+
+fn unavailable<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    StoreError::Unavailable(DisplayErrorContext(e).to_string())
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(StoreError::Corrupt(format!("attribute {name} missing"))),
+    }
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    match item.get(name) {
+        Some(AttributeValue::N(v)) => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn get_bool(item: &Item, name: &str) -> bool {
+    matches!(item.get(name), Some(AttributeValue::Bool(true)))
+}
+
+fn millis(t: Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> Option<Timestamp> {
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+fn redirection_key(id: &RedirectionId) -> Item {
+    HashMap::from([
+        (PK.into(), s(format!("{REDIRECTION_PREFIX}{id}"))),
+        (SK.into(), s(REDIRECTION_SK)),
+    ])
+}
+
+fn user_key(key: &UserKey) -> Item {
+    HashMap::from([
+        (PK.into(), s(format!("{USER_PREFIX}{key}"))),
+        (SK.into(), s(USER_SK)),
+    ])
+}
+
+fn stats_key(day: NaiveDate) -> Item {
+    HashMap::from([
+        (
+            PK.into(),
+            s(format!("{STATS_PREFIX}{}", day.format("%Y-%m-%d"))),
+        ),
+        (SK.into(), s(STATS_SK)),
+    ])
+}
+
+/// The redirection as an item: the record as JSON in `data`, plus the attributes conditions and
+/// the poll index need at the top level.
+fn redirection_item(r: &Redirection) -> Result<Item, StoreError> {
+    let data = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    if data.len() > MAX_ITEM_BYTES {
+        return Err(StoreError::Corrupt(format!(
+            "redirection {} would be {} bytes",
+            r.id,
+            data.len()
+        )));
+    }
+    let mut item = redirection_key(&r.id);
+    item.insert("state".into(), s(r.state.as_str()));
+    item.insert("version".into(), n(r.version));
+    item.insert(TTL.into(), n(r.ttl_epoch_seconds()));
+    item.insert("createdAt".into(), s(r.created_at.to_rfc3339()));
+    item.insert("data".into(), s(data));
+    if let Some(at) = r.next_poll_at {
+        item.insert(
+            GSI1PK.into(),
+            s(format!("{POLL_PREFIX}{}", poll_shard(&r.id))),
+        );
+        item.insert(GSI1SK.into(), s(poll_sort_key(at, &r.id)));
+    }
+    Ok(item)
+}
+
+fn redirection_from(item: &Item) -> Result<Redirection, StoreError> {
+    serde_json::from_str(get_s(item, "data")?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn user_item(u: &UserProfile) -> Item {
+    let mut item = user_key(&u.key);
+    item.insert("owner".into(), s(u.owner.as_str()));
+    item.insert("email".into(), s(u.email.as_str()));
+    item.insert("name".into(), s(u.name.clone()));
+    item.insert("language".into(), s(u.language.as_str()));
+    item.insert(
+        "followUpConsent".into(),
+        AttributeValue::Bool(u.follow_up_consent),
+    );
+    item.insert("optedOut".into(), AttributeValue::Bool(u.opted_out));
+    item.insert("createdAt".into(), n(millis(u.created_at)));
+    if let Some(t) = u.last_follow_up_at {
+        item.insert("lastFollowUpAt".into(), n(millis(t)));
+    }
+    if let Some(t) = u.last_success_at {
+        item.insert("lastSuccessAt".into(), n(millis(t)));
+    }
+    item
+}
+
+fn user_from(item: &Item) -> Result<UserProfile, StoreError> {
+    let corrupt = |e: signin_core::domain::InvalidInput| StoreError::Corrupt(e.to_string());
+    let pk = get_s(item, PK)?;
+    Ok(UserProfile {
+        key: UserKey::from_stored(pk.trim_start_matches(USER_PREFIX).to_owned()),
+        owner: OwnerExternalId::parse(get_s(item, "owner")?).map_err(corrupt)?,
+        email: Email::parse(get_s(item, "email")?).map_err(corrupt)?,
+        name: get_s(item, "name")?.to_owned(),
+        language: Language::parse(get_s(item, "language")?).map_err(corrupt)?,
+        follow_up_consent: get_bool(item, "followUpConsent"),
+        opted_out: get_bool(item, "optedOut"),
+        created_at: get_n(item, "createdAt")
+            .and_then(from_millis)
+            .ok_or_else(|| StoreError::Corrupt("user createdAt".into()))?,
+        last_follow_up_at: get_n(item, "lastFollowUpAt").and_then(from_millis),
+        last_success_at: get_n(item, "lastSuccessAt").and_then(from_millis),
+    })
+}
+
+/// `true` if the error is a failed condition (the typed outcome of a lost race).
+macro_rules! condition_failed {
+    ($err:expr) => {
+        $err.as_service_error()
+            .is_some_and(|e| e.is_conditional_check_failed_exception())
+    };
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, clock: Arc<dyn Clock>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            clock,
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn now_epoch(&self) -> i64 {
+        self.clock.now().timestamp()
+    }
+}
+
+#[async_trait]
+impl RedirectionStore for DynamoStore {
+    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(redirection_item(r)?))
+            .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":now", n(self.now_epoch()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Created),
+            Err(e) if condition_failed!(e) => Ok(Created::AlreadyExists),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(redirection_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        // DynamoDB deletes expired items late: an item past its TTL is gone for us.
+        if get_n(&item, TTL).is_some_and(|t| t <= self.now_epoch()) {
+            return Ok(None);
+        }
+        redirection_from(&item).map(Some)
+    }
+
+    async fn save_redirection(
+        &self,
+        next: &Redirection,
+        expected: Expected,
+    ) -> Result<Cas, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(redirection_item(next)?))
+            .condition_expression("#state = :state AND #version = :version AND #ttl > :now")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":state", s(expected.state.as_str()))
+            .expression_attribute_values(":version", n(expected.version))
+            .expression_attribute_values(":now", n(self.now_epoch()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Cas::Applied),
+            Err(e) if condition_failed!(e) => Ok(Cas::Conflict),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn due_for_poll(
+        &self,
+        shard: u8,
+        now: Timestamp,
+        limit: usize,
+        after: Option<PollCursor>,
+    ) -> Result<DuePage, StoreError> {
+        let shard_key = format!("{POLL_PREFIX}{shard}");
+        // `~` sorts after every character an id may hold, so this bound includes every item
+        // due at `now`.
+        let upper = format!("{}#~", now.format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(POLL_INDEX)
+            .key_condition_expression("#gpk = :shard AND #gsk <= :upper")
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#gpk", GSI1PK)
+            .expression_attribute_names("#gsk", GSI1SK)
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":shard", s(&shard_key))
+            .expression_attribute_values(":upper", s(upper))
+            .expression_attribute_values(":now", n(self.now_epoch()))
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000));
+        if let Some(cursor) = after {
+            let id = cursor
+                .0
+                .rsplit_once('#')
+                .map(|(_, id)| id.to_owned())
+                .ok_or_else(|| StoreError::Corrupt("bad poll cursor".into()))?;
+            let id = RedirectionId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mut start = redirection_key(&id);
+            start.insert(GSI1PK.into(), s(&shard_key));
+            start.insert(GSI1SK.into(), s(cursor.0));
+            query = query.set_exclusive_start_key(Some(start));
+        }
+        let out = query.send().await.map_err(unavailable)?;
+        let mut items = vec![];
+        for item in out.items.unwrap_or_default() {
+            let sk = get_s(&item, GSI1SK)?;
+            let (at, id) = sk
+                .split_once('#')
+                .ok_or_else(|| StoreError::Corrupt(format!("bad {GSI1SK}")))?;
+            let next_poll_at = DateTime::parse_from_rfc3339(at)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                .with_timezone(&Utc);
+            let id = RedirectionId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            items.push(DueItem { id, next_poll_at });
+        }
+        let next = match out.last_evaluated_key {
+            Some(k) => Some(PollCursor(get_s(&k, GSI1SK)?.to_owned())),
+            None => None,
+        };
+        Ok(DuePage { items, next })
+    }
+
+    async fn get_or_create_user(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(user_item(candidate)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(candidate.clone()),
+            Err(e) if condition_failed!(e) => self
+                .get_user(&candidate.key)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt("user vanished after a failed create".into())),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.item.as_ref().map(user_from).transpose()
+    }
+
+    async fn set_opt_out(&self, key: &UserKey, opted_out: bool) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(key)))
+            .update_expression("SET optedOut = :v")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":v", AttributeValue::Bool(opted_out))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed!(e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(key)))
+            .update_expression("SET lastSuccessAt = :t")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(lastSuccessAt) OR lastSuccessAt < :t)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":t", n(millis(at)))
+            .send()
+            .await;
+        match result {
+            // A failed condition: no such user, or a later success is recorded already.
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed!(e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn claim_follow_up(
+        &self,
+        key: &UserKey,
+        claim: FollowUpClaim,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(key)))
+            .update_expression("SET lastFollowUpAt = :now")
+            .condition_expression(
+                "attribute_exists(#pk) AND followUpConsent = :yes AND optedOut = :no \
+                 AND (attribute_not_exists(lastFollowUpAt) OR lastFollowUpAt < :cutoff) \
+                 AND (attribute_not_exists(lastSuccessAt) OR lastSuccessAt < :since)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":now", n(millis(claim.now)))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":cutoff", n(millis(claim.now - claim.not_within)))
+            .expression_attribute_values(":since", n(millis(claim.no_success_since)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed!(e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
+        let mut record = record.clone();
+        let mut data =
+            serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // The summary is bounded already; should one still be too big, keep fewer accounts.
+        while data.len() > MAX_ITEM_BYTES && !record.summary.accounts.is_empty() {
+            let keep = record.summary.accounts.len() / 2;
+            record.summary.accounts.truncate(keep);
+            data =
+                serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        let sk = format!(
+            "{IMPORT_SK_PREFIX}{}#{}",
+            record.imported_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            record.redirection_id
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(format!("{OWNER_PREFIX}{}", record.owner)))
+            .item(SK, s(sk))
+            .item("data", s(data))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn import_records(
+        &self,
+        owner: &OwnerExternalId,
+    ) -> Result<Vec<ImportRecord>, StoreError> {
+        let mut out = vec![];
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", s(format!("{OWNER_PREFIX}{owner}")))
+                .expression_attribute_values(":prefix", s(IMPORT_SK_PREFIX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in page.items.unwrap_or_default() {
+                out.push(
+                    serde_json::from_str(get_s(&item, "data")?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn add_to_funnel(
+        &self,
+        day: NaiveDate,
+        step: FunnelStep,
+        count: u64,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(stats_key(day)))
+            .update_expression("ADD #step :n")
+            .expression_attribute_names("#step", step.as_str())
+            .expression_attribute_values(":n", n(count))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn funnel(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FunnelDay>, StoreError> {
+        let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+        let mut found: HashMap<String, Item> = HashMap::new();
+        for chunk in days.chunks(100) {
+            let mut keys = KeysAndAttributes::builder();
+            for d in chunk {
+                keys = keys.keys(stats_key(*d));
+            }
+            let mut request = Some(HashMap::from([(
+                self.table.clone(),
+                keys.consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            )]));
+            // BatchGetItem may leave keys unprocessed under load; ask again for those.
+            for _ in 0..10 {
+                let Some(req) = request.take() else { break };
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(req))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    found.insert(get_s(&item, PK)?.to_owned(), item);
+                }
+                request = out.unprocessed_keys.filter(|u| !u.is_empty());
+            }
+            if request.is_some() {
+                return Err(StoreError::Unavailable(
+                    "funnel read left keys unprocessed".into(),
+                ));
+            }
+        }
+        Ok(days
+            .into_iter()
+            .map(|day| {
+                let item = found.get(&format!("{STATS_PREFIX}{}", day.format("%Y-%m-%d")));
+                let counts = FunnelStep::ALL
+                    .into_iter()
+                    .filter_map(|step| {
+                        let v = item.and_then(|i| get_n(i, step.as_str()))?;
+                        Some((step, u64::try_from(v).unwrap_or(0)))
+                    })
+                    .collect();
+                FunnelDay {
+                    day: Some(day),
+                    counts,
+                }
+            })
+            .collect())
+    }
+}

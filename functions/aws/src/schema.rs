@@ -1,0 +1,86 @@
+//! The single table's names, in one place: key attributes, the poll index, the TTL attribute and
+//! the item key prefixes. `template.yaml` must say the same (a test checks it).
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+/// The sparse poll index: present only on redirections that still need a status check.
+pub const POLL_INDEX: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+/// Epoch seconds after which DynamoDB may delete the item (created + 24 h for redirections).
+pub const TTL: &str = "ttl";
+
+pub const REDIRECTION_PREFIX: &str = "REDIR#";
+pub const REDIRECTION_SK: &str = "META";
+pub const USER_PREFIX: &str = "USER#";
+pub const USER_SK: &str = "PROFILE";
+pub const OWNER_PREFIX: &str = "OWNER#";
+pub const IMPORT_SK_PREFIX: &str = "IMPORT#";
+pub const STATS_PREFIX: &str = "STATS#";
+pub const STATS_SK: &str = "FUNNEL";
+pub const POLL_PREFIX: &str = "POLL#";
+
+/// Creates the table as `template.yaml` declares it (for tests and the local run on moto), with
+/// TTL on [`TTL`]. Waits until it is active.
+pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name(POLL_INDEX)
+        .key_schema(key(GSI1PK, KeyType::Hash)?)
+        .key_schema(key(GSI1SK, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes(TTL)
+                .build(),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(PK)?)
+        .attribute_definitions(attr(SK)?)
+        .attribute_definitions(attr(GSI1PK)?)
+        .attribute_definitions(attr(GSI1SK)?)
+        .key_schema(key(PK, KeyType::Hash)?)
+        .key_schema(key(SK, KeyType::Range)?)
+        .global_secondary_indexes(gsi)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(TTL)
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .send()
+        .await
+        .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;
+    Ok(())
+}

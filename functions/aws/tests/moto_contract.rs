@@ -1,0 +1,311 @@
+//! The AWS adapters on the real AWS wire protocol: the AWS SDK for Rust against moto server.
+//! They run the very same contract checks as the embedded adapters (signin_core::contract).
+//!
+//! moto comes from `MOTO_ENDPOINT` (set by `infra/scripts/test-all.sh`); without it the tests
+//! start their own moto server, and fail — never skip — when it cannot be started.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration as StdDuration, Instant};
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::Duration;
+use signin_aws::schema::{self, create_table};
+use signin_aws::{DynamoStore, SesMailer, SqsQueue};
+use signin_core::clock::{Clock, SimClock};
+use signin_core::contract::{self, RecordedMail, TimePasses};
+use signin_core::import::{AccountSummary, ImportSummary};
+use signin_core::machine::{apply, Event};
+use signin_core::ports::{ImportRecord, Mailer, RedirectionStore};
+
+fn moto_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(e) = std::env::var("MOTO_ENDPOINT") {
+            return e;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // A watchdog shell stops moto when this test process ends; nothing here waits for it
+        // (it outlives every test by design).
+        let script = format!(
+            "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
+            parent = std::process::id()
+        );
+        #[allow(clippy::zombie_processes)]
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("could not start a shell to run moto server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < StdDuration::from_secs(30),
+                "moto server did not start on {endpoint}: these tests need it \
+                 (pip install 'moto[server]', or run ./infra/scripts/test-all.sh)"
+            );
+            std::thread::sleep(StdDuration::from_millis(100));
+        }
+        endpoint
+    })
+}
+
+async fn sdk() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new("eu-central-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+async fn dynamo() -> (aws_sdk_dynamodb::Client, String) {
+    let client = aws_sdk_dynamodb::Client::new(&sdk().await);
+    let table = contract::unique("signin");
+    create_table(&client, &table).await.unwrap();
+    (client, table)
+}
+
+async fn store() -> (Arc<DynamoStore>, SimClock) {
+    let clock = SimClock::at_default_start();
+    let (client, table) = dynamo().await;
+    (
+        Arc::new(DynamoStore::new(client, table, Arc::new(clock.clone()))),
+        clock,
+    )
+}
+
+#[tokio::test]
+async fn dynamo_conditional_writes() {
+    let (s, c) = store().await;
+    contract::store_conditional_writes(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_race_has_one_winner() {
+    let (s, c) = store().await;
+    contract::store_race_has_one_winner(s, &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_ttl_hides_forgotten_items() {
+    let (s, c) = store().await;
+    contract::store_ttl_hides_forgotten_items(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_due_for_poll() {
+    let (s, c) = store().await;
+    contract::store_due_for_poll(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_users() {
+    let (s, c) = store().await;
+    contract::store_users(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_imports_and_funnel() {
+    let (s, c) = store().await;
+    contract::store_imports_and_funnel(s, &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_items_carry_ttl_and_leave_the_sparse_index() {
+    let clock = SimClock::at_default_start();
+    let (client, table) = dynamo().await;
+    let store = DynamoStore::new(client.clone(), &table, Arc::new(clock.clone()));
+
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap();
+    let spec = ttl.time_to_live_description().unwrap();
+    assert_eq!(spec.attribute_name(), Some(schema::TTL));
+
+    let r = contract::new_redirection(&contract::unique("raw"), "raw@example.com", &clock);
+    store.create_redirection(&r).await.unwrap();
+    let raw = |client: aws_sdk_dynamodb::Client, table: String, id: String| async move {
+        client
+            .get_item()
+            .table_name(table)
+            .key(schema::PK, AttributeValue::S(format!("REDIR#{id}")))
+            .key(schema::SK, AttributeValue::S("META".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap()
+    };
+    let item = raw(client.clone(), table.clone(), r.id.to_string()).await;
+    assert_eq!(
+        item[schema::TTL],
+        AttributeValue::N((clock.now().timestamp() + 24 * 3600).to_string()),
+        "ttl = created + 24 h, in epoch seconds"
+    );
+    assert!(
+        item.contains_key(schema::GSI1PK),
+        "a new redirection is due for polling"
+    );
+
+    let done = apply(&r, Event::LinkExpired, clock.now()).unwrap();
+    store.save_redirection(&done, r.expected()).await.unwrap();
+    let item = raw(client, table, r.id.to_string()).await;
+    assert!(
+        !item.contains_key(schema::GSI1PK),
+        "final: out of the poll index"
+    );
+    assert!(!item.contains_key(schema::GSI1SK));
+}
+
+#[tokio::test]
+async fn dynamo_import_records_stay_under_the_item_limit() {
+    let (s, c) = store().await;
+    let owner = signin_core::domain::OwnerExternalId::parse("own-big").unwrap();
+    let huge = AccountSummary {
+        name: "x".repeat(10_000),
+        ..Default::default()
+    };
+    let rec = ImportRecord {
+        owner: owner.clone(),
+        redirection_id: signin_core::domain::RedirectionId::parse("big").unwrap(),
+        imported_at: c.now(),
+        summary: ImportSummary {
+            accounts: vec![huge; 80],
+            accounts_total: 80,
+            ..Default::default()
+        },
+    };
+    s.put_import_record(&rec).await.unwrap();
+    let back = s.import_records(&owner).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert!(
+        back[0].summary.accounts.len() < 80,
+        "trimmed to fit one item"
+    );
+    assert_eq!(back[0].summary.accounts_total, 80, "the count stays true");
+}
+
+#[test]
+fn the_dynamodb_adapter_never_scans() {
+    let source = include_str!("../src/dynamo.rs");
+    assert!(!source.contains(".scan()"), "DynamoStore must not Scan");
+}
+
+struct RealTime;
+
+#[async_trait]
+impl TimePasses for RealTime {
+    async fn pass(&self, d: StdDuration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+#[tokio::test]
+async fn sqs_queue_semantics() {
+    let client = aws_sdk_sqs::Client::new(&sdk().await);
+    let url = client
+        .create_queue()
+        .queue_name(contract::unique("imports"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue = SqsQueue::new(client, url);
+    contract::queue_semantics(&queue, &RealTime).await;
+}
+
+#[tokio::test]
+async fn ses_raw_mail_keeps_parts_and_headers() {
+    let conf = sdk().await;
+    let client = aws_sdk_sesv2::Client::new(&conf);
+    let sender = "no-reply@lender.example";
+    client
+        .create_email_identity()
+        .email_identity(sender)
+        .send()
+        .await
+        .unwrap();
+    let config_set = contract::unique("signin");
+    client
+        .create_configuration_set()
+        .configuration_set_name(&config_set)
+        .send()
+        .await
+        .unwrap();
+    let clock = SimClock::at_default_start();
+    let mailer = SesMailer::new(
+        client,
+        format!("Lender <{sender}>"),
+        Some(config_set),
+        Arc::new(clock),
+    );
+    let mut mail = contract::sample_marketing_mail("ann@example.com");
+    let marker = contract::unique("subject");
+    mail.subject = format!("{} {marker}", mail.subject);
+    let id = mailer.send(&mail).await.unwrap();
+    assert!(!id.is_empty());
+
+    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto_endpoint()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recorded: Vec<RecordedMail> = data["ses"]["RawMessage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["id"] == id.as_str())
+        .map(|m| {
+            let raw = m["raw_data"].as_str().unwrap();
+            let parsed = mail_parser::MessageParser::default()
+                .parse(raw.as_bytes())
+                .unwrap();
+            let headers = parsed
+                .headers_raw()
+                .map(|(n, v)| (n.to_owned(), v.trim().to_owned()))
+                .collect();
+            RecordedMail {
+                to: parsed
+                    .to()
+                    .and_then(|a| a.first())
+                    .and_then(|a| a.address())
+                    .unwrap_or_default()
+                    .to_owned(),
+                subject: parsed.subject().unwrap_or_default().to_owned(),
+                text: parsed.body_text(0).unwrap_or_default().into_owned(),
+                html: parsed.body_html(0).unwrap_or_default().into_owned(),
+                headers,
+            }
+        })
+        .collect();
+    assert_eq!(recorded.len(), 1, "moto recorded the raw message");
+    contract::mail_was_recorded(&mail, &recorded);
+}
+
+#[tokio::test]
+async fn a_second_redirection_store_on_the_same_table_sees_the_same_items() {
+    let clock = SimClock::at_default_start();
+    let (client, table) = dynamo().await;
+    let a = DynamoStore::new(client.clone(), &table, Arc::new(clock.clone()));
+    let b = DynamoStore::new(client, &table, Arc::new(clock.clone()));
+    let r = contract::new_redirection(&contract::unique("two"), "two@example.com", &clock);
+    a.create_redirection(&r).await.unwrap();
+    assert_eq!(b.get_redirection(&r.id).await.unwrap(), Some(r.clone()));
+    clock.advance(Duration::hours(25));
+    assert_eq!(b.get_redirection(&r.id).await.unwrap(), None);
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace, the way CI does.
+#
+# Installs what is missing (moto server from PyPI), starts moto server on a free loopback port
+# for the AWS adapter tests (they fail, not skip, without it), runs the whole workspace's tests
+# and stops moto again. Extra arguments go to the test runner (e.g. a test name filter).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
+  log "installing moto server (pip install 'moto[server]')"
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+fi
+
+mkdir -p target
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log "starting moto server on 127.0.0.1:${port}"
+python3 -m moto.server -H 127.0.0.1 -p "$port" >target/moto.log 2>&1 &
+moto_pid=$!
+trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 100); do
+  if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:${port}/moto-api/data.json', timeout=1)" >/dev/null 2>&1; then
+    break
+  fi
+  if ! kill -0 "$moto_pid" 2>/dev/null; then
+    log "moto server exited; its log:"; cat target/moto.log >&2; exit 1
+  fi
+  sleep 0.2
+done
+
+export MOTO_ENDPOINT="http://127.0.0.1:${port}"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-central-1
+export AWS_EC2_METADATA_DISABLED=true
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
