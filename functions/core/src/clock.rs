@@ -105,6 +105,51 @@ impl Clock for ScaledClock {
     }
 }
 
+/// Waiting between two polls. Production sleeps; tests move the simulated clock instead, so the
+/// 2–5 s import polling costs no real time.
+#[async_trait::async_trait]
+pub trait Pause: Send + Sync + std::fmt::Debug {
+    async fn pause(&self, d: std::time::Duration);
+}
+
+/// Sleeps on the tokio timer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokioPause;
+
+#[async_trait::async_trait]
+impl Pause for TokioPause {
+    async fn pause(&self, d: std::time::Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+#[async_trait::async_trait]
+impl Pause for SimClock {
+    async fn pause(&self, d: std::time::Duration) {
+        self.advance(Duration::from_std(d).unwrap_or_else(|_| Duration::seconds(1)));
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Sleeps a scaled-down time (the local run's speed-up), while the scaled clock moves the
+/// full amount.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaledPause {
+    pub factor: f64,
+}
+
+#[async_trait::async_trait]
+impl Pause for ScaledPause {
+    async fn pause(&self, d: std::time::Duration) {
+        let f = if self.factor.is_finite() && self.factor > 0.0 {
+            self.factor
+        } else {
+            1.0
+        };
+        tokio::time::sleep(d.div_f64(f)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -244,7 +244,7 @@ impl fmt::Display for UserKey {
 }
 
 macro_rules! code_list_type {
-    ($(#[$meta:meta])* $name:ident, $field:literal, [$($code:literal),+ $(,)?]) => {
+    ($(#[$meta:meta])* $name:ident, $field:literal, [$first:literal $(, $code:literal)* $(,)?]) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub struct $name(&'static str);
@@ -263,7 +263,9 @@ macro_rules! code_list_type {
         }
 
         impl $name {
-            pub const SUPPORTED: &'static [&'static str] = &[$($code),+];
+            pub const SUPPORTED: &'static [&'static str] = &[$first $(, $code)*];
+            /// The first supported code.
+            pub const FIRST: Self = Self($first);
 
             /// Accepts a supported code in any letter case.
             pub fn parse(raw: &str) -> Result<Self, InvalidInput> {

@@ -5,14 +5,21 @@
 //! these types; only the adapters behind the ports differ.
 
 pub mod clock;
+pub mod config;
 pub mod domain;
 pub mod embedded;
+pub mod flow;
 pub mod import;
 pub mod machine;
+pub mod notify;
 pub mod pacing;
 pub mod ports;
 
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 
-pub use clock::{Clock, ScaledClock, SimClock, SystemClock};
+pub use clock::{Clock, Pause, ScaledClock, ScaledPause, SimClock, SystemClock, TokioPause};
+pub use flow::App;
+
+/// Where Kontomatik sends the user back to (appended to `PUBLIC_BASE_URL`).
+pub const CALLBACK_PATH: &str = "/kontomatik-signin";

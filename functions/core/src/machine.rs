@@ -4,7 +4,7 @@
 //! created ──user leaves──▶ pending (non-final statuses seen while polling)
 //!    │                         │
 //!    ├────────────── success ──┴──▶ session_saved ─▶ import_queued ─▶ import_running ─▶ imported
-//!    │                                                                              └─▶ import_failed
+//!    │                                   └──────(job seen first)─────────┘            └─▶ import_failed
 //!    ├────────────── error ───────▶ failed ──────────────┐
 //!    └── 1 h, never finished ─────▶ expired ─────────────┴─▶ follow_up_sent
 //! ```
@@ -26,6 +26,12 @@ use crate::domain::{
 /// A link can be used for one hour; after that its status is `expired`.
 pub fn link_lifetime() -> Duration {
     Duration::hours(1)
+}
+
+/// A saved session whose import job was not confirmed on the queue within this time is swept up
+/// by the poller and enqueued again (the worker's conditional claim makes duplicates harmless).
+pub fn import_recovery_delay() -> Duration {
+    Duration::minutes(2)
 }
 
 /// A redirection's status can be read for 24 hours; after that Kontomatik forgets the id and our
@@ -74,6 +80,12 @@ impl State {
     /// States in which Kontomatik's status is still open and worth asking for.
     pub fn needs_polling(self) -> bool {
         matches!(self, State::Created | State::Pending)
+    }
+
+    /// States the poller visits: open statuses, and saved sessions whose import job may have
+    /// been lost before it reached the queue.
+    pub fn in_poll_index(self) -> bool {
+        self.needs_polling() || self == State::SessionSaved
     }
 
     /// No transition but bookkeeping leaves these states.
@@ -325,6 +337,7 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             next.last_status = Some(KontomatikStatus::Success);
             next.status_checks += 1;
             next.session = Some(session);
+            next.next_poll_at = Some(now + import_recovery_delay());
         }
         (Created | Pending, Event::SignInFailed { error }) => {
             next.state = Failed;
@@ -346,7 +359,10 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         (SessionSaved, Event::ImportQueued) => {
             next.state = ImportQueued;
         }
-        (ImportQueued, Event::ImportClaimed) => {
+        (SessionSaved, Event::CheckDeferred { next_poll_at }) => {
+            next.next_poll_at = next_poll_at;
+        }
+        (SessionSaved | ImportQueued, Event::ImportClaimed) => {
             next.state = ImportRunning;
             next.import = Some(ImportProgress {
                 claimed_at: now,
@@ -382,7 +398,7 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         }
         _ => return Err(refused),
     }
-    if !next.state.needs_polling() {
+    if !next.state.in_poll_index() {
         next.next_poll_at = None;
     }
     next.version = r.version + 1;
@@ -493,6 +509,8 @@ pub(crate) mod tests {
             v.push((s, E::UserReturned, s));
         }
         v.push((SessionSaved, E::ImportQueued, ImportQueued));
+        v.push((SessionSaved, E::CheckDeferred, SessionSaved));
+        v.push((SessionSaved, E::ImportClaimed, ImportRunning));
         v.push((ImportQueued, E::ImportClaimed, ImportRunning));
         v.push((ImportRunning, E::ImportCommandStarted, ImportRunning));
         v.push((ImportRunning, E::ImportFinished, Imported));
@@ -635,9 +653,15 @@ pub(crate) mod tests {
             later,
         )
         .expect("success");
-        assert_eq!(done.next_poll_at, None, "leaves the sparse poll index");
+        assert_eq!(
+            done.next_poll_at,
+            Some(later + import_recovery_delay()),
+            "a saved session stays in the index until its import is queued"
+        );
         assert_eq!(done.session, Some(session()));
         assert_eq!(done.status_checks, 2);
+        let queued = apply(&done, Event::ImportQueued, later).expect("queued");
+        assert_eq!(queued.next_poll_at, None, "leaves the sparse poll index");
     }
 
     #[test]

@@ -1,0 +1,96 @@
+//! Step 3: Kontomatik sends the user back to `…/kontomatik-signin?redirectionId=ID`. The id comes
+//! from the URL only (the user may be in another browser). A repeated callback shows the same
+//! outcome and starts nothing twice.
+
+use thiserror::Error;
+
+use super::{App, FlowError, Step};
+use crate::domain::{ErrorInfo, InvalidInput, RedirectionId};
+use crate::machine::{Event, Redirection, State};
+use crate::ports::FunnelStep;
+
+/// What the user is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackView {
+    /// Signed in; the import is queued or running. "We will email you."
+    Importing,
+    Imported,
+    /// The sign-in worked but the import failed: sign in again.
+    ImportFailed,
+    /// Kontomatik reported `error`: a way to try again.
+    SignInFailed(Option<ErrorInfo>),
+    /// The link expired: start a fresh sign-in.
+    Expired,
+    /// Kontomatik has no final status yet (the user came back early).
+    StillOpen,
+    /// Kontomatik could not be asked right now; nothing is lost, the poller will follow up.
+    TryLater,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallbackOutcome {
+    pub view: CallbackView,
+    pub redirection: Redirection,
+}
+
+#[derive(Debug, Error)]
+pub enum CallbackError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error("this sign-in is unknown or more than a day old")]
+    Unknown,
+    #[error(transparent)]
+    Internal(#[from] FlowError),
+}
+
+fn view_of(r: &Redirection, check_failed: bool) -> CallbackView {
+    match r.state {
+        State::Created | State::Pending if check_failed => CallbackView::TryLater,
+        State::Created | State::Pending => CallbackView::StillOpen,
+        State::SessionSaved | State::ImportQueued | State::ImportRunning => CallbackView::Importing,
+        State::Imported => CallbackView::Imported,
+        State::ImportFailed => CallbackView::ImportFailed,
+        State::Failed => CallbackView::SignInFailed(r.error.clone()),
+        State::FollowUpSent if r.error.is_some() => CallbackView::SignInFailed(r.error.clone()),
+        State::Expired | State::FollowUpSent => CallbackView::Expired,
+    }
+}
+
+impl App {
+    /// Handles the callback for the `redirectionId` taken from the URL (`None` when absent).
+    pub async fn callback(&self, raw_id: Option<&str>) -> Result<CallbackOutcome, CallbackError> {
+        let id = RedirectionId::parse(raw_id.unwrap_or(""))?;
+        let Some(r) = self
+            .store
+            .get_redirection(&id)
+            .await
+            .map_err(FlowError::from)?
+        else {
+            return Err(CallbackError::Unknown);
+        };
+        let r = match self.step(&r, |_| Event::UserReturned).await? {
+            Step::Applied(r) => {
+                self.count(FunnelStep::Returned).await;
+                r
+            }
+            Step::Refused(r) => r,
+            Step::Gone => return Err(CallbackError::Unknown),
+        };
+        if !r.state.needs_polling() {
+            // Decided already (by an earlier callback or the poller): show it, ask nobody.
+            return Ok(CallbackOutcome {
+                view: view_of(&r, false),
+                redirection: r,
+            });
+        }
+        let status = self.kontomatik.redirection_status(&r.id).await;
+        let (r, failed) = self.record_status(&r, status).await?;
+        if let Some(e) = &failed {
+            tracing::warn!(redirection = %r.id, error = %e, "status check at callback failed; the poller will follow up");
+        }
+        Ok(CallbackOutcome {
+            view: view_of(&r, failed.is_some()),
+            redirection: r,
+        })
+    }
+}

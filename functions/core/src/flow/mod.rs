@@ -1,0 +1,239 @@
+//! The use cases: start a sign-in, handle the callback, poll due redirections, run an import.
+//! They run unchanged in the Lambdas, the local run and the tests; only the adapters behind the
+//! ports differ.
+
+mod callback;
+mod poller;
+mod start;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use thiserror::Error;
+
+pub use callback::{CallbackError, CallbackOutcome, CallbackView};
+pub use poller::PollReport;
+pub use start::{Delivery, StartError, StartForm, Started, ValidStart};
+pub use worker::JobOutcome;
+
+use crate::clock::{Clock, Pause};
+use crate::config::Settings;
+use crate::domain::{KontomatikStatus, RedirectionStatus, SessionData, Timestamp};
+use crate::machine::{apply, Event, Redirection};
+use crate::ports::{
+    Cas, FunnelStep, ImportJob, ImportQueue, Kontomatik, KontomatikError, MailError, Mailer,
+    QueueError, RedirectionStore, StoreError,
+};
+
+/// A failure of the infrastructure under a use case (not a user mistake).
+#[derive(Debug, Error)]
+pub enum FlowError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Kontomatik(#[from] KontomatikError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+    #[error("the redirection kept changing under us; giving up after {0} tries")]
+    Contended(u32),
+}
+
+/// The ports and settings every use case runs on.
+#[derive(Clone)]
+pub struct App {
+    pub store: Arc<dyn RedirectionStore>,
+    pub queue: Arc<dyn ImportQueue>,
+    pub mailer: Arc<dyn Mailer>,
+    pub kontomatik: Arc<dyn Kontomatik>,
+    pub clock: Arc<dyn Clock>,
+    pub pause: Arc<dyn Pause>,
+    pub settings: Settings,
+}
+
+/// The result of one conditional transition.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Our write won; this is the stored redirection now.
+    Applied(Redirection),
+    /// The event does not apply to the redirection as it is now (someone else acted first).
+    Refused(Redirection),
+    /// The redirection is unknown or past its 24 h window.
+    Gone,
+}
+
+const MAX_TRIES: u32 = 5;
+
+impl App {
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Applies the event made by `event` to the stored redirection with a conditional write; on
+    /// a lost race re-reads and decides again, so exactly one writer's transition lands.
+    pub(crate) async fn step(
+        &self,
+        r: &Redirection,
+        event: impl Fn(&Redirection) -> Event,
+    ) -> Result<Step, FlowError> {
+        let mut current = r.clone();
+        for _ in 0..MAX_TRIES {
+            let Ok(next) = apply(&current, event(&current), self.now()) else {
+                return Ok(Step::Refused(current));
+            };
+            match self
+                .store
+                .save_redirection(&next, current.expected())
+                .await?
+            {
+                Cas::Applied => return Ok(Step::Applied(next)),
+                Cas::Conflict => match self.store.get_redirection(&current.id).await? {
+                    Some(fresh) => current = fresh,
+                    None => return Ok(Step::Gone),
+                },
+            }
+        }
+        Err(FlowError::Contended(MAX_TRIES))
+    }
+
+    /// Counts one funnel step for today. Statistics never fail a user's request.
+    pub(crate) async fn count(&self, step: FunnelStep) {
+        let day = self.now().date_naive();
+        if let Err(e) = self.store.add_to_funnel(day, step, 1).await {
+            tracing::warn!(error = %e, step = step.as_str(), "could not count a funnel step");
+        }
+    }
+
+    /// Sign-in succeeded: save the session, then queue the import (only the winner does).
+    pub(crate) async fn on_success(
+        &self,
+        r: &Redirection,
+        session: SessionData,
+    ) -> Result<Redirection, FlowError> {
+        match self
+            .step(r, |_| Event::SignInSucceeded {
+                session: session.clone(),
+            })
+            .await?
+        {
+            Step::Applied(saved) => {
+                self.count(FunnelStep::Success).await;
+                self.store
+                    .record_success(&saved.user_key, self.now())
+                    .await?;
+                self.queue_import(saved).await
+            }
+            Step::Refused(current) => Ok(current),
+            Step::Gone => Ok(r.clone()),
+        }
+    }
+
+    /// Puts the import job on the queue, then marks the redirection `import_queued`. If this
+    /// stops half-way, the redirection stays `session_saved` in the poll index and the poller
+    /// enqueues it again; the worker's conditional claim makes a duplicate job harmless.
+    pub(crate) async fn queue_import(&self, saved: Redirection) -> Result<Redirection, FlowError> {
+        let job = ImportJob {
+            redirection_id: saved.id.clone(),
+            continuation: 0,
+        };
+        self.queue.enqueue(&job, StdDuration::ZERO).await?;
+        match self.step(&saved, |_| Event::ImportQueued).await? {
+            Step::Applied(r) | Step::Refused(r) => Ok(r),
+            Step::Gone => Ok(saved),
+        }
+    }
+
+    /// Records what Kontomatik said about a redirection (shared by the callback and the
+    /// poller). Returns the redirection as stored afterwards, and the error if the check failed.
+    pub(crate) async fn record_status(
+        &self,
+        r: &Redirection,
+        status: Result<RedirectionStatus, KontomatikError>,
+    ) -> Result<(Redirection, Option<KontomatikError>), FlowError> {
+        let pacing = self.settings.pacing;
+        let now = self.now();
+        let done = |step: Step| match step {
+            Step::Applied(x) | Step::Refused(x) => x,
+            Step::Gone => r.clone(),
+        };
+        match status {
+            Ok(RedirectionStatus::Success(session)) => {
+                Ok((self.on_success(r, session).await?, None))
+            }
+            Ok(RedirectionStatus::Error(error)) => {
+                let step = self
+                    .step(r, |_| Event::SignInFailed {
+                        error: error.clone(),
+                    })
+                    .await?;
+                if matches!(step, Step::Applied(_)) {
+                    self.count(FunnelStep::Error).await;
+                }
+                Ok((done(step), None))
+            }
+            Ok(RedirectionStatus::Expired) | Err(KontomatikError::NotFound) => {
+                let gone = status.is_err();
+                let step = self
+                    .step(r, |_| {
+                        if gone {
+                            Event::WindowClosed
+                        } else {
+                            Event::LinkExpired
+                        }
+                    })
+                    .await?;
+                if matches!(step, Step::Applied(_)) {
+                    self.count(FunnelStep::Expired).await;
+                }
+                Ok((done(step), None))
+            }
+            Ok(open @ (RedirectionStatus::Initialized | RedirectionStatus::InProgress)) => {
+                let kind: KontomatikStatus = open.kind();
+                let step = self
+                    .step(r, |c| Event::StillOpen {
+                        status: kind,
+                        next_poll_at: pacing.next_poll_at(
+                            &c.id,
+                            c.created_at,
+                            c.status_checks + 1,
+                            now,
+                        ),
+                    })
+                    .await?;
+                Ok((done(step), None))
+            }
+            Err(e) => {
+                let retry_after = match &e {
+                    KontomatikError::RateLimited { retry_after } => {
+                        retry_after.and_then(|d| chrono::Duration::from_std(d).ok())
+                    }
+                    _ => None,
+                };
+                let step = self
+                    .step(r, |c| Event::CheckDeferred {
+                        next_poll_at: pacing.after_deferral(
+                            &c.id,
+                            c.created_at,
+                            c.status_checks,
+                            now,
+                            retry_after,
+                        ),
+                    })
+                    .await?;
+                Ok((done(step), Some(e)))
+            }
+        }
+    }
+
+    /// The page a user's emails link to while the redirection is known.
+    pub fn status_url(&self, r: &Redirection) -> String {
+        format!("{}?redirectionId={}", self.settings.redirect_uri(), r.id)
+    }
+
+    /// The start page, in the user's language.
+    pub fn start_url(&self, lang: crate::domain::Language) -> String {
+        format!("{}/?lang={}", self.settings.public_base_url, lang)
+    }
+}
