@@ -1,0 +1,41 @@
+//! API Gateway HTTP API (v2) events ↔ the framework-neutral web layer.
+
+use lambda_http::{Body, Request, RequestExt, Response};
+use signin_core::App;
+use signin_web::{handle, WebRequest, WebResponse};
+
+/// Turns an API Gateway request into a [`WebRequest`].
+pub fn to_web(req: &Request) -> WebRequest {
+    let raw = req.raw_http_path();
+    let path = if raw.is_empty() {
+        req.uri().path()
+    } else {
+        raw
+    };
+    WebRequest {
+        method: req.method().as_str().to_owned(),
+        path: path.to_owned(),
+        query: req.uri().query().map(str::to_owned),
+        body: req.body().as_ref().to_vec(),
+    }
+}
+
+pub fn from_web(res: WebResponse) -> Result<Response<Body>, lambda_http::http::Error> {
+    let mut builder = Response::builder().status(res.status);
+    for (k, v) in &res.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    builder.body(Body::Text(res.body))
+}
+
+/// Handles one HTTP request.
+pub async fn handle_request(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let web = to_web(&req);
+    Ok(from_web(handle(app, web).await)?)
+}
+
+/// Serves HTTP events until the runtime stops.
+pub async fn serve(app: App) -> Result<(), lambda_http::Error> {
+    let app = &app;
+    lambda_http::run(lambda_http::service_fn(move |req| handle_request(app, req))).await
+}

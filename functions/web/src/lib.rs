@@ -1,0 +1,347 @@
+//! The HTTP side of the flow, independent of any framework: a [`WebRequest`] in, a
+//! [`WebResponse`] out. The Lambdas (through `lambda_http`), the local run (through axum) and the
+//! tests all call [`handle`]. Every bad input gets a clear 4xx page and writes nothing.
+
+pub mod pages;
+
+use serde::Deserialize;
+use signin_core::flow::{CallbackError, CallbackView, Delivery, StartError, StartForm};
+use signin_core::App;
+
+/// The largest form body we read.
+pub const MAX_BODY: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Default)]
+pub struct WebRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl WebResponse {
+    fn html(status: u16, body: String) -> Self {
+        let mut headers = vec![(
+            "content-type".to_owned(),
+            "text/html; charset=utf-8".to_owned(),
+        )];
+        headers.extend(
+            pages::SECURITY_HEADERS
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        WebResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Query {
+    redirection_id: Option<String>,
+    lang: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FormBody {
+    email: Option<String>,
+    name: Option<String>,
+    follow_up_consent: Option<String>,
+    language: Option<String>,
+    country: Option<String>,
+    delivery: Option<String>,
+}
+
+fn page_lang(app: &App, raw: Option<&str>) -> String {
+    raw.and_then(|l| signin_core::domain::Language::parse(l).ok())
+        .unwrap_or(app.settings.default_language)
+        .as_str()
+        .to_owned()
+}
+
+/// Routes one request.
+pub async fn handle(app: &App, req: WebRequest) -> WebResponse {
+    let company = app.settings.company_name.clone();
+    let query: Query =
+        serde_urlencoded::from_str(req.query.as_deref().unwrap_or("")).unwrap_or_default();
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/") | ("GET", "/start") => {
+            let values = pages::StartValues {
+                language: page_lang(app, query.lang.as_deref()),
+                country: app.settings.default_country.as_str().into(),
+                ..Default::default()
+            };
+            WebResponse::html(200, pages::start(&company, &values, None))
+        }
+        ("POST", "/start") => start(app, &req.body).await,
+        ("GET", p) if p == signin_core::CALLBACK_PATH => {
+            callback(app, query.redirection_id.as_deref()).await
+        }
+        ("GET", "/healthz") => WebResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: "ok".into(),
+        },
+        (_, "/" | "/start") => WebResponse::html(
+            405,
+            pages::message(
+                &company,
+                "en",
+                "Not allowed",
+                &["This page does not take that kind of request."],
+                None,
+            ),
+        )
+        .with_header("allow", "GET, POST"),
+        _ => WebResponse::html(
+            404,
+            pages::message(
+                &company,
+                "en",
+                "Page not found",
+                &["There is no page at this address."],
+                Some(("Start", "/")),
+            ),
+        ),
+    }
+}
+
+async fn start(app: &App, body: &[u8]) -> WebResponse {
+    let company = app.settings.company_name.clone();
+    if body.len() > MAX_BODY {
+        return WebResponse::html(
+            413,
+            pages::message(
+                &company,
+                "en",
+                "Too much data",
+                &["The form sent more data than it can hold."],
+                Some(("Back", "/")),
+            ),
+        );
+    }
+    let form: FormBody = match serde_urlencoded::from_bytes(body) {
+        Ok(f) => f,
+        Err(_) => {
+            return WebResponse::html(
+                400,
+                pages::start(
+                    &company,
+                    &Default::default(),
+                    Some("The form could not be read. Please fill it in again."),
+                ),
+            )
+        }
+    };
+    let values = pages::StartValues {
+        email: form
+            .email
+            .clone()
+            .unwrap_or_default()
+            .chars()
+            .take(254)
+            .collect(),
+        name: form
+            .name
+            .clone()
+            .unwrap_or_default()
+            .chars()
+            .take(100)
+            .collect(),
+        consent: matches!(
+            form.follow_up_consent.as_deref(),
+            Some("yes" | "true" | "on")
+        ),
+        language: page_lang(app, form.language.as_deref()),
+        country: form
+            .country
+            .as_deref()
+            .and_then(|c| signin_core::domain::Country::parse(c).ok())
+            .unwrap_or(app.settings.default_country)
+            .as_str()
+            .into(),
+    };
+    let start_form = StartForm {
+        email: form.email,
+        name: form.name,
+        follow_up_consent: form.follow_up_consent,
+        language: form.language,
+        country: form.country,
+        delivery: form.delivery,
+    };
+    match app.start_sign_in(&start_form).await {
+        Ok(started) => match started.delivery {
+            Delivery::Redirect => WebResponse::html(
+                303,
+                pages::redirecting(
+                    &company,
+                    started.redirection.language.as_str(),
+                    &started.link,
+                ),
+            )
+            .with_header("location", &started.link),
+            Delivery::Email => WebResponse::html(
+                200,
+                pages::link_emailed(
+                    &company,
+                    started.redirection.language.as_str(),
+                    &pages::mask_email(started.redirection.email.as_str()),
+                ),
+            ),
+        },
+        Err(StartError::Invalid(e)) => {
+            WebResponse::html(400, pages::start(&company, &values, Some(&e.to_string())))
+        }
+        Err(StartError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "Kontomatik unavailable at start");
+            WebResponse::html(
+                503,
+                pages::start(
+                    &company,
+                    &values,
+                    Some("The bank connection service is busy right now. Please try again in a minute."),
+                ),
+            )
+            .with_header("retry-after", "60")
+        }
+        Err(StartError::Internal(e)) => {
+            tracing::error!(error = %e, "start failed");
+            WebResponse::html(
+                500,
+                pages::start(
+                    &company,
+                    &values,
+                    Some("Something went wrong on our side. Please try again."),
+                ),
+            )
+        }
+    }
+}
+
+async fn callback(app: &App, raw_id: Option<&str>) -> WebResponse {
+    let company = app.settings.company_name.clone();
+    let outcome = match app.callback(raw_id).await {
+        Ok(o) => o,
+        Err(CallbackError::Invalid(e)) => {
+            return WebResponse::html(
+                400,
+                pages::message(
+                    &company,
+                    "en",
+                    "This link is not valid",
+                    &[&format!(
+                        "The address is missing a valid sign-in reference ({e})."
+                    )],
+                    Some(("Start again", "/")),
+                ),
+            )
+        }
+        Err(CallbackError::Unknown) => {
+            return WebResponse::html(
+                404,
+                pages::message(
+                    &company,
+                    "en",
+                    "We don't know this sign-in",
+                    &["It may be more than a day old. You can start a new one."],
+                    Some(("Start again", "/")),
+                ),
+            )
+        }
+        Err(CallbackError::Internal(e)) => {
+            tracing::error!(error = %e, "callback failed");
+            return WebResponse::html(
+                500,
+                pages::message(
+                    &company,
+                    "en",
+                    "Something went wrong on our side",
+                    &["Your sign-in is not lost. Please reload this page in a moment."],
+                    None,
+                ),
+            );
+        }
+    };
+    let r = &outcome.redirection;
+    let lang = r.language.as_str();
+    let email = pages::mask_email(r.email.as_str());
+    let restart = app.start_url(r.language);
+    let page = |status: u16, title: &str, paras: &[&str], button: Option<(&str, &str)>| {
+        WebResponse::html(status, pages::message(&company, lang, title, paras, button))
+    };
+    match outcome.view {
+        CallbackView::Importing => page(
+            200,
+            "Thank you – we are importing your data",
+            &[
+                "Your bank connection worked. We are fetching your account history now.",
+                &format!("You can close this page: we will email {email} when it is done."),
+            ],
+            None,
+        ),
+        CallbackView::Imported => page(
+            200,
+            "All done – we have your data",
+            &[&format!("We received your bank data and emailed the next steps to {email}.")],
+            None,
+        ),
+        CallbackView::ImportFailed => page(
+            200,
+            "We could not fetch your data",
+            &["The bank connection worked but fetching the data failed. Please sign in again to retry."],
+            Some(("Try again", &restart)),
+        ),
+        CallbackView::SignInFailed(error) => {
+            let reason = error.map(|e| e.message).unwrap_or_default();
+            page(
+                200,
+                "The bank sign-in did not finish",
+                &["Nothing was shared.", &reason],
+                Some(("Try again", &restart)),
+            )
+        }
+        CallbackView::Expired => page(
+            200,
+            "This sign-in link has expired",
+            &["Links work for one hour. Start a fresh one – it only takes a minute."],
+            Some(("Start a new sign-in", &restart)),
+        ),
+        CallbackView::StillOpen => page(
+            200,
+            "Your bank sign-in is still in progress",
+            &[&format!("As soon as it finishes we will take it from here and email {email}.")],
+            None,
+        ),
+        CallbackView::TryLater => page(
+            503,
+            "We are still waiting for the bank connection service",
+            &["Nothing is lost: we will check again in a few minutes and email you. You can also reload this page shortly."],
+            None,
+        )
+        .with_header("retry-after", "120"),
+    }
+}

@@ -1,0 +1,202 @@
+//! Server-rendered pages: escaped templates (maud), no JavaScript, usable on a phone.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use signin_core::domain::{Country, Language};
+
+const STYLE: &str = r#"
+*{box-sizing:border-box}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f4f6f9;color:#1c2330;line-height:1.45}
+header{background:#ffffff;border-bottom:1px solid #e3e8ef;padding:14px 20px;font-weight:700;color:#20324f}
+main{max-width:520px;margin:24px auto;padding:0 16px}
+.card{background:#fff;border-radius:12px;padding:22px;box-shadow:0 1px 3px rgba(0,0,0,.1)}
+h1{font-size:1.35rem;margin:0 0 .5em}
+label{display:block;font-weight:600;margin:14px 0 6px}
+input[type=text],input[type=email],select{width:100%;padding:12px;font-size:1rem;border:1px solid #cfd6e0;border-radius:8px;background:#fff}
+.check{display:flex;gap:10px;align-items:flex-start;font-weight:400;margin-top:16px}
+.check input{margin-top:4px}
+.row{display:flex;gap:12px}.row>div{flex:1}
+button,.button{display:block;width:100%;margin-top:20px;padding:14px;font-size:1rem;border-radius:8px;border:0;cursor:pointer;text-align:center;text-decoration:none;font-weight:600}
+.primary{background:#2b6cb0;color:#fff}
+.secondary{background:#e3e8ef;color:#1c2330}
+.error{background:#fdecea;color:#8a1c13;border-radius:8px;padding:12px;margin-bottom:12px}
+.ok{color:#1e6b3a}
+.muted{color:#5b6576;font-size:.9rem}
+fieldset{border:0;padding:0;margin:0}
+"#;
+
+/// Security headers every page carries.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+];
+
+pub fn layout(title: &str, company: &str, lang: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang=(lang) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " – " (company) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header { (company) }
+                main { div.card { (body) } }
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The values a start form is redisplayed with.
+#[derive(Debug, Clone, Default)]
+pub struct StartValues {
+    pub email: String,
+    pub name: String,
+    pub consent: bool,
+    pub language: String,
+    pub country: String,
+}
+
+pub fn start(company: &str, values: &StartValues, error: Option<&str>) -> String {
+    let lang = if values.language.is_empty() {
+        "en"
+    } else {
+        values.language.as_str()
+    };
+    layout(
+        "Connect your bank",
+        company,
+        lang,
+        html! {
+            h1 { "Share your bank data securely" }
+            p.muted { "We use Kontomatik to read your account history once, with your consent at your bank. We never see your bank password." }
+            @if let Some(e) = error { div.error role="alert" id="form-error" { (e) } }
+            form method="post" action="/start" {
+                label for="email" { "Email" }
+                input type="email" id="email" name="email" required autocomplete="email" maxlength="254" value=(values.email);
+                label for="name" { "Name" }
+                input type="text" id="name" name="name" required autocomplete="name" maxlength="100" value=(values.name);
+                div.row {
+                    div {
+                        label for="language" { "Language" }
+                        select id="language" name="language" {
+                            @for l in Language::SUPPORTED {
+                                option value=(l) selected[*l == values.language] { (l) }
+                            }
+                        }
+                    }
+                    div {
+                        label for="country" { "Bank country" }
+                        select id="country" name="country" {
+                            @for c in Country::SUPPORTED {
+                                option value=(c) selected[*c == values.country] { (c.to_uppercase()) }
+                            }
+                        }
+                    }
+                }
+                label.check {
+                    input type="checkbox" name="followUpConsent" value="yes" checked[values.consent];
+                    span { "If I don't finish, you may email me once with a link to continue." }
+                }
+                button.primary type="submit" name="delivery" value="redirect" id="start" { "Continue to my bank" }
+                button.secondary type="submit" name="delivery" value="email" id="email-link" { "Email me the link instead" }
+            }
+        },
+    )
+}
+
+/// The fallback body of the 303 to Kontomatik (for clients that do not follow it).
+pub fn redirecting(company: &str, lang: &str, link: &str) -> String {
+    layout(
+        "Taking you to your bank",
+        company,
+        lang,
+        html! {
+            h1 { "Taking you to your bank…" }
+            p { "If nothing happens, use the button." }
+            a.button.primary href=(link) id="go" { "Continue to Kontomatik" }
+        },
+    )
+}
+
+pub fn link_emailed(company: &str, lang: &str, masked_email: &str) -> String {
+    layout(
+        "Check your inbox",
+        company,
+        lang,
+        html! {
+            h1 { "Check your inbox" }
+            p { "We sent a link to " strong { (masked_email) } ". It works for one hour, in any browser." }
+        },
+    )
+}
+
+/// A page with a message and an optional button.
+pub fn message(
+    company: &str,
+    lang: &str,
+    title: &str,
+    paragraphs: &[&str],
+    button: Option<(&str, &str)>,
+) -> String {
+    layout(
+        title,
+        company,
+        lang,
+        html! {
+            h1 id="outcome" { (title) }
+            @for p in paragraphs { p { (p) } }
+            @if let Some((label, href)) = button {
+                a.button.primary href=(href) id="next" { (label) }
+            }
+        },
+    )
+}
+
+/// `ann@example.com` → `a***@example.com`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_escape_user_values() {
+        let v = StartValues {
+            email: "\"><script>alert(1)</script>".into(),
+            name: "<b>Ann</b>".into(),
+            consent: true,
+            language: "pl".into(),
+            country: "de".into(),
+        };
+        let page = start("Lender & Co", &v, Some("<oops>"));
+        assert!(!page.contains("<script>alert"));
+        assert!(page.contains("&lt;b&gt;Ann&lt;/b&gt;"));
+        assert!(page.contains("&lt;oops&gt;"));
+        assert!(page.contains("Lender &amp; Co"));
+        assert!(page.contains(r#"<option value="pl" selected>"#));
+        assert!(page.contains(r#"<option value="de" selected>"#));
+        assert!(page.contains("checked"));
+    }
+
+    #[test]
+    fn emails_are_masked() {
+        assert_eq!(mask_email("ann@example.com"), "a***@example.com");
+        assert_eq!(mask_email("x"), "***");
+    }
+}
