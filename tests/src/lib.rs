@@ -2,6 +2,8 @@
 //! client pointed at it.
 #![allow(clippy::unwrap_used)]
 
+pub mod flow;
+
 use std::time::Duration as StdDuration;
 
 use kontomatik::{ClientConfig, KontomatikClient};

@@ -6,6 +6,8 @@ pub mod dynamo;
 pub mod schema;
 pub mod ses;
 pub mod sqs;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use dynamo::DynamoStore;
 pub use ses::SesMailer;

@@ -5,15 +5,15 @@
 //! start their own moto server, and fail — never skip — when it cannot be started.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Command, Stdio};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration as StdDuration, Instant};
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
 use signin_aws::schema::{self, create_table};
+use signin_aws::testing::{recorded_raw_mail, sdk_config};
 use signin_aws::{DynamoStore, SesMailer, SqsQueue};
 use signin_core::clock::{Clock, SimClock};
 use signin_core::contract::{self, RecordedMail, TimePasses};
@@ -21,51 +21,8 @@ use signin_core::import::{AccountSummary, ImportSummary};
 use signin_core::machine::{apply, Event};
 use signin_core::ports::{ImportRecord, Mailer, RedirectionStore};
 
-fn moto_endpoint() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| {
-        if let Ok(e) = std::env::var("MOTO_ENDPOINT") {
-            return e;
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // A watchdog shell stops moto when this test process ends; nothing here waits for it
-        // (it outlives every test by design).
-        let script = format!(
-            "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
-             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
-            parent = std::process::id()
-        );
-        #[allow(clippy::zombie_processes)]
-        Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("could not start a shell to run moto server");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < StdDuration::from_secs(30),
-                "moto server did not start on {endpoint}: these tests need it \
-                 (pip install 'moto[server]', or run ./infra/scripts/test-all.sh)"
-            );
-            std::thread::sleep(StdDuration::from_millis(100));
-        }
-        endpoint
-    })
-}
-
 async fn sdk() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(Region::new("eu-central-1"))
-        .test_credentials()
-        .load()
-        .await
+    sdk_config().await
 }
 
 async fn dynamo() -> (aws_sdk_dynamodb::Client, String) {
@@ -259,19 +216,11 @@ async fn ses_raw_mail_keeps_parts_and_headers() {
     let id = mailer.send(&mail).await.unwrap();
     assert!(!id.is_empty());
 
-    let data: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto_endpoint()))
+    let recorded: Vec<RecordedMail> = recorded_raw_mail()
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let recorded: Vec<RecordedMail> = data["ses"]["RawMessage"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["id"] == id.as_str())
-        .map(|m| {
-            let raw = m["raw_data"].as_str().unwrap();
+        .into_iter()
+        .filter(|(mid, _)| *mid == id)
+        .map(|(_, raw)| {
             let parsed = mail_parser::MessageParser::default()
                 .parse(raw.as_bytes())
                 .unwrap();

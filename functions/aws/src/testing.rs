@@ -1,0 +1,91 @@
+//! Test support: a moto server to talk to. `MOTO_ENDPOINT` (set by `infra/scripts/test-all.sh`)
+//! wins; otherwise one moto server is started for the test process and stopped when it ends.
+//! Tests that need moto fail — never skip — when it cannot be had.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// The moto server's base URL.
+pub fn moto_endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(e) = std::env::var("MOTO_ENDPOINT") {
+            return e;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("a local address")
+            .port();
+        // A watchdog shell stops moto when this test process ends; nothing waits for it
+        // (it outlives every test by design).
+        let script = format!(
+            "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+             while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
+            parent = std::process::id()
+        );
+        #[allow(clippy::zombie_processes)]
+        Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("could not start a shell to run moto server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto server did not start on {endpoint}: these tests need it \
+                 (pip install 'moto[server]', or run ./infra/scripts/test-all.sh)"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        endpoint
+    })
+}
+
+/// An SDK configuration pointed at moto, with static test credentials.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new("eu-central-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+/// The raw MIME messages moto's SES recorded, with their ids.
+pub async fn recorded_raw_mail() -> Vec<(String, String)> {
+    let url = format!("{}/moto-api/data.json", moto_endpoint());
+    let body = tokio::task::spawn_blocking(move || {
+        let out = Command::new("python3")
+            .args([
+                "-c",
+                "import sys,urllib.request;sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
+                &url,
+            ])
+            .output()
+            .expect("python3 to read moto's data");
+        String::from_utf8(out.stdout).expect("utf-8")
+    })
+    .await
+    .expect("reader task");
+    let data: serde_json::Value = serde_json::from_str(&body).expect("moto data.json");
+    data["ses"]["RawMessage"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| {
+                    (
+                        m["id"].as_str().unwrap_or_default().to_owned(),
+                        m["raw_data"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,375 @@
+//! The whole backend on one simulated clock: the real handlers (`signin_runtime`) fed with real
+//! event payloads (API Gateway HTTP API v2, EventBridge schedule, SQS), on the AWS adapters
+//! against moto server, with the Kontomatik sandbox.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_dynamodb::types::AttributeValue;
+use kontomatik_sandbox::{start_local, Counters, RunningSandbox, SandboxOptions, TimeSource};
+use lambda_runtime::{Context, LambdaEvent};
+use signin_aws::schema::create_table;
+use signin_aws::testing::{recorded_raw_mail, sdk_config};
+use signin_aws::{DynamoStore, SesMailer, SqsQueue};
+use signin_core::config::Settings;
+use signin_core::domain::RedirectionId;
+use signin_core::machine::Redirection;
+use signin_core::ports::RedirectionStore;
+use signin_core::{App, Clock, SimClock};
+use signin_runtime::poller::RunReport;
+
+use crate::{client_for, API_KEY};
+
+pub const PUBLIC_BASE: &str = "https://signin.lender.example";
+pub const SENDER: &str = "no-reply@lender.example";
+
+/// An HTTP answer of a handler, decoded for assertions.
+#[derive(Debug)]
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// One email moto's SES recorded, parsed.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub headers: Vec<(String, String)>,
+}
+
+pub struct Flow {
+    pub clock: SimClock,
+    pub sandbox: RunningSandbox,
+    pub app: App,
+    pub store: Arc<DynamoStore>,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub table: String,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    /// Only this flow's emails are read back (moto keeps every test's).
+    recipient_domain: String,
+}
+
+fn unique(prefix: &str) -> String {
+    signin_core::contract::unique(prefix)
+}
+
+impl Flow {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tune: impl FnOnce(&mut SandboxOptions)) -> Self {
+        let clock = SimClock::at_default_start();
+        let mut options = SandboxOptions {
+            api_key: API_KEY.into(),
+            admin: true,
+            time: TimeSource::Sim(clock.clone()),
+            ..SandboxOptions::default()
+        };
+        tune(&mut options);
+        let sandbox = start_local(options).await.unwrap();
+        let aws = sdk_config().await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+        let table = unique("flow");
+        create_table(&dynamo, &table).await.unwrap();
+        let sqs = aws_sdk_sqs::Client::new(&aws);
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("imports"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let ses = aws_sdk_sesv2::Client::new(&aws);
+        ses.create_email_identity()
+            .email_identity(SENDER)
+            .send()
+            .await
+            .unwrap();
+        let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
+        let store = Arc::new(DynamoStore::new(dynamo.clone(), &table, clock_arc.clone()));
+        let app = App {
+            store: store.clone(),
+            queue: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
+            mailer: Arc::new(SesMailer::new(ses, SENDER, None, clock_arc.clone())),
+            kontomatik: Arc::new(client_for(&sandbox, API_KEY, StdDuration::from_secs(10))),
+            clock: clock_arc,
+            pause: Arc::new(clock.clone()),
+            settings: Settings::for_local(PUBLIC_BASE),
+        };
+        Flow {
+            clock,
+            sandbox,
+            app,
+            store,
+            dynamo,
+            table,
+            sqs,
+            queue_url,
+            recipient_domain: format!("{}.example", unique("users")),
+        }
+    }
+
+    /// A unique address of this flow's users.
+    pub fn email(&self, local: &str) -> String {
+        format!("{local}@{}", self.recipient_domain)
+    }
+
+    pub fn advance(&self, d: chrono::Duration) {
+        self.clock.advance(d);
+    }
+
+    /// Sends one HTTP request through the real Lambda handler as an API Gateway v2 event.
+    pub async fn http(&self, method: &str, path_and_query: &str, form: Option<&str>) -> Page {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let mut event = serde_json::json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": path,
+            "rawQueryString": query,
+            "headers": {
+                "host": "signin.lender.example",
+                "user-agent": "e2e-test",
+            },
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "api",
+                "domainName": "signin.lender.example",
+                "domainPrefix": "signin",
+                "http": {
+                    "method": method,
+                    "path": path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "203.0.113.7",
+                    "userAgent": "e2e-test"
+                },
+                "requestId": unique("req"),
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "02/Nov/2026:09:00:00 +0000",
+                "timeEpoch": 1_793_610_000_000u64
+            },
+            "isBase64Encoded": false
+        });
+        if let Some(body) = form {
+            event["body"] = serde_json::Value::String(body.to_owned());
+            event["headers"]["content-type"] =
+                serde_json::Value::String("application/x-www-form-urlencoded".into());
+        }
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let response = signin_runtime::http::handle_request(&self.app, request)
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        Page {
+            status,
+            location,
+            headers,
+            body,
+        }
+    }
+
+    /// Fills and submits the start form; returns the answer.
+    pub async fn start_sign_in(&self, email: &str, consent: bool) -> Page {
+        let mut form = format!(
+            "email={}&name=Ann+Smith&language=en&country=pl&delivery=redirect",
+            email.replace('@', "%40")
+        );
+        if consent {
+            form.push_str("&followUpConsent=yes");
+        }
+        self.http("POST", "/start", Some(&form)).await
+    }
+
+    /// The redirection id in a Kontomatik link (`…/signin/ID`).
+    pub fn id_of(link: &str) -> RedirectionId {
+        RedirectionId::parse(link.rsplit('/').next().unwrap()).unwrap()
+    }
+
+    pub async fn redirection(&self, id: &RedirectionId) -> Option<Redirection> {
+        self.store.get_redirection(id).await.unwrap()
+    }
+
+    /// The user signs in on the sandbox's hosted page and is sent back; returns where to.
+    pub async fn sign_in_at_bank(&self, link: &str, outcome: &str, bank: &str) -> String {
+        let http = crate::browser();
+        let page = http.get(link).send().await.unwrap();
+        assert_eq!(page.status(), 200, "the hosted page opens");
+        let back = http
+            .post(link)
+            .form(&[("bank", bank), ("outcome", outcome)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(back.status(), 303);
+        back.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Follows Kontomatik's redirect to our callback (path and query only).
+    pub async fn come_back(&self, back_url: &str) -> Page {
+        let path = back_url
+            .strip_prefix(PUBLIC_BASE)
+            .expect("the user is sent back to our callback");
+        self.http("GET", path, None).await
+    }
+
+    /// One scheduled poller run, as EventBridge invokes it.
+    pub async fn run_poller(&self) -> RunReport {
+        let event: EventBridgeEvent<serde_json::Value> =
+            serde_json::from_value(serde_json::json!({
+                "version": "0",
+                "id": unique("evt"),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": "123456789012",
+                "time": "2026-11-02T09:00:00Z",
+                "region": "eu-central-1",
+                "resources": ["arn:aws:events:eu-central-1:123456789012:rule/status-poller"],
+                "detail": {}
+            }))
+            .unwrap();
+        signin_runtime::poller::handle_event(&self.app, LambdaEvent::new(event, Context::default()))
+            .await
+            .unwrap()
+    }
+
+    /// What Lambda's SQS event source does: receive a batch, invoke the worker with it, delete
+    /// the messages it did not report failed. Returns the number handled and the failures.
+    pub async fn deliver_imports(&self) -> (usize, SqsBatchResponse) {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .send()
+            .await
+            .unwrap();
+        let messages = out.messages.unwrap_or_default();
+        let records: Vec<serde_json::Value> = messages
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "messageId": m.message_id.clone().unwrap_or_default(),
+                    "receiptHandle": m.receipt_handle.clone().unwrap_or_default(),
+                    "body": m.body.clone().unwrap_or_default(),
+                    "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1793610000000"},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:eu-central-1:123456789012:imports",
+                    "awsRegion": "eu-central-1"
+                })
+            })
+            .collect();
+        let event: SqsEvent =
+            serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+        let response = signin_runtime::worker::handle_event(
+            &self.app,
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await
+        .unwrap();
+        for m in &messages {
+            let failed = response
+                .batch_item_failures
+                .iter()
+                .any(|f| Some(&f.item_identifier) == m.message_id.as_ref());
+            if !failed {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        (messages.len(), response)
+    }
+
+    /// Messages on the queue (visible or in flight).
+    pub async fn queue_depth(&self) -> usize {
+        let attrs = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        let n = |k: aws_sdk_sqs::types::QueueAttributeName| {
+            attrs
+                .get(&k)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            + n(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+    }
+
+    /// Every item in the table (test inspection only; the adapter never scans).
+    pub async fn table_items(&self) -> Vec<std::collections::HashMap<String, AttributeValue>> {
+        self.dynamo
+            .scan()
+            .table_name(&self.table)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.sandbox.handle.counters()
+    }
+
+    /// The emails sent to this flow's users.
+    pub async fn mails(&self) -> Vec<Mail> {
+        recorded_raw_mail()
+            .await
+            .into_iter()
+            .filter_map(|(_, raw)| {
+                let m = mail_parser::MessageParser::default().parse(raw.as_bytes())?;
+                let to = m.to()?.first()?.address()?.to_owned();
+                if !to.ends_with(&self.recipient_domain) {
+                    return None;
+                }
+                Some(Mail {
+                    to,
+                    subject: m.subject().unwrap_or_default().to_owned(),
+                    text: m.body_text(0).unwrap_or_default().into_owned(),
+                    html: m.body_html(0).unwrap_or_default().into_owned(),
+                    headers: m
+                        .headers_raw()
+                        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+}
