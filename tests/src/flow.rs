@@ -2,8 +2,17 @@
 //! event payloads (API Gateway HTTP API v2, EventBridge schedule, SQS), on the AWS adapters
 //! against moto server, with the Kontomatik sandbox.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use signin_runtime::iam::iam_prefix;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -44,10 +53,53 @@ pub struct Mail {
     pub headers: Vec<(String, String)>,
 }
 
+/// Records the AWS operations a client performs (`dynamodb:GetItem`, …), through the SDK's
+/// interceptor hook: the truth about what each function needs from IAM.
+#[derive(Debug, Clone, Default)]
+pub struct Recorder(Arc<Mutex<BTreeSet<String>>>);
+
+impl Recorder {
+    pub fn actions(&self) -> BTreeSet<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for Recorder {
+    fn name(&self) -> &'static str {
+        "operation-recorder"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            self.0
+                .lock()
+                .unwrap()
+                .insert(format!("{}:{}", iam_prefix(m.service()), m.name()));
+        }
+        Ok(())
+    }
+}
+
+/// One function's app, with the recorder of its AWS calls.
+pub struct FunctionApp {
+    pub app: App,
+    pub recorder: Recorder,
+}
+
 pub struct Flow {
     pub clock: SimClock,
     pub sandbox: RunningSandbox,
+    /// An app for calling use cases directly.
     pub app: App,
+    pub create_redirection: FunctionApp,
+    pub callback: FunctionApp,
+    pub status_poller: FunctionApp,
+    pub import_worker: FunctionApp,
     pub store: Arc<DynamoStore>,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub table: String,
@@ -97,19 +149,51 @@ impl Flow {
             .unwrap();
         let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
         let store = Arc::new(DynamoStore::new(dynamo.clone(), &table, clock_arc.clone()));
-        let app = App {
-            store: store.clone(),
-            queue: Arc::new(SqsQueue::new(sqs.clone(), &queue_url)),
-            mailer: Arc::new(SesMailer::new(ses, SENDER, None, clock_arc.clone())),
-            kontomatik: Arc::new(client_for(&sandbox, API_KEY, StdDuration::from_secs(10))),
-            clock: clock_arc,
-            pause: Arc::new(clock.clone()),
-            settings: Settings::for_local(PUBLIC_BASE),
+        let kontomatik = Arc::new(client_for(&sandbox, API_KEY, StdDuration::from_secs(10)));
+        let make = |recorder: &Recorder| {
+            let dynamo = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&aws)
+                    .interceptor(recorder.clone())
+                    .build(),
+            );
+            let sqs = aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&aws)
+                    .interceptor(recorder.clone())
+                    .build(),
+            );
+            let ses = aws_sdk_sesv2::Client::from_conf(
+                aws_sdk_sesv2::config::Builder::from(&aws)
+                    .interceptor(recorder.clone())
+                    .build(),
+            );
+            App {
+                store: Arc::new(DynamoStore::new(dynamo, &table, clock_arc.clone())),
+                queue: Arc::new(SqsQueue::new(sqs, &queue_url)),
+                mailer: Arc::new(SesMailer::new(ses, SENDER, None, clock_arc.clone())),
+                kontomatik: kontomatik.clone(),
+                clock: clock_arc.clone(),
+                pause: Arc::new(clock.clone()),
+                settings: Settings::for_local(PUBLIC_BASE),
+            }
         };
+        let function = || {
+            let recorder = Recorder::default();
+            FunctionApp {
+                app: make(&recorder),
+                recorder,
+            }
+        };
+        let app = make(&Recorder::default());
+        let (create_redirection, callback, status_poller, import_worker) =
+            (function(), function(), function(), function());
         Flow {
             clock,
             sandbox,
             app,
+            create_redirection,
+            callback,
+            status_poller,
+            import_worker,
             store,
             dynamo,
             table,
@@ -168,7 +252,14 @@ impl Flow {
                 serde_json::Value::String("application/x-www-form-urlencoded".into());
         }
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        let response = signin_runtime::http::handle_request(&self.app, request)
+        // API Gateway routes the callback path to the callback function, the rest to
+        // create-redirection (template.yaml).
+        let function = if path == signin_core::CALLBACK_PATH {
+            &self.callback
+        } else {
+            &self.create_redirection
+        };
+        let response = signin_runtime::http::handle_request(&function.app, request)
             .await
             .unwrap();
         let status = response.status().as_u16();
@@ -249,9 +340,12 @@ impl Flow {
                 "detail": {}
             }))
             .unwrap();
-        signin_runtime::poller::handle_event(&self.app, LambdaEvent::new(event, Context::default()))
-            .await
-            .unwrap()
+        signin_runtime::poller::handle_event(
+            &self.status_poller.app,
+            LambdaEvent::new(event, Context::default()),
+        )
+        .await
+        .unwrap()
     }
 
     /// What Lambda's SQS event source does: receive a batch, invoke the worker with it, delete
@@ -286,7 +380,7 @@ impl Flow {
         let event: SqsEvent =
             serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
         let response = signin_runtime::worker::handle_event(
-            &self.app,
+            &self.import_worker.app,
             LambdaEvent::new(event, Context::default()),
         )
         .await
@@ -342,6 +436,19 @@ impl Flow {
             .unwrap()
             .items
             .unwrap_or_default()
+    }
+
+    /// The AWS actions each function performed so far, by binary name.
+    pub fn recorded_actions(&self) -> BTreeMap<&'static str, BTreeSet<String>> {
+        BTreeMap::from([
+            (
+                "create-redirection",
+                self.create_redirection.recorder.actions(),
+            ),
+            ("callback", self.callback.recorder.actions()),
+            ("status-poller", self.status_poller.recorder.actions()),
+            ("import-worker", self.import_worker.recorder.actions()),
+        ])
     }
 
     pub fn counters(&self) -> Counters {

@@ -3,9 +3,11 @@
 //! A function's `main` is one call.
 
 pub mod http;
+pub mod iam;
 pub mod poller;
 pub mod worker;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -20,6 +22,12 @@ use thiserror::Error;
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error("{name}: could not read SSM parameter {parameter}: {reason}")]
+    Secret {
+        name: &'static str,
+        parameter: String,
+        reason: String,
+    },
     #[error("KONTOMATIK_BASE_URL: {0}")]
     KontomatikUrl(String),
     #[error("could not build the Kontomatik client: {0}")]
@@ -39,9 +47,58 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Secrets that may come from SSM Parameter Store: when `NAME` is unset and `NAME_PARAMETER`
+/// names a (SecureString) parameter, its decrypted value is used.
+pub const SECRETS: [&str; 2] = ["KONTOMATIK_API_KEY", "LINK_SIGNING_KEY"];
+
+/// The environment with secrets resolved from SSM.
+pub async fn resolve_secrets(
+    aws: &aws_config::SdkConfig,
+    get: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<HashMap<String, String>, StartupError> {
+    let mut resolved = HashMap::new();
+    let mut ssm = None;
+    for name in SECRETS {
+        if get(name).is_some_and(|v| !v.trim().is_empty()) {
+            continue;
+        }
+        let Some(parameter) = get(&format!("{name}_PARAMETER")).filter(|p| !p.trim().is_empty())
+        else {
+            continue;
+        };
+        let client = ssm.get_or_insert_with(|| aws_sdk_ssm::Client::new(aws));
+        let out = client
+            .get_parameter()
+            .name(&parameter)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| StartupError::Secret {
+                name,
+                parameter: parameter.clone(),
+                reason: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+            })?;
+        let value = out
+            .parameter
+            .and_then(|p| p.value)
+            .ok_or_else(|| StartupError::Secret {
+                name,
+                parameter: parameter.clone(),
+                reason: "the parameter has no value".into(),
+            })?;
+        resolved.insert(name.to_owned(), value);
+    }
+    Ok(resolved)
+}
+
 /// Builds the app from a validated configuration on the AWS adapters.
 pub async fn app_from_config(config: Config) -> Result<App, StartupError> {
     let aws = load_aws_config().await;
+    app_on(&aws, config)
+}
+
+fn app_on(aws: &aws_config::SdkConfig, config: Config) -> Result<App, StartupError> {
+    let aws = aws.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let base = url::Url::parse(&config.kontomatik_base_url)
         .map_err(|e| StartupError::KontomatikUrl(e.to_string()))?;
@@ -73,7 +130,11 @@ pub async fn app_from_config(config: Config) -> Result<App, StartupError> {
 /// Reads the environment and builds the app; a bad environment stops the function with a
 /// message naming the variable.
 pub async fn app_from_env() -> Result<App, StartupError> {
-    app_from_config(Config::from_env()?).await
+    let aws = load_aws_config().await;
+    let env = |name: &str| std::env::var(name).ok();
+    let secrets = resolve_secrets(&aws, &env).await?;
+    let config = Config::from_lookup(&|name| secrets.get(name).cloned().or_else(|| env(name)))?;
+    app_on(&aws, config)
 }
 
 /// The moment (on the app's clock) by which an invocation must be done, from Lambda's deadline.
