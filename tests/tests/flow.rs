@@ -260,23 +260,33 @@ async fn a_user_who_walks_away_ends_expired_and_polling_stops() {
     }
     let r = f.redirection(&id).await.unwrap();
     assert_eq!(r.state, State::Expired);
-    assert_eq!(r.next_poll_at, None, "out of the poll index");
+    let follow_up_at = r.next_poll_at.expect("waits for its follow-up decision");
     assert!(
         (7..=12).contains(&checks),
         "one check every 5–10 minutes over the first hour: {checks}"
     );
     let calls_then = f.counters().status_calls[id.as_str()];
-    for _ in 0..30 {
+    let mut sent = 0;
+    for _ in 0..40 {
         f.advance(Duration::minutes(1));
-        f.run_poller().await;
+        sent += f.run_poller().await.follow_ups_sent;
     }
     assert_eq!(
         f.counters().status_calls[id.as_str()],
         calls_then,
-        "no polls after final"
+        "no status polls after final"
     );
     assert_eq!(f.counters().rate_limited, 0);
+    assert_eq!(sent, 1, "one follow-up");
+    let r = f.redirection(&id).await.unwrap();
+    assert_eq!(r.state, State::FollowUpSent);
+    assert_eq!(r.next_poll_at, None, "out of the poll index");
+    assert!(r.updated_at >= follow_up_at);
+    let mails = f.mails().await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].text.contains(&format!("{PUBLIC_BASE}/resume?t=")));
     assert_eq!(funnel(&f, FunnelStep::Expired).await, 1);
+    assert_eq!(funnel(&f, FunnelStep::FollowUps).await, 1);
 }
 
 #[tokio::test]
@@ -319,7 +329,8 @@ async fn after_24_hours_the_redirection_is_closed_then_forgotten() {
         State::Expired,
         "closed before the 24 h window ended"
     );
-    assert_eq!(r.next_poll_at, None);
+    let follow_up_at = r.next_poll_at.expect("a follow-up is still decided");
+    assert!(follow_up_at < r.forgotten_at(), "while the item exists");
     f.advance(Duration::hours(1));
     assert!(f.redirection(&id).await.is_none(), "gone after 24 h (TTL)");
     let page = f
@@ -352,7 +363,11 @@ async fn polling_many_redirections_every_minute_never_earns_429() {
     for id in &ids {
         let n = c.status_calls[id.as_str()];
         assert!((6..=12).contains(&n), "{id}: {n} checks in the link's hour");
-        assert_eq!(f.redirection(id).await.unwrap().state, State::Expired);
+        let state = f.redirection(id).await.unwrap().state;
+        assert!(
+            matches!(state, State::Expired | State::FollowUpSent),
+            "{state:?}"
+        );
     }
 }
 

@@ -117,7 +117,7 @@ async fn dynamo_items_carry_ttl_and_leave_the_sparse_index() {
         "a new redirection is due for polling"
     );
 
-    let done = apply(&r, Event::LinkExpired, clock.now()).unwrap();
+    let done = apply(&r, Event::LinkExpired { follow_up_at: None }, clock.now()).unwrap();
     store.save_redirection(&done, r.expected()).await.unwrap();
     let item = raw(client, table, r.id.to_string()).await;
     assert!(

@@ -37,6 +37,16 @@ pub struct Settings {
     pub import_claim_lease: Duration,
     /// How long before its deadline a worker hands the import on to a delayed message.
     pub worker_safety_margin: Duration,
+    /// How long after a drop-off (expired or failed sign-in) its follow-up is decided.
+    pub follow_up_delay: Duration,
+    /// At most one follow-up per user within this window.
+    pub follow_up_window: Duration,
+    /// How long the link in a follow-up works.
+    pub resume_link_life: Duration,
+    /// How long an unsubscribe link works.
+    pub unsubscribe_link_life: Duration,
+    /// Bearer token for the statistics route; the route is off without one.
+    pub stats_token: Option<Secret>,
 }
 
 impl Settings {
@@ -58,6 +68,11 @@ impl Settings {
             import_poll_interval: StdDuration::from_secs(3),
             import_claim_lease: Duration::minutes(2),
             worker_safety_margin: Duration::seconds(20),
+            follow_up_delay: Duration::hours(1),
+            follow_up_window: Duration::days(7),
+            resume_link_life: Duration::days(7),
+            unsubscribe_link_life: Duration::days(365),
+            stats_token: None,
         }
     }
 }
@@ -89,6 +104,27 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("DEFAULT_COUNTRY", "country when the form has none, e.g. pl"),
     ("ACCESS_MODE", "single, multiple or mixed"),
+];
+
+/// Variables read when present.
+pub const OPTIONAL_VARIABLES: &[(&str, &str)] = &[
+    (
+        "SES_CONFIGURATION_SET",
+        "SES configuration set for every email",
+    ),
+    ("COMPANY_NAME", "shown in pages and emails"),
+    (
+        "FOLLOW_UP_DELAY_MINUTES",
+        "delay before a drop-off's follow-up is decided (default 60)",
+    ),
+    (
+        "FOLLOW_UP_WINDOW_DAYS",
+        "at most one follow-up per user in this many days (default 7)",
+    ),
+    (
+        "STATS_TOKEN",
+        "bearer token of GET /stats (in AWS: from SSM); unset: the route is off",
+    ),
 ];
 
 /// The whole configuration of a function.
@@ -127,6 +163,18 @@ fn http_url(name: &'static str, raw: String) -> Result<String, ConfigError> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
+fn minutes(name: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+    raw.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| (0..=100_000).contains(n))
+        .map(Duration::minutes)
+        .ok_or(ConfigError::Invalid {
+            name,
+            reason: "expected a whole number".into(),
+        })
+}
+
 impl Config {
     /// Reads the configuration through `get` (the process environment in production).
     pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
@@ -163,6 +211,21 @@ impl Config {
         settings.link_signing_key = Secret::new(signing_key);
         if let Some(name) = get("COMPANY_NAME").filter(|v| !v.trim().is_empty()) {
             settings.company_name = name.trim().to_owned();
+        }
+        if let Some(raw) = get("FOLLOW_UP_DELAY_MINUTES").filter(|v| !v.trim().is_empty()) {
+            settings.follow_up_delay = minutes("FOLLOW_UP_DELAY_MINUTES", &raw)?;
+        }
+        if let Some(raw) = get("FOLLOW_UP_WINDOW_DAYS").filter(|v| !v.trim().is_empty()) {
+            settings.follow_up_window = minutes("FOLLOW_UP_WINDOW_DAYS", &raw)? * (24 * 60);
+        }
+        if let Some(token) = get("STATS_TOKEN").filter(|v| !v.trim().is_empty()) {
+            if token.trim().len() < 24 {
+                return Err(ConfigError::Invalid {
+                    name: "STATS_TOKEN",
+                    reason: "use at least 24 characters".into(),
+                });
+            }
+            settings.stats_token = Some(Secret::new(token.trim()));
         }
         Ok(Config {
             kontomatik_base_url: http_url(

@@ -140,6 +140,7 @@ pub async fn store_race_has_one_winner(store: Arc<dyn RedirectionStore>, clock: 
                         code: format!("E{i}"),
                         message: "racing".into(),
                     },
+                    follow_up_at: None,
                 },
                 now,
             )
@@ -184,7 +185,7 @@ pub async fn store_ttl_hides_forgotten_items(store: &dyn RedirectionStore, clock
         due.items.iter().all(|i| i.id != r.id),
         "a forgotten item is never due"
     );
-    let later = apply(&r, Event::WindowClosed, clock.now()).unwrap();
+    let later = apply(&r, Event::WindowClosed { follow_up_at: None }, clock.now()).unwrap();
     assert_eq!(
         store.save_redirection(&later, r.expected()).await.unwrap(),
         Cas::Conflict,
@@ -256,7 +257,7 @@ pub async fn store_due_for_poll(store: &dyn RedirectionStore, clock: &SimClock) 
     // A redirection that reaches a final state leaves the poll index.
     let id = expected_due.iter().next().cloned().unwrap();
     let r = store.get_redirection(&id).await.unwrap().unwrap();
-    let done = apply(&r, Event::LinkExpired, base).unwrap();
+    let done = apply(&r, Event::LinkExpired { follow_up_at: None }, base).unwrap();
     assert_eq!(
         store.save_redirection(&done, r.expected()).await.unwrap(),
         Cas::Applied

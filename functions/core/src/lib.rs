@@ -10,6 +10,7 @@ pub mod domain;
 pub mod embedded;
 pub mod flow;
 pub mod import;
+pub mod links;
 pub mod machine;
 pub mod notify;
 pub mod pacing;

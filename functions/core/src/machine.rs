@@ -6,7 +6,8 @@
 //!    ├────────────── success ──┴──▶ session_saved ─▶ import_queued ─▶ import_running ─▶ imported
 //!    │                                   └──────(job seen first)─────────┘            └─▶ import_failed
 //!    ├────────────── error ───────▶ failed ──────────────┐
-//!    └── 1 h, never finished ─────▶ expired ─────────────┴─▶ follow_up_sent
+//!    └── 1 h, never finished ─────▶ expired ─────────────┴─▶ follow_up_sent (one per user
+//!                                                             and window, with consent)
 //! ```
 //!
 //! [`apply`] is pure: it takes a redirection and an event and returns the next version of the
@@ -82,10 +83,10 @@ impl State {
         matches!(self, State::Created | State::Pending)
     }
 
-    /// States the poller visits: open statuses, and saved sessions whose import job may have
-    /// been lost before it reached the queue.
+    /// States the poller visits: open statuses, saved sessions whose import job may have been
+    /// lost before it reached the queue, and drop-offs whose follow-up is not decided yet.
     pub fn in_poll_index(self) -> bool {
-        self.needs_polling() || self == State::SessionSaved
+        self.needs_polling() || matches!(self, State::SessionSaved | State::Expired | State::Failed)
     }
 
     /// No transition but bookkeeping leaves these states.
@@ -243,12 +244,15 @@ pub enum Event {
     CheckDeferred { next_poll_at: Option<Timestamp> },
     /// Kontomatik reported `success` with this session.
     SignInSucceeded { session: SessionData },
-    /// Kontomatik reported `error`.
-    SignInFailed { error: ErrorInfo },
+    /// Kontomatik reported `error`. The follow-up is decided at `follow_up_at` (None: never).
+    SignInFailed {
+        error: ErrorInfo,
+        follow_up_at: Option<Timestamp>,
+    },
     /// Kontomatik reported `expired`.
-    LinkExpired,
+    LinkExpired { follow_up_at: Option<Timestamp> },
     /// The 24 h window closed and no final status was ever seen.
-    WindowClosed,
+    WindowClosed { follow_up_at: Option<Timestamp> },
     /// The user came back through the callback URL (recorded once).
     UserReturned,
     /// The import job for the saved session was claimed for the queue.
@@ -261,6 +265,9 @@ pub enum Event {
     ImportFinished { error: Option<ErrorInfo> },
     /// The one follow-up email for this drop-off was sent.
     FollowUpSent,
+    /// No follow-up for this drop-off (no consent, opted out, succeeded since, or one was sent
+    /// to this user recently).
+    FollowUpSkipped,
 }
 
 /// The kind of an event without its data, for tables and messages.
@@ -278,6 +285,7 @@ pub enum EventKind {
     ImportCommandStarted,
     ImportFinished,
     FollowUpSent,
+    FollowUpSkipped,
 }
 
 impl Event {
@@ -287,14 +295,15 @@ impl Event {
             Event::CheckDeferred { .. } => EventKind::CheckDeferred,
             Event::SignInSucceeded { .. } => EventKind::SignInSucceeded,
             Event::SignInFailed { .. } => EventKind::SignInFailed,
-            Event::LinkExpired => EventKind::LinkExpired,
-            Event::WindowClosed => EventKind::WindowClosed,
+            Event::LinkExpired { .. } => EventKind::LinkExpired,
+            Event::WindowClosed { .. } => EventKind::WindowClosed,
             Event::UserReturned => EventKind::UserReturned,
             Event::ImportQueued => EventKind::ImportQueued,
             Event::ImportClaimed => EventKind::ImportClaimed,
             Event::ImportCommandStarted { .. } => EventKind::ImportCommandStarted,
             Event::ImportFinished { .. } => EventKind::ImportFinished,
             Event::FollowUpSent => EventKind::FollowUpSent,
+            Event::FollowUpSkipped => EventKind::FollowUpSkipped,
         }
     }
 }
@@ -339,19 +348,28 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             next.session = Some(session);
             next.next_poll_at = Some(now + import_recovery_delay());
         }
-        (Created | Pending, Event::SignInFailed { error }) => {
+        (
+            Created | Pending,
+            Event::SignInFailed {
+                error,
+                follow_up_at,
+            },
+        ) => {
             next.state = Failed;
             next.last_status = Some(KontomatikStatus::Error);
             next.status_checks += 1;
             next.error = Some(error);
+            next.next_poll_at = follow_up_at;
         }
-        (Created | Pending, Event::LinkExpired) => {
+        (Created | Pending, Event::LinkExpired { follow_up_at }) => {
             next.state = Expired;
             next.last_status = Some(KontomatikStatus::Expired);
             next.status_checks += 1;
+            next.next_poll_at = follow_up_at;
         }
-        (Created | Pending, Event::WindowClosed) => {
+        (Created | Pending, Event::WindowClosed { follow_up_at }) => {
             next.state = Expired;
+            next.next_poll_at = follow_up_at;
         }
         (_, Event::UserReturned) if r.returned_at.is_none() => {
             next.returned_at = Some(now);
@@ -395,6 +413,9 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         }
         (Expired | Failed, Event::FollowUpSent) => {
             next.state = FollowUpSent;
+        }
+        (Expired | Failed, Event::FollowUpSkipped) if r.next_poll_at.is_some() => {
+            next.next_poll_at = None;
         }
         _ => return Err(refused),
     }
@@ -463,9 +484,14 @@ pub(crate) mod tests {
                 next_poll_at: Some(t0()),
             },
             Event::SignInSucceeded { session: session() },
-            Event::SignInFailed { error: error() },
-            Event::LinkExpired,
-            Event::WindowClosed,
+            Event::SignInFailed {
+                error: error(),
+                follow_up_at: Some(t0()),
+            },
+            Event::LinkExpired {
+                follow_up_at: Some(t0()),
+            },
+            Event::WindowClosed { follow_up_at: None },
             Event::UserReturned,
             Event::ImportQueued,
             Event::ImportClaimed,
@@ -474,6 +500,7 @@ pub(crate) mod tests {
             },
             Event::ImportFinished { error: None },
             Event::FollowUpSent,
+            Event::FollowUpSkipped,
         ]
     }
 
@@ -481,6 +508,9 @@ pub(crate) mod tests {
     fn in_state(state: State) -> Redirection {
         let mut r = sample("r1");
         r.state = state;
+        if !state.in_poll_index() {
+            r.next_poll_at = None;
+        }
         if state >= State::ImportRunning && state <= State::ImportFailed {
             r.import = Some(ImportProgress {
                 claimed_at: t0(),
@@ -516,6 +546,8 @@ pub(crate) mod tests {
         v.push((ImportRunning, E::ImportFinished, Imported));
         v.push((Expired, E::FollowUpSent, FollowUpSent));
         v.push((Failed, E::FollowUpSent, FollowUpSent));
+        v.push((Expired, E::FollowUpSkipped, Expired));
+        v.push((Failed, E::FollowUpSkipped, Failed));
         v
     }
 
@@ -585,6 +617,30 @@ pub(crate) mod tests {
             t0(),
         );
         assert!(refused.is_err());
+    }
+
+    #[test]
+    fn a_drop_off_waits_in_the_index_for_its_follow_up_decision() {
+        let r = in_state(State::Pending);
+        let at = t0() + Duration::hours(2);
+        let expired = apply(
+            &r,
+            Event::LinkExpired {
+                follow_up_at: Some(at),
+            },
+            t0(),
+        )
+        .expect("expired");
+        assert_eq!(expired.next_poll_at, Some(at));
+        let skipped = apply(&expired, Event::FollowUpSkipped, at).expect("skip");
+        assert_eq!(skipped.state, State::Expired);
+        assert_eq!(skipped.next_poll_at, None, "decided: out of the index");
+        assert!(
+            apply(&skipped, Event::FollowUpSkipped, at).is_err(),
+            "decided once"
+        );
+        let sent = apply(&expired, Event::FollowUpSent, at).expect("sent");
+        assert_eq!(sent.next_poll_at, None);
     }
 
     #[test]

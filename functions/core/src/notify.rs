@@ -11,6 +11,16 @@ use crate::ports::{MailCategory, OutgoingEmail};
 pub const TAG_LINK: &str = "signin_link";
 pub const TAG_IMPORT_DONE: &str = "import_done";
 pub const TAG_IMPORT_FAILED: &str = "import_failed";
+pub const TAG_FOLLOW_UP: &str = "follow_up";
+
+/// Why a user gets a follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropOff {
+    /// The link expired before the sign-in finished.
+    Expired,
+    /// The sign-in ended with an error at the bank.
+    Failed,
+}
 
 fn polish(lang: Language) -> bool {
     lang.as_str() == "pl"
@@ -200,6 +210,72 @@ pub fn import_failed_email(
     }
 }
 
+/// The one follow-up for a user who dropped off: a fresh way back in, and a way out.
+pub fn follow_up_email(
+    to: &Email,
+    name: &str,
+    lang: Language,
+    company: &str,
+    why: DropOff,
+    resume_url: &str,
+    unsubscribe_url: &str,
+) -> OutgoingEmail {
+    let pl = polish(lang);
+    let (subject, body, cta, unsub) = match (why, pl) {
+        (DropOff::Expired, false) => (
+            format!("{company}: finish connecting your bank"),
+            "You started connecting your bank account but did not finish, and that link has expired. It takes about a minute: use the button for a fresh, secure link.",
+            "Continue",
+            "Don't want these reminders? Unsubscribe",
+        ),
+        (DropOff::Expired, true) => (
+            format!("{company}: dokończ łączenie z bankiem"),
+            "Rozpocząłeś łączenie konta bankowego, ale go nie dokończyłeś, a tamten link wygasł. To zajmie około minuty: użyj przycisku, aby otrzymać nowy, bezpieczny link.",
+            "Kontynuuj",
+            "Nie chcesz tych przypomnień? Wypisz się",
+        ),
+        (DropOff::Failed, false) => (
+            format!("{company}: connecting your bank did not work – try again"),
+            "Your last attempt to connect your bank account ended with an error at the bank (for example a mistyped password or a busy bank). Nothing was shared. You can try again with a fresh link.",
+            "Try again",
+            "Don't want these reminders? Unsubscribe",
+        ),
+        (DropOff::Failed, true) => (
+            format!("{company}: połączenie z bankiem się nie udało – spróbuj ponownie"),
+            "Ostatnia próba połączenia konta bankowego zakończyła się błędem po stronie banku (np. błędne hasło lub chwilowy problem banku). Nic nie zostało udostępnione. Możesz spróbować ponownie z nowym linkiem.",
+            "Spróbuj ponownie",
+            "Nie chcesz tych przypomnień? Wypisz się",
+        ),
+    };
+    let hello = greeting(lang, name);
+    OutgoingEmail {
+        to: to.clone(),
+        subject,
+        text: format!(
+            "{hello}\n\n{body}\n\n{cta}: {resume_url}\n\n{company}\n\n{unsub}: {unsubscribe_url}\n"
+        ),
+        html: layout(
+            lang,
+            company,
+            html! {
+                p { (hello) }
+                p { (body) }
+                (button(resume_url, cta))
+                p style="font-size:12px;color:#5b6576" { a href=(unsubscribe_url) style="color:#5b6576" { (unsub) } }
+            },
+        ),
+        headers: vec![
+            ("List-Unsubscribe".into(), format!("<{unsubscribe_url}>")),
+            (
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into(),
+            ),
+        ],
+        category: MailCategory::Marketing,
+        tag: TAG_FOLLOW_UP.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +314,54 @@ mod tests {
             "https://k",
         );
         assert!(de.text.starts_with("Hello,"), "fallback to English");
+    }
+
+    #[test]
+    fn follow_ups_carry_unsubscribe_headers_and_differ_by_reason() {
+        let e = follow_up_email(
+            &ann(),
+            "Ann",
+            Language::FIRST,
+            "Lender",
+            DropOff::Expired,
+            "https://l/resume?t=a",
+            "https://l/unsubscribe?t=b",
+        );
+        assert_eq!(e.category, MailCategory::Marketing);
+        assert!(e.headers.contains(&(
+            "List-Unsubscribe".into(),
+            "<https://l/unsubscribe?t=b>".into()
+        )));
+        assert!(e.headers.contains(&(
+            "List-Unsubscribe-Post".into(),
+            "List-Unsubscribe=One-Click".into()
+        )));
+        assert!(e.text.contains("Continue: https://l/resume?t=a"));
+        assert!(
+            e.html.contains("href=\"https://l/unsubscribe?t=b\""),
+            "a visible unsubscribe link"
+        );
+        let f = follow_up_email(
+            &ann(),
+            "Ann",
+            Language::FIRST,
+            "Lender",
+            DropOff::Failed,
+            "r",
+            "u",
+        );
+        assert_ne!(e.subject, f.subject);
+        assert!(f.text.contains("Try again: r"));
+        let pl = follow_up_email(
+            &ann(),
+            "Anna",
+            Language::parse("pl").expect("pl"),
+            "L",
+            DropOff::Expired,
+            "r",
+            "u",
+        );
+        assert!(pl.text.contains("Wypisz się: u"));
     }
 
     #[test]

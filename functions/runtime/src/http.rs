@@ -17,6 +17,11 @@ pub fn to_web(req: &Request) -> WebRequest {
         path: path.to_owned(),
         query: req.uri().query().map(str::to_owned),
         body: req.body().as_ref().to_vec(),
+        headers: req
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
     }
 }
 

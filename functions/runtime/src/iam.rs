@@ -4,10 +4,13 @@
 
 /// Actions on the table (`dynamodb:*` item operations the store adapter uses).
 pub const CREATE_REDIRECTION: &[&str] = &[
-    // get_or_create_user (PutItem, then GetItem), create_redirection, funnel counter
+    // get_or_create_user (PutItem, then GetItem), create_redirection, funnel counter,
+    // unsubscribe (UpdateItem)
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
+    // the funnel days of GET /stats
+    "dynamodb:BatchGetItem",
     // the link by email
     "ses:SendEmail",
     // secrets at start-up
@@ -30,6 +33,8 @@ pub const STATUS_POLLER: &[&str] = &[
     // the due-for-poll query, on the poll index only
     "dynamodb:Query",
     "sqs:SendMessage",
+    // follow-ups
+    "ses:SendEmail",
     "ssm:GetParameter",
 ];
 

@@ -49,7 +49,7 @@ pub fn init_tracing() {
 
 /// Secrets that may come from SSM Parameter Store: when `NAME` is unset and `NAME_PARAMETER`
 /// names a (SecureString) parameter, its decrypted value is used.
-pub const SECRETS: [&str; 2] = ["KONTOMATIK_API_KEY", "LINK_SIGNING_KEY"];
+pub const SECRETS: [&str; 3] = ["KONTOMATIK_API_KEY", "LINK_SIGNING_KEY", "STATS_TOKEN"];
 
 /// The environment with secrets resolved from SSM.
 pub async fn resolve_secrets(

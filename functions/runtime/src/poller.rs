@@ -2,7 +2,6 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
-use serde::Serialize;
 use signin_core::App;
 
 use crate::deadline_of;
@@ -10,19 +9,8 @@ use crate::deadline_of;
 /// Status checks made at once.
 pub const CONCURRENCY: usize = 8;
 
-/// What a run reports (also the function's return value, visible in the console).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunReport {
-    pub due: usize,
-    pub checked: usize,
-    pub deferred: usize,
-    pub finished: usize,
-    pub imports_queued: usize,
-    pub closed: usize,
-    pub errors: usize,
-    pub out_of_time: bool,
-}
+/// What a run reports.
+pub type RunReport = signin_core::flow::PollReport;
 
 pub async fn handle_event(
     app: &App,
@@ -30,17 +18,7 @@ pub async fn handle_event(
 ) -> Result<RunReport, lambda_runtime::Error> {
     // Leave a margin before Lambda's deadline for the last writes.
     let deadline = deadline_of(app, &event.context) - chrono::Duration::seconds(10);
-    let r = app.poll_due(deadline, CONCURRENCY).await?;
-    let report = RunReport {
-        due: r.due,
-        checked: r.checked,
-        deferred: r.deferred,
-        finished: r.finished,
-        imports_queued: r.imports_queued,
-        closed: r.closed,
-        errors: r.errors,
-        out_of_time: r.out_of_time,
-    };
+    let report = app.poll_due(deadline, CONCURRENCY).await?;
     tracing::info!(
         due = report.due,
         checked = report.checked,
@@ -48,6 +26,8 @@ pub async fn handle_event(
         finished = report.finished,
         imports_queued = report.imports_queued,
         closed = report.closed,
+        follow_ups_sent = report.follow_ups_sent,
+        follow_ups_skipped = report.follow_ups_skipped,
         errors = report.errors,
         out_of_time = report.out_of_time,
         "poller run"

@@ -18,6 +18,17 @@ pub struct WebRequest {
     /// The raw query string, without `?`.
     pub query: Option<String>,
     pub body: Vec<u8>,
+    /// Request headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl WebRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +74,15 @@ impl WebResponse {
 struct Query {
     redirection_id: Option<String>,
     lang: Option<String>,
+    /// A signed link's token.
+    t: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TokenForm {
+    t: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +121,11 @@ pub async fn handle(app: &App, req: WebRequest) -> WebResponse {
         ("GET", p) if p == signin_core::CALLBACK_PATH => {
             callback(app, query.redirection_id.as_deref()).await
         }
+        ("GET", "/resume") => resume_page(app, query.t.as_deref()),
+        ("POST", "/resume") => resume(app, &req.body, query.t.as_deref()).await,
+        ("GET", "/unsubscribe") => unsubscribe_page(app, query.t.as_deref()),
+        ("POST", "/unsubscribe") => unsubscribe(app, &req.body, query.t.as_deref()).await,
+        ("GET", "/stats") => stats(app, &req, &query).await,
         ("GET", "/healthz") => WebResponse {
             status: 200,
             headers: vec![("content-type".into(), "text/plain".into())],
@@ -344,4 +369,223 @@ async fn callback(app: &App, raw_id: Option<&str>) -> WebResponse {
         )
         .with_header("retry-after", "120"),
     }
+}
+
+fn link_error_page(app: &App, e: &signin_core::links::LinkError) -> WebResponse {
+    use signin_core::links::LinkError;
+    let company = &app.settings.company_name;
+    let start = app.start_url(app.settings.default_language);
+    match e {
+        LinkError::Expired => WebResponse::html(
+            410,
+            pages::message(company, "en", "This link has expired", &["You can start a new sign-in from our start page."], Some(("Start again", &start))),
+        ),
+        LinkError::Invalid => WebResponse::html(
+            400,
+            pages::message(company, "en", "This link is not valid", &["It may have been cut off or changed. You can start a new sign-in from our start page."], Some(("Start again", &start))),
+        ),
+    }
+}
+
+fn token_of(body: &[u8], query: Option<&str>) -> Option<String> {
+    if body.len() > MAX_BODY {
+        return None;
+    }
+    serde_urlencoded::from_bytes::<TokenForm>(body)
+        .ok()
+        .and_then(|f| f.t)
+        .or_else(|| query.map(str::to_owned))
+}
+
+/// GET: a page with a button (a POST), so mail scanners that follow links start nothing.
+fn resume_page(app: &App, token: Option<&str>) -> WebResponse {
+    use signin_core::links::Purpose;
+    match app.check_link(token.unwrap_or(""), Purpose::Resume) {
+        Ok(claims) => WebResponse::html(
+            200,
+            pages::confirm(
+                &app.settings.company_name,
+                claims.language.as_str(),
+                "Continue connecting your bank",
+                "You will get a fresh, secure sign-in link and go straight to your bank.",
+                "/resume",
+                token.unwrap_or(""),
+                "Continue to my bank",
+            ),
+        ),
+        Err(e) => link_error_page(app, &e),
+    }
+}
+
+async fn resume(app: &App, body: &[u8], query_token: Option<&str>) -> WebResponse {
+    use signin_core::flow::LinkUseError;
+    let company = app.settings.company_name.clone();
+    let token = token_of(body, query_token).unwrap_or_default();
+    match app.resume(&token).await {
+        Ok(started) => WebResponse::html(
+            303,
+            pages::redirecting(
+                &company,
+                started.redirection.language.as_str(),
+                &started.link,
+            ),
+        )
+        .with_header("location", &started.link),
+        Err(LinkUseError::Link(e)) => link_error_page(app, &e),
+        Err(LinkUseError::UnknownUser) => {
+            link_error_page(app, &signin_core::links::LinkError::Invalid)
+        }
+        Err(LinkUseError::Start(StartError::Unavailable(_))) => WebResponse::html(
+            503,
+            pages::message(
+                &company,
+                "en",
+                "Please try again in a minute",
+                &["The bank connection service is busy right now."],
+                None,
+            ),
+        )
+        .with_header("retry-after", "60"),
+        Err(e) => {
+            tracing::error!(error = %e, "resume failed");
+            WebResponse::html(
+                500,
+                pages::message(
+                    &company,
+                    "en",
+                    "Something went wrong on our side",
+                    &["Please try the link again in a moment."],
+                    None,
+                ),
+            )
+        }
+    }
+}
+
+fn unsubscribe_page(app: &App, token: Option<&str>) -> WebResponse {
+    use signin_core::links::Purpose;
+    match app.check_link(token.unwrap_or(""), Purpose::Unsubscribe) {
+        Ok(claims) => WebResponse::html(
+            200,
+            pages::confirm(
+                &app.settings.company_name,
+                claims.language.as_str(),
+                "Unsubscribe from reminders",
+                "We will not email you reminders about unfinished bank connections any more. Emails about data you shared are not affected.",
+                "/unsubscribe",
+                token.unwrap_or(""),
+                "Unsubscribe",
+            ),
+        ),
+        Err(e) => link_error_page(app, &e),
+    }
+}
+
+/// POST: from the page's button, or one-click from the mail client (RFC 8058: the token in the
+/// URL, `List-Unsubscribe=One-Click` in the body).
+async fn unsubscribe(app: &App, body: &[u8], query_token: Option<&str>) -> WebResponse {
+    use signin_core::flow::LinkUseError;
+    let company = app.settings.company_name.clone();
+    let token = token_of(body, query_token).unwrap_or_default();
+    match app.unsubscribe(&token).await {
+        Ok(claims) => WebResponse::html(
+            200,
+            pages::message(
+                &company,
+                claims.language.as_str(),
+                "You are unsubscribed",
+                &["You will not get reminder emails from us any more."],
+                None,
+            ),
+        ),
+        Err(LinkUseError::Link(e)) => link_error_page(app, &e),
+        Err(LinkUseError::UnknownUser) => {
+            link_error_page(app, &signin_core::links::LinkError::Invalid)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "unsubscribe failed");
+            WebResponse::html(
+                500,
+                pages::message(
+                    &company,
+                    "en",
+                    "Something went wrong on our side",
+                    &["Please try again in a moment."],
+                    None,
+                ),
+            )
+        }
+    }
+}
+
+fn json(status: u16, body: String) -> WebResponse {
+    WebResponse {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body,
+    }
+}
+
+/// Funnel statistics as JSON, for marketing: `Authorization: Bearer <STATS_TOKEN>`.
+async fn stats(app: &App, req: &WebRequest, query: &Query) -> WebResponse {
+    let Some(expected) = app.settings.stats_token.as_ref() else {
+        return WebResponse::html(
+            404,
+            pages::message(
+                &app.settings.company_name,
+                "en",
+                "Page not found",
+                &["There is no page at this address."],
+                None,
+            ),
+        );
+    };
+    let given = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
+        return json(
+            401,
+            r#"{"error":"a valid bearer token is required"}"#.into(),
+        )
+        .with_header("www-authenticate", "Bearer");
+    }
+    let today = app.now().date_naive();
+    let day = |raw: Option<&str>, default| match raw {
+        None | Some("") => Ok(default),
+        Some(d) => chrono_day(d),
+    };
+    let (from, to) = match (day(query.since.as_deref(), today - chrono_days(6)), day(query.until.as_deref(), today)) {
+        (Ok(f), Ok(t)) if f <= t && (t - f).num_days() <= 366 => (f, t),
+        _ => return json(400, r#"{"error":"since and until must be YYYY-MM-DD, since <= until, at most 366 days apart"}"#.into()),
+    };
+    match app.funnel_report(from, to).await {
+        Ok(report) => match serde_json::to_string(&report) {
+            Ok(body) => json(200, body),
+            Err(_) => json(500, r#"{"error":"could not encode the report"}"#.into()),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "stats failed");
+            json(
+                503,
+                r#"{"error":"statistics are unavailable right now"}"#.into(),
+            )
+        }
+    }
+}
+
+fn chrono_day(raw: &str) -> Result<chrono::NaiveDate, ()> {
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| ())
+}
+
+fn chrono_days(n: u64) -> chrono::Days {
+    chrono::Days::new(n)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

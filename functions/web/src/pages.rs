@@ -160,6 +160,31 @@ pub fn message(
     )
 }
 
+/// A confirmation page whose button POSTs the token back.
+pub fn confirm(
+    company: &str,
+    lang: &str,
+    title: &str,
+    text: &str,
+    action: &str,
+    token: &str,
+    button: &str,
+) -> String {
+    layout(
+        title,
+        company,
+        lang,
+        html! {
+            h1 { (title) }
+            p { (text) }
+            form method="post" action=(action) {
+                input type="hidden" name="t" value=(token);
+                button.primary type="submit" id="confirm" { (button) }
+            }
+        },
+    )
+}
+
 /// `ann@example.com` → `a***@example.com`.
 pub fn mask_email(email: &str) -> String {
     match email.split_once('@') {

@@ -3,6 +3,7 @@
 //! ports differ.
 
 mod callback;
+mod followup;
 mod poller;
 mod start;
 mod worker;
@@ -13,6 +14,7 @@ use std::time::Duration as StdDuration;
 use thiserror::Error;
 
 pub use callback::{CallbackError, CallbackOutcome, CallbackView};
+pub use followup::{FunnelReport, LinkUseError};
 pub use poller::PollReport;
 pub use start::{Delivery, StartError, StartForm, Started, ValidStart};
 pub use worker::JobOutcome;
@@ -164,8 +166,9 @@ impl App {
             }
             Ok(RedirectionStatus::Error(error)) => {
                 let step = self
-                    .step(r, |_| Event::SignInFailed {
+                    .step(r, |c| Event::SignInFailed {
                         error: error.clone(),
+                        follow_up_at: Some(self.follow_up_at(c)),
                     })
                     .await?;
                 if matches!(step, Step::Applied(_)) {
@@ -176,11 +179,12 @@ impl App {
             Ok(RedirectionStatus::Expired) | Err(KontomatikError::NotFound) => {
                 let gone = status.is_err();
                 let step = self
-                    .step(r, |_| {
+                    .step(r, |c| {
+                        let follow_up_at = Some(self.follow_up_at(c));
                         if gone {
-                            Event::WindowClosed
+                            Event::WindowClosed { follow_up_at }
                         } else {
-                            Event::LinkExpired
+                            Event::LinkExpired { follow_up_at }
                         }
                     })
                     .await?;
@@ -225,6 +229,14 @@ impl App {
                 Ok((done(step), Some(e)))
             }
         }
+    }
+
+    /// When a drop-off's follow-up is decided: after the configured delay, but while the item
+    /// still exists (before its 24 h window ends).
+    pub(crate) fn follow_up_at(&self, r: &Redirection) -> Timestamp {
+        let now = self.now();
+        let latest = r.forgotten_at() - chrono::Duration::minutes(2);
+        (now + self.settings.follow_up_delay).min(latest).max(now)
     }
 
     /// The page a user's emails link to while the redirection is known.

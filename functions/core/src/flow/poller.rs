@@ -10,8 +10,9 @@ use crate::domain::{RedirectionId, Timestamp};
 use crate::machine::{Event, State};
 use crate::ports::{FunnelStep, POLL_SHARDS};
 
-/// What one poller run did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What one poller run did (also the Lambda's return value, visible in the console).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PollReport {
     /// Due items read from the index.
     pub due: usize,
@@ -25,6 +26,11 @@ pub struct PollReport {
     pub imports_queued: usize,
     /// Redirections closed because their 24 h window ended.
     pub closed: usize,
+    /// Follow-up emails sent to users who dropped off.
+    pub follow_ups_sent: usize,
+    /// Drop-offs decided without a follow-up (no consent, opted out, succeeded since, or one
+    /// was sent recently).
+    pub follow_ups_skipped: usize,
     /// Items that could not be handled (store trouble); they stay due.
     pub errors: usize,
     /// The deadline came before every due item was handled.
@@ -33,6 +39,7 @@ pub struct PollReport {
 
 enum One {
     Skipped,
+    FollowUp { sent: bool },
     Checked { finished: bool, deferred: bool },
     Queued,
     Closed,
@@ -66,6 +73,8 @@ impl App {
                 for r in results {
                     match r {
                         Ok(One::Skipped) => {}
+                        Ok(One::FollowUp { sent: true }) => report.follow_ups_sent += 1,
+                        Ok(One::FollowUp { sent: false }) => report.follow_ups_skipped += 1,
                         Ok(One::Checked { finished, deferred }) => {
                             report.checked += 1;
                             report.finished += usize::from(finished);
@@ -107,7 +116,11 @@ impl App {
             }
             State::Created | State::Pending => {
                 if now >= self.settings.pacing.last_check_at(r.created_at) {
-                    let step = self.step(&r, |_| Event::WindowClosed).await?;
+                    let step = self
+                        .step(&r, |c| Event::WindowClosed {
+                            follow_up_at: Some(self.follow_up_at(c)),
+                        })
+                        .await?;
                     if matches!(step, Step::Applied(_)) {
                         self.count(FunnelStep::Expired).await;
                     }
@@ -120,6 +133,9 @@ impl App {
                     deferred: failed.is_some(),
                 })
             }
+            State::Expired | State::Failed => Ok(One::FollowUp {
+                sent: self.decide_follow_up(r).await?,
+            }),
             _ => Ok(One::Skipped),
         }
     }

@@ -1,0 +1,179 @@
+//! Users who dropped off (their link expired, or the sign-in failed at the bank) get **one**
+//! follow-up email with a fresh way back in — decided by a conditional write on the user, so
+//! repeated or parallel poller runs cannot send twice — and never without consent, after an
+//! opt-out, or after they succeeded anyway. Plus the signed links' use cases and the funnel.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use thiserror::Error;
+
+use super::{App, FlowError, Started, Step, ValidStart};
+use crate::domain::Country;
+use crate::flow::Delivery;
+use crate::links::{self, LinkClaims, LinkError, Purpose};
+use crate::machine::{Event, Redirection, State};
+use crate::notify::{self, DropOff};
+use crate::ports::{FollowUpClaim, FunnelDay, FunnelStep};
+
+/// Why a signed link could not be used.
+#[derive(Debug, Error)]
+pub enum LinkUseError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The link is genuine but its user no longer exists.
+    #[error("this link is not valid any more")]
+    UnknownUser,
+    #[error(transparent)]
+    Start(#[from] super::StartError),
+    #[error(transparent)]
+    Internal(#[from] FlowError),
+}
+
+/// Funnel statistics for a range of days.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunnelReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub days: Vec<FunnelDay>,
+    /// Each step summed over the range.
+    pub totals: std::collections::BTreeMap<FunnelStep, u64>,
+}
+
+impl App {
+    fn link(&self, purpose: Purpose, r: &Redirection) -> String {
+        let life = match purpose {
+            Purpose::Resume => self.settings.resume_link_life,
+            Purpose::Unsubscribe => self.settings.unsubscribe_link_life,
+        };
+        let token = links::sign(
+            &self.settings.link_signing_key,
+            &LinkClaims {
+                purpose,
+                user: r.user_key.clone(),
+                language: r.language,
+                country: r.country,
+                expires: (self.now() + life).timestamp(),
+            },
+        );
+        let path = match purpose {
+            Purpose::Resume => "/resume",
+            Purpose::Unsubscribe => "/unsubscribe",
+        };
+        format!("{}{path}?t={token}", self.settings.public_base_url)
+    }
+
+    /// Decides the follow-up of one drop-off; `true` if an email was sent.
+    pub(crate) async fn decide_follow_up(&self, r: Redirection) -> Result<bool, FlowError> {
+        let why = match r.state {
+            State::Expired => DropOff::Expired,
+            State::Failed => DropOff::Failed,
+            _ => return Ok(false),
+        };
+        let now = self.now();
+        let claimed = self
+            .store
+            .claim_follow_up(
+                &r.user_key,
+                FollowUpClaim {
+                    now,
+                    not_within: self.settings.follow_up_window,
+                    no_success_since: r.created_at,
+                },
+            )
+            .await?;
+        let mut sent = false;
+        if claimed {
+            let name = self
+                .store
+                .get_user(&r.user_key)
+                .await?
+                .map(|u| u.name)
+                .unwrap_or_default();
+            let mail = notify::follow_up_email(
+                &r.email,
+                &name,
+                r.language,
+                &self.settings.company_name,
+                why,
+                &self.link(Purpose::Resume, &r),
+                &self.link(Purpose::Unsubscribe, &r),
+            );
+            match self.mailer.send(&mail).await {
+                Ok(_) => sent = true,
+                // The claim is spent: the user gets no second try within the window, which is
+                // better than a duplicate marketing email.
+                Err(e) => tracing::error!(redirection = %r.id, error = %e, "follow-up not sent"),
+            }
+        }
+        let event = if sent {
+            Event::FollowUpSent
+        } else {
+            Event::FollowUpSkipped
+        };
+        if matches!(self.step(&r, |_| event.clone()).await?, Step::Applied(_)) && sent {
+            self.count(FunnelStep::FollowUps).await;
+        }
+        Ok(sent)
+    }
+
+    /// What a resume link is for (checked, not used yet): for the confirmation page.
+    pub fn check_link(&self, token: &str, purpose: Purpose) -> Result<LinkClaims, LinkError> {
+        links::verify(&self.settings.link_signing_key, token, purpose, self.now())
+    }
+
+    /// Starts a fresh sign-in for the user of a follow-up link.
+    pub async fn resume(&self, token: &str) -> Result<Started, LinkUseError> {
+        let claims = self.check_link(token, Purpose::Resume)?;
+        let user = self
+            .store
+            .get_user(&claims.user)
+            .await
+            .map_err(FlowError::from)?
+            .ok_or(LinkUseError::UnknownUser)?;
+        let country: Country = claims.country;
+        Ok(self
+            .start_valid(ValidStart {
+                email: user.email,
+                name: user.name,
+                follow_up_consent: user.follow_up_consent,
+                language: claims.language,
+                country,
+                delivery: Delivery::Redirect,
+            })
+            .await?)
+    }
+
+    /// Opts the user of an unsubscribe link out of follow-up email.
+    pub async fn unsubscribe(&self, token: &str) -> Result<LinkClaims, LinkUseError> {
+        let claims = self.check_link(token, Purpose::Unsubscribe)?;
+        if !self
+            .store
+            .set_opt_out(&claims.user, true)
+            .await
+            .map_err(FlowError::from)?
+        {
+            return Err(LinkUseError::UnknownUser);
+        }
+        tracing::info!(user = %claims.user, "unsubscribed from follow-ups");
+        Ok(claims)
+    }
+
+    /// The funnel from `from` to `to` inclusive.
+    pub async fn funnel_report(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<FunnelReport, FlowError> {
+        let days = self.store.funnel(from, to).await?;
+        let mut totals = std::collections::BTreeMap::new();
+        for step in FunnelStep::ALL {
+            totals.insert(step, days.iter().map(|d| d.get(step)).sum());
+        }
+        Ok(FunnelReport {
+            from,
+            to,
+            days,
+            totals,
+        })
+    }
+}

@@ -1,0 +1,197 @@
+//! Links in emails, signed with HMAC-SHA256 so they cannot be forged, and expiring. A token says
+//! what it is for (resume a sign-in, unsubscribe), for whom, and until when.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use thiserror::Error;
+
+use crate::domain::{Country, Language, Secret, Timestamp, UserKey};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Start a fresh sign-in for this user.
+    Resume,
+    /// Stop follow-up email for this user.
+    Unsubscribe,
+}
+
+impl Purpose {
+    fn tag(self) -> &'static str {
+        match self {
+            Purpose::Resume => "resume",
+            Purpose::Unsubscribe => "unsub",
+        }
+    }
+}
+
+/// What a link carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkClaims {
+    pub purpose: Purpose,
+    pub user: UserKey,
+    pub language: Language,
+    pub country: Country,
+    /// Epoch seconds after which the link no longer works.
+    pub expires: i64,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum LinkError {
+    #[error("this link is not valid (it may have been cut or changed)")]
+    Invalid,
+    #[error("this link has expired")]
+    Expired,
+}
+
+const VERSION: &str = "v1";
+
+fn mac(key: &Secret, payload: &str) -> Hmac<Sha256> {
+    let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(key.expose().as_bytes()) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC accepts keys of every length"),
+    };
+    m.update(payload.as_bytes());
+    m
+}
+
+/// The token for `claims`, safe to put in a URL query.
+pub fn sign(key: &Secret, claims: &LinkClaims) -> String {
+    let payload = format!(
+        "{VERSION}|{}|{}|{}|{}|{}",
+        claims.purpose.tag(),
+        claims.user,
+        claims.language,
+        claims.country,
+        claims.expires
+    );
+    let sig = mac(key, &payload).finalize().into_bytes();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(payload.as_bytes()),
+        URL_SAFE_NO_PAD.encode(sig)
+    )
+}
+
+/// Checks a token's signature, purpose and expiry.
+pub fn verify(
+    key: &Secret,
+    token: &str,
+    purpose: Purpose,
+    now: Timestamp,
+) -> Result<LinkClaims, LinkError> {
+    if token.len() > 1024 {
+        return Err(LinkError::Invalid);
+    }
+    let (payload_b64, sig_b64) = token.split_once('.').ok_or(LinkError::Invalid)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|_| LinkError::Invalid)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig_b64)
+        .map_err(|_| LinkError::Invalid)?;
+    let payload = String::from_utf8(payload).map_err(|_| LinkError::Invalid)?;
+    // Constant-time comparison.
+    mac(key, &payload)
+        .verify_slice(&sig)
+        .map_err(|_| LinkError::Invalid)?;
+    let parts: Vec<&str> = payload.split('|').collect();
+    let [version, tag, user, language, country, expires] = parts[..] else {
+        return Err(LinkError::Invalid);
+    };
+    if version != VERSION || tag != purpose.tag() {
+        return Err(LinkError::Invalid);
+    }
+    let claims = LinkClaims {
+        purpose,
+        user: UserKey::from_stored(user.to_owned()),
+        language: Language::parse(language).map_err(|_| LinkError::Invalid)?,
+        country: Country::parse(country).map_err(|_| LinkError::Invalid)?,
+        expires: expires.parse().map_err(|_| LinkError::Invalid)?,
+    };
+    if now.timestamp() >= claims.expires {
+        return Err(LinkError::Expired);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::tests::t0;
+
+    fn key() -> Secret {
+        Secret::new("a-test-signing-key-of-enough-length!!")
+    }
+
+    fn claims(purpose: Purpose) -> LinkClaims {
+        LinkClaims {
+            purpose,
+            user: UserKey::from_stored("abc123".into()),
+            language: Language::parse("pl").expect("pl"),
+            country: Country::parse("pl").expect("pl"),
+            expires: (t0() + chrono::Duration::days(7)).timestamp(),
+        }
+    }
+
+    #[test]
+    fn a_signed_link_verifies_until_it_expires() {
+        let token = sign(&key(), &claims(Purpose::Resume));
+        assert!(token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+        assert_eq!(
+            verify(&key(), &token, Purpose::Resume, t0()),
+            Ok(claims(Purpose::Resume))
+        );
+        assert_eq!(
+            verify(
+                &key(),
+                &token,
+                Purpose::Resume,
+                t0() + chrono::Duration::days(7)
+            ),
+            Err(LinkError::Expired)
+        );
+    }
+
+    #[test]
+    fn tampering_wrong_key_and_wrong_purpose_are_refused() {
+        let token = sign(&key(), &claims(Purpose::Resume));
+        let other_key = Secret::new("another-key-another-key-another-key");
+        assert_eq!(
+            verify(&other_key, &token, Purpose::Resume, t0()),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            verify(&key(), &token, Purpose::Unsubscribe, t0()),
+            Err(LinkError::Invalid),
+            "a resume link cannot unsubscribe"
+        );
+        // Change the payload (a later expiry) but keep the signature.
+        let (_, sig) = token.split_once('.').expect("two parts");
+        let mut forged = claims(Purpose::Resume);
+        forged.expires += 86_400 * 365;
+        let forged_token = sign(&other_key, &forged);
+        let (payload, _) = forged_token.split_once('.').expect("two parts");
+        assert_eq!(
+            verify(&key(), &format!("{payload}.{sig}"), Purpose::Resume, t0()),
+            Err(LinkError::Invalid)
+        );
+        for junk in [
+            "",
+            ".",
+            "abc",
+            "a.b",
+            &"x".repeat(5000),
+            &token[..token.len() - 2],
+        ] {
+            assert_eq!(
+                verify(&key(), junk, Purpose::Resume, t0()),
+                Err(LinkError::Invalid),
+                "{junk:.20}"
+            );
+        }
+    }
+}
