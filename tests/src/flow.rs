@@ -212,8 +212,24 @@ impl Flow {
         self.clock.advance(d);
     }
 
+    /// A GET with an `Authorization` header.
+    pub async fn http_with_auth(&self, path_and_query: &str, authorization: &str) -> Page {
+        self.request("GET", path_and_query, None, Some(authorization))
+            .await
+    }
+
     /// Sends one HTTP request through the real Lambda handler as an API Gateway v2 event.
     pub async fn http(&self, method: &str, path_and_query: &str, form: Option<&str>) -> Page {
+        self.request(method, path_and_query, form, None).await
+    }
+
+    async fn request(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        form: Option<&str>,
+        authorization: Option<&str>,
+    ) -> Page {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
@@ -246,6 +262,9 @@ impl Flow {
             },
             "isBase64Encoded": false
         });
+        if let Some(auth) = authorization {
+            event["headers"]["authorization"] = serde_json::Value::String(auth.to_owned());
+        }
         if let Some(body) = form {
             event["body"] = serde_json::Value::String(body.to_owned());
             event["headers"]["content-type"] =

@@ -58,34 +58,47 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// The raw MIME messages moto's SES recorded, with their ids.
+/// The raw MIME messages moto's SES recorded, with their ids. moto serialises its whole state
+/// for this and can fail while other tests change it, so a failed read is tried again.
 pub async fn recorded_raw_mail() -> Vec<(String, String)> {
     let url = format!("{}/moto-api/data.json", moto_endpoint());
-    let body = tokio::task::spawn_blocking(move || {
-        let out = Command::new("python3")
-            .args([
-                "-c",
-                "import sys,urllib.request;sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())",
-                &url,
-            ])
-            .output()
-            .expect("python3 to read moto's data");
-        String::from_utf8(out.stdout).expect("utf-8")
-    })
-    .await
-    .expect("reader task");
-    let data: serde_json::Value = serde_json::from_str(&body).expect("moto data.json");
-    data["ses"]["RawMessage"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|m| {
-                    (
-                        m["id"].as_str().unwrap_or_default().to_owned(),
-                        m["raw_data"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
+    let mut last_error = String::new();
+    for _ in 0..20 {
+        let url = url.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new("python3")
+                .args([
+                    "-c",
+                    "import sys,urllib.request;sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=30).read().decode())",
+                    &url,
+                ])
+                .output()
         })
-        .unwrap_or_default()
+        .await
+        .expect("reader task")
+        .expect("python3 to read moto's data");
+        let body = String::from_utf8_lossy(&out.stdout);
+        match serde_json::from_str::<serde_json::Value>(&body) {
+            Ok(data) => {
+                return data["ses"]["RawMessage"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|m| {
+                                (
+                                    m["id"].as_str().unwrap_or_default().to_owned(),
+                                    m["raw_data"].as_str().unwrap_or_default().to_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+            Err(e) => {
+                last_error = format!("{e}; {}", String::from_utf8_lossy(&out.stderr));
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    panic!("could not read moto's recorded mail: {last_error}");
 }

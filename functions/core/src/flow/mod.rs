@@ -122,6 +122,15 @@ impl App {
         {
             Step::Applied(saved) => {
                 self.count(FunnelStep::Success).await;
+                // Recovered: the first success after a follow-up.
+                if let Some(user) = self.store.get_user(&saved.user_key).await? {
+                    let recovered = user.last_follow_up_at.is_some_and(|f| {
+                        f <= self.now() && user.last_success_at.is_none_or(|s| s < f)
+                    });
+                    if recovered {
+                        self.count(FunnelStep::Recovered).await;
+                    }
+                }
                 self.store
                     .record_success(&saved.user_key, self.now())
                     .await?;
