@@ -640,10 +640,27 @@ mod tests {
         let (s, c) = setup();
         let r = new_redirection("snap", "s@example.com", &c);
         s.create_redirection(&r).await.unwrap();
+        let u = user("s@example.com", &c);
+        s.get_or_create_user(&u).await.unwrap();
+        let rec = ImportRecord {
+            owner: r.owner.clone(),
+            redirection_id: r.id.clone(),
+            imported_at: c.now(),
+            summary: ImportSummary::default(),
+        };
+        s.put_import_record(&rec).await.unwrap();
+        let day = c.now().date_naive();
+        s.add_to_funnel(day, FunnelStep::Imported, 2).await.unwrap();
         let json = s.snapshot().unwrap();
         let (other, _) = setup();
         other.restore(&json).unwrap();
-        assert_eq!(other.get_redirection(&r.id).await.unwrap(), Some(r));
+        assert_eq!(other.get_redirection(&r.id).await.unwrap(), Some(r.clone()));
+        assert_eq!(other.get_user(&u.key).await.unwrap(), Some(u));
+        assert_eq!(other.import_records(&r.owner).await.unwrap(), vec![rec]);
+        assert_eq!(
+            other.funnel(day, day).await.unwrap()[0].get(FunnelStep::Imported),
+            2
+        );
         assert!(other.restore("not json").is_err());
     }
 }

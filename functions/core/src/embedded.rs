@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::domain::{OwnerExternalId, RedirectionId, Timestamp, UserKey};
+
 use crate::machine::{Expected, Redirection};
 use crate::ports::{
     poll_shard, Cas, Created, Delivery, DueItem, DuePage, FollowUpClaim, FunnelDay, FunnelStep,
@@ -44,8 +45,9 @@ pub fn poll_sort_key(next_poll_at: Timestamp, id: &RedirectionId) -> String {
 struct StoreData {
     redirections: HashMap<RedirectionId, Redirection>,
     users: HashMap<UserKey, UserProfile>,
-    /// Keyed by (owner, time, redirection) so one owner's records read back in order.
-    imports: BTreeMap<(OwnerExternalId, Timestamp, RedirectionId), ImportRecord>,
+    /// Keyed by `owner#time#redirection` (fixed-width time) so one owner's records read back
+    /// in order; a string key keeps the snapshot plain JSON.
+    imports: BTreeMap<String, ImportRecord>,
     funnel: BTreeMap<NaiveDate, BTreeMap<FunnelStep, u64>>,
 }
 
@@ -240,14 +242,13 @@ impl RedirectionStore for EmbeddedStore {
     }
 
     async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
-        lock(&self.data).imports.insert(
-            (
-                record.owner.clone(),
-                record.imported_at,
-                record.redirection_id.clone(),
-            ),
-            record.clone(),
+        let key = format!(
+            "{}#{}#{}",
+            record.owner,
+            record.imported_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            record.redirection_id
         );
+        lock(&self.data).imports.insert(key, record.clone());
         Ok(())
     }
 
@@ -257,8 +258,8 @@ impl RedirectionStore for EmbeddedStore {
     ) -> Result<Vec<ImportRecord>, StoreError> {
         Ok(lock(&self.data)
             .imports
-            .iter()
-            .filter(|((o, _, _), _)| o == owner)
+            .range(format!("{owner}#")..)
+            .take_while(|(k, _)| k.starts_with(&format!("{owner}#")))
             .map(|(_, r)| r.clone())
             .collect())
     }
@@ -295,7 +296,7 @@ impl RedirectionStore for EmbeddedStore {
 // Queue
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct Message {
     job: ImportJob,
     visible_at: Timestamp,
@@ -303,7 +304,7 @@ struct Message {
     receipt: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct QueueData {
     messages: Vec<Message>,
     dead: Vec<ImportJob>,
@@ -339,6 +340,17 @@ impl EmbeddedQueue {
     /// Jobs moved to the dead-letter list.
     pub fn dead_letters(&self) -> Vec<ImportJob> {
         lock(&self.data).dead.clone()
+    }
+
+    /// The queue as JSON (for the local run's data directory).
+    pub fn snapshot(&self) -> Result<String, QueueError> {
+        serde_json::to_string(&*lock(&self.data)).map_err(|e| QueueError::Malformed(e.to_string()))
+    }
+
+    pub fn restore(&self, json: &str) -> Result<(), QueueError> {
+        *lock(&self.data) =
+            serde_json::from_str(json).map_err(|e| QueueError::Malformed(e.to_string()))?;
+        Ok(())
     }
 
     /// The jobs on the queue with when each becomes visible (for the operator view).
@@ -445,6 +457,17 @@ impl Outbox {
 
     pub fn sent(&self) -> Vec<SentEmail> {
         lock(&self.sent).clone()
+    }
+
+    /// The outbox as JSON (for the local run's data directory).
+    pub fn snapshot(&self) -> Result<String, MailError> {
+        serde_json::to_string(&*lock(&self.sent)).map_err(|e| MailError::Rejected(e.to_string()))
+    }
+
+    pub fn restore(&self, json: &str) -> Result<(), MailError> {
+        *lock(&self.sent) =
+            serde_json::from_str(json).map_err(|e| MailError::Rejected(e.to_string()))?;
+        Ok(())
     }
 
     /// The next `n` sends fail as if the mail service were down.

@@ -1,0 +1,512 @@
+//! The whole system on one machine: the pages and callback (the same `signin_web::handle` the
+//! Lambdas run), the Kontomatik sandbox with its hosted sign-in page, the status poller on a
+//! timer, the import worker reading the queue, and the embedded store / queue / outbox — or the
+//! AWS adapters against `AWS_ENDPOINT_URL` (moto) with `--aws`, and the real Kontomatik when
+//! `KONTOMATIK_BASE_URL` / `KONTOMATIK_API_KEY` are set.
+
+mod view;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use kontomatik::{ClientConfig, KontomatikClient};
+use kontomatik_sandbox::{RunningSandbox, SandboxHandle, SandboxOptions, TimeSource};
+use signin_core::config::Settings;
+use signin_core::domain::Secret;
+use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::flow::JobOutcome;
+use signin_core::ports::{ImportQueueConsumer, Kontomatik};
+use signin_core::{App, Clock, Pause, ScaledClock, ScaledPause, SimClock};
+use signin_web::{handle, WebRequest};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Where the local run's time comes from.
+#[derive(Debug, Clone)]
+pub enum DevClock {
+    /// Real time times `factor` (1 = real time).
+    Scaled(ScaledClock, f64),
+    /// Stands still until advanced (tests).
+    Sim(SimClock),
+}
+
+impl DevClock {
+    pub fn scaled(factor: f64) -> Self {
+        DevClock::Scaled(ScaledClock::new(factor), factor)
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        match self {
+            DevClock::Scaled(c, _) => Arc::new(c.clone()),
+            DevClock::Sim(c) => Arc::new(c.clone()),
+        }
+    }
+
+    fn pause(&self) -> Arc<dyn Pause> {
+        match self {
+            DevClock::Scaled(_, f) => Arc::new(ScaledPause { factor: *f }),
+            DevClock::Sim(c) => Arc::new(c.clone()),
+        }
+    }
+
+    fn time_source(&self) -> TimeSource {
+        match self {
+            DevClock::Scaled(c, _) => TimeSource::Scaled(c.clone()),
+            DevClock::Sim(c) => TimeSource::Sim(c.clone()),
+        }
+    }
+
+    /// Jumps ahead (the operator view's "skip ahead").
+    pub fn advance(&self, by: chrono::Duration) {
+        match self {
+            DevClock::Scaled(c, _) => c.advance(by),
+            DevClock::Sim(c) => {
+                c.advance(by);
+            }
+        }
+    }
+
+    /// How much real time one simulated minute takes.
+    fn real_minute(&self) -> StdDuration {
+        match self {
+            DevClock::Scaled(_, f) => StdDuration::from_secs(60).div_f64(f.max(1.0)),
+            DevClock::Sim(_) => StdDuration::from_millis(100),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// 0 for any free port.
+    pub port: u16,
+    pub sandbox_port: u16,
+    pub clock: DevClock,
+    /// Keep the store, queue and outbox here across restarts.
+    pub data_dir: Option<PathBuf>,
+    /// Use the AWS adapters (with `AWS_ENDPOINT_URL`, e.g. moto) instead of the embedded ones.
+    pub aws: bool,
+}
+
+impl Default for DevOptions {
+    fn default() -> Self {
+        DevOptions {
+            port: 8080,
+            sandbox_port: 8090,
+            clock: DevClock::scaled(1.0),
+            data_dir: None,
+            aws: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("could not listen: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("sandbox: {0}")]
+    Sandbox(String),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// The local adapters, when the run is not on AWS.
+pub struct Embedded {
+    pub store: Arc<EmbeddedStore>,
+    pub queue: Arc<EmbeddedQueue>,
+    pub outbox: Arc<Outbox>,
+}
+
+/// Shared by the HTTP handlers and background tasks.
+pub struct Dev {
+    pub app: App,
+    pub clock: DevClock,
+    pub embedded: Option<Embedded>,
+    pub sandbox: Option<SandboxHandle>,
+    pub sandbox_url: Option<String>,
+    consumer: Arc<dyn ImportQueueConsumer>,
+    data_dir: Option<PathBuf>,
+}
+
+/// A running local stack; stops when dropped.
+pub struct RunningDev {
+    pub url: String,
+    pub dev: Arc<Dev>,
+    _sandbox: Option<RunningSandbox>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningDev {
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        self.dev.save();
+    }
+}
+
+impl Drop for RunningDev {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+const STATE_FILE: &str = "state.json";
+
+impl Dev {
+    /// Writes the embedded state to the data directory (if any).
+    pub fn save(&self) {
+        let (Some(dir), Some(e)) = (&self.data_dir, &self.embedded) else {
+            return;
+        };
+        let snapshot = (|| -> Result<String, String> {
+            let store = e.store.snapshot().map_err(|x| x.to_string())?;
+            let queue = e.queue.snapshot().map_err(|x| x.to_string())?;
+            let outbox = e.outbox.snapshot().map_err(|x| x.to_string())?;
+            serde_json::to_string(&serde_json::json!({
+                "store": store, "queue": queue, "outbox": outbox
+            }))
+            .map_err(|x| x.to_string())
+        })();
+        match snapshot {
+            Ok(json) => {
+                let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+                let result = std::fs::write(&tmp, json)
+                    .and_then(|_| std::fs::rename(&tmp, dir.join(STATE_FILE)));
+                if let Err(err) = result {
+                    tracing::error!(error = %err, "could not save the local state");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "could not snapshot the local state"),
+        }
+    }
+
+    fn load(&self) -> Result<(), DevError> {
+        let (Some(dir), Some(e)) = (&self.data_dir, &self.embedded) else {
+            return Ok(());
+        };
+        let path = dir.join(STATE_FILE);
+        if !path.exists() {
+            return Ok(());
+        }
+        let bad = |x: String| DevError::Setup(format!("{}: {x}", path.display()));
+        let raw = std::fs::read_to_string(&path).map_err(|x| bad(x.to_string()))?;
+        let v: serde_json::Value = serde_json::from_str(&raw).map_err(|x| bad(x.to_string()))?;
+        let part = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+        e.store
+            .restore(&part("store"))
+            .map_err(|x| bad(x.to_string()))?;
+        e.queue
+            .restore(&part("queue"))
+            .map_err(|x| bad(x.to_string()))?;
+        e.outbox
+            .restore(&part("outbox"))
+            .map_err(|x| bad(x.to_string()))?;
+        Ok(())
+    }
+
+    /// One round of the import worker: what a Lambda invocation with one SQS batch does.
+    pub async fn work_once(&self) -> usize {
+        let deliveries = match self.consumer.receive(5, StdDuration::from_secs(720)).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "queue receive failed");
+                return 0;
+            }
+        };
+        let n = deliveries.len();
+        for d in deliveries {
+            let deadline = self.app.now() + chrono::Duration::minutes(2);
+            match self.app.run_import(&d.job, deadline).await {
+                Ok(JobOutcome::Done(_) | JobOutcome::Continued) => {
+                    if let Err(e) = self.consumer.ack(&d.receipt).await {
+                        tracing::warn!(error = %e, "ack failed");
+                    }
+                }
+                Ok(JobOutcome::RetryLater(why)) => {
+                    tracing::info!(reason = %why, "import retried later")
+                }
+                Err(e) => tracing::warn!(error = %e, "import job failed; it will be redelivered"),
+            }
+        }
+        n
+    }
+}
+
+fn settings(public_base: &str) -> Settings {
+    let mut s = Settings::for_local(public_base);
+    if let Ok(key) = std::env::var("LINK_SIGNING_KEY") {
+        if key.len() >= 32 {
+            s.link_signing_key = Secret::new(key);
+        }
+    }
+    s.stats_token = std::env::var("STATS_TOKEN")
+        .ok()
+        .filter(|t| t.len() >= 24)
+        .map(Secret::new);
+    s
+}
+
+/// Starts everything; returns when it is serving.
+pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let clock = options.clock.clone();
+    let clock_arc = clock.clock();
+
+    // Kontomatik: the real one when configured, else the sandbox.
+    let real = match (
+        std::env::var("KONTOMATIK_BASE_URL"),
+        std::env::var("KONTOMATIK_API_KEY"),
+    ) {
+        (Ok(base), Ok(key)) if !base.is_empty() && !key.is_empty() => Some((base, key)),
+        _ => None,
+    };
+    let (kontomatik, sandbox): (Arc<dyn Kontomatik>, Option<RunningSandbox>) = match real {
+        Some((base, key)) => {
+            let base = url::Url::parse(&base)
+                .map_err(|e| DevError::Setup(format!("KONTOMATIK_BASE_URL: {e}")))?;
+            let client = KontomatikClient::new(ClientConfig::new(base, Secret::new(key)))
+                .map_err(|e| DevError::Setup(e.to_string()))?;
+            (Arc::new(client), None)
+        }
+        None => {
+            let key = "devstack-sandbox-key";
+            let sandbox_listener =
+                TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.sandbox_port))).await?;
+            let sandbox = kontomatik_sandbox::start(
+                SandboxOptions {
+                    api_key: key.into(),
+                    admin: true,
+                    time: clock.time_source(),
+                    ..SandboxOptions::default()
+                },
+                sandbox_listener,
+            )
+            .await
+            .map_err(|e| DevError::Sandbox(e.to_string()))?;
+            let client = KontomatikClient::new(ClientConfig::new(
+                sandbox.base_url.clone(),
+                Secret::new(key),
+            ))
+            .map_err(|e| DevError::Setup(e.to_string()))?;
+            (Arc::new(client), Some(sandbox))
+        }
+    };
+
+    let settings = settings(&url);
+    let (app, embedded, consumer): (App, Option<Embedded>, Arc<dyn ImportQueueConsumer>) =
+        if options.aws {
+            let (app, consumer) = aws_app(settings, kontomatik, clock_arc, clock.pause()).await?;
+            (app, None, consumer)
+        } else {
+            let store = Arc::new(EmbeddedStore::new(clock_arc.clone()));
+            let queue = Arc::new(EmbeddedQueue::new(clock_arc.clone(), 5));
+            let outbox = Arc::new(Outbox::new(clock_arc.clone()));
+            let app = App {
+                store: store.clone(),
+                queue: queue.clone(),
+                mailer: outbox.clone(),
+                kontomatik,
+                clock: clock_arc,
+                pause: clock.pause(),
+                settings,
+            };
+            (
+                app,
+                Some(Embedded {
+                    store,
+                    queue: queue.clone(),
+                    outbox,
+                }),
+                queue,
+            )
+        };
+    if let Some(dir) = &options.data_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let dev = Arc::new(Dev {
+        app,
+        clock: clock.clone(),
+        embedded,
+        sandbox: sandbox.as_ref().map(|s| s.handle.clone()),
+        sandbox_url: sandbox.as_ref().map(|s| s.base_url.to_string()),
+        consumer,
+        data_dir: options.data_dir.clone(),
+    });
+    dev.load()?;
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = vec![];
+    // The poller, once a simulated minute (EventBridge's rate(1 minute)).
+    tasks.push(spawn_every(stopped.clone(), clock.real_minute(), {
+        let dev = dev.clone();
+        move || {
+            let dev = dev.clone();
+            async move {
+                let deadline = dev.app.now() + chrono::Duration::seconds(45);
+                match dev.app.poll_due(deadline, 8).await {
+                    Ok(r) if r.due > 0 => tracing::info!(?r, "poller run"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "poller run failed"),
+                }
+            }
+        }
+    }));
+    // The import worker (Lambda's SQS event source).
+    tasks.push(spawn_every(
+        stopped.clone(),
+        StdDuration::from_millis(200),
+        {
+            let dev = dev.clone();
+            move || {
+                let dev = dev.clone();
+                async move { while dev.work_once().await > 0 {} }
+            }
+        },
+    ));
+    // Persistence.
+    if options.data_dir.is_some() {
+        tasks.push(spawn_every(stopped.clone(), StdDuration::from_secs(2), {
+            let dev = dev.clone();
+            move || {
+                let dev = dev.clone();
+                async move { dev.save() }
+            }
+        }));
+    }
+    let router = Router::new()
+        .route("/_dev", get(view::overview))
+        .route("/_dev/mail/{index}", get(view::mail))
+        .route("/_dev/advance", post(view::advance))
+        .route("/_dev/stats", get(view::stats_json))
+        .fallback(web)
+        .with_state(dev.clone());
+    let mut serve_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = serve_stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "server stopped");
+        }
+    }));
+    Ok(RunningDev {
+        url,
+        dev,
+        _sandbox: sandbox,
+        stop,
+        tasks,
+    })
+}
+
+fn spawn_every<F, Fut>(
+    mut stopped: watch::Receiver<bool>,
+    every: StdDuration,
+    f: F,
+) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            f().await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopped.wait_for(|s| *s) => return,
+            }
+        }
+    })
+}
+
+async fn aws_app(
+    settings: Settings,
+    kontomatik: Arc<dyn Kontomatik>,
+    clock: Arc<dyn Clock>,
+    pause: Arc<dyn Pause>,
+) -> Result<(App, Arc<dyn ImportQueueConsumer>), DevError> {
+    use signin_aws::{schema, DynamoStore, SesMailer, SqsQueue};
+    let aws = signin_aws::load_aws_config().await;
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "signin-local".into());
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    if dynamo
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .is_err()
+    {
+        schema::create_table(&dynamo, &table)
+            .await
+            .map_err(DevError::Setup)?;
+    }
+    let sqs = aws_sdk_sqs::Client::new(&aws);
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(std::env::var("QUEUE_NAME").unwrap_or_else(|_| "signin-local-imports".into()))
+        .send()
+        .await
+        .map_err(|e| DevError::Setup(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?
+        .queue_url
+        .unwrap_or_default();
+    let sender = std::env::var("SENDER_EMAIL").unwrap_or_else(|_| "no-reply@lender.example".into());
+    let ses = aws_sdk_sesv2::Client::new(&aws);
+    let _ = ses
+        .create_email_identity()
+        .email_identity(&sender)
+        .send()
+        .await;
+    let queue = Arc::new(SqsQueue::new(sqs, queue_url));
+    let app = App {
+        store: Arc::new(DynamoStore::new(dynamo, table, clock.clone())),
+        queue: queue.clone(),
+        mailer: Arc::new(SesMailer::new(ses, sender, None, clock.clone())),
+        kontomatik,
+        clock,
+        pause,
+        settings,
+    };
+    Ok((app, queue))
+}
+
+/// Everything that is not `/_dev`: the same routes the Lambdas serve.
+async fn web(State(dev): State<Arc<Dev>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+    };
+    let web = WebRequest {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().map(str::to_owned),
+        body: body.to_vec(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect(),
+    };
+    let res = handle(&dev.app, web).await;
+    let mut out = Response::new(Body::from(res.body));
+    *out.status_mut() =
+        StatusCode::from_u16(res.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in res.headers {
+        if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+            out.headers_mut().append(k, v);
+        }
+    }
+    out
+}
