@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace, the way CI does.
 #
-# Installs what is missing (moto server from PyPI), starts moto server on a free loopback port
+# Installs what is missing (moto server from PyPI, Debian's chromium + chromium-driver for the
+# browser test), starts moto server on a free loopback port
 # for the AWS adapter tests (they fail, not skip, without it), runs the whole workspace's tests
 # and stops moto again. Extra arguments go to the test runner (e.g. a test name filter).
 set -euo pipefail
@@ -12,6 +13,13 @@ log() { printf '==> %s\n' "$*" >&2; }
 if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
   log "installing moto server (pip install 'moto[server]')"
   python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+fi
+
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  log "installing Debian's chromium and chromium-driver (the browser test)"
+  sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  sudo_if apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive sudo_if apt-get install -y -qq chromium chromium-driver >/dev/null
 fi
 
 mkdir -p target

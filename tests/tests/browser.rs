@@ -1,0 +1,303 @@
+//! The local run clicked through in a real browser (Debian's headless Chromium, driven over
+//! WebDriver by chromedriver): the happy path from the form to the import email, and the
+//! walk-away path ending in a follow-up whose link starts a fresh sign-in. Screenshots of each
+//! page land in target/screenshots/.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::Duration;
+use devstack::{start, DevClock, DevOptions, RunningDev};
+use fantoccini::{Client, ClientBuilder, Locator};
+use signin_core::machine::State;
+use signin_core::SimClock;
+
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is needed (Debian: apt-get install chromium chromium-driver; infra/scripts/test-all.sh installs it)");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < StdDuration::from_secs(20),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+    Driver { child, port }
+}
+
+async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    // Both of rustls' crypto providers are linked in this test binary: pick one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                "--window-size=412,915",
+                format!("--user-data-dir={}", profile.display())
+            ]
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a headless Chromium session")
+}
+
+fn shots_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Waits (real time) until `cond` holds.
+async fn wait_for<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !cond().await {
+        assert!(
+            started.elapsed() < StdDuration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+}
+
+async fn fill_start_form(c: &Client, dev: &RunningDev, email: &str) {
+    c.goto(&format!("{}/", dev.url)).await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Ann Smith")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name=followUpConsent]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+fn outbox_tags(dev: &RunningDev) -> Vec<(String, String)> {
+    dev.dev
+        .embedded
+        .as_ref()
+        .unwrap()
+        .outbox
+        .sent()
+        .into_iter()
+        .map(|m| (m.mail.to.to_string(), m.mail.tag))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_paths_clicked_through_in_a_real_browser() {
+    let clock = SimClock::at_default_start();
+    let dev = start(DevOptions {
+        port: 0,
+        sandbox_port: 0,
+        clock: DevClock::Sim(clock.clone()),
+        data_dir: None,
+        aws: false,
+    })
+    .await
+    .unwrap();
+    let sandbox = dev.dev.sandbox_url.clone().unwrap();
+    let driver = chromedriver();
+    let profile = std::env::temp_dir().join(format!("chromium-{}", std::process::id()));
+    let c = browser(&driver, &profile).await;
+
+    // --- The happy path.
+    let started = Instant::now();
+    fill_start_form(&c, &dev, "ann@example.com").await;
+    shot(&c, "01-start-form").await;
+    c.find(Locator::Id("start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the sandbox's page", || async {
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&sandbox)
+    })
+    .await;
+    assert!(c.source().await.unwrap().contains("Choose your bank"));
+    shot(&c, "02-sandbox-sign-in").await;
+    c.find(Locator::Id("sign-in-success"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("our callback page", || async {
+        c.current_url().await.unwrap().path() == signin_core::CALLBACK_PATH
+    })
+    .await;
+    let outcome = c
+        .find(Locator::Id("outcome"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(outcome.contains("importing your data"), "{outcome}");
+    shot(&c, "03-callback-importing").await;
+    wait_for("the import email", || async {
+        outbox_tags(&dev)
+            .iter()
+            .any(|(to, tag)| to == "ann@example.com" && tag == "import_done")
+    })
+    .await;
+    let happy_path = started.elapsed();
+    c.refresh().await.unwrap();
+    let outcome = c
+        .find(Locator::Id("outcome"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(outcome.contains("All done"), "{outcome}");
+    c.goto(&format!("{}/_dev", dev.url)).await.unwrap();
+    assert!(c.source().await.unwrap().contains("imported"));
+    shot(&c, "04-operator-view").await;
+
+    // --- The walk-away path.
+    fill_start_form(&c, &dev, "bob@example.com").await;
+    c.find(Locator::Id("start"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the sandbox's page", || async {
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&sandbox)
+    })
+    .await;
+    let first_link = c.current_url().await.unwrap().to_string();
+    c.find(Locator::Id("walk-away"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    shot(&c, "05-walked-away").await;
+    let store = dev.dev.embedded.as_ref().unwrap().store.clone();
+    let bob = || {
+        store
+            .redirections()
+            .into_iter()
+            .find(|r| r.email.as_str() == "bob@example.com")
+            .unwrap()
+    };
+    // The link's hour passes; the poller finds it expired.
+    clock.advance(Duration::minutes(65));
+    wait_for("expiry", || async { bob().state == State::Expired }).await;
+    // The follow-up delay passes; the poller sends the one follow-up.
+    clock.advance(Duration::minutes(61));
+    wait_for("the follow-up email", || async {
+        outbox_tags(&dev)
+            .iter()
+            .any(|(to, tag)| to == "bob@example.com" && tag == "follow_up")
+    })
+    .await;
+    assert_eq!(bob().state, State::FollowUpSent);
+    let index = outbox_tags(&dev)
+        .iter()
+        .position(|(to, tag)| to == "bob@example.com" && tag == "follow_up")
+        .unwrap();
+    c.goto(&format!("{}/_dev/mail/{index}?part=html", dev.url))
+        .await
+        .unwrap();
+    shot(&c, "06-follow-up-email").await;
+    c.find(Locator::LinkText("Continue"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("the resume page", || async {
+        c.current_url().await.unwrap().path() == "/resume"
+    })
+    .await;
+    shot(&c, "07-resume").await;
+    c.find(Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for("a fresh sandbox page", || async {
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&sandbox)
+    })
+    .await;
+    let fresh_link = c.current_url().await.unwrap().to_string();
+    assert_ne!(
+        fresh_link, first_link,
+        "a fresh redirection, not the dead link"
+    );
+    assert!(c.source().await.unwrap().contains("Choose your bank"));
+    shot(&c, "08-fresh-sign-in").await;
+
+    eprintln!("happy path, form to import email, in a real browser: {happy_path:?}");
+    c.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&profile);
+    dev.stop().await;
+}
