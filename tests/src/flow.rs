@@ -17,7 +17,7 @@ use signin_runtime::iam::iam_prefix;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
-use kontomatik_sandbox::{start_local, Counters, RunningSandbox, SandboxOptions, TimeSource};
+use kontomatik_sandbox::{start_local, Counters, RunningSandbox, SandboxOptions};
 use lambda_runtime::{Context, LambdaEvent};
 use signin_aws::schema::create_table;
 use signin_aws::testing::{recorded_raw_mail, sdk_config};
@@ -120,12 +120,7 @@ impl Flow {
 
     pub async fn start_with(tune: impl FnOnce(&mut SandboxOptions)) -> Self {
         let clock = SimClock::at_default_start();
-        let mut options = SandboxOptions {
-            api_key: API_KEY.into(),
-            admin: true,
-            time: TimeSource::Sim(clock.clone()),
-            ..SandboxOptions::default()
-        };
+        let mut options = crate::sandbox_options(&clock);
         tune(&mut options);
         let sandbox = start_local(options).await.unwrap();
         let aws = sdk_config().await;

@@ -29,12 +29,7 @@ impl SandboxFixture {
     /// Starts with options adjusted by `tune` (the clock and API key are set already).
     pub async fn start_with(tune: impl FnOnce(&mut SandboxOptions)) -> Self {
         let clock = SimClock::at_default_start();
-        let mut options = SandboxOptions {
-            api_key: API_KEY.into(),
-            admin: true,
-            time: TimeSource::Sim(clock.clone()),
-            ..SandboxOptions::default()
-        };
+        let mut options = sandbox_options(&clock);
         tune(&mut options);
         let sandbox = start_local(options).await.unwrap();
         let client = client_for(&sandbox, API_KEY, StdDuration::from_secs(10));
@@ -55,6 +50,16 @@ impl SandboxFixture {
 
     pub fn advance(&self, d: chrono::Duration) {
         self.clock.advance(d);
+    }
+}
+
+/// The sandbox's options in tests: our API key, admin on, the given simulated clock.
+pub fn sandbox_options(clock: &SimClock) -> SandboxOptions {
+    SandboxOptions {
+        api_key: API_KEY.into(),
+        admin: true,
+        time: TimeSource::Sim(clock.clone()),
+        ..SandboxOptions::default()
     }
 }
 

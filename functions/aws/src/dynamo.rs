@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -169,12 +169,23 @@ fn user_from(item: &Item) -> Result<UserProfile, StoreError> {
     })
 }
 
-/// `true` if the error is a failed condition (the typed outcome of a lost race).
-macro_rules! condition_failed {
-    ($err:expr) => {
-        $err.as_service_error()
-            .is_some_and(|e| e.is_conditional_check_failed_exception())
-    };
+/// Whether a conditional write happened: `Ok(false)` when its condition failed (a lost race or an
+/// unmet precondition — an ordinary outcome), `Err` for every other failure.
+fn applied<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(|s| s.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(unavailable(e)),
+    }
 }
 
 impl DynamoStore {
@@ -209,11 +220,11 @@ impl RedirectionStore for DynamoStore {
             .expression_attribute_values(":now", n(self.now_epoch()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Created::Created),
-            Err(e) if condition_failed!(e) => Ok(Created::AlreadyExists),
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(if applied(result)? {
+            Created::Created
+        } else {
+            Created::AlreadyExists
+        })
     }
 
     async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
@@ -255,11 +266,11 @@ impl RedirectionStore for DynamoStore {
             .expression_attribute_values(":now", n(self.now_epoch()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Cas::Applied),
-            Err(e) if condition_failed!(e) => Ok(Cas::Conflict),
-            Err(e) => Err(unavailable(e)),
-        }
+        Ok(if applied(result)? {
+            Cas::Applied
+        } else {
+            Cas::Conflict
+        })
     }
 
     async fn due_for_poll(
@@ -329,14 +340,12 @@ impl RedirectionStore for DynamoStore {
             .expression_attribute_names("#pk", PK)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(candidate.clone()),
-            Err(e) if condition_failed!(e) => self
-                .get_user(&candidate.key)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt("user vanished after a failed create".into())),
-            Err(e) => Err(unavailable(e)),
+        if applied(result)? {
+            return Ok(candidate.clone());
         }
+        self.get_user(&candidate.key)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("user vanished after a failed create".into()))
     }
 
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
@@ -364,11 +373,7 @@ impl RedirectionStore for DynamoStore {
             .expression_attribute_values(":v", AttributeValue::Bool(opted_out))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed!(e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        applied(result)
     }
 
     async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
@@ -385,12 +390,8 @@ impl RedirectionStore for DynamoStore {
             .expression_attribute_values(":t", n(millis(at)))
             .send()
             .await;
-        match result {
-            // A failed condition: no such user, or a later success is recorded already.
-            Ok(_) => Ok(()),
-            Err(e) if condition_failed!(e) => Ok(()),
-            Err(e) => Err(unavailable(e)),
-        }
+        // A failed condition: no such user, or a later success is recorded already.
+        applied(result).map(|_| ())
     }
 
     async fn claim_follow_up(
@@ -417,11 +418,7 @@ impl RedirectionStore for DynamoStore {
             .expression_attribute_values(":since", n(millis(claim.no_success_since)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed!(e) => Ok(false),
-            Err(e) => Err(unavailable(e)),
-        }
+        applied(result)
     }
 
     async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {

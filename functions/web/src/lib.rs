@@ -397,48 +397,70 @@ fn token_of(body: &[u8], query: Option<&str>) -> Option<String> {
         .or_else(|| query.map(str::to_owned))
 }
 
-/// GET: a page with a button (a POST), so mail scanners that follow links start nothing.
-fn resume_page(app: &App, token: Option<&str>) -> WebResponse {
-    use signin_core::links::Purpose;
-    match app.check_link(token.unwrap_or(""), Purpose::Resume) {
+/// GET of a signed link: a page with a button (a POST), so mail scanners that follow links
+/// change nothing.
+fn confirm_page(
+    app: &App,
+    token: Option<&str>,
+    purpose: signin_core::links::Purpose,
+    (title, text, action, button): (&str, &str, &str, &str),
+) -> WebResponse {
+    match app.check_link(token.unwrap_or(""), purpose) {
         Ok(claims) => WebResponse::html(
             200,
             pages::confirm(
                 &app.settings.company_name,
                 claims.language.as_str(),
-                "Continue connecting your bank",
-                "You will get a fresh, secure sign-in link and go straight to your bank.",
-                "/resume",
+                title,
+                text,
+                action,
                 token.unwrap_or(""),
-                "Continue to my bank",
+                button,
             ),
         ),
         Err(e) => link_error_page(app, &e),
     }
 }
 
-async fn resume(app: &App, body: &[u8], query_token: Option<&str>) -> WebResponse {
+fn resume_page(app: &App, token: Option<&str>) -> WebResponse {
+    confirm_page(
+        app,
+        token,
+        signin_core::links::Purpose::Resume,
+        (
+            "Continue connecting your bank",
+            "You will get a fresh, secure sign-in link and go straight to your bank.",
+            "/resume",
+            "Continue to my bank",
+        ),
+    )
+}
+
+fn unsubscribe_page(app: &App, token: Option<&str>) -> WebResponse {
+    confirm_page(
+        app,
+        token,
+        signin_core::links::Purpose::Unsubscribe,
+        (
+            "Unsubscribe from reminders",
+            "We will not email you reminders about unfinished bank connections any more. Emails about data you shared are not affected.",
+            "/unsubscribe",
+            "Unsubscribe",
+        ),
+    )
+}
+
+/// The page for a signed link that could not be used.
+fn link_use_error(app: &App, e: signin_core::flow::LinkUseError) -> WebResponse {
     use signin_core::flow::LinkUseError;
-    let company = app.settings.company_name.clone();
-    let token = token_of(body, query_token).unwrap_or_default();
-    match app.resume(&token).await {
-        Ok(started) => WebResponse::html(
-            303,
-            pages::redirecting(
-                &company,
-                started.redirection.language.as_str(),
-                &started.link,
-            ),
-        )
-        .with_header("location", &started.link),
-        Err(LinkUseError::Link(e)) => link_error_page(app, &e),
-        Err(LinkUseError::UnknownUser) => {
-            link_error_page(app, &signin_core::links::LinkError::Invalid)
-        }
-        Err(LinkUseError::Start(StartError::Unavailable(_))) => WebResponse::html(
+    let company = &app.settings.company_name;
+    match e {
+        LinkUseError::Link(e) => link_error_page(app, &e),
+        LinkUseError::UnknownUser => link_error_page(app, &signin_core::links::LinkError::Invalid),
+        LinkUseError::Start(StartError::Unavailable(_)) => WebResponse::html(
             503,
             pages::message(
-                &company,
+                company,
                 "en",
                 "Please try again in a minute",
                 &["The bank connection service is busy right now."],
@@ -446,12 +468,12 @@ async fn resume(app: &App, body: &[u8], query_token: Option<&str>) -> WebRespons
             ),
         )
         .with_header("retry-after", "60"),
-        Err(e) => {
-            tracing::error!(error = %e, "resume failed");
+        e => {
+            tracing::error!(error = %e, "a signed link failed");
             WebResponse::html(
                 500,
                 pages::message(
-                    &company,
+                    company,
                     "en",
                     "Something went wrong on our side",
                     &["Please try the link again in a moment."],
@@ -462,59 +484,38 @@ async fn resume(app: &App, body: &[u8], query_token: Option<&str>) -> WebRespons
     }
 }
 
-fn unsubscribe_page(app: &App, token: Option<&str>) -> WebResponse {
-    use signin_core::links::Purpose;
-    match app.check_link(token.unwrap_or(""), Purpose::Unsubscribe) {
-        Ok(claims) => WebResponse::html(
-            200,
-            pages::confirm(
+async fn resume(app: &App, body: &[u8], query_token: Option<&str>) -> WebResponse {
+    let token = token_of(body, query_token).unwrap_or_default();
+    match app.resume(&token).await {
+        Ok(started) => WebResponse::html(
+            303,
+            pages::redirecting(
                 &app.settings.company_name,
-                claims.language.as_str(),
-                "Unsubscribe from reminders",
-                "We will not email you reminders about unfinished bank connections any more. Emails about data you shared are not affected.",
-                "/unsubscribe",
-                token.unwrap_or(""),
-                "Unsubscribe",
+                started.redirection.language.as_str(),
+                &started.link,
             ),
-        ),
-        Err(e) => link_error_page(app, &e),
+        )
+        .with_header("location", &started.link),
+        Err(e) => link_use_error(app, e),
     }
 }
 
 /// POST: from the page's button, or one-click from the mail client (RFC 8058: the token in the
 /// URL, `List-Unsubscribe=One-Click` in the body).
 async fn unsubscribe(app: &App, body: &[u8], query_token: Option<&str>) -> WebResponse {
-    use signin_core::flow::LinkUseError;
-    let company = app.settings.company_name.clone();
     let token = token_of(body, query_token).unwrap_or_default();
     match app.unsubscribe(&token).await {
         Ok(claims) => WebResponse::html(
             200,
             pages::message(
-                &company,
+                &app.settings.company_name,
                 claims.language.as_str(),
                 "You are unsubscribed",
                 &["You will not get reminder emails from us any more."],
                 None,
             ),
         ),
-        Err(LinkUseError::Link(e)) => link_error_page(app, &e),
-        Err(LinkUseError::UnknownUser) => {
-            link_error_page(app, &signin_core::links::LinkError::Invalid)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "unsubscribe failed");
-            WebResponse::html(
-                500,
-                pages::message(
-                    &company,
-                    "en",
-                    "Something went wrong on our side",
-                    &["Please try again in a moment."],
-                    None,
-                ),
-            )
-        }
+        Err(e) => link_use_error(app, e),
     }
 }
 
