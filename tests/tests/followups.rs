@@ -67,6 +67,7 @@ async fn one_follow_up_per_dropped_user_however_often_the_poller_runs() {
     let mails = f.mails().await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].to, email);
+    eprintln!("follow-up text part:\n{}", mails[0].text);
     assert!(mails[0].headers.iter().any(|(k, v)| k == "List-Unsubscribe"
         && v.starts_with(&format!("<{PUBLIC_BASE}/unsubscribe?t="))));
     assert!(mails[0]
