@@ -564,6 +564,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn embedded_sweep_deletes_only_forgotten_items() {
+        let (s, c) = setup();
+        let old = new_redirection("old", "o@example.com", &c);
+        s.create_redirection(&old).await.unwrap();
+        c.advance(Duration::hours(12));
+        let young = new_redirection("young", "y@example.com", &c);
+        s.create_redirection(&young).await.unwrap();
+        c.advance(Duration::hours(12));
+        assert_eq!(s.sweep_expired(), 1);
+        assert_eq!(s.physical_redirection_count(), 1);
+        assert!(s.get_redirection(&young.id).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
     async fn embedded_store_due() {
         let (s, c) = setup();
         store_due_for_poll(s.as_ref(), &c).await;

@@ -89,14 +89,6 @@ impl State {
         self.needs_polling() || matches!(self, State::SessionSaved | State::Expired | State::Failed)
     }
 
-    /// No transition but bookkeeping leaves these states.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            State::Imported | State::ImportFailed | State::FollowUpSent
-        )
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             State::Created => "created",

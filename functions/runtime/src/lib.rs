@@ -92,11 +92,6 @@ pub async fn resolve_secrets(
 }
 
 /// Builds the app from a validated configuration on the AWS adapters.
-pub async fn app_from_config(config: Config) -> Result<App, StartupError> {
-    let aws = load_aws_config().await;
-    app_on(&aws, config)
-}
-
 fn app_on(aws: &aws_config::SdkConfig, config: Config) -> Result<App, StartupError> {
     let aws = aws.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

@@ -354,6 +354,11 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
         move || {
             let dev = dev.clone();
             async move {
+                // Like DynamoDB's TTL sweeper: items past their 24 h window go (reads already
+                // treat them as gone).
+                if let Some(e) = &dev.embedded {
+                    e.store.sweep_expired();
+                }
                 let deadline = dev.app.now() + chrono::Duration::seconds(45);
                 match dev.app.poll_due(deadline, 8).await {
                     Ok(r) if r.due > 0 => tracing::info!(?r, "poller run"),

@@ -3,8 +3,6 @@
 //! the claim taken without a command id never calls again. The command is polled every few
 //! seconds until final; when the worker's time runs short it hands on through a delayed message.
 
-use std::time::Duration as StdDuration;
-
 use super::{App, FlowError, Step};
 use crate::domain::{CommandId, ErrorInfo, Timestamp};
 use crate::import::SummaryBuilder;
@@ -247,10 +245,5 @@ impl App {
             tracing::error!(redirection = %done.id, error = %e, tag = %mail.tag, "could not email the user");
         }
         Ok(JobOutcome::Done(done.state))
-    }
-
-    /// How long to keep an SQS message invisible while a worker runs it.
-    pub fn import_poll_interval(&self) -> StdDuration {
-        self.settings.import_poll_interval
     }
 }
