@@ -544,7 +544,10 @@ async fn bad_start_forms_get_400_with_the_reason_and_write_nothing() {
         ),
         ("email=a%40b.example&name=Ann&language=xx", "language"),
         ("email=a%40b.example&name=Ann&country=atlantis", "country"),
-        ("email=a%40b.example&name=Ann&delivery=pigeon", "delivery"),
+        (
+            "email=a%40b.example&name=Ann&delivery=pigeon",
+            "delivery 'pigeon' is not supported",
+        ),
         (
             "email=a%40b.example&name=Ann&followUpConsent=maybe",
             "followUpConsent",

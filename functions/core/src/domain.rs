@@ -42,7 +42,7 @@ impl InvalidInput {
 
 /// A value shown back to a user in an error message is cut short, so a 10 KB input does not come
 /// back as a 10 KB page.
-fn shorten(value: &str) -> String {
+pub(crate) fn shorten(value: &str) -> String {
     const MAX: usize = 24;
     if value.chars().count() <= MAX {
         value.to_owned()

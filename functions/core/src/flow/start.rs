@@ -84,10 +84,10 @@ impl StartForm {
         let delivery = match self.delivery.as_deref().map(str::trim) {
             None | Some("") | Some("redirect") => Delivery::Redirect,
             Some("email") => Delivery::Email,
-            Some(_) => {
+            Some(other) => {
                 return Err(InvalidInput::Unsupported {
                     field: "delivery",
-                    value: "?".into(),
+                    value: crate::domain::shorten(other),
                     allowed: "redirect, email".into(),
                 })
             }
