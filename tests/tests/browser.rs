@@ -101,6 +101,20 @@ where
     }
 }
 
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits until the browser is on a page whose URL satisfies `on`.
+async fn wait_until_on(c: &Client, what: &str, on: impl Fn(&url::Url) -> bool) {
+    wait_for(what, || async { on(&c.current_url().await.unwrap()) }).await;
+}
+
 async fn fill_start_form(c: &Client, dev: &RunningDev, email: &str) {
     c.goto(&format!("{}/", dev.url)).await.unwrap();
     c.find(Locator::Id("email"))
@@ -156,30 +170,16 @@ async fn both_paths_clicked_through_in_a_real_browser() {
     let started = Instant::now();
     fill_start_form(&c, &dev, "ann@example.com").await;
     shot(&c, "01-start-form").await;
-    c.find(Locator::Id("start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for("the sandbox's page", || async {
-        c.current_url()
-            .await
-            .unwrap()
-            .as_str()
-            .starts_with(&sandbox)
+    click(&c, "start").await;
+    wait_until_on(&c, "the sandbox's page", |u| {
+        u.as_str().starts_with(&sandbox)
     })
     .await;
     assert!(c.source().await.unwrap().contains("Choose your bank"));
     shot(&c, "02-sandbox-sign-in").await;
-    c.find(Locator::Id("sign-in-success"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for("our callback page", || async {
-        c.current_url().await.unwrap().path() == signin_core::CALLBACK_PATH
+    click(&c, "sign-in-success").await;
+    wait_until_on(&c, "our callback page", |u| {
+        u.path() == signin_core::CALLBACK_PATH
     })
     .await;
     let outcome = c
@@ -213,27 +213,13 @@ async fn both_paths_clicked_through_in_a_real_browser() {
 
     // --- The walk-away path.
     fill_start_form(&c, &dev, "bob@example.com").await;
-    c.find(Locator::Id("start"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for("the sandbox's page", || async {
-        c.current_url()
-            .await
-            .unwrap()
-            .as_str()
-            .starts_with(&sandbox)
+    click(&c, "start").await;
+    wait_until_on(&c, "the sandbox's page", |u| {
+        u.as_str().starts_with(&sandbox)
     })
     .await;
     let first_link = c.current_url().await.unwrap().to_string();
-    c.find(Locator::Id("walk-away"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "walk-away").await;
     shot(&c, "05-walked-away").await;
     let store = dev.dev.embedded.as_ref().unwrap().store.clone();
     let bob = || {
@@ -269,23 +255,11 @@ async fn both_paths_clicked_through_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_for("the resume page", || async {
-        c.current_url().await.unwrap().path() == "/resume"
-    })
-    .await;
+    wait_until_on(&c, "the resume page", |u| u.path() == "/resume").await;
     shot(&c, "07-resume").await;
-    c.find(Locator::Id("confirm"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_for("a fresh sandbox page", || async {
-        c.current_url()
-            .await
-            .unwrap()
-            .as_str()
-            .starts_with(&sandbox)
+    click(&c, "confirm").await;
+    wait_until_on(&c, "a fresh sandbox page", |u| {
+        u.as_str().starts_with(&sandbox)
     })
     .await;
     let fresh_link = c.current_url().await.unwrap().to_string();

@@ -4,7 +4,7 @@
 //! seconds until final; when the worker's time runs short it hands on through a delayed message.
 
 use super::{App, FlowError, Step};
-use crate::domain::{CommandId, ErrorInfo, Timestamp};
+use crate::domain::{CommandId, ErrorInfo, SessionData, Timestamp};
 use crate::import::SummaryBuilder;
 use crate::machine::{Event, Redirection, State};
 use crate::notify;
@@ -39,12 +39,19 @@ impl App {
             tracing::warn!(redirection = %job.redirection_id, "import job for an unknown redirection");
             return Ok(JobOutcome::Done(State::Expired));
         };
+        // The machine saves the session with `session_saved`; without one there is nothing to
+        // import (finishing only applies to a running import; any other state is left as is).
+        let Some(session) = r.session.clone() else {
+            return self
+                .finish(r, Some(failure("NoSession", "no session was saved")))
+                .await;
+        };
         loop {
             match r.state {
                 State::SessionSaved | State::ImportQueued => {
                     match self.step(&r, |_| Event::ImportClaimed).await? {
                         Step::Applied(claimed) => {
-                            return self.start_import(claimed, job, deadline).await
+                            return self.start_import(claimed, session, job, deadline).await
                         }
                         Step::Refused(current) => r = current,
                         Step::Gone => return Ok(JobOutcome::Done(State::Expired)),
@@ -53,7 +60,7 @@ impl App {
                 State::ImportRunning => {
                     let command = r.import.as_ref().and_then(|i| i.command_id.clone());
                     return match command {
-                        Some(cmd) => self.follow_command(r, cmd, job, deadline).await,
+                        Some(cmd) => self.follow_command(r, session, cmd, job, deadline).await,
                         None => self.claimed_elsewhere(r).await,
                     };
                 }
@@ -66,14 +73,10 @@ impl App {
     async fn start_import(
         &self,
         r: Redirection,
+        session: SessionData,
         job: &ImportJob,
         deadline: Timestamp,
     ) -> Result<JobOutcome, FlowError> {
-        let Some(session) = r.session.clone() else {
-            return self
-                .finish(r, Some(failure("NoSession", "no session was saved")))
-                .await;
-        };
         match self
             .kontomatik
             .default_import(&session, Some(&r.owner), None)
@@ -88,7 +91,8 @@ impl App {
                     .await?
                 {
                     Step::Applied(started) => {
-                        self.follow_command(started, cmd, job, deadline).await
+                        self.follow_command(started, session, cmd, job, deadline)
+                            .await
                     }
                     Step::Refused(current) => Ok(JobOutcome::Done(current.state)),
                     Step::Gone => Ok(JobOutcome::Done(State::Expired)),
@@ -133,15 +137,11 @@ impl App {
     async fn follow_command(
         &self,
         r: Redirection,
+        session: SessionData,
         cmd: CommandId,
         job: &ImportJob,
         deadline: Timestamp,
     ) -> Result<JobOutcome, FlowError> {
-        let Some(session) = r.session.clone() else {
-            return self
-                .finish(r, Some(failure("NoSession", "no session was saved")))
-                .await;
-        };
         let interval = self.settings.import_poll_interval;
         loop {
             if self.now() + self.settings.worker_safety_margin >= deadline {
