@@ -125,9 +125,12 @@ impl Pause for TokioPause {
 
 #[async_trait::async_trait]
 impl Pause for SimClock {
+    /// Moves the simulated clock by `d`, and lets a little real time pass (at most 25 ms) so
+    /// that concurrent work in flight — another request saving its outcome — can finish, as it
+    /// would during a real pause.
     async fn pause(&self, d: std::time::Duration) {
         self.advance(Duration::from_std(d).unwrap_or_else(|_| Duration::seconds(1)));
-        tokio::task::yield_now().await;
+        tokio::time::sleep(d.min(std::time::Duration::from_millis(25))).await;
     }
 }
 

@@ -43,6 +43,11 @@ pub enum CallbackError {
     Internal(#[from] FlowError),
 }
 
+/// How long a callback whose status check failed waits for a concurrent request to save the
+/// outcome (at most `SETTLE_TRIES` × `SETTLE_PAUSE`).
+const SETTLE_TRIES: u32 = 5;
+const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
 fn view_of(r: &Redirection, check_failed: bool) -> CallbackView {
     match r.state {
         State::Created | State::Pending if check_failed => CallbackView::TryLater,
@@ -84,7 +89,31 @@ impl App {
             });
         }
         let status = self.kontomatik.redirection_status(&r.id).await;
-        let (r, failed) = self.record_status(&r, status).await?;
+        let (mut r, mut failed) = self.record_status(&r, status).await?;
+        if failed.is_some() {
+            // A concurrent request for the same id (a double click, the poller) may have just
+            // been told the outcome — Kontomatik answers a re-read with 429 — and be saving it.
+            // Give it a moment before telling the user to come back later.
+            for _ in 0..SETTLE_TRIES {
+                if !r.state.needs_polling() {
+                    failed = None;
+                    break;
+                }
+                self.pause.pause(SETTLE_PAUSE).await;
+                match self
+                    .store
+                    .get_redirection(&r.id)
+                    .await
+                    .map_err(FlowError::from)?
+                {
+                    Some(fresh) => r = fresh,
+                    None => return Err(CallbackError::Unknown),
+                }
+            }
+            if !r.state.needs_polling() {
+                failed = None;
+            }
+        }
         if let Some(e) = &failed {
             tracing::warn!(redirection = %r.id, error = %e, "status check at callback failed; the poller will follow up");
         }
