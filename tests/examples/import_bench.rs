@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::SandboxFixture;
+use e2e_tests::{since, SandboxFixture};
 use kontomatik_sandbox::{DataShape, UserAction};
 use signin_core::domain::RedirectionStatus;
 use signin_core::import::{CollectedImport, Discard, ImportSink, SummaryBuilder};
@@ -56,10 +56,10 @@ async fn main() {
         else {
             panic!("no session")
         };
-        let cmd = f.client.default_import(&session, None, None).await.unwrap();
+        let cmd = f.client.default_import(&session, since()).await.unwrap();
         for _ in 0..2 {
             f.client
-                .command_status(&cmd, &session, &mut Discard)
+                .command_status(&cmd, &mut Discard)
                 .await
                 .unwrap();
         }
@@ -68,7 +68,7 @@ async fn main() {
             "collect" => {
                 let mut c = CollectedImport::default();
                 f.client
-                    .command_status(&cmd, &session, &mut c)
+                    .command_status(&cmd, &mut c)
                     .await
                     .unwrap();
                 c.transaction_count() as u64
@@ -76,7 +76,7 @@ async fn main() {
             _ => {
                 let mut s = SummaryBuilder::default();
                 let sink: &mut dyn ImportSink = &mut s;
-                f.client.command_status(&cmd, &session, sink).await.unwrap();
+                f.client.command_status(&cmd, sink).await.unwrap();
                 s.build().transactions_total
             }
         };

@@ -81,6 +81,42 @@ pub fn fetch_request(owner: &str) -> FetchRedirection {
     }
 }
 
+/// A `since` for Default Import in tests (12 months before the simulated clock's start).
+pub fn since() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2025, 11, 2).unwrap()
+}
+
+/// Asserts that every API request the sandbox received carried the key in the header, and that
+/// none had the key, a session signature or any of `secrets` in its URL or a form field name.
+/// Returns how many requests were checked.
+pub fn assert_no_secret_in_any_url(sandbox: &RunningSandbox, secrets: &[&str]) -> usize {
+    let seen = sandbox.handle.requests();
+    for r in &seen {
+        assert!(r.api_key_header, "no X-Api-Key header: {} {}", r.method, r.uri);
+        assert!(
+            !r.uri.contains(API_KEY) && !r.uri.contains("apiKey"),
+            "the API key in a URL: {}",
+            r.uri
+        );
+        assert!(
+            !r.uri.contains("sessionIdSignature"),
+            "a session signature in a URL: {}",
+            r.uri
+        );
+        for s in secrets {
+            assert!(!r.uri.contains(s), "a secret in a URL: {}", r.uri);
+        }
+        assert!(
+            !r.form_fields.iter().any(|f| f == "apiKey"),
+            "the API key in a form: {} {}",
+            r.method,
+            r.uri
+        );
+    }
+    assert_eq!(sandbox.handle.counters().secrets_in_url, 0);
+    seen.len()
+}
+
 /// A plain HTTP client that does not follow redirects (to see the sandbox's 303s).
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()

@@ -6,7 +6,7 @@
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
-use e2e_tests::{browser, fetch_request, SandboxFixture, API_KEY};
+use e2e_tests::{assert_no_secret_in_any_url, browser, fetch_request, since, SandboxFixture, API_KEY};
 use kontomatik_sandbox::{DataShape, Fault, FaultConfig, UserAction};
 use signin_core::domain::{CommandState, RedirectionStatus, SessionData};
 use signin_core::import::{CollectedImport, Discard, SummaryBuilder};
@@ -98,7 +98,7 @@ async fn the_whole_redirection_and_import_happy_path() {
 
     let cmd = f
         .client
-        .default_import(&session, session.owner_external_id.as_ref(), None)
+        .default_import(&session, since())
         .await
         .unwrap();
     let mut states = vec![];
@@ -106,7 +106,7 @@ async fn the_whole_redirection_and_import_happy_path() {
     for _ in 0..10 {
         let st = f
             .client
-            .command_status(&cmd, &session, &mut data)
+            .command_status(&cmd, &mut data)
             .await
             .unwrap();
         states.push(st.state);
@@ -130,7 +130,7 @@ async fn the_whole_redirection_and_import_happy_path() {
     // Once per session, ever.
     assert_eq!(
         f.client
-            .default_import(&session, None, None)
+            .default_import(&session, since())
             .await
             .unwrap_err(),
         KontomatikError::AlreadyImported
@@ -150,17 +150,17 @@ async fn the_same_seed_gives_the_same_data() {
     let mut second = CollectedImport::default();
     for out in [&mut first, &mut second] {
         let s = successful_session(&f, "DemoBank").await;
-        let cmd = f.client.default_import(&s, None, None).await.unwrap();
+        let cmd = f.client.default_import(&s, since()).await.unwrap();
         // Commands differ, so data differs; the same command polled again repeats itself.
         for _ in 0..3 {
             f.client
-                .command_status(&cmd, &s, &mut Discard)
+                .command_status(&cmd, &mut Discard)
                 .await
                 .unwrap();
         }
-        f.client.command_status(&cmd, &s, out).await.unwrap();
+        f.client.command_status(&cmd, out).await.unwrap();
         let mut again = CollectedImport::default();
-        f.client.command_status(&cmd, &s, &mut again).await.unwrap();
+        f.client.command_status(&cmd, &mut again).await.unwrap();
         assert_eq!(*out, again, "a command's result is stable");
     }
     assert_ne!(
@@ -298,7 +298,7 @@ async fn polling_one_id_too_often_earns_429_with_retry_after() {
 async fn a_wrong_api_key_is_refused_everywhere() {
     let f = SandboxFixture::start().await;
     let session = successful_session(&f, "DemoBank").await;
-    let cmd = f.client.default_import(&session, None, None).await.unwrap();
+    let cmd = f.client.default_import(&session, since()).await.unwrap();
     let bad = f.client_with_key("not-the-key");
     assert_eq!(
         bad.fetch_redirection(&fetch_request("own-x"))
@@ -313,11 +313,11 @@ async fn a_wrong_api_key_is_refused_everywhere() {
         KontomatikError::Unauthorized
     );
     assert_eq!(
-        bad.default_import(&session, None, None).await.unwrap_err(),
+        bad.default_import(&session, since()).await.unwrap_err(),
         KontomatikError::Unauthorized
     );
     assert_eq!(
-        bad.command_status(&cmd, &session, &mut Discard)
+        bad.command_status(&cmd, &mut Discard)
             .await
             .unwrap_err(),
         KontomatikError::Unauthorized
@@ -351,7 +351,7 @@ async fn a_forged_or_late_session_cannot_be_imported() {
     forged.session_id_signature = signin_core::domain::Secret::new("forged");
     assert!(matches!(
         f.client
-            .default_import(&forged, None, None)
+            .default_import(&forged, since())
             .await
             .unwrap_err(),
         KontomatikError::SessionInvalid(_)
@@ -360,7 +360,7 @@ async fn a_forged_or_late_session_cannot_be_imported() {
     f.advance(Duration::hours(2));
     match f
         .client
-        .default_import(&late, None, None)
+        .default_import(&late, since())
         .await
         .unwrap_err()
     {
@@ -378,11 +378,11 @@ async fn failed_imports_end_in_error_or_fatal_with_an_exception() {
         ("BrokenBank", CommandState::Fatal),
     ] {
         let s = successful_session(&f, bank).await;
-        let cmd = f.client.default_import(&s, None, None).await.unwrap();
+        let cmd = f.client.default_import(&s, since()).await.unwrap();
         let mut last = None;
         let mut data = CollectedImport::default();
         for _ in 0..3 {
-            last = Some(f.client.command_status(&cmd, &s, &mut data).await.unwrap());
+            last = Some(f.client.command_status(&cmd, &mut data).await.unwrap());
         }
         let last = last.unwrap();
         assert_eq!(last.state, state);
@@ -399,7 +399,7 @@ async fn failed_imports_end_in_error_or_fatal_with_an_exception() {
 async fn injected_faults_become_typed_transient_errors() {
     let f = SandboxFixture::start().await;
     let session = successful_session(&f, "DemoBank").await;
-    let cmd = f.client.default_import(&session, None, None).await.unwrap();
+    let cmd = f.client.default_import(&session, since()).await.unwrap();
     let id = link(&f).await.redirection_id;
 
     f.sandbox.handle.set_faults(FaultConfig {
@@ -429,7 +429,7 @@ async fn injected_faults_become_typed_transient_errors() {
     // the URL's query never shows in the error.
     let err = f
         .client
-        .command_status(&cmd, &session, &mut Discard)
+        .command_status(&cmd, &mut Discard)
         .await
         .unwrap_err();
     assert!(matches!(err, KontomatikError::Transient(_)), "{err:?}");
@@ -496,10 +496,10 @@ async fn a_100k_transaction_result_streams_through_the_summary() {
     })
     .await;
     let s = successful_session(&f, "DemoBank").await;
-    let cmd = f.client.default_import(&s, None, None).await.unwrap();
+    let cmd = f.client.default_import(&s, since()).await.unwrap();
     for _ in 0..2 {
         f.client
-            .command_status(&cmd, &s, &mut Discard)
+            .command_status(&cmd, &mut Discard)
             .await
             .unwrap();
     }
@@ -507,7 +507,7 @@ async fn a_100k_transaction_result_streams_through_the_summary() {
     let mut summary = SummaryBuilder::default();
     let st = f
         .client
-        .command_status(&cmd, &s, &mut summary)
+        .command_status(&cmd, &mut summary)
         .await
         .unwrap();
     assert_eq!(st.state, CommandState::Successful);

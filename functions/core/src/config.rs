@@ -47,6 +47,8 @@ pub struct Settings {
     pub unsubscribe_link_life: Duration,
     /// Bearer token for the statistics route; the route is off without one.
     pub stats_token: Option<Secret>,
+    /// Default Import asks for this many months of history (`since`).
+    pub import_history_months: u32,
 }
 
 impl Settings {
@@ -73,9 +75,20 @@ impl Settings {
             resume_link_life: Duration::days(7),
             unsubscribe_link_life: Duration::days(365),
             stats_token: None,
+            import_history_months: DEFAULT_IMPORT_HISTORY_MONTHS,
         }
     }
+
+    /// The `since` day of a Default Import started on `today`: `import_history_months` back.
+    pub fn import_since(&self, today: chrono::NaiveDate) -> chrono::NaiveDate {
+        today
+            .checked_sub_months(chrono::Months::new(self.import_history_months))
+            .unwrap_or(today)
+    }
 }
+
+/// Months of history a Default Import asks for unless `IMPORT_HISTORY_MONTHS` says otherwise.
+pub const DEFAULT_IMPORT_HISTORY_MONTHS: u32 = 12;
 
 /// Every variable the functions read, with its meaning (the README and the template list them).
 pub const VARIABLES: &[(&str, &str)] = &[
@@ -125,6 +138,10 @@ pub const OPTIONAL_VARIABLES: &[(&str, &str)] = &[
         "STATS_TOKEN",
         "bearer token of GET /stats (in AWS: from SSM); unset: the route is off",
     ),
+    (
+        "IMPORT_HISTORY_MONTHS",
+        "months of history Default Import asks for (`since`), 1-120 (default 12)",
+    ),
 ];
 
 /// The whole configuration of a function.
@@ -163,16 +180,27 @@ fn http_url(name: &'static str, raw: String) -> Result<String, ConfigError> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
-fn minutes(name: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+fn whole_number(name: &'static str, raw: &str, range: std::ops::RangeInclusive<i64>) -> Result<i64, ConfigError> {
     raw.trim()
         .parse::<i64>()
         .ok()
-        .filter(|n| (0..=100_000).contains(n))
-        .map(Duration::minutes)
+        .filter(|n| range.contains(n))
         .ok_or(ConfigError::Invalid {
             name,
-            reason: "expected a whole number".into(),
+            reason: format!(
+                "expected a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
         })
+}
+
+fn minutes(name: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+    whole_number(name, raw, 0..=100_000).map(Duration::minutes)
+}
+
+fn days(name: &'static str, raw: &str) -> Result<Duration, ConfigError> {
+    whole_number(name, raw, 0..=3_650).map(Duration::days)
 }
 
 impl Config {
@@ -216,7 +244,11 @@ impl Config {
             settings.follow_up_delay = minutes("FOLLOW_UP_DELAY_MINUTES", &raw)?;
         }
         if let Some(raw) = get("FOLLOW_UP_WINDOW_DAYS").filter(|v| !v.trim().is_empty()) {
-            settings.follow_up_window = minutes("FOLLOW_UP_WINDOW_DAYS", &raw)? * (24 * 60);
+            settings.follow_up_window = days("FOLLOW_UP_WINDOW_DAYS", &raw)?;
+        }
+        if let Some(raw) = get("IMPORT_HISTORY_MONTHS").filter(|v| !v.trim().is_empty()) {
+            settings.import_history_months =
+                whole_number("IMPORT_HISTORY_MONTHS", &raw, 1..=120)? as u32;
         }
         if let Some(token) = get("STATS_TOKEN").filter(|v| !v.trim().is_empty()) {
             if token.trim().len() < 24 {
@@ -296,6 +328,25 @@ mod tests {
     }
 
     #[test]
+    fn default_import_history_is_twelve_months_and_configurable() {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).expect("day");
+        let c = load(&env()).expect("valid");
+        assert_eq!(
+            c.settings.import_since(today),
+            chrono::NaiveDate::from_ymd_opt(2025, 11, 26).expect("day")
+        );
+        let mut e = env();
+        e.insert("IMPORT_HISTORY_MONTHS", "3".into());
+        e.insert("FOLLOW_UP_WINDOW_DAYS", "2".into());
+        let c = load(&e).expect("valid");
+        assert_eq!(
+            c.settings.import_since(today),
+            chrono::NaiveDate::from_ymd_opt(2026, 8, 26).expect("day")
+        );
+        assert_eq!(c.settings.follow_up_window, Duration::days(2));
+    }
+
+    #[test]
     fn every_missing_variable_is_named() {
         for (name, _) in VARIABLES {
             let mut e = env();
@@ -320,6 +371,9 @@ mod tests {
             ("DEFAULT_COUNTRY", "atlantis"),
             ("ACCESS_MODE", "sometimes"),
             ("SENDER_EMAIL", "nobody"),
+            ("IMPORT_HISTORY_MONTHS", "0"),
+            ("IMPORT_HISTORY_MONTHS", "twelve"),
+            ("FOLLOW_UP_WINDOW_DAYS", "-1"),
         ] {
             let mut e = env();
             e.insert(name, value.into());

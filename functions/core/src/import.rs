@@ -2,8 +2,13 @@
 //!
 //! A successful import can hold 100 000 transactions, so the client does not hand over one big
 //! document: it streams the reply and calls an [`ImportSink`] for each owner, transaction and
-//! account as it reads them. [`SummaryBuilder`] keeps only running totals (what we store), and
-//! [`CollectedImport`] keeps everything (for tests and small imports).
+//! account as it reads them. [`SummaryBuilder`] keeps only running totals (what we store and what
+//! the user is told), and [`CollectedImport`] keeps everything (for tests and small imports).
+//!
+//! The fields follow Kontomatik's recorded result shape (`docs/kontomatik-wire.md`): the bank is
+//! named by the command's `target` / `institution`, an account by `name` / `friendlyName` /
+//! `iban` with `currencyBalance`, `currencyFundsAvailable`, `currencyName` and
+//! `activeSinceAtLeast`; a transaction carries a `status` and Kontomatik's `labels`.
 
 use std::collections::BTreeMap;
 
@@ -11,14 +16,30 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// The bank connection the data came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Target {
+    /// Technical name of the connection (`target`), e.g. `PkoBp`.
     pub name: String,
+    /// A name for people, when Kontomatik gives one (`officialName` in owner data).
     pub official_name: String,
+    /// The institution (`institution`), e.g. `PKO BP`.
+    pub institution: String,
+}
+
+impl Target {
+    /// The best name to show a person: official name, else institution, else technical name.
+    pub fn display_name(&self) -> Option<&str> {
+        [&self.official_name, &self.institution, &self.name]
+            .into_iter()
+            .map(|s| s.trim())
+            .find(|s| !s.is_empty())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Owner {
     pub name: String,
     pub address: String,
@@ -26,17 +47,38 @@ pub struct Owner {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Account {
     pub name: String,
-    pub number: String,
+    pub friendly_name: String,
+    pub iban: String,
+    /// `currencyName`, e.g. `PLN`.
     pub currency: String,
+    /// `currencyBalance`.
     pub balance: Option<Decimal>,
+    /// `currencyFundsAvailable`.
     pub available_funds: Option<Decimal>,
+    /// `activeSinceAtLeast`: the account is at least this old.
+    pub active_since_at_least: Option<NaiveDate>,
+    /// `directDebit@available`.
+    pub direct_debit_available: Option<bool>,
+    /// The account's own owners (`account/owners`).
+    pub owners: Vec<Owner>,
+}
+
+impl Account {
+    /// The name to show: the friendly name, else the bank's name for the account.
+    pub fn display_name(&self) -> &str {
+        if self.friendly_name.trim().is_empty() {
+            self.name.trim()
+        } else {
+            self.friendly_name.trim()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct MoneyTransaction {
     pub transaction_on: Option<NaiveDate>,
     pub booked_on: Option<NaiveDate>,
@@ -46,6 +88,10 @@ pub struct MoneyTransaction {
     pub party: String,
     pub party_iban: String,
     pub kind: String,
+    /// e.g. `DONE`.
+    pub status: String,
+    /// Kontomatik's labels, e.g. `salary`, `utilities`.
+    pub labels: Vec<String>,
 }
 
 impl MoneyTransaction {
@@ -59,9 +105,13 @@ impl MoneyTransaction {
 /// before `on_account(i, …)`, which carries the account's own fields once they are all read.
 pub trait ImportSink: Send {
     fn on_target(&mut self, _target: Target) {}
+    /// An owner of the whole connection (`result/owners`); an account's own owners come with
+    /// the account.
     fn on_owner(&mut self, _owner: Owner) {}
     fn on_transaction(&mut self, _account_index: usize, _transaction: MoneyTransaction) {}
     fn on_account(&mut self, _account_index: usize, _account: Account) {}
+    /// A credit card block was present (its contents are not analysed).
+    fn on_credit_card(&mut self) {}
 }
 
 /// A sink that ignores everything (for a command that is still running).
@@ -75,6 +125,7 @@ pub struct CollectedImport {
     pub target: Option<Target>,
     pub owners: Vec<Owner>,
     pub accounts: Vec<(Account, Vec<MoneyTransaction>)>,
+    pub credit_cards: usize,
 }
 
 impl CollectedImport {
@@ -103,42 +154,86 @@ impl ImportSink for CollectedImport {
     fn on_account(&mut self, i: usize, a: Account) {
         self.slot(i).0 = a;
     }
+    fn on_credit_card(&mut self) {
+        self.credit_cards += 1;
+    }
 }
 
-/// What we keep of one account: no transaction detail, the number masked.
+/// Labels Kontomatik puts on earned income. When a currency has any, its monthly income counts
+/// only those; otherwise every incoming amount counts.
+pub const INCOME_LABELS: &[&str] = &["salary", "compensation"];
+
+fn is_income_label(label: &str) -> bool {
+    INCOME_LABELS
+        .iter()
+        .any(|l| l.eq_ignore_ascii_case(label.trim()))
+}
+
+/// What we keep of one account: no transaction detail, the IBAN masked.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct AccountSummary {
     pub name: String,
-    /// The last four characters of the account number, e.g. `…1234`.
+    /// The last four characters of the IBAN, e.g. `…1234`.
     pub number_masked: String,
     pub currency: String,
     pub balance: Option<Decimal>,
     pub available_funds: Option<Decimal>,
+    /// The account exists at least since this day (`activeSinceAtLeast`).
+    pub active_since: Option<NaiveDate>,
     pub transactions: u64,
     /// Sum of incoming amounts.
     pub income: Decimal,
+    /// Sum of incoming amounts labelled as earned income (see [`INCOME_LABELS`]).
+    pub labelled_income: Decimal,
     /// Sum of outgoing amounts, as a positive number.
     pub spending: Decimal,
     pub first_day: Option<NaiveDate>,
     pub last_day: Option<NaiveDate>,
 }
 
+/// How a currency's monthly income was found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncomeBasis {
+    /// From transactions Kontomatik labelled as salary or compensation.
+    Labels,
+    /// No labelled income: every incoming amount.
+    #[default]
+    AllIncoming,
+}
+
 /// Totals over all accounts of one currency.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct CurrencyTotals {
     pub currency: String,
     pub balance: Decimal,
+    pub available_funds: Decimal,
     pub income: Decimal,
     pub spending: Decimal,
+    /// Average income per 30 days over the imported period.
+    pub monthly_income: Decimal,
+    pub income_basis: IncomeBasis,
+    /// Average spending per 30 days over the imported period.
+    pub monthly_spending: Decimal,
+}
+
+/// Spending under one of Kontomatik's labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LabelSpending {
+    pub label: String,
+    pub currency: String,
+    pub amount: Decimal,
 }
 
 /// The analysed result of one import: small enough for one DynamoDB item whatever the import's
 /// size (accounts are capped at [`ImportSummary::MAX_ACCOUNTS`]; the rest are only counted).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct ImportSummary {
+    /// The bank's name for people (see [`Target::display_name`]).
     pub bank: Option<String>,
     pub owners: u32,
     pub accounts: Vec<AccountSummary>,
@@ -147,27 +242,41 @@ pub struct ImportSummary {
     pub period_from: Option<NaiveDate>,
     pub period_to: Option<NaiveDate>,
     pub totals: Vec<CurrencyTotals>,
+    /// The largest spending labels, largest first (at most [`ImportSummary::TOP_LABELS`]).
+    pub top_spending_labels: Vec<LabelSpending>,
+    pub credit_cards: u32,
 }
 
 impl ImportSummary {
     pub const MAX_ACCOUNTS: usize = 50;
+    pub const TOP_LABELS: usize = 3;
 }
 
-/// Builds an [`ImportSummary`] while the result streams past, keeping O(accounts) memory.
+/// Builds an [`ImportSummary`] while the result streams past, keeping O(accounts + labels)
+/// memory (distinct labels are capped at [`SummaryBuilder::MAX_LABELS`]).
 #[derive(Debug, Default)]
 pub struct SummaryBuilder {
     bank: Option<String>,
     owners: u32,
+    credit_cards: u32,
     accounts: BTreeMap<usize, AccountSummary>,
+    /// Per account: spending per label (the currency is known only when the account closes).
+    pending_labels: BTreeMap<String, Decimal>,
+    /// (currency, label) → spending.
+    labels: BTreeMap<(String, String), Decimal>,
 }
 
 impl SummaryBuilder {
+    /// Distinct labels kept per account and overall; more are not analysed.
+    pub const MAX_LABELS: usize = 256;
+
     fn slot(&mut self, i: usize) -> &mut AccountSummary {
         self.accounts.entry(i).or_default()
     }
 
     pub fn build(self) -> ImportSummary {
         let mut totals: BTreeMap<String, CurrencyTotals> = BTreeMap::new();
+        let mut labelled: BTreeMap<String, Decimal> = BTreeMap::new();
         let (mut from, mut to) = (None::<NaiveDate>, None::<NaiveDate>);
         let mut transactions_total = 0;
         for a in self.accounts.values() {
@@ -178,12 +287,44 @@ impl SummaryBuilder {
                     ..Default::default()
                 });
             t.balance += a.balance.unwrap_or_default();
+            t.available_funds += a.available_funds.or(a.balance).unwrap_or_default();
             t.income += a.income;
             t.spending += a.spending;
+            *labelled.entry(a.currency.clone()).or_default() += a.labelled_income;
             transactions_total += a.transactions;
             from = min_opt(from, a.first_day);
             to = max_opt(to, a.last_day);
         }
+        // Averages per 30 days over the whole imported period (at least one month).
+        let days = match (from, to) {
+            (Some(a), Some(b)) => (b - a).num_days() + 1,
+            _ => 30,
+        }
+        .max(30);
+        let per_month = |total: Decimal| (total * Decimal::from(30) / Decimal::from(days)).round_dp(2);
+        for t in totals.values_mut() {
+            let by_labels = labelled.get(&t.currency).copied().unwrap_or_default();
+            let (income, basis) = if by_labels > Decimal::ZERO {
+                (by_labels, IncomeBasis::Labels)
+            } else {
+                (t.income, IncomeBasis::AllIncoming)
+            };
+            t.monthly_income = per_month(income);
+            t.income_basis = basis;
+            t.monthly_spending = per_month(t.spending);
+        }
+        let mut top: Vec<LabelSpending> = self
+            .labels
+            .into_iter()
+            .filter(|(_, amount)| *amount > Decimal::ZERO)
+            .map(|((currency, label), amount)| LabelSpending {
+                label,
+                currency,
+                amount,
+            })
+            .collect();
+        top.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| a.label.cmp(&b.label)));
+        top.truncate(ImportSummary::TOP_LABELS);
         let accounts_total = self.accounts.len() as u32;
         ImportSummary {
             bank: self.bank,
@@ -198,6 +339,8 @@ impl SummaryBuilder {
             period_from: from,
             period_to: to,
             totals: totals.into_values().collect(),
+            top_spending_labels: top,
+            credit_cards: self.credit_cards,
         }
     }
 }
@@ -216,13 +359,11 @@ fn max_opt(a: Option<NaiveDate>, b: Option<NaiveDate>) -> Option<NaiveDate> {
     }
 }
 
-fn mask(number: &str) -> String {
-    let tail: Vec<char> = number
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect::<Vec<_>>();
-    let start = tail.len().saturating_sub(4);
-    let last: String = tail[start..].iter().collect();
+/// The last four characters of an account number, e.g. `…2874`; nothing for no number.
+pub fn mask(number: &str) -> String {
+    let chars: Vec<char> = number.chars().filter(|c| !c.is_whitespace()).collect();
+    let start = chars.len().saturating_sub(4);
+    let last: String = chars[start..].iter().collect();
     if last.is_empty() {
         String::new()
     } else {
@@ -232,12 +373,7 @@ fn mask(number: &str) -> String {
 
 impl ImportSink for SummaryBuilder {
     fn on_target(&mut self, target: Target) {
-        let name = if target.official_name.is_empty() {
-            target.name
-        } else {
-            target.official_name
-        };
-        self.bank = Some(name);
+        self.bank = target.display_name().map(str::to_owned);
     }
     fn on_owner(&mut self, _owner: Owner) {
         self.owners += 1;
@@ -245,21 +381,51 @@ impl ImportSink for SummaryBuilder {
     fn on_transaction(&mut self, i: usize, t: MoneyTransaction) {
         let a = self.slot(i);
         a.transactions += 1;
-        if t.currency_amount.is_sign_negative() {
-            a.spending -= t.currency_amount;
+        let amount = t.currency_amount;
+        if amount.is_sign_negative() {
+            a.spending -= amount;
         } else {
-            a.income += t.currency_amount;
+            a.income += amount;
+            if t.labels.iter().any(|l| is_income_label(l)) {
+                a.labelled_income += amount;
+            }
         }
         a.first_day = min_opt(a.first_day, t.day());
         a.last_day = max_opt(a.last_day, t.day());
+        if amount.is_sign_negative() {
+            for label in &t.labels {
+                let label = label.trim();
+                if label.is_empty() {
+                    continue;
+                }
+                if let Some(sum) = self.pending_labels.get_mut(label) {
+                    *sum -= amount;
+                } else if self.pending_labels.len() < Self::MAX_LABELS {
+                    self.pending_labels.insert(label.to_owned(), -amount);
+                }
+            }
+        }
     }
     fn on_account(&mut self, i: usize, account: Account) {
+        let currency = account.currency.trim().to_owned();
+        for (label, amount) in std::mem::take(&mut self.pending_labels) {
+            let key = (currency.clone(), label);
+            if let Some(sum) = self.labels.get_mut(&key) {
+                *sum += amount;
+            } else if self.labels.len() < Self::MAX_LABELS {
+                self.labels.insert(key, amount);
+            }
+        }
         let a = self.slot(i);
-        a.name = account.name;
-        a.number_masked = mask(&account.number);
-        a.currency = account.currency;
+        a.name = account.display_name().to_owned();
+        a.number_masked = mask(&account.iban);
+        a.currency = currency;
         a.balance = account.balance;
         a.available_funds = account.available_funds;
+        a.active_since = account.active_since_at_least;
+    }
+    fn on_credit_card(&mut self) {
+        self.credit_cards += 1;
     }
 }
 
@@ -272,10 +438,11 @@ mod tests {
         Decimal::from_str(s).expect("decimal")
     }
 
-    fn tx(day: &str, amount: &str) -> MoneyTransaction {
+    fn tx(day: &str, amount: &str, labels: &[&str]) -> MoneyTransaction {
         MoneyTransaction {
             transaction_on: NaiveDate::parse_from_str(day, "%Y-%m-%d").ok(),
             currency_amount: d(amount),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
             ..Default::default()
         }
     }
@@ -283,87 +450,118 @@ mod tests {
     fn feed(sink: &mut dyn ImportSink) {
         sink.on_target(Target {
             name: "DemoBank".into(),
-            official_name: "Demo Bank S.A.".into(),
+            institution: "Demo Bank S.A.".into(),
+            ..Default::default()
         });
         sink.on_owner(Owner::default());
-        sink.on_transaction(0, tx("2026-10-01", "-120.50"));
-        sink.on_transaction(0, tx("2026-10-05", "3000.00"));
+        sink.on_transaction(0, tx("2026-09-01", "-120.50", &["utilities", "monthly"]));
+        sink.on_transaction(0, tx("2026-09-10", "3000.00", &["salary"]));
+        sink.on_transaction(0, tx("2026-09-12", "500.00", &[]));
+        sink.on_transaction(0, tx("2026-10-05", "-300.00", &["groceries"]));
         sink.on_account(
             0,
             Account {
-                name: "Main".into(),
-                number: "PL61 1090 1014 0000 0712 1981 2874".into(),
+                name: "Konto 1".into(),
+                friendly_name: "Main".into(),
+                iban: "PL61 1090 1014 0000 0712 1981 2874".into(),
                 currency: "PLN".into(),
                 balance: Some(d("1234.56")),
                 available_funds: Some(d("1200")),
+                active_since_at_least: NaiveDate::from_ymd_opt(2025, 1, 10),
+                ..Default::default()
             },
         );
-        sink.on_transaction(1, tx("2026-09-20", "-10"));
+        sink.on_transaction(1, tx("2026-09-20", "-10", &["utilities"]));
         sink.on_account(
             1,
             Account {
                 name: "Savings".into(),
-                number: "PL27114020040000300201355387".into(),
+                iban: "PL27114020040000300201355387".into(),
                 currency: "PLN".into(),
                 balance: Some(d("100.44")),
-                available_funds: None,
+                ..Default::default()
             },
         );
-        sink.on_transaction(2, tx("2026-10-10", "-5.25"));
+        sink.on_transaction(2, tx("2026-10-10", "-5.25", &["travel"]));
+        sink.on_transaction(2, tx("2026-10-11", "40", &[]));
         sink.on_account(
             2,
             Account {
                 name: "Euro".into(),
-                number: "DE89".into(),
+                iban: "DE89".into(),
                 currency: "EUR".into(),
                 balance: Some(d("50")),
-                available_funds: None,
+                ..Default::default()
             },
         );
+        sink.on_credit_card();
     }
 
     #[test]
-    fn summary_adds_income_and_spending_per_account_and_currency() {
+    fn summary_analyses_accounts_income_spending_and_labels() {
         let mut b = SummaryBuilder::default();
         feed(&mut b);
         let s = b.build();
-        assert_eq!(s.bank.as_deref(), Some("Demo Bank S.A."));
+        assert_eq!(s.bank.as_deref(), Some("Demo Bank S.A."), "institution over target");
         assert_eq!(s.owners, 1);
+        assert_eq!(s.credit_cards, 1);
         assert_eq!(s.accounts_total, 3);
-        assert_eq!(s.transactions_total, 4);
+        assert_eq!(s.transactions_total, 7);
         let main = &s.accounts[0];
+        assert_eq!(main.name, "Main", "the friendly name is shown");
         assert_eq!(main.number_masked, "…2874");
-        assert_eq!(main.income, d("3000.00"));
-        assert_eq!(main.spending, d("120.50"));
-        assert_eq!(main.transactions, 2);
-        assert_eq!(
-            s.period_from,
-            NaiveDate::from_ymd_opt(2026, 9, 20),
-            "earliest day over all accounts"
-        );
-        assert_eq!(s.period_to, NaiveDate::from_ymd_opt(2026, 10, 10));
+        assert_eq!(main.income, d("3500.00"));
+        assert_eq!(main.labelled_income, d("3000.00"));
+        assert_eq!(main.spending, d("420.50"));
+        assert_eq!(main.available_funds, Some(d("1200")));
+        assert_eq!(main.active_since, NaiveDate::from_ymd_opt(2025, 1, 10));
+        assert_eq!(s.accounts[1].name, "Savings", "no friendly name: the name");
+        assert_eq!(s.period_from, NaiveDate::from_ymd_opt(2026, 9, 1));
+        assert_eq!(s.period_to, NaiveDate::from_ymd_opt(2026, 10, 11));
         let pln = s.totals.iter().find(|t| t.currency == "PLN").expect("PLN");
         assert_eq!(pln.balance, d("1335.00"));
-        assert_eq!(pln.spending, d("130.50"));
+        assert_eq!(pln.available_funds, d("1300.44"), "no funds figure: the balance");
+        assert_eq!(pln.spending, d("430.50"));
+        // 41 days: salary only (labels), not the unlabelled 500.
+        assert_eq!(pln.income_basis, IncomeBasis::Labels);
+        assert_eq!(pln.monthly_income, d("2195.12"));
+        assert_eq!(pln.monthly_spending, d("315.00"));
         let eur = s.totals.iter().find(|t| t.currency == "EUR").expect("EUR");
-        assert_eq!(eur.spending, d("5.25"));
-        assert_eq!(eur.income, d("0"));
+        assert_eq!(eur.income_basis, IncomeBasis::AllIncoming, "no salary label");
+        assert_eq!(eur.monthly_income, d("29.27"));
+        let top: Vec<(&str, &str, Decimal)> = s
+            .top_spending_labels
+            .iter()
+            .map(|l| (l.label.as_str(), l.currency.as_str(), l.amount))
+            .collect();
+        assert_eq!(
+            top,
+            vec![
+                ("groceries", "PLN", d("300.00")),
+                ("utilities", "PLN", d("130.50")),
+                ("monthly", "PLN", d("120.50")),
+            ]
+        );
     }
 
     #[test]
-    fn summary_of_many_accounts_stays_bounded() {
+    fn summary_of_many_accounts_and_labels_stays_bounded() {
         let mut b = SummaryBuilder::default();
         for i in 0..(ImportSummary::MAX_ACCOUNTS + 7) {
-            b.on_transaction(i, tx("2026-10-01", "1"));
+            let label = format!("label-{i}");
+            for j in 0..10 {
+                let own = format!("{label}-{j}");
+                b.on_transaction(i, tx("2026-10-01", "-1", &[label.as_str(), own.as_str()]));
+            }
             b.on_account(i, Account::default());
         }
+        assert!(b.labels.len() <= SummaryBuilder::MAX_LABELS);
         let s = b.build();
         assert_eq!(s.accounts.len(), ImportSummary::MAX_ACCOUNTS);
         assert_eq!(s.accounts_total as usize, ImportSummary::MAX_ACCOUNTS + 7);
-        assert_eq!(
-            s.transactions_total as usize,
-            ImportSummary::MAX_ACCOUNTS + 7
-        );
+        assert_eq!(s.transactions_total as usize, (ImportSummary::MAX_ACCOUNTS + 7) * 10);
+        assert_eq!(s.top_spending_labels.len(), ImportSummary::TOP_LABELS);
+        assert_eq!(s.top_spending_labels[0].amount, d("10"));
     }
 
     #[test]
@@ -371,10 +569,19 @@ mod tests {
         let mut c = CollectedImport::default();
         feed(&mut c);
         assert_eq!(c.accounts.len(), 3);
-        assert_eq!(c.transaction_count(), 4);
-        assert_eq!(c.accounts[0].0.name, "Main");
+        assert_eq!(c.transaction_count(), 7);
+        assert_eq!(c.accounts[0].0.display_name(), "Main");
         assert_eq!(c.accounts[0].1[1].currency_amount, d("3000.00"));
+        assert_eq!(c.credit_cards, 1);
         assert_eq!(mask(""), "");
         assert_eq!(mask("12"), "…12");
+    }
+
+    #[test]
+    fn summaries_stored_before_the_new_fields_still_read() {
+        let old = r#"{"bank":"Demo","owners":1,"accounts":[{"name":"K","numberMasked":"…1","currency":"PLN","balance":"1","availableFunds":null,"transactions":2,"income":"3","spending":"1","firstDay":null,"lastDay":null}],"accountsTotal":1,"transactionsTotal":2,"periodFrom":null,"periodTo":null,"totals":[{"currency":"PLN","balance":"1","income":"3","spending":"1"}]}"#;
+        let s: ImportSummary = serde_json::from_str(old).expect("old summary");
+        assert_eq!(s.accounts[0].labelled_income, Decimal::ZERO);
+        assert!(s.top_spending_labels.is_empty());
     }
 }

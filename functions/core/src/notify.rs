@@ -3,8 +3,11 @@
 
 use maud::{html, Markup, DOCTYPE};
 
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
 use crate::domain::{Email, Language};
-use crate::import::ImportSummary;
+use crate::import::{ImportSummary, IncomeBasis};
 use crate::ports::{MailCategory, OutgoingEmail};
 
 /// What a message is about (used as the mail's tag).
@@ -102,7 +105,219 @@ pub fn link_email(
     }
 }
 
-/// The import finished: what we received and what happens next.
+/// Polish plural: `1 rachunek`, `2 rachunki`, `5 rachunków` (12–14 take the "many" form).
+fn pl_plural<'a>(n: u64, one: &'a str, few: &'a str, many: &'a str) -> &'a str {
+    let (last, last_two) = (n % 10, n % 100);
+    if n == 1 {
+        one
+    } else if (2..=4).contains(&last) && !(12..=14).contains(&last_two) {
+        few
+    } else {
+        many
+    }
+}
+
+/// An amount as people in the language write it: `1,234.56 PLN` / `1 234,56 PLN`.
+pub fn format_amount(lang: Language, value: Decimal, currency: &str) -> String {
+    let v = value.round_dp(2);
+    let negative = v.is_sign_negative() && !v.is_zero();
+    let abs = v.abs();
+    let whole = abs.trunc().to_string();
+    let cents = ((abs - abs.trunc()) * Decimal::from(100))
+        .round()
+        .to_string();
+    let (group, point) = if polish(lang) {
+        ('\u{a0}', ',')
+    } else {
+        (',', '.')
+    };
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(group);
+        }
+        grouped.push(c);
+    }
+    let sign = if negative { "-" } else { "" };
+    let currency = currency.trim();
+    if currency.is_empty() {
+        format!("{sign}{grouped}{point}{cents:0>2}")
+    } else {
+        format!("{sign}{grouped}{point}{cents:0>2} {currency}")
+    }
+}
+
+fn format_day(lang: Language, day: NaiveDate) -> String {
+    if polish(lang) {
+        day.format("%d.%m.%Y").to_string()
+    } else {
+        day.format("%-d %b %Y").to_string()
+    }
+}
+
+/// Kontomatik's spending labels in Polish; others are shown as Kontomatik names them.
+const POLISH_LABELS: &[(&str, &str)] = &[
+    ("salary", "wynagrodzenie"),
+    ("compensation", "wynagrodzenie"),
+    ("utilities", "rachunki i media"),
+    ("groceries", "zakupy spożywcze"),
+    ("shopping", "zakupy"),
+    ("restaurants", "restauracje"),
+    ("fuel", "paliwo"),
+    ("transport", "transport"),
+    ("travel", "podróże"),
+    ("entertainment", "rozrywka"),
+    ("health", "zdrowie"),
+    ("rent", "czynsz"),
+    ("loan", "kredyty"),
+    ("loans", "kredyty"),
+    ("insurance", "ubezpieczenia"),
+    ("taxes", "podatki"),
+    ("cash", "gotówka"),
+    ("transfer", "przelewy"),
+    ("monthly", "płatności comiesięczne"),
+    ("subscriptions", "subskrypcje"),
+    ("education", "edukacja"),
+];
+
+fn label_name(lang: Language, label: &str) -> String {
+    let plain = label.trim().replace('_', " ");
+    if polish(lang) {
+        if let Some((_, pl)) = POLISH_LABELS
+            .iter()
+            .find(|(en, _)| en.eq_ignore_ascii_case(label.trim()))
+        {
+            return (*pl).to_owned();
+        }
+    }
+    plain
+}
+
+/// The lines of the import email that describe the data (no greeting, no call to action).
+pub fn import_analysis_lines(lang: Language, summary: &ImportSummary) -> Vec<String> {
+    let pl = polish(lang);
+    let mut lines = Vec::new();
+    lines.push(match (&summary.bank, pl) {
+        (Some(bank), true) => format!("Połączenie z bankiem {bank} się udało."),
+        (None, true) => "Połączenie z Twoim bankiem się udało.".to_owned(),
+        (Some(bank), false) => format!("Connecting {bank} worked."),
+        (None, false) => "Connecting your bank worked.".to_owned(),
+    });
+    let period = match (summary.period_from, summary.period_to) {
+        (Some(a), Some(b)) => Some(format!("{} – {}", format_day(lang, a), format_day(lang, b))),
+        _ => None,
+    };
+    let (accounts, transactions) = (
+        u64::from(summary.accounts_total),
+        summary.transactions_total,
+    );
+    lines.push(if pl {
+        let mut l = format!(
+            "Otrzymaliśmy {accounts} {} i {transactions} {}",
+            pl_plural(accounts, "rachunek", "rachunki", "rachunków"),
+            pl_plural(transactions, "transakcję", "transakcje", "transakcji"),
+        );
+        if let Some(p) = &period {
+            l.push_str(&format!(" (okres {p})"));
+        }
+        l.push('.');
+        l
+    } else {
+        let mut l = format!(
+            "We received {accounts} {} and {transactions} {}",
+            if accounts == 1 { "account" } else { "accounts" },
+            if transactions == 1 { "transaction" } else { "transactions" },
+        );
+        if let Some(p) = &period {
+            l.push_str(&format!(" covering {p}"));
+        }
+        l.push('.');
+        l
+    });
+    for a in &summary.accounts {
+        let mut parts = Vec::new();
+        let mut head = a.name.clone();
+        if !a.number_masked.is_empty() {
+            head.push_str(&format!(" ({})", a.number_masked));
+        }
+        if let Some(b) = a.balance {
+            parts.push(format!(
+                "{} {}",
+                if pl { "saldo" } else { "balance" },
+                format_amount(lang, b, &a.currency)
+            ));
+        }
+        if let Some(f) = a.available_funds {
+            parts.push(format!(
+                "{} {}",
+                if pl { "dostępne środki" } else { "available" },
+                format_amount(lang, f, &a.currency)
+            ));
+        }
+        if let Some(since) = a.active_since {
+            parts.push(if pl {
+                format!("aktywny co najmniej od {}", format_day(lang, since))
+            } else {
+                format!("open since at least {}", format_day(lang, since))
+            });
+        }
+        if parts.is_empty() {
+            lines.push(format!("• {head}"));
+        } else {
+            lines.push(format!("• {head}: {}", parts.join(", ")));
+        }
+    }
+    if summary.accounts.len() < summary.accounts_total as usize {
+        let more = summary.accounts_total as usize - summary.accounts.len();
+        lines.push(if pl {
+            format!("• i {more} więcej")
+        } else {
+            format!("• and {more} more")
+        });
+    }
+    for t in &summary.totals {
+        let basis = match (t.income_basis, pl) {
+            (IncomeBasis::Labels, true) => "wynagrodzenia",
+            (IncomeBasis::Labels, false) => "salary and compensation",
+            (IncomeBasis::AllIncoming, true) => "wszystkie wpływy",
+            (IncomeBasis::AllIncoming, false) => "all incoming payments",
+        };
+        lines.push(if pl {
+            format!(
+                "Średni miesięczny dochód: {} ({basis}); średnie miesięczne wydatki: {}.",
+                format_amount(lang, t.monthly_income, &t.currency),
+                format_amount(lang, t.monthly_spending, &t.currency)
+            )
+        } else {
+            format!(
+                "Average monthly income: {} ({basis}); average monthly spending: {}.",
+                format_amount(lang, t.monthly_income, &t.currency),
+                format_amount(lang, t.monthly_spending, &t.currency)
+            )
+        });
+    }
+    if !summary.top_spending_labels.is_empty() {
+        let top: Vec<String> = summary
+            .top_spending_labels
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    label_name(lang, &l.label),
+                    format_amount(lang, l.amount, &l.currency)
+                )
+            })
+            .collect();
+        lines.push(if pl {
+            format!("Największe wydatki: {}.", top.join(", "))
+        } else {
+            format!("Largest spending: {}.", top.join(", "))
+        });
+    }
+    lines
+}
+
+/// The import finished: what we received, what we made of it, and what happens next.
 pub fn import_done_email(
     to: &Email,
     name: &str,
@@ -112,54 +327,47 @@ pub fn import_done_email(
     next_steps_url: &str,
 ) -> OutgoingEmail {
     let pl = polish(lang);
-    let bank = summary.bank.clone().unwrap_or_else(|| "your bank".into());
-    let period = match (summary.period_from, summary.period_to) {
-        (Some(a), Some(b)) => format!("{a} – {b}"),
-        _ => "-".into(),
-    };
     let subject = if pl {
         format!("{company}: otrzymaliśmy dane z banku")
     } else {
         format!("{company}: we received your bank data")
     };
-    let lines = if pl {
-        vec![
-            format!("Połączenie z {bank} się udało."),
-            format!(
-                "Otrzymaliśmy {} rachunki i {} transakcji (okres {period}).",
-                summary.accounts_total, summary.transactions_total
-            ),
-            "Co dalej: przeanalizujemy dane i odezwiemy się w ciągu jednego dnia roboczego. Nie musisz nic robić.".into(),
-        ]
+    let mut lines = import_analysis_lines(lang, summary);
+    lines.push(if pl {
+        "Co dalej: przeanalizujemy dane i odezwiemy się w ciągu jednego dnia roboczego. Nie musisz nic robić.".into()
     } else {
-        vec![
-            format!("Connecting {bank} worked."),
-            format!(
-                "We received {} account(s) and {} transaction(s) covering {period}.",
-                summary.accounts_total, summary.transactions_total
-            ),
-            "Next steps: we will review your data and get back to you within one business day. There is nothing else you need to do.".into(),
-        ]
-    };
-    let cta = if pl {
-        "Zobacz status"
-    } else {
-        "See your status"
-    };
+        "Next steps: we will review your data and get back to you within one business day. There is nothing else you need to do.".into()
+    });
+    let cta = if pl { "Zobacz status" } else { "See your status" };
     let hello = greeting(lang, name);
+    let mut text = format!("{hello}\n\n");
+    for (i, l) in lines.iter().enumerate() {
+        // Account bullets stay together; every other line is its own paragraph.
+        let next_is_bullet = lines.get(i + 1).is_some_and(|n| n.starts_with('•'));
+        text.push_str(l);
+        text.push_str(if l.starts_with('•') && next_is_bullet {
+            "\n"
+        } else {
+            "\n\n"
+        });
+    }
+    text.push_str(&format!("{cta}: {next_steps_url}\n\n{company}\n"));
     OutgoingEmail {
         to: to.clone(),
         subject,
-        text: format!(
-            "{hello}\n\n{}\n\n{cta}: {next_steps_url}\n\n{company}\n",
-            lines.join("\n\n")
-        ),
+        text,
         html: layout(
             lang,
             company,
             html! {
                 p { (hello) }
-                @for l in &lines { p { (l) } }
+                @for l in &lines {
+                    @if let Some(item) = l.strip_prefix("• ") {
+                        p style="margin:4px 0 4px 12px" { "• " (item) }
+                    } @else {
+                        p { (l) }
+                    }
+                }
                 (button(next_steps_url, cta))
             },
         ),
@@ -373,10 +581,96 @@ mod tests {
             ..Default::default()
         };
         let m = import_done_email(&ann(), "Ann", Language::FIRST, "Lender", &s, "https://l/s");
-        assert!(m.text.contains("2 account(s) and 80 transaction(s)"));
+        assert!(m.text.contains("2 accounts and 80 transactions"), "{}", m.text);
         assert!(m.text.contains("Demo Bank"));
         assert_eq!(m.category, MailCategory::Transactional);
         let f = import_failed_email(&ann(), "Ann", Language::FIRST, "Lender", "https://l/");
         assert!(f.text.contains("Try again: https://l/"));
+    }
+
+    fn analysed() -> ImportSummary {
+        use crate::import::{AccountSummary, CurrencyTotals, LabelSpending};
+        use std::str::FromStr;
+        let d = |s: &str| Decimal::from_str(s).expect("decimal");
+        ImportSummary {
+            bank: Some("PKO BP".into()),
+            owners: 1,
+            accounts: vec![AccountSummary {
+                name: "Konto".into(),
+                number_masked: "…2874".into(),
+                currency: "PLN".into(),
+                balance: Some(d("1234.56")),
+                available_funds: Some(d("1200")),
+                active_since: NaiveDate::from_ymd_opt(2025, 1, 10),
+                ..Default::default()
+            }],
+            accounts_total: 1,
+            transactions_total: 22,
+            period_from: NaiveDate::from_ymd_opt(2026, 5, 1),
+            period_to: NaiveDate::from_ymd_opt(2026, 10, 31),
+            totals: vec![CurrencyTotals {
+                currency: "PLN".into(),
+                monthly_income: d("5300.5"),
+                income_basis: IncomeBasis::Labels,
+                monthly_spending: d("2100"),
+                ..Default::default()
+            }],
+            top_spending_labels: vec![LabelSpending {
+                label: "groceries".into(),
+                currency: "PLN".into(),
+                amount: d("1500"),
+            }],
+            credit_cards: 0,
+        }
+    }
+
+    #[test]
+    fn the_done_email_tells_the_analysis_in_english() {
+        let m = import_done_email(&ann(), "Ann", Language::FIRST, "Lender", &analysed(), "https://l/s");
+        for part in [
+            "Connecting PKO BP worked.",
+            "1 account and 22 transactions covering 1 May 2026 – 31 Oct 2026.",
+            "• Konto (…2874): balance 1,234.56 PLN, available 1,200.00 PLN, open since at least 10 Jan 2025",
+            "Average monthly income: 5,300.50 PLN (salary and compensation); average monthly spending: 2,100.00 PLN.",
+            "Largest spending: groceries 1,500.00 PLN.",
+        ] {
+            assert!(m.text.contains(part), "missing {part:?} in\n{}", m.text);
+            assert!(m.html.contains(part), "missing {part:?} in the HTML");
+        }
+    }
+
+    #[test]
+    fn the_done_email_is_wholly_polish_for_polish_users() {
+        let pl = Language::parse("pl").expect("pl");
+        let m = import_done_email(&ann(), "Anna", pl, "Lender", &analysed(), "https://l/s");
+        for part in [
+            "Połączenie z bankiem PKO BP się udało.",
+            "Otrzymaliśmy 1 rachunek i 22 transakcje (okres 01.05.2026 – 31.10.2026).",
+            "• Konto (…2874): saldo 1\u{a0}234,56 PLN, dostępne środki 1\u{a0}200,00 PLN, aktywny co najmniej od 10.01.2025",
+            "Średni miesięczny dochód: 5\u{a0}300,50 PLN (wynagrodzenia); średnie miesięczne wydatki: 2\u{a0}100,00 PLN.",
+            "Największe wydatki: zakupy spożywcze 1\u{a0}500,00 PLN.",
+        ] {
+            assert!(m.text.contains(part), "missing {part:?} in\n{}", m.text);
+        }
+        for english in ["your bank", "account", "balance", "income", "Next steps", "groceries"] {
+            assert!(!m.text.contains(english), "English {english:?} in\n{}", m.text);
+        }
+        let unknown_bank = ImportSummary::default();
+        let m = import_done_email(&ann(), "Anna", pl, "Lender", &unknown_bank, "https://l/s");
+        assert!(m.text.contains("Połączenie z Twoim bankiem się udało."), "{}", m.text);
+        assert!(!m.text.contains("your bank"));
+    }
+
+    #[test]
+    fn amounts_and_plurals_follow_the_language() {
+        let pl = Language::parse("pl").expect("pl");
+        let d = |s: &str| <Decimal as std::str::FromStr>::from_str(s).expect("decimal");
+        assert_eq!(format_amount(Language::FIRST, d("-1234567.5"), "EUR"), "-1,234,567.50 EUR");
+        assert_eq!(format_amount(pl, d("999.999"), "PLN"), "1\u{a0}000,00 PLN");
+        assert_eq!(format_amount(pl, d("0.05"), ""), "0,05");
+        assert_eq!(
+            [1, 2, 5, 12, 22, 25, 112].map(|n| pl_plural(n, "a", "b", "c")),
+            ["a", "b", "c", "c", "b", "c", "c"]
+        );
     }
 }

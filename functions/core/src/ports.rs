@@ -404,21 +404,44 @@ pub trait Kontomatik: Send + Sync {
         id: &RedirectionId,
     ) -> Result<RedirectionStatus, KontomatikError>;
 
-    /// Starts Default Import for the session. Call **once per session, ever**.
+    /// Starts Default Import for the session, for the history since `since`. Call **once per
+    /// session, ever**.
     async fn default_import(
         &self,
         session: &SessionData,
-        owner: Option<&OwnerExternalId>,
-        since: Option<NaiveDate>,
+        since: NaiveDate,
     ) -> Result<CommandId, KontomatikError>;
 
     /// The command's state; when `successful`, its result is streamed into `sink`.
     async fn command_status(
         &self,
         command: &CommandId,
-        session: &SessionData,
         sink: &mut dyn ImportSink,
     ) -> Result<CommandStatus, KontomatikError>;
+
+    /// Ends the bank session once the import is final (sessions count against a limit).
+    /// Targets that cannot sign out answer [`SignOut::NotAvailable`], which is fine.
+    async fn sign_out(&self, session: &SessionData) -> Result<SignOut, KontomatikError>;
+
+    /// The owner's aggregated data as Kontomatik keeps it, streamed into `sink`, without a new
+    /// import. `false` when Kontomatik holds nothing for the owner.
+    async fn owner_data(
+        &self,
+        owner: &OwnerExternalId,
+        sink: &mut dyn ImportSink,
+    ) -> Result<bool, KontomatikError>;
+
+    /// Removes the owner's data at Kontomatik (the right to erasure). `false` when there was
+    /// nothing to remove.
+    async fn delete_owner_data(&self, owner: &OwnerExternalId) -> Result<bool, KontomatikError>;
+}
+
+/// The answer to a sign-out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOut {
+    SignedOut,
+    /// The target offers no sign-out (`CommandNotAvailable`).
+    NotAvailable,
 }
 
 #[cfg(test)]

@@ -11,13 +11,13 @@ use signin_core::domain::{
 };
 use signin_core::import::{Discard, ImportSink};
 use signin_core::ports::{
-    CommandStatus, FetchRedirection, Kontomatik, KontomatikError, RedirectionLink,
+    CommandStatus, FetchRedirection, Kontomatik, KontomatikError, RedirectionLink, SignOut,
 };
 use tokio_util::io::StreamReader;
 use url::Url;
 
 use crate::wire;
-use crate::xml::{parse_command_reply, CommandReply, XmlError};
+use crate::xml::{parse_reply, Exception, ParsedReply, Reply, XmlError};
 
 /// How to reach Kontomatik.
 #[derive(Clone)]
@@ -67,7 +67,8 @@ pub struct KontomatikClient {
 #[error("could not build the HTTP client: {0}")]
 pub struct BuildError(String);
 
-/// A transport failure, described without the URL (it may carry the API key in its query).
+/// A transport failure, described without the URL (no secret is ever in one, but an owner id
+/// may be, and it has no place in logs).
 fn transport(e: reqwest::Error) -> KontomatikError {
     let e = e.without_url();
     let what = if e.is_timeout() {
@@ -116,15 +117,68 @@ fn xml_error(e: XmlError) -> KontomatikError {
     }
 }
 
-fn exception_error(status: StatusCode, e: ErrorInfo) -> KontomatikError {
+/// Maps an `<exception>` to a typed error by its name (the HTTP status only breaks ties).
+pub fn exception_error(status: StatusCode, e: &Exception) -> KontomatikError {
     use wire::xml::*;
-    match e.code.as_str() {
+    let name = e.name.as_str();
+    match name {
         EXC_ALREADY_EXECUTED => KontomatikError::AlreadyImported,
-        EXC_SESSION_NOT_FOUND | EXC_SESSION_EXPIRED => KontomatikError::SessionInvalid(e),
-        EXC_INVALID_API_KEY => KontomatikError::Unauthorized,
+        EXC_INVALID_SESSION_ID
+        | EXC_SESSION_EXPIRED
+        | EXC_INVALID_SESSION_SIGNATURE
+        | EXC_NOT_SIGNED_IN => KontomatikError::SessionInvalid(e.info()),
+        _ if TRANSIENT_EXCEPTIONS.contains(&name) => {
+            KontomatikError::Transient(format!("{name}: {}", e.info().message))
+        }
+        EXC_INVALID_COMMAND_ID => KontomatikError::NotFound,
         _ if status == StatusCode::NOT_FOUND => KontomatikError::NotFound,
-        _ => KontomatikError::Rejected(e),
+        _ => KontomatikError::Rejected(e.info()),
     }
+}
+
+/// The error an XML reply without a command stands for.
+fn non_command_error(status: StatusCode, reply: &Reply) -> KontomatikError {
+    match reply {
+        Reply::Exception(e) => exception_error(status, e),
+        Reply::Comment(_) => KontomatikError::Unauthorized,
+        _ => KontomatikError::Malformed(format!(
+            "HTTP {} without a command or an exception",
+            status.as_u16()
+        )),
+    }
+}
+
+/// Reads *Fetch redirection*'s reply body.
+pub fn parse_fetch_reply(body: &[u8]) -> Result<RedirectionLink, KontomatikError> {
+    let reply: wire::FetchRedirectionReply = serde_json::from_slice(body)
+        .map_err(|e| KontomatikError::Malformed(format!("fetch redirection reply: {e}")))?;
+    let redirection_id = RedirectionId::parse(&reply.redirection_id)
+        .map_err(|e| KontomatikError::Malformed(e.to_string()))?;
+    let url = Url::parse(&reply.url)
+        .map_err(|e| KontomatikError::Malformed(format!("link is not a URL: {e}")))?;
+    Ok(RedirectionLink {
+        redirection_id,
+        url: url.into(),
+    })
+}
+
+/// Reads *Redirection status*'s reply body for redirection `id`.
+pub fn parse_status_reply(
+    body: &[u8],
+    id: &RedirectionId,
+) -> Result<RedirectionStatus, KontomatikError> {
+    let body: wire::StatusReply = serde_json::from_slice(body)
+        .map_err(|e| KontomatikError::Malformed(format!("status reply: {e}")))?;
+    if body
+        .redirection_id
+        .as_deref()
+        .is_some_and(|r| r != id.as_str())
+    {
+        return Err(KontomatikError::Malformed(
+            "status reply is for another redirection".into(),
+        ));
+    }
+    parse_status(body)
 }
 
 impl KontomatikClient {
@@ -162,12 +216,46 @@ impl KontomatikClient {
     async fn xml_reply(
         resp: Response,
         sink: &mut dyn ImportSink,
-    ) -> Result<(StatusCode, CommandReply), KontomatikError> {
+    ) -> Result<(StatusCode, ParsedReply), KontomatikError> {
         let status = resp.status();
         let stream = resp.bytes_stream().map_err(std::io::Error::other);
         let reader = tokio::io::BufReader::new(StreamReader::new(stream));
-        let reply = parse_command_reply(reader, sink).await.map_err(xml_error)?;
+        let reply = parse_reply(reader, sink).await.map_err(xml_error)?;
         Ok((status, reply))
+    }
+
+    /// A request with the API key in its header (the only place it ever goes).
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::RequestBuilder, KontomatikError> {
+        Ok(self
+            .http
+            .request(method, self.url(path)?)
+            .header(wire::API_KEY_HEADER, self.config.api_key.expose())
+            .timeout(self.config.timeout))
+    }
+
+    /// The owner-data endpoint for one owner (the owner id is the only query parameter).
+    fn owner_data_request(
+        &self,
+        method: reqwest::Method,
+        owner: &OwnerExternalId,
+    ) -> Result<reqwest::RequestBuilder, KontomatikError> {
+        Ok(self
+            .request(method, wire::OWNER_DATA_PATH)?
+            .query(&[(wire::PARAM_OWNER_EXTERNAL_ID, owner.as_str())]))
+    }
+
+    fn session_form(session: &SessionData) -> Vec<(&'static str, String)> {
+        vec![
+            (wire::PARAM_SESSION_ID, session.session_id.clone()),
+            (
+                wire::PARAM_SESSION_ID_SIGNATURE,
+                session.session_id_signature.expose().to_owned(),
+            ),
+        ]
     }
 }
 
@@ -226,10 +314,7 @@ impl Kontomatik for KontomatikClient {
             access_mode: req.access_mode.as_str(),
         };
         let resp = self
-            .http
-            .post(self.url(wire::FETCH_REDIRECTION_PATH)?)
-            .header(wire::API_KEY_HEADER, self.config.api_key.expose())
-            .timeout(self.config.timeout)
+            .request(reqwest::Method::POST, wire::FETCH_REDIRECTION_PATH)?
             .json(&body)
             .send()
             .await
@@ -240,18 +325,8 @@ impl Kontomatik for KontomatikClient {
         if !resp.status().is_success() {
             return Err(Self::json_error(resp).await);
         }
-        let reply: wire::FetchRedirectionReply = resp
-            .json()
-            .await
-            .map_err(|e| KontomatikError::Malformed(e.without_url().to_string()))?;
-        let redirection_id = RedirectionId::parse(&reply.redirection_id)
-            .map_err(|e| KontomatikError::Malformed(e.to_string()))?;
-        let url = Url::parse(&reply.url)
-            .map_err(|e| KontomatikError::Malformed(format!("link is not a URL: {e}")))?;
-        Ok(RedirectionLink {
-            redirection_id,
-            url: url.into(),
-        })
+        let bytes = resp.bytes().await.map_err(transport)?;
+        parse_fetch_reply(&bytes)
     }
 
     async fn redirection_status(
@@ -259,10 +334,10 @@ impl Kontomatik for KontomatikClient {
         id: &RedirectionId,
     ) -> Result<RedirectionStatus, KontomatikError> {
         let resp = self
-            .http
-            .get(self.url(&wire::redirection_status_path(id.as_str()))?)
-            .header(wire::API_KEY_HEADER, self.config.api_key.expose())
-            .timeout(self.config.timeout)
+            .request(
+                reqwest::Method::GET,
+                &wire::redirection_status_path(id.as_str()),
+            )?
             .send()
             .await
             .map_err(transport)?;
@@ -275,46 +350,19 @@ impl Kontomatik for KontomatikClient {
         if !resp.status().is_success() {
             return Err(Self::json_error(resp).await);
         }
-        let body: wire::StatusReply = resp
-            .json()
-            .await
-            .map_err(|e| KontomatikError::Malformed(e.without_url().to_string()))?;
-        if body
-            .redirection_id
-            .as_deref()
-            .is_some_and(|r| r != id.as_str())
-        {
-            return Err(KontomatikError::Malformed(
-                "status reply is for another redirection".into(),
-            ));
-        }
-        parse_status(body)
+        let bytes = resp.bytes().await.map_err(transport)?;
+        parse_status_reply(&bytes, id)
     }
 
     async fn default_import(
         &self,
         session: &SessionData,
-        owner: Option<&OwnerExternalId>,
-        since: Option<NaiveDate>,
+        since: NaiveDate,
     ) -> Result<CommandId, KontomatikError> {
-        let mut form: Vec<(&str, String)> = vec![
-            (wire::API_KEY_PARAM, self.config.api_key.expose().to_owned()),
-            (wire::PARAM_SESSION_ID, session.session_id.clone()),
-            (
-                wire::PARAM_SESSION_ID_SIGNATURE,
-                session.session_id_signature.expose().to_owned(),
-            ),
-        ];
-        if let Some(owner) = owner {
-            form.push((wire::PARAM_OWNER_EXTERNAL_ID, owner.to_string()));
-        }
-        if let Some(since) = since {
-            form.push((wire::PARAM_SINCE, since.format("%Y-%m-%d").to_string()));
-        }
+        let mut form = Self::session_form(session);
+        form.push((wire::PARAM_SINCE, since.format(wire::SINCE_FORMAT).to_string()));
         let resp = self
-            .http
-            .post(self.url(wire::DEFAULT_IMPORT_PATH)?)
-            .timeout(self.config.timeout)
+            .request(reqwest::Method::POST, wire::DEFAULT_IMPORT_PATH)?
             .form(&form)
             .send()
             .await
@@ -323,32 +371,22 @@ impl Kontomatik for KontomatikClient {
             return Err(e);
         }
         match Self::xml_reply(resp, &mut Discard).await? {
-            (s, CommandReply::Command(c)) if s.is_success() => Ok(c.id),
-            (s, CommandReply::Exception(e)) => Err(exception_error(s, e)),
-            (s, CommandReply::Command(_)) => Err(KontomatikError::Malformed(format!(
-                "a command with HTTP {}",
-                s.as_u16()
-            ))),
+            // 202 Accepted, first state `setup` (or `in_progress` in older samples).
+            (s, ParsedReply { reply: Reply::Command(c), .. }) if s.is_success() => Ok(c.id),
+            (s, ParsedReply { reply: Reply::Command(_), .. }) => Err(KontomatikError::Malformed(
+                format!("a command with HTTP {}", s.as_u16()),
+            )),
+            (s, p) => Err(non_command_error(s, &p.reply)),
         }
     }
 
     async fn command_status(
         &self,
         command: &CommandId,
-        session: &SessionData,
         sink: &mut dyn ImportSink,
     ) -> Result<CommandStatus, KontomatikError> {
         let resp = self
-            .http
-            .get(self.url(&wire::command_path(command.as_str()))?)
-            .query(&[
-                (wire::API_KEY_PARAM, self.config.api_key.expose()),
-                (wire::PARAM_SESSION_ID, session.session_id.as_str()),
-                (
-                    wire::PARAM_SESSION_ID_SIGNATURE,
-                    session.session_id_signature.expose(),
-                ),
-            ])
+            .request(reqwest::Method::GET, &wire::command_path(command.as_str()))?
             .timeout(self.config.result_timeout)
             .send()
             .await
@@ -357,7 +395,7 @@ impl Kontomatik for KontomatikClient {
             return Err(e);
         }
         match Self::xml_reply(resp, sink).await? {
-            (s, CommandReply::Command(c)) if s.is_success() => {
+            (s, ParsedReply { reply: Reply::Command(c), .. }) if s.is_success() => {
                 if c.id != *command {
                     return Err(KontomatikError::Malformed(
                         "status reply is for another command".into(),
@@ -365,11 +403,83 @@ impl Kontomatik for KontomatikClient {
                 }
                 Ok(c)
             }
-            (s, CommandReply::Exception(e)) => Err(exception_error(s, e)),
-            (s, CommandReply::Command(_)) => Err(KontomatikError::Malformed(format!(
-                "a command with HTTP {}",
-                s.as_u16()
-            ))),
+            (s, ParsedReply { reply: Reply::Command(_), .. }) => Err(KontomatikError::Malformed(
+                format!("a command with HTTP {}", s.as_u16()),
+            )),
+            (s, p) => Err(non_command_error(s, &p.reply)),
+        }
+    }
+
+    async fn sign_out(&self, session: &SessionData) -> Result<SignOut, KontomatikError> {
+        let resp = self
+            .request(reqwest::Method::POST, wire::SIGN_OUT_PATH)?
+            .form(&Self::session_form(session))
+            .send()
+            .await
+            .map_err(transport)?;
+        if let Some(e) = common_status(&resp) {
+            return Err(e);
+        }
+        match Self::xml_reply(resp, &mut Discard).await? {
+            (_, ParsedReply { reply: Reply::Exception(e), .. })
+                if e.name == wire::xml::EXC_COMMAND_NOT_AVAILABLE =>
+            {
+                Ok(SignOut::NotAvailable)
+            }
+            (s, ParsedReply { reply: Reply::Command(_) | Reply::Empty, .. }) if s.is_success() => {
+                Ok(SignOut::SignedOut)
+            }
+            (s, p) => Err(non_command_error(s, &p.reply)),
+        }
+    }
+
+    async fn owner_data(
+        &self,
+        owner: &OwnerExternalId,
+        sink: &mut dyn ImportSink,
+    ) -> Result<bool, KontomatikError> {
+        let resp = self
+            .owner_data_request(reqwest::Method::GET, owner)?
+            .timeout(self.config.result_timeout)
+            .send()
+            .await
+            .map_err(transport)?;
+        if let Some(e) = common_status(&resp) {
+            return Err(e);
+        }
+        match Self::xml_reply(resp, sink).await? {
+            (s, ParsedReply { reply: Reply::OwnerData { external_id }, .. })
+                if s.is_success() =>
+            {
+                if external_id != owner.as_str() {
+                    return Err(KontomatikError::Malformed(
+                        "owner data is for another owner".into(),
+                    ));
+                }
+                Ok(true)
+            }
+            (s, ParsedReply { reply: Reply::Empty, .. }) if s.is_success() => Ok(false),
+            (StatusCode::NOT_FOUND, _) => Ok(false),
+            (s, p) => Err(non_command_error(s, &p.reply)),
+        }
+    }
+
+    async fn delete_owner_data(&self, owner: &OwnerExternalId) -> Result<bool, KontomatikError> {
+        let resp = self
+            .owner_data_request(reqwest::Method::DELETE, owner)?
+            .send()
+            .await
+            .map_err(transport)?;
+        if let Some(e) = common_status(&resp) {
+            return Err(e);
+        }
+        match Self::xml_reply(resp, &mut Discard).await? {
+            (StatusCode::NOT_FOUND, _) => Ok(false),
+            (s, ParsedReply { reply: Reply::Exception(_) | Reply::Comment(_), .. }) if s.is_success() => {
+                Err(KontomatikError::Malformed("an error reply with a success status".into()))
+            }
+            (s, _) if s.is_success() => Ok(true),
+            (s, p) => Err(non_command_error(s, &p.reply)),
         }
     }
 }
@@ -392,36 +502,52 @@ mod tests {
     }
 
     #[test]
-    fn exceptions_map_to_typed_errors() {
-        let e = |code: &str| ErrorInfo {
-            code: code.into(),
+    fn exceptions_map_to_typed_errors_by_name() {
+        let e = |name: &str| Exception {
+            name: name.into(),
             message: "m".into(),
+            friendly_message: None,
         };
+        let bad = StatusCode::BAD_REQUEST;
         assert_eq!(
-            exception_error(StatusCode::BAD_REQUEST, e("CommandAlreadyExecuted")),
+            exception_error(bad, &e("DefaultImportAlreadyExecuted")),
             KontomatikError::AlreadyImported
         );
-        assert!(matches!(
-            exception_error(StatusCode::BAD_REQUEST, e("SessionExpired")),
-            KontomatikError::SessionInvalid(_)
-        ));
+        for name in ["InvalidSessionId", "SessionExpired"] {
+            assert!(
+                matches!(exception_error(StatusCode::NOT_FOUND, &e(name)), KontomatikError::SessionInvalid(ref i) if i.code == name),
+                "{name}"
+            );
+        }
+        for name in ["ServiceMaintenance", "ServiceTemporarilyUnavailable", "JobsQuotaExceeded"] {
+            assert!(exception_error(bad, &e(name)).is_transient(), "{name}");
+        }
         assert_eq!(
-            exception_error(StatusCode::UNAUTHORIZED, e("InvalidApiKey")),
-            KontomatikError::Unauthorized
-        );
-        assert_eq!(
-            exception_error(StatusCode::NOT_FOUND, e("CommandNotFound")),
+            exception_error(StatusCode::NOT_FOUND, &e("InvalidCommandId")),
             KontomatikError::NotFound
         );
-        assert!(matches!(
-            exception_error(StatusCode::BAD_REQUEST, e("Whatever")),
-            KontomatikError::Rejected(_)
-        ));
+        assert_eq!(
+            exception_error(bad, &e("Whatever")),
+            KontomatikError::Rejected(ErrorInfo {
+                code: "Whatever".into(),
+                message: "m".into()
+            }),
+            "unknown names keep their text"
+        );
+        assert_eq!(
+            non_command_error(StatusCode::UNAUTHORIZED, &Reply::Comment("check".into())),
+            KontomatikError::Unauthorized
+        );
     }
 
     #[test]
     fn status_replies_parse_into_typed_statuses() {
         let reply = |json: &str| parse_status(serde_json::from_str(json).unwrap());
+        let id = RedirectionId::parse("r").unwrap();
+        assert!(matches!(
+            parse_status_reply(br#"{"redirectionId":"other","status":"expired"}"#, &id),
+            Err(KontomatikError::Malformed(_))
+        ));
         assert_eq!(
             reply(r#"{"status":"in_progress"}"#).unwrap(),
             RedirectionStatus::InProgress

@@ -53,15 +53,20 @@ const TX_PER_CHUNK: u32 = 400;
 
 const FIRST: &[&str] = &["Jan", "Anna", "Piotr", "Maria", "Tomasz", "Ewa"];
 const LAST: &[&str] = &["Kowalski", "Nowak", "Wiśniewski", "Wójcik", "Lewandowski"];
-const SHOPS: &[&str] = &[
-    "Biedronka",
-    "Żabka",
-    "M&S Food",
-    "Orlen",
-    "Allegro <online>",
-    "Rossmann",
+/// Shops and the label Kontomatik would give their payments.
+const SHOPS: &[(&str, &str)] = &[
+    ("Biedronka", "groceries"),
+    ("Żabka", "groceries"),
+    ("M&S Food", "groceries"),
+    ("Orlen", "fuel"),
+    ("Allegro <online>", "shopping"),
+    ("Rossmann", "shopping"),
 ];
-const ACCOUNT_NAMES: &[&str] = &["Konto osobiste", "Konto oszczędnościowe", "Konto walutowe"];
+const ACCOUNT_NAMES: &[(&str, &str)] = &[
+    ("Konto osobiste 360", "Konto"),
+    ("Konto oszczędnościowe", ""),
+    ("Konto walutowe EUR", "Euro"),
+];
 
 /// Formats cents as a decimal amount: `-120.50`.
 fn money(cents: i64) -> String {
@@ -70,25 +75,49 @@ fn money(cents: i64) -> String {
     format!("{sign}{}.{:02}", abs / 100, abs % 100)
 }
 
-fn el(out: &mut String, name: &[u8], text: &str) {
-    let name = String::from_utf8_lossy(name);
-    out.push('<');
-    out.push_str(&name);
-    out.push('>');
-    out.push_str(&escape(text));
-    out.push_str("</");
-    out.push_str(&name);
-    out.push('>');
+fn day(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
 }
 
-/// The chunks of one successful command reply.
+/// What wraps the data: a successful command's reply, or an owner's aggregated data.
+#[derive(Debug, Clone)]
+pub enum Envelope {
+    /// `reply/command/result`
+    Command {
+        id: u64,
+        owner_external_id: Option<String>,
+    },
+    /// `reply/owner/target` (`GET /v1/data.xml`)
+    OwnerData {
+        owner_external_id: String,
+        created_at: String,
+        updated_at: String,
+    },
+}
+
+/// Everything one rendering needs.
+#[derive(Debug, Clone)]
+pub struct Rendering {
+    pub envelope: Envelope,
+    pub seed: u64,
+    pub bank_id: &'static str,
+    pub bank_name: &'static str,
+    pub shape: DataShape,
+    /// The day the data was taken.
+    pub as_of: NaiveDate,
+    /// The first day of history asked for (Default Import's `since`).
+    pub since: NaiveDate,
+    /// `responseTimestamp`.
+    pub timestamp: String,
+    /// Add a `<creditCards>` block.
+    pub credit_cards: bool,
+}
+
+/// The chunks of one reply carrying bank data.
 pub struct ResultChunks {
     rng: ChaCha8Rng,
-    command_id: u64,
-    bank_id: &'static str,
-    bank_name: &'static str,
-    shape: DataShape,
-    as_of: NaiveDate,
+    r: Rendering,
+    owner_name: String,
     started: bool,
     account: u32,
     tx: u32,
@@ -97,21 +126,14 @@ pub struct ResultChunks {
 }
 
 impl ResultChunks {
-    pub fn new(
-        command_id: u64,
-        seed: u64,
-        bank_id: &'static str,
-        bank_name: &'static str,
-        shape: DataShape,
-        as_of: NaiveDate,
-    ) -> Self {
+    pub fn new(r: Rendering) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(r.seed);
+        let first = FIRST[rng.gen_range(0..FIRST.len())];
+        let last = LAST[rng.gen_range(0..LAST.len())];
         ResultChunks {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            command_id,
-            bank_id,
-            bank_name,
-            shape,
-            as_of,
+            rng,
+            r,
+            owner_name: format!("{first} {last}"),
             started: false,
             account: 0,
             tx: 0,
@@ -122,94 +144,169 @@ impl ResultChunks {
 
     fn header(&mut self) -> String {
         let mut s = String::with_capacity(1024);
-        s.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-        s.push_str(&format!(
-            r#"<reply><command id="{}" state="successful"><progress><value>100</value></progress><result>"#,
-            self.command_id
-        ));
-        s.push_str(&format!(
-            r#"<target name="{}" officialName="{}"/>"#,
-            escape(self.bank_id),
-            escape(self.bank_name)
-        ));
-        let first = FIRST[self.rng.gen_range(0..FIRST.len())];
-        let last = LAST[self.rng.gen_range(0..LAST.len())];
+        match &self.r.envelope {
+            Envelope::Command {
+                id,
+                owner_external_id,
+            } => {
+                s.push_str(&n::reply_open(
+                    "200 OK",
+                    owner_external_id.as_deref(),
+                    &self.r.timestamp,
+                ));
+                s.push_str(&n::command_open(
+                    *id,
+                    "successful",
+                    n::COMMAND_DEFAULT_IMPORT,
+                    Some((self.r.bank_id, self.r.bank_name)),
+                ));
+                // Recorded: the progress of a successful command says 0.
+                s.push_str(&n::progress(0));
+                s.push_str("<result>");
+            }
+            Envelope::OwnerData {
+                owner_external_id,
+                created_at,
+                updated_at,
+            } => {
+                s.push_str(&n::reply_open("200 OK", None, &self.r.timestamp));
+                s.push_str(&format!(
+                    r#"<owner externalId="{}" createdAt="{}" updatedAt="{}" origin="API" lastChange="{}">"#,
+                    escape(owner_external_id.as_str()),
+                    escape(created_at.as_str()),
+                    escape(updated_at.as_str()),
+                    escape(updated_at.as_str()),
+                ));
+                s.push_str(&format!(
+                    r#"<target name="{}" officialName="{}" institution="{}">"#,
+                    escape(self.r.bank_id),
+                    escape(self.r.bank_name),
+                    escape(self.r.bank_name)
+                ));
+            }
+        }
         s.push_str("<owners><owner>");
-        el(&mut s, n::OWNER_NAME, &format!("{first} {last}"));
-        el(
-            &mut s,
-            n::OWNER_ADDRESS,
-            &format!(
-                "ul. Polna {}, 00-{:03} Warszawa",
-                self.rng.gen_range(1..200),
-                self.rng.gen_range(0..999)
-            ),
+        n::el(&mut s, n::OWNER_NAME, &self.owner_name);
+        let address = format!(
+            "ul. Polna {}, 00-{:03} Warszawa",
+            self.rng.gen_range(1..200),
+            self.rng.gen_range(0..999)
         );
-        el(&mut s, n::OWNER_KIND, "OWNER");
+        n::el(&mut s, n::OWNER_ADDRESS, &address);
+        n::el(&mut s, n::OWNER_KIND, "OWNER");
         s.push_str("</owner></owners><accounts>");
+        s
+    }
+
+    fn footer(&self) -> String {
+        let mut s = String::from("</accounts>");
+        if self.r.credit_cards {
+            s.push_str("<creditCards><creditCard>");
+            n::el(&mut s, "name", "Karta kredytowa");
+            n::el(&mut s, "number", "5375 **** **** 1234");
+            n::el(&mut s, "currencyBalance", "-312.40");
+            n::el(&mut s, "currencyName", "PLN");
+            s.push_str("</creditCard></creditCards>");
+        }
+        match self.r.envelope {
+            Envelope::Command { .. } => s.push_str("</result></command>"),
+            Envelope::OwnerData { .. } => s.push_str("</target></owner>"),
+        }
+        s.push_str(n::REPLY_CLOSE);
         s
     }
 
     fn account_open(&mut self) -> String {
         let mut s = String::with_capacity(512);
+        let (name, friendly) = ACCOUNT_NAMES[self.account as usize % ACCOUNT_NAMES.len()];
         let currency = if self.account % 3 == 2 { "EUR" } else { "PLN" };
         let iban: String = (0..26)
             .map(|_| char::from(b'0' + self.rng.gen_range(0..10u8)))
             .collect();
         self.balance_cents = self.rng.gen_range(10_000..2_000_000);
+        let opened = self.r.as_of - Duration::days(self.rng.gen_range(200..4000));
         s.push_str("<account>");
-        el(
+        n::el(&mut s, n::ACCOUNT_NAME, name);
+        if !friendly.is_empty() {
+            n::el(&mut s, n::ACCOUNT_FRIENDLY_NAME, friendly);
+        }
+        n::el(&mut s, n::ACCOUNT_IBAN, &format!("PL{iban}"));
+        n::el(&mut s, n::ACCOUNT_BALANCE, &money(self.balance_cents));
+        n::el(
             &mut s,
-            n::ACCOUNT_NAME,
-            ACCOUNT_NAMES[self.account as usize % ACCOUNT_NAMES.len()],
-        );
-        el(&mut s, n::ACCOUNT_NUMBER, &format!("PL{iban}"));
-        el(&mut s, n::ACCOUNT_CURRENCY, currency);
-        el(&mut s, n::ACCOUNT_BALANCE, &money(self.balance_cents));
-        el(
-            &mut s,
-            n::ACCOUNT_AVAILABLE_FUNDS,
+            n::ACCOUNT_FUNDS_AVAILABLE,
             &money(self.balance_cents - self.rng.gen_range(0..5_000)),
         );
+        n::el(&mut s, n::ACCOUNT_CURRENCY, currency);
+        n::el(&mut s, n::ACCOUNT_ACTIVE_SINCE, &day(opened));
+        s.push_str(&format!(
+            r#"<directDebit available="{}"/>"#,
+            currency == "PLN"
+        ));
         s.push_str("<moneyTransactions>");
         s
     }
 
+    fn account_close(&self) -> String {
+        let mut s = String::from("</moneyTransactions><owners><owner>");
+        n::el(&mut s, n::OWNER_NAME, &self.owner_name);
+        n::el(&mut s, n::OWNER_KIND, "OWNER");
+        s.push_str("</owner></owners></account>");
+        s
+    }
+
     fn transaction(&mut self, s: &mut String) {
-        let per = self.shape.transactions_per_account.max(1);
-        // Newest first, spread over the last 180 days.
-        let days_back = i64::from(self.tx) * 180 / i64::from(per);
-        let day = self.as_of - Duration::days(days_back);
+        let per = i64::from(self.r.shape.transactions_per_account.max(1));
+        let span = (self.r.as_of - self.r.since).num_days().clamp(1, 3650);
+        // Newest first, spread from `as_of` back to `since`.
+        let days_back = i64::from(self.tx) * span / per;
+        let on = self.r.as_of - Duration::days(days_back);
         let salary = self.tx % 15 == 7;
+        let bill = self.tx % 15 == 3;
         let cents = if salary {
             self.rng.gen_range(400_000..900_000)
+        } else if bill {
+            -self.rng.gen_range(10_000..40_000)
         } else {
             -self.rng.gen_range(100..60_000)
         };
         let balance_after = self.balance_cents;
         self.balance_cents -= cents;
         s.push_str("<moneyTransaction>");
-        el(s, n::TX_TRANSACTION_ON, &day.format("%Y-%m-%d").to_string());
-        el(
-            s,
-            n::TX_BOOKED_ON,
-            &(day + Duration::days(1)).format("%Y-%m-%d").to_string(),
-        );
-        el(s, n::TX_CURRENCY_AMOUNT, &money(cents));
-        el(s, n::TX_CURRENCY_BALANCE, &money(balance_after));
-        if salary {
-            el(s, n::TX_TITLE, "Wynagrodzenie / Salary");
-            el(s, n::TX_PARTY, "ACME Sp. z o.o.");
-            el(s, n::TX_PARTY_IBAN, "PL10105000997603123456789123");
-            el(s, n::TX_KIND, "TRANSFER");
+        n::el(s, n::TX_TRANSACTION_ON, &day(on));
+        n::el(s, n::TX_BOOKED_ON, &day(on + Duration::days(1)));
+        n::el(s, n::TX_CURRENCY_AMOUNT, &money(cents));
+        n::el(s, n::TX_CURRENCY_BALANCE, &money(balance_after));
+        let labels: &[&str] = if salary {
+            n::el(s, n::TX_TITLE, "Wynagrodzenie za pracę");
+            // Recorded: line breaks occur inside elements.
+            n::el(s, n::TX_PARTY, "ACME\n            Sp. z o.o.");
+            n::el(s, n::TX_PARTY_IBAN, "PL10105000997603123456789123");
+            n::el(s, n::TX_KIND, "PRZELEW PRZYCHODZĄCY");
+            &["salary"]
+        } else if bill {
+            n::el(s, n::TX_TITLE, "Rachunek za prąd");
+            n::el(s, n::TX_PARTY, "Energa Obrót S.A.");
+            n::el(s, n::TX_PARTY_IBAN, "PL27114020040000300201355387");
+            n::el(s, n::TX_KIND, "PRZELEW ZEWNĘTRZNY");
+            &["utilities", "monthly"]
         } else {
-            let shop = SHOPS[self.rng.gen_range(0..SHOPS.len())];
-            el(s, n::TX_TITLE, &format!("Zakup kartą {shop}"));
-            el(s, n::TX_PARTY, shop);
-            el(s, n::TX_PARTY_IBAN, "");
-            el(s, n::TX_KIND, "CARD_PAYMENT");
+            let (shop, label) = SHOPS[self.rng.gen_range(0..SHOPS.len())];
+            n::el(s, n::TX_TITLE, &format!("Zakup kartą {shop}"));
+            n::el(s, n::TX_PARTY, shop);
+            n::el(s, n::TX_KIND, "PŁATNOŚĆ KARTĄ");
+            match label {
+                "groceries" => &["groceries"],
+                "fuel" => &["fuel"],
+                _ => &["shopping"],
+            }
+        };
+        n::el(s, n::TX_STATUS, if days_back == 0 { "PENDING" } else { "DONE" });
+        s.push_str("<labels>");
+        for l in labels {
+            n::el(s, "label", l);
         }
-        s.push_str("</moneyTransaction>");
+        s.push_str("</labels></moneyTransaction>");
     }
 }
 
@@ -224,23 +321,23 @@ impl Iterator for ResultChunks {
             self.started = true;
             return Some(self.header());
         }
-        if self.account >= self.shape.accounts {
+        if self.account >= self.r.shape.accounts {
             self.done = true;
-            return Some("</accounts></result></command></reply>".into());
+            return Some(self.footer());
         }
         let mut s = if self.tx == 0 {
             self.account_open()
         } else {
             String::new()
         };
-        let end = (self.tx + TX_PER_CHUNK).min(self.shape.transactions_per_account);
-        s.reserve((end - self.tx) as usize * 420);
+        let end = (self.tx + TX_PER_CHUNK).min(self.r.shape.transactions_per_account);
+        s.reserve((end - self.tx) as usize * 520);
         while self.tx < end {
             self.transaction(&mut s);
             self.tx += 1;
         }
-        if self.tx >= self.shape.transactions_per_account {
-            s.push_str("</moneyTransactions></account>");
+        if self.tx >= self.r.shape.transactions_per_account {
+            s.push_str(&self.account_close());
             self.account += 1;
             self.tx = 0;
         }
@@ -255,14 +352,20 @@ mod tests {
     use quick_xml::events::Event;
 
     fn render(seed: u64, shape: DataShape) -> String {
-        ResultChunks::new(
-            42,
+        ResultChunks::new(Rendering {
+            envelope: Envelope::Command {
+                id: 42,
+                owner_external_id: Some("own-1".into()),
+            },
             seed,
-            "DemoBank",
-            "Demo Bank",
+            bank_id: "DemoBank",
+            bank_name: "Demo Bank",
             shape,
-            NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
-        )
+            as_of: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
+            since: NaiveDate::from_ymd_opt(2025, 11, 2).unwrap(),
+            timestamp: "2026-11-02T09:00:00Z".into(),
+            credit_cards: true,
+        })
         .collect()
     }
 
@@ -289,6 +392,9 @@ mod tests {
         assert_eq!(a, render(7, shape), "deterministic");
         assert_ne!(a, render(8, shape), "seeded");
         assert_eq!(count(&a, b"account"), 3);
+        assert_eq!(count(&a, b"creditCard"), 1);
+        assert!(a.contains("<label>salary</label>"));
+        assert!(a.contains("<transactionOn>2025-11-"), "history reaches back to since");
         assert_eq!(count(&a, b"moneyTransaction"), 3003);
         assert!(a.contains("M&amp;S Food") || a.contains("Allegro &lt;online&gt;"));
     }

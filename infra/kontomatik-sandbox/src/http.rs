@@ -1,7 +1,7 @@
 //! The sandbox's HTTP surface: Kontomatik's API (`/v1/…`), the hosted sign-in page
 //! (`/signin/…`) and, when enabled, the admin endpoints tests use (`/_sandbox/…`).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration as StdDuration;
 
@@ -16,11 +16,10 @@ use chrono::{Duration, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use signin_core::domain::{AccessMode, Country, Language, OwnerExternalId};
 use signin_core::{Clock, ScaledClock, SimClock};
 use url::Url;
 
-use crate::data::{DataShape, ResultChunks};
+use crate::data::{DataShape, Envelope, Rendering, ResultChunks};
 use crate::pages;
 use crate::sim::{self, Acted, Counters, Sim, SimError, Status, UserAction};
 use crate::wire::{self, json};
@@ -158,6 +157,7 @@ pub(crate) struct Shared {
     shape: Mutex<DataShape>,
     seed: u64,
     public_base: Mutex<Option<Url>>,
+    requests: Mutex<VecDeque<RequestSeen>>,
 }
 
 /// In-process control of a running sandbox (what the admin endpoints do, without HTTP).
@@ -180,6 +180,11 @@ pub struct RedirectionView {
 impl SandboxHandle {
     pub fn counters(&self) -> Counters {
         lock(&self.shared.sim).counters.clone()
+    }
+
+    /// Every API request received (the latest [`MAX_REQUESTS_SEEN`]), oldest first.
+    pub fn requests(&self) -> Vec<RequestSeen> {
+        lock(&self.shared.requests).iter().cloned().collect()
     }
 
     pub fn set_faults(&self, config: FaultConfig) {
@@ -253,15 +258,22 @@ pub fn router(options: SandboxOptions) -> Result<(Router, SandboxHandle), String
         shape: Mutex::new(shape),
         seed: options.seed,
         public_base: Mutex::new(options.public_base_url),
+        requests: Mutex::new(VecDeque::new()),
     });
     let api = Router::new()
         .route(wire::FETCH_REDIRECTION, post(fetch_redirection))
         .route(wire::REDIRECTION_STATUS, get(redirection_status))
         .route(wire::DEFAULT_IMPORT, post(default_import))
+        .route(wire::SIGN_OUT, post(sign_out))
         .route(wire::COMMAND_STATUS, get(command_status))
+        .route(wire::OWNER_DATA, get(owner_data).delete(delete_owner_data))
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             inject_faults,
+        ))
+        .layer(middleware::from_fn_with_state(
+            shared.clone(),
+            record_requests,
         ));
     let mut app = Router::new()
         .merge(api)
@@ -271,6 +283,7 @@ pub fn router(options: SandboxOptions) -> Result<(Router, SandboxHandle), String
     if options.admin {
         app = app
             .route("/_sandbox/counters", get(admin_counters))
+            .route("/_sandbox/requests", get(admin_requests))
             .route("/_sandbox/clock", get(admin_clock))
             .route("/_sandbox/clock/advance", post(admin_advance))
             .route("/_sandbox/faults", put(admin_faults))
@@ -328,6 +341,101 @@ async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
     }
 }
 
+// --- every API request: the log, and secrets where they do not belong ----------------------
+
+/// One API request as the sandbox received it (for tests that check what our client sends).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestSeen {
+    pub method: String,
+    /// Path and query, exactly as received.
+    pub uri: String,
+    /// The `X-Api-Key` header was present.
+    pub api_key_header: bool,
+    /// Names of the form fields of a urlencoded body.
+    pub form_fields: Vec<String>,
+}
+
+/// At most this many requests are kept (oldest dropped first).
+const MAX_REQUESTS_SEEN: usize = 20_000;
+/// The largest API request body read.
+const MAX_BODY: usize = 64 * 1024;
+
+fn query_names(query: &str) -> Vec<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, _)| k.into_owned())
+        .collect()
+}
+
+async fn record_requests(State(s): Shr, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return xml_reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                &s.timestamp(),
+                &wire::xml::exception(wire::xml::EXC_INVALID_PARAMETER, "Request too large.", None),
+            )
+        }
+    };
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let form_fields = if is_form {
+        url::form_urlencoded::parse(&bytes)
+            .map(|(k, _)| k.into_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let query = parts.uri.query().unwrap_or("");
+    let in_query = query_names(query);
+    let seen = RequestSeen {
+        method: parts.method.to_string(),
+        uri: parts.uri.to_string(),
+        api_key_header: parts.headers.contains_key(wire::API_KEY_HEADER),
+        form_fields: form_fields.clone(),
+    };
+    let key_in_url = in_query.iter().any(|k| k == wire::LEGACY_API_KEY_PARAM)
+        || (!s.api_key.is_empty() && query.contains(s.api_key.as_str()));
+    let key_in_form = form_fields.iter().any(|k| k == wire::LEGACY_API_KEY_PARAM);
+    let signature_in_url = in_query
+        .iter()
+        .any(|k| k == wire::FORM_SESSION_ID_SIGNATURE);
+    {
+        let mut log = lock(&s.requests);
+        if log.len() >= MAX_REQUESTS_SEEN {
+            log.pop_front();
+        }
+        log.push_back(seen);
+    }
+    if key_in_url || key_in_form || signature_in_url {
+        let mut sim = lock(&s.sim);
+        sim.counters.secrets_in_url += u64::from(key_in_url || signature_in_url);
+        sim.counters.unauthorized += u64::from(key_in_url || key_in_form);
+    }
+    if key_in_url || key_in_form {
+        return unauthorized(&s);
+    }
+    if signature_in_url {
+        return xml_reply(
+            StatusCode::BAD_REQUEST,
+            None,
+            &s.timestamp(),
+            &wire::xml::exception(
+                wire::xml::EXC_INVALID_PARAMETER,
+                "The session signature must not be sent in the URL.",
+                None,
+            ),
+        );
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
 // --- JSON API ---------------------------------------------------------------------------------
 
 fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
@@ -343,12 +451,38 @@ fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Res
         .into_response()
 }
 
-fn xml(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+/// A whole XML reply: `<reply status=…>inner</reply>`, with the HTTP status it names.
+fn xml_reply(status: StatusCode, owner: Option<&str>, timestamp: &str, inner: &str) -> Response {
+    let reason = status.canonical_reason().unwrap_or("");
+    let mut body = wire::xml::reply_open(&format!("{} {reason}", status.as_u16()), owner, timestamp);
+    body.push_str(inner);
+    body.push_str(wire::xml::REPLY_CLOSE);
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// Recorded: a wrong key (or an unlisted IP) gets 401 with a `<comment>`, no `<exception>`.
+fn unauthorized(s: &Shared) -> Response {
+    xml_reply(
+        StatusCode::UNAUTHORIZED,
+        None,
+        &s.timestamp(),
+        &wire::xml::comment(
+            "Access denied. Please check your IP address and API key HTTP header (X-Api-Key).",
+        ),
+    )
 }
 
 impl Shared {
-    fn key_ok(&self, given: Option<&str>) -> bool {
+    /// The key must come in the header, and only there.
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let given = headers
+            .get(wire::API_KEY_HEADER)
+            .and_then(|v| v.to_str().ok());
         let ok = given == Some(self.api_key.as_str());
         if !ok {
             lock(&self.sim).counters.unauthorized += 1;
@@ -366,68 +500,70 @@ impl Shared {
             .map(|u| u.as_str().trim_end_matches('/').to_owned())
             .unwrap_or_default()
     }
+
+    fn timestamp(&self) -> String {
+        self.time
+            .now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
 }
 
-fn header_key(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(wire::API_KEY_HEADER)
-        .and_then(|v| v.to_str().ok())
+/// The sandbox's own reading of a Fetch redirection request.
+fn check_fetch(req: json::FetchRedirection) -> Result<sim::NewRedirection, (String, String)> {
+    use wire::rules;
+    let bad = |field: &str, why: &str| Err((field.to_owned(), why.to_owned()));
+    let redirect_uri = match req.redirect_uri.as_deref().map(Url::parse) {
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u.to_string(),
+        Some(_) => return bad("redirectUri", "must be an absolute http(s) URL"),
+        None => return bad("redirectUri", "is required"),
+    };
+    let language = req.language.unwrap_or_default();
+    if !rules::LANGUAGES.contains(&language.as_str()) {
+        return bad("language", "is not a language the widget offers");
+    }
+    let country = req.country.unwrap_or_default();
+    if !rules::COUNTRIES.contains(&country.as_str()) {
+        return bad("country", "is not a country with banks here (lower case, e.g. pl)");
+    }
+    let access_mode = req.access_mode.unwrap_or_else(|| "single".into());
+    if !rules::ACCESS_MODES.contains(&access_mode.as_str()) {
+        return bad("accessMode", "must be single, multiple or mixed");
+    }
+    if let Some(owner) = req.owner_external_id.as_deref() {
+        if !rules::owner_id_ok(owner) {
+            return bad("ownerExternalId", "must be 1-200 printable characters without spaces");
+        }
+    }
+    Ok(sim::NewRedirection {
+        redirect_uri,
+        owner_external_id: req.owner_external_id,
+        language,
+        country,
+        access_mode,
+    })
 }
 
 async fn fetch_redirection(State(s): Shr, headers: HeaderMap, body: Bytes) -> Response {
     s.count(sim::ENDPOINT_FETCH);
-    if !s.key_ok(header_key(&headers)) {
-        return json_error(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "Invalid or missing API key",
-        );
+    if !s.authorized(&headers) {
+        return unauthorized(&s);
     }
     let req: json::FetchRedirection = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, "InvalidRequest", e.to_string()),
     };
-    let bad = |field: &str, why: String| {
-        json_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidRequest",
-            format!("{field}: {why}"),
-        )
+    let new = match check_fetch(req) {
+        Ok(n) => n,
+        Err((field, why)) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                format!("{field}: {why}"),
+            )
+        }
     };
-    let redirect_uri = match req.redirect_uri.as_deref().map(Url::parse) {
-        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") => u.to_string(),
-        Some(_) => return bad("redirectUri", "must be an absolute http(s) URL".into()),
-        None => return bad("redirectUri", "is required".into()),
-    };
-    let language = match Language::parse(req.language.as_deref().unwrap_or("")) {
-        Ok(l) => l,
-        Err(e) => return bad("language", e.to_string()),
-    };
-    let country = match Country::parse(req.country.as_deref().unwrap_or("")) {
-        Ok(c) => c,
-        Err(e) => return bad("country", e.to_string()),
-    };
-    let access_mode = match req.access_mode.as_deref() {
-        None => AccessMode::Single,
-        Some(m) => match AccessMode::parse(m) {
-            Ok(m) => m,
-            Err(e) => return bad("accessMode", e.to_string()),
-        },
-    };
-    if let Some(Err(e)) = req.owner_external_id.as_deref().map(OwnerExternalId::parse) {
-        return bad("ownerExternalId", e.to_string());
-    }
     let now = s.time.now();
-    let r = lock(&s.sim).fetch_redirection(
-        sim::NewRedirection {
-            redirect_uri,
-            owner_external_id: req.owner_external_id,
-            language: language.as_str().into(),
-            country: country.as_str().into(),
-            access_mode: access_mode.as_str().into(),
-        },
-        now,
-    );
+    let r = lock(&s.sim).fetch_redirection(new, now);
     let url = format!("{}/signin/{}", s.link_base(), r.id);
     Json(json::Link {
         redirection_id: r.id,
@@ -438,12 +574,8 @@ async fn fetch_redirection(State(s): Shr, headers: HeaderMap, body: Bytes) -> Re
 
 async fn redirection_status(State(s): Shr, headers: HeaderMap, Path(id): Path<String>) -> Response {
     s.count(sim::ENDPOINT_STATUS);
-    if !s.key_ok(header_key(&headers)) {
-        return json_error(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
-            "Invalid or missing API key",
-        );
+    if !s.authorized(&headers) {
+        return unauthorized(&s);
     }
     let now = s.time.now();
     let result = lock(&s.sim).status(&id, now);
@@ -500,119 +632,227 @@ async fn redirection_status(State(s): Shr, headers: HeaderMap, Path(id): Path<St
 
 // --- XML command API --------------------------------------------------------------------------
 
-fn sim_xml_error(e: SimError) -> Response {
+fn sim_xml_error(s: &Shared, e: SimError) -> Response {
     use wire::xml::*;
     let (status, name) = match &e {
-        SimError::SessionNotFound => (StatusCode::NOT_FOUND, EXC_SESSION_NOT_FOUND),
+        SimError::InvalidSession => (StatusCode::NOT_FOUND, EXC_INVALID_SESSION_ID),
         SimError::SessionExpired => (StatusCode::BAD_REQUEST, EXC_SESSION_EXPIRED),
         SimError::AlreadyExecuted => (StatusCode::BAD_REQUEST, EXC_ALREADY_EXECUTED),
         SimError::CommandNotFound | SimError::NotFound => {
-            (StatusCode::NOT_FOUND, EXC_COMMAND_NOT_FOUND)
+            (StatusCode::NOT_FOUND, EXC_INVALID_COMMAND_ID)
         }
-        SimError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, EXC_TOO_MANY_REQUESTS),
+        SimError::CommandNotAvailable => (StatusCode::BAD_REQUEST, EXC_COMMAND_NOT_AVAILABLE),
+        SimError::OwnerNotFound => (StatusCode::NOT_FOUND, EXC_INVALID_OWNER),
+        SimError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, EXC_SERVICE_UNAVAILABLE),
         SimError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, *code),
     };
-    xml(status, exception(name, &e.to_string()))
+    xml_reply(status, None, &s.timestamp(), &exception(name, &e.to_string(), None))
 }
 
-fn xml_unauthorized() -> Response {
-    xml(
-        StatusCode::UNAUTHORIZED,
-        wire::xml::exception(wire::xml::EXC_INVALID_API_KEY, "Invalid or missing API key"),
-    )
-}
-
-fn xml_invalid(message: &str) -> Response {
-    xml(
+fn xml_invalid(s: &Shared, name: &str, message: &str) -> Response {
+    xml_reply(
         StatusCode::BAD_REQUEST,
-        wire::xml::exception(wire::xml::EXC_INVALID_REQUEST, message),
+        None,
+        &s.timestamp(),
+        &wire::xml::exception(name, message, None),
     )
 }
 
-async fn default_import(State(s): Shr, body: Bytes) -> Response {
+/// A urlencoded form's fields (each name once).
+fn form(body: &[u8]) -> HashMap<String, String> {
+    url::form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn session_fields(f: &HashMap<String, String>) -> Option<(&str, &str)> {
+    let id = f.get(wire::FORM_SESSION_ID).filter(|v| !v.is_empty())?;
+    let sig = f.get(wire::FORM_SESSION_ID_SIGNATURE).filter(|v| !v.is_empty())?;
+    Some((id, sig))
+}
+
+async fn default_import(State(s): Shr, headers: HeaderMap, body: Bytes) -> Response {
     s.count(sim::ENDPOINT_IMPORT);
-    let form: json::DefaultImportForm = match serde_urlencoded::from_bytes(&body) {
-        Ok(f) => f,
-        Err(e) => return xml_invalid(&e.to_string()),
+    if !s.authorized(&headers) {
+        return unauthorized(&s);
+    }
+    let f = form(&body);
+    let Some((session_id, signature)) = session_fields(&f) else {
+        return xml_invalid(
+            &s,
+            wire::xml::EXC_INVALID_PARAMETER,
+            "sessionId and sessionIdSignature are required.",
+        );
     };
-    if !s.key_ok(form.api_key.as_deref()) {
-        return xml_unauthorized();
-    }
-    let (Some(session_id), Some(signature)) = (form.session_id, form.session_id_signature) else {
-        return xml_invalid("sessionId and sessionIdSignature are required");
-    };
-    if let Some(since) = form.since.as_deref() {
-        if NaiveDate::parse_from_str(since, "%Y-%m-%d").is_err() {
-            return xml_invalid("since must be YYYY-MM-DD");
-        }
-    }
-    if let Some(Err(_)) = form
-        .owner_external_id
-        .as_deref()
-        .map(OwnerExternalId::parse)
-    {
-        return xml_invalid("ownerExternalId is not valid");
-    }
     let now = s.time.now();
-    let result = lock(&s.sim).default_import(&session_id, &signature, now);
+    let since = match f.get(wire::FORM_SINCE).map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d")) {
+        Some(Ok(d)) if d <= now.date_naive() => d,
+        Some(_) => return xml_invalid(&s, wire::xml::EXC_INVALID_SINCE, "since must be a past day, YYYY-MM-DD."),
+        // Every known client sends it; the sandbox insists, so that forgetting it shows.
+        None => return xml_invalid(&s, wire::xml::EXC_INVALID_SINCE, "since is required."),
+    };
+    let result = lock(&s.sim).default_import(session_id, signature, since, now);
     match result {
-        Ok(id) => xml(
-            StatusCode::OK,
-            wire::xml::command(id, "in_progress", None, None),
-        ),
-        Err(e) => sim_xml_error(e),
+        Ok(id) => {
+            let owner = lock(&s.sim)
+                .sessions
+                .get(session_id)
+                .and_then(|x| x.owner_external_id.clone());
+            let mut inner = wire::xml::command_open(id, "setup", wire::xml::COMMAND_DEFAULT_IMPORT, None);
+            inner.push_str(&wire::xml::progress(0));
+            inner.push_str("</command>");
+            xml_reply(StatusCode::ACCEPTED, owner.as_deref(), &s.timestamp(), &inner)
+        }
+        Err(e) => sim_xml_error(&s, e),
     }
 }
 
-async fn command_status(
-    State(s): Shr,
-    Path(file): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
+async fn command_status(State(s): Shr, headers: HeaderMap, Path(file): Path<String>) -> Response {
     s.count(sim::ENDPOINT_COMMAND);
-    let query: json::CommandQuery = match serde_urlencoded::from_str(q.as_deref().unwrap_or("")) {
-        Ok(q) => q,
-        Err(e) => return xml_invalid(&e.to_string()),
-    };
-    if !s.key_ok(query.api_key.as_deref()) {
-        return xml_unauthorized();
+    if !s.authorized(&headers) {
+        return unauthorized(&s);
     }
     let Some(id) = file
         .strip_suffix(wire::COMMAND_SUFFIX)
         .and_then(|n| n.parse::<u64>().ok())
     else {
-        return sim_xml_error(SimError::CommandNotFound);
+        return sim_xml_error(&s, SimError::CommandNotFound);
     };
-    let (Some(session_id), Some(signature)) = (query.session_id, query.session_id_signature) else {
-        return xml_invalid("sessionId and sessionIdSignature are required");
-    };
-    let view = lock(&s.sim).command_status(id, &session_id, &signature, s.seed);
+    let now = s.time.now();
+    let view = lock(&s.sim).command_status(id, s.seed, now);
     let view = match view {
         Ok(v) => v,
-        Err(e) => return sim_xml_error(e),
+        Err(e) => return sim_xml_error(&s, e),
     };
     match view.data_seed {
         Some(seed) => {
             let shape = *lock(&s.shape);
-            let chunks = ResultChunks::new(
-                view.id,
+            let chunks = ResultChunks::new(Rendering {
+                envelope: Envelope::Command {
+                    id: view.id,
+                    owner_external_id: view.owner_external_id.clone(),
+                },
                 seed,
-                view.bank.id,
-                view.bank.name,
+                bank_id: view.bank.id,
+                bank_name: view.bank.name,
                 shape,
-                view.as_of.date_naive(),
-            );
-            let stream = futures::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
-            Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/xml")
-                .body(Body::from_stream(stream))
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+                as_of: view.as_of.date_naive(),
+                since: view.since,
+                timestamp: s.timestamp(),
+                credit_cards: view.bank.id == "DemoBank",
+            });
+            stream_xml(chunks)
         }
-        None => xml(
-            StatusCode::OK,
-            wire::xml::command(view.id, view.state, Some(view.progress), view.exception),
-        ),
+        None => {
+            let bank = view.state != "setup";
+            let mut inner = wire::xml::command_open(
+                view.id,
+                view.state,
+                wire::xml::COMMAND_DEFAULT_IMPORT,
+                bank.then_some((view.bank.id, view.bank.name)),
+            );
+            inner.push_str(&wire::xml::progress(view.progress));
+            if let Some((name, text)) = view.exception {
+                inner.push_str(&wire::xml::exception(
+                    name,
+                    text,
+                    Some("Nie udało się pobrać danych z banku. Spróbuj ponownie później."),
+                ));
+            }
+            inner.push_str("</command>");
+            xml_reply(StatusCode::OK, view.owner_external_id.as_deref(), &s.timestamp(), &inner)
+        }
+    }
+}
+
+fn stream_xml(chunks: ResultChunks) -> Response {
+    let stream = futures::stream::iter(chunks.map(Ok::<_, std::convert::Infallible>));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/xml; charset=utf-8")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn sign_out(State(s): Shr, headers: HeaderMap, body: Bytes) -> Response {
+    s.count(sim::ENDPOINT_SIGN_OUT);
+    if !s.authorized(&headers) {
+        return unauthorized(&s);
+    }
+    let f = form(&body);
+    let Some((session_id, signature)) = session_fields(&f) else {
+        return xml_invalid(
+            &s,
+            wire::xml::EXC_INVALID_PARAMETER,
+            "sessionId and sessionIdSignature are required.",
+        );
+    };
+    let result = lock(&s.sim).sign_out(session_id, signature);
+    match result {
+        Ok(()) => {
+            let id = lock(&s.sim).next_command_id();
+            let mut inner =
+                wire::xml::command_open(id, "successful", wire::xml::COMMAND_SIGN_OUT, None);
+            inner.push_str(&wire::xml::progress(0));
+            inner.push_str("</command>");
+            xml_reply(StatusCode::OK, None, &s.timestamp(), &inner)
+        }
+        Err(e) => sim_xml_error(&s, e),
+    }
+}
+
+fn owner_param(q: Option<&str>) -> Option<String> {
+    url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
+        .find(|(k, _)| k == wire::QUERY_OWNER_EXTERNAL_ID)
+        .map(|(_, v)| v.into_owned())
+        .filter(|v| wire::rules::owner_id_ok(v))
+}
+
+async fn owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    s.count(sim::ENDPOINT_OWNER_DATA);
+    if !s.authorized(&headers) {
+        return unauthorized(&s);
+    }
+    let Some(owner) = owner_param(q.as_deref()) else {
+        return xml_invalid(&s, wire::xml::EXC_INVALID_OWNER, "ownerExternalId is required.");
+    };
+    let data = lock(&s.sim).owner_data(&owner);
+    match data {
+        Ok(d) => {
+            let shape = *lock(&s.shape);
+            let stamp = |t: sim::Time| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            stream_xml(ResultChunks::new(Rendering {
+                envelope: Envelope::OwnerData {
+                    owner_external_id: owner,
+                    created_at: stamp(d.created_at),
+                    updated_at: stamp(d.updated_at),
+                },
+                seed: d.data_seed,
+                bank_id: d.bank.id,
+                bank_name: d.bank.name,
+                shape,
+                as_of: d.updated_at.date_naive(),
+                since: d.since,
+                timestamp: s.timestamp(),
+                credit_cards: d.bank.id == "DemoBank",
+            }))
+        }
+        Err(e) => sim_xml_error(&s, e),
+    }
+}
+
+async fn delete_owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    s.count(sim::ENDPOINT_OWNER_DATA);
+    if !s.authorized(&headers) {
+        return unauthorized(&s);
+    }
+    let Some(owner) = owner_param(q.as_deref()) else {
+        return xml_invalid(&s, wire::xml::EXC_INVALID_OWNER, "ownerExternalId is required.");
+    };
+    let result = lock(&s.sim).delete_owner_data(&owner);
+    match result {
+        Ok(()) => xml_reply(StatusCode::OK, Some(&owner), &s.timestamp(), ""),
+        Err(e) => sim_xml_error(&s, e),
     }
 }
 
@@ -736,6 +976,10 @@ async fn signin_left(State(s): Shr, Path(id): Path<String>) -> Response {
 
 async fn admin_counters(State(s): Shr) -> Json<Counters> {
     Json(lock(&s.sim).counters.clone())
+}
+
+async fn admin_requests(State(s): Shr) -> Json<Vec<RequestSeen>> {
+    Json(SandboxHandle { shared: s }.requests())
 }
 
 #[derive(Serialize)]

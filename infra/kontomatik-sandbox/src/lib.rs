@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 pub use data::DataShape;
-pub use http::{Fault, FaultConfig, SandboxHandle, SandboxOptions, TimeSource};
+pub use http::{Fault, FaultConfig, RequestSeen, SandboxHandle, SandboxOptions, TimeSource};
 pub use sim::{Counters, SimConfig, UserAction};
 
 /// A sandbox serving on a local port until dropped or stopped.

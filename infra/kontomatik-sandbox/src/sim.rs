@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Time in the sandbox.
@@ -50,6 +50,8 @@ pub struct Bank {
     pub id: &'static str,
     pub name: &'static str,
     pub import: ImportOutcome,
+    /// `false`: sign-out answers `CommandNotAvailable` (some targets do).
+    pub sign_out: bool,
 }
 
 pub const BANKS: &[Bank] = &[
@@ -57,21 +59,25 @@ pub const BANKS: &[Bank] = &[
         id: "DemoBank",
         name: "Demo Bank",
         import: ImportOutcome::Successful,
+        sign_out: true,
     },
     Bank {
         id: "SlowBank",
         name: "Slow Savings Bank",
         import: ImportOutcome::Successful,
+        sign_out: false,
     },
     Bank {
         id: "FlakyBank",
         name: "Flaky Bank (its import fails)",
         import: ImportOutcome::Error,
+        sign_out: true,
     },
     Bank {
         id: "BrokenBank",
         name: "Broken Bank (its import fails fatally)",
         import: ImportOutcome::Fatal,
+        sign_out: true,
     },
 ];
 
@@ -134,6 +140,7 @@ pub struct Session {
     pub multiple_access_token: Option<String>,
     pub created_at: Time,
     pub command_id: Option<u64>,
+    pub signed_out: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -143,6 +150,19 @@ pub struct Command {
     pub polls: u32,
     pub outcome: ImportOutcome,
     pub created_at: Time,
+    /// The first day of history asked for.
+    pub since: NaiveDate,
+}
+
+/// The latest data Kontomatik keeps for an owner (`/v1/data.xml`).
+#[derive(Debug, Clone)]
+pub struct OwnerData {
+    pub command_id: u64,
+    pub data_seed: u64,
+    pub bank: &'static Bank,
+    pub since: NaiveDate,
+    pub created_at: Time,
+    pub updated_at: Time,
 }
 
 /// What a simulated user does on the hosted page.
@@ -178,14 +198,18 @@ pub enum SimError {
     RateLimited { retry_after_secs: u64 },
     #[error("{code}: {message}")]
     Invalid { code: &'static str, message: String },
-    #[error("session not found")]
-    SessionNotFound,
-    #[error("session expired")]
+    #[error("Session expired.")]
+    InvalidSession,
+    #[error("The session is too old to import.")]
     SessionExpired,
-    #[error("default import was already executed for this session")]
+    #[error("Default import was already executed for this session.")]
     AlreadyExecuted,
-    #[error("command not found")]
+    #[error("No such command.")]
     CommandNotFound,
+    #[error("This target does not support signing out.")]
+    CommandNotAvailable,
+    #[error("No data for this owner.")]
+    OwnerNotFound,
 }
 
 /// A request for Fetch redirection, already decoded.
@@ -210,6 +234,7 @@ pub struct CommandView {
     pub bank: &'static Bank,
     pub owner_external_id: Option<String>,
     pub as_of: Time,
+    pub since: NaiveDate,
 }
 
 /// Calls and events tests can read.
@@ -227,6 +252,16 @@ pub struct Counters {
     pub imports_started: u64,
     /// Default Import calls refused because the session was imported already.
     pub duplicate_imports: u64,
+    /// Default Import calls per session id (tests check each is at most 1 accepted).
+    pub imports_per_session: BTreeMap<String, u64>,
+    pub sign_outs: u64,
+    /// Sign-outs answered `CommandNotAvailable`.
+    pub sign_outs_unavailable: u64,
+    pub owner_data_reads: u64,
+    pub owner_data_deletes: u64,
+    /// Requests that carried the API key or a session signature in the URL or a form field
+    /// other than the contract's (all refused).
+    pub secrets_in_url: u64,
     pub faults_injected: u64,
 }
 
@@ -236,6 +271,8 @@ pub struct Sim {
     pub redirections: HashMap<String, Redirection>,
     pub sessions: HashMap<String, Session>,
     pub commands: HashMap<u64, Command>,
+    /// Data kept per owner external id.
+    pub owner_data: HashMap<String, OwnerData>,
     pub counters: Counters,
     next_command: u64,
 }
@@ -244,6 +281,8 @@ pub const ENDPOINT_FETCH: &str = "fetch_redirection";
 pub const ENDPOINT_STATUS: &str = "redirection_status";
 pub const ENDPOINT_IMPORT: &str = "default_import";
 pub const ENDPOINT_COMMAND: &str = "command_status";
+pub const ENDPOINT_SIGN_OUT: &str = "sign_out";
+pub const ENDPOINT_OWNER_DATA: &str = "owner_data";
 
 fn token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -374,6 +413,7 @@ impl Sim {
                     multiple_access_token: (r.access_mode != "single").then(token),
                     created_at: now,
                     command_id: None,
+                    signed_out: false,
                 };
                 let status = Status::Success {
                     session_id: session.id.clone(),
@@ -409,14 +449,20 @@ impl Sim {
         &mut self,
         session_id: &str,
         signature: &str,
+        since: NaiveDate,
         now: Time,
     ) -> Result<u64, SimError> {
         let lifetime = self.config.session_lifetime;
+        *self
+            .counters
+            .imports_per_session
+            .entry(session_id.to_owned())
+            .or_insert(0) += 1;
         let s = self
             .sessions
             .get_mut(session_id)
-            .filter(|s| s.signature == signature)
-            .ok_or(SimError::SessionNotFound)?;
+            .filter(|s| s.signature == signature && !s.signed_out)
+            .ok_or(SimError::InvalidSession)?;
         if s.command_id.is_some() {
             self.counters.duplicate_imports += 1;
             return Err(SimError::AlreadyExecuted);
@@ -436,31 +482,25 @@ impl Sim {
                 polls: 0,
                 outcome,
                 created_at: now,
+                since,
             },
         );
         self.counters.imports_started += 1;
         Ok(id)
     }
 
-    /// *Get import result*: the command moves on by one step per poll.
-    pub fn command_status(
-        &mut self,
-        id: u64,
-        session_id: &str,
-        signature: &str,
-        seed: u64,
-    ) -> Result<CommandView, SimError> {
-        let session = self
-            .sessions
-            .get(session_id)
-            .filter(|s| s.signature == signature)
-            .cloned()
-            .ok_or(SimError::SessionNotFound)?;
+    /// *Get import result*: the command moves on by one step per poll. Commands are the API
+    /// user's own: the id is enough (no session in the request).
+    pub fn command_status(&mut self, id: u64, seed: u64, now: Time) -> Result<CommandView, SimError> {
         let needed = self.config.import_polls.max(1);
         let c = self
             .commands
             .get_mut(&id)
-            .filter(|c| c.session_id == session_id)
+            .ok_or(SimError::CommandNotFound)?;
+        let session = self
+            .sessions
+            .get(&c.session_id)
+            .cloned()
             .ok_or(SimError::CommandNotFound)?;
         c.polls += 1;
         let mut view = CommandView {
@@ -472,6 +512,7 @@ impl Sim {
             bank: session.bank,
             owner_external_id: session.owner_external_id.clone(),
             as_of: c.created_at,
+            since: c.since,
         };
         if c.polls == 1 && needed > 1 {
             view.state = "setup";
@@ -480,6 +521,8 @@ impl Sim {
             match c.outcome {
                 ImportOutcome::Successful => {
                     view.state = "successful";
+                    // Recorded: a successful command's progress can say 0.
+                    view.progress = 0;
                     view.data_seed = Some(seed ^ id);
                 }
                 ImportOutcome::Error => {
@@ -497,7 +540,70 @@ impl Sim {
         } else {
             view.progress = view.progress.min(99);
         }
+        if let (Some(data_seed), Some(owner)) = (view.data_seed, view.owner_external_id.clone()) {
+            let created_at = self
+                .owner_data
+                .get(&owner)
+                .map_or(now, |d| d.created_at);
+            let fresher = self
+                .owner_data
+                .get(&owner)
+                .is_none_or(|d| d.command_id <= id);
+            if fresher {
+                self.owner_data.insert(
+                    owner,
+                    OwnerData {
+                        command_id: id,
+                        data_seed,
+                        bank: session.bank,
+                        since: view.since,
+                        created_at,
+                        updated_at: view.as_of,
+                    },
+                );
+            }
+        }
         Ok(view)
+    }
+
+    /// A fresh command id (for commands that finish at once, like sign-out).
+    pub fn next_command_id(&mut self) -> u64 {
+        self.next_command += 1;
+        self.next_command
+    }
+
+    /// *Sign out*: ends the session (some targets cannot).
+    pub fn sign_out(&mut self, session_id: &str, signature: &str) -> Result<(), SimError> {
+        let s = self
+            .sessions
+            .get_mut(session_id)
+            .filter(|s| s.signature == signature && !s.signed_out)
+            .ok_or(SimError::InvalidSession)?;
+        if !s.bank.sign_out {
+            self.counters.sign_outs_unavailable += 1;
+            return Err(SimError::CommandNotAvailable);
+        }
+        s.signed_out = true;
+        self.counters.sign_outs += 1;
+        Ok(())
+    }
+
+    /// The data kept for an owner.
+    pub fn owner_data(&mut self, owner: &str) -> Result<OwnerData, SimError> {
+        self.counters.owner_data_reads += 1;
+        self.owner_data
+            .get(owner)
+            .cloned()
+            .ok_or(SimError::OwnerNotFound)
+    }
+
+    /// Removes what is kept for an owner.
+    pub fn delete_owner_data(&mut self, owner: &str) -> Result<(), SimError> {
+        self.counters.owner_data_deletes += 1;
+        self.owner_data
+            .remove(owner)
+            .map(|_| ())
+            .ok_or(SimError::OwnerNotFound)
     }
 }
 
@@ -509,6 +615,10 @@ mod tests {
 
     fn t0() -> Time {
         Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).single().unwrap()
+    }
+
+    fn since() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2025, 11, 2).unwrap()
     }
 
     fn new_sim() -> (Sim, String) {
@@ -596,37 +706,41 @@ mod tests {
             .unwrap();
         let session = s.sessions.values().next().unwrap().clone();
         let cmd = s
-            .default_import(&session.id, &session.signature, t0())
+            .default_import(&session.id, &session.signature, since(), t0())
             .unwrap();
         assert_eq!(
-            s.default_import(&session.id, &session.signature, t0()),
+            s.default_import(&session.id, &session.signature, since(), t0()),
             Err(SimError::AlreadyExecuted)
         );
         assert_eq!(s.counters.imports_started, 1);
         assert_eq!(s.counters.duplicate_imports, 1);
         assert_eq!(
-            s.default_import(&session.id, "forged", t0()),
-            Err(SimError::SessionNotFound)
+            s.default_import(&session.id, "forged", since(), t0()),
+            Err(SimError::InvalidSession)
         );
+        assert!(s.owner_data("own-1").is_err(), "no data before the import ends");
         let states: Vec<_> = (0..4)
-            .map(|_| {
-                s.command_status(cmd, &session.id, &session.signature, 7)
-                    .unwrap()
-                    .state
-            })
+            .map(|_| s.command_status(cmd, 7, t0()).unwrap().state)
             .collect();
         assert_eq!(
             states,
             vec!["setup", "in_progress", "successful", "successful"]
         );
         assert_eq!(
-            s.command_status(cmd, &session.id, "forged", 7),
-            Err(SimError::SessionNotFound)
-        );
-        assert_eq!(
-            s.command_status(cmd + 1, &session.id, &session.signature, 7),
+            s.command_status(cmd + 1, 7, t0()),
             Err(SimError::CommandNotFound)
         );
+        let kept = s.owner_data("own-1").unwrap();
+        assert_eq!(kept.command_id, cmd);
+        assert_eq!(kept.since, since());
+        s.sign_out(&session.id, &session.signature).unwrap();
+        assert_eq!(
+            s.sign_out(&session.id, &session.signature),
+            Err(SimError::InvalidSession),
+            "signed out once"
+        );
+        s.delete_owner_data("own-1").unwrap();
+        assert_eq!(s.owner_data("own-1").unwrap_err(), SimError::OwnerNotFound);
     }
 
     #[test]
@@ -635,7 +749,7 @@ mod tests {
         s.act(&id, UserAction::Succeed, None, t0()).unwrap();
         let session = s.sessions.values().next().unwrap().clone();
         assert_eq!(
-            s.default_import(&session.id, &session.signature, t0() + Duration::hours(2)),
+            s.default_import(&session.id, &session.signature, since(), t0() + Duration::hours(2)),
             Err(SimError::SessionExpired)
         );
     }
@@ -646,10 +760,12 @@ mod tests {
             let (mut s, id) = new_sim();
             s.act(&id, UserAction::Succeed, Some(bank), t0()).unwrap();
             let ses = s.sessions.values().next().unwrap().clone();
-            let cmd = s.default_import(&ses.id, &ses.signature, t0()).unwrap();
+            let cmd = s
+                .default_import(&ses.id, &ses.signature, since(), t0())
+                .unwrap();
             let mut last = None;
             for _ in 0..3 {
-                last = Some(s.command_status(cmd, &ses.id, &ses.signature, 1).unwrap());
+                last = Some(s.command_status(cmd, 1, t0()).unwrap());
             }
             let last = last.unwrap();
             assert_eq!(last.state, state);

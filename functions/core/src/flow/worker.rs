@@ -5,10 +5,10 @@
 
 use super::{App, FlowError, Step};
 use crate::domain::{CommandId, ErrorInfo, SessionData, Timestamp};
-use crate::import::SummaryBuilder;
+use crate::import::{ImportSummary, SummaryBuilder};
 use crate::machine::{Event, Redirection, State};
 use crate::notify;
-use crate::ports::{FunnelStep, ImportJob, ImportRecord, KontomatikError};
+use crate::ports::{FunnelStep, ImportJob, ImportRecord, KontomatikError, SignOut};
 
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,14 @@ fn failure(code: &str, message: impl Into<String>) -> ErrorInfo {
     }
 }
 
+/// How an import ended.
+#[derive(Debug, Clone)]
+enum Ended {
+    /// The data arrived; this is its analysis (handed over as built, never re-read).
+    Imported(ImportSummary),
+    Failed(ErrorInfo),
+}
+
 impl App {
     /// Handles one import job until done, handed on, or to be retried.
     pub async fn run_import(
@@ -43,7 +51,7 @@ impl App {
         // import (finishing only applies to a running import; any other state is left as is).
         let Some(session) = r.session.clone() else {
             return self
-                .finish(r, Some(failure("NoSession", "no session was saved")))
+                .finish(r, Ended::Failed(failure("NoSession", "no session was saved")))
                 .await;
         };
         loop {
@@ -60,7 +68,7 @@ impl App {
                 State::ImportRunning => {
                     let command = r.import.as_ref().and_then(|i| i.command_id.clone());
                     return match command {
-                        Some(cmd) => self.follow_command(r, session, cmd, job, deadline).await,
+                        Some(cmd) => self.follow_command(r, cmd, job, deadline).await,
                         None => self.claimed_elsewhere(r).await,
                     };
                 }
@@ -77,11 +85,8 @@ impl App {
         job: &ImportJob,
         deadline: Timestamp,
     ) -> Result<JobOutcome, FlowError> {
-        match self
-            .kontomatik
-            .default_import(&session, Some(&r.owner), None)
-            .await
-        {
+        let since = self.settings.import_since(self.now().date_naive());
+        match self.kontomatik.default_import(&session, since).await {
             Ok(cmd) => {
                 tracing::info!(redirection = %r.id, command = %cmd, "default import started");
                 match self
@@ -91,8 +96,7 @@ impl App {
                     .await?
                 {
                     Step::Applied(started) => {
-                        self.follow_command(started, session, cmd, job, deadline)
-                            .await
+                        self.follow_command(started, cmd, job, deadline).await
                     }
                     Step::Refused(current) => Ok(JobOutcome::Done(current.state)),
                     Step::Gone => Ok(JobOutcome::Done(State::Expired)),
@@ -108,7 +112,8 @@ impl App {
                     ref e if e.is_transient() => "Interrupted",
                     _ => "ImportRefused",
                 };
-                self.finish(r, Some(failure(code, e.to_string()))).await
+                self.finish(r, Ended::Failed(failure(code, e.to_string())))
+                    .await
             }
         }
     }
@@ -125,7 +130,7 @@ impl App {
         }
         self.finish(
             r,
-            Some(failure(
+            Ended::Failed(failure(
                 "Interrupted",
                 "the import was interrupted before Kontomatik's command id was saved",
             )),
@@ -137,7 +142,6 @@ impl App {
     async fn follow_command(
         &self,
         r: Redirection,
-        session: SessionData,
         cmd: CommandId,
         job: &ImportJob,
         deadline: Timestamp,
@@ -156,27 +160,28 @@ impl App {
             let mut summary = SummaryBuilder::default();
             match self
                 .kontomatik
-                .command_status(&cmd, &session, &mut summary)
+                .command_status(&cmd, &mut summary)
                 .await
             {
                 Ok(status) if !status.state.is_final() => self.pause.pause(interval).await,
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
                     let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
+                    let summary = summary.build();
                     self.store
                         .put_import_record(&ImportRecord {
                             owner: r.owner.clone(),
                             redirection_id: r.id.clone(),
                             imported_at,
-                            summary: summary.build(),
+                            summary: summary.clone(),
                         })
                         .await?;
-                    return self.finish(r, None).await;
+                    return self.finish(r, Ended::Imported(summary)).await;
                 }
                 Ok(status) => {
                     let error = status
                         .exception
                         .unwrap_or_else(|| failure(status.state.as_str(), "the import failed"));
-                    return self.finish(r, Some(error)).await;
+                    return self.finish(r, Ended::Failed(error)).await;
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!(redirection = %r.id, error = %e, "command status check failed; retrying");
@@ -184,21 +189,21 @@ impl App {
                 }
                 Err(e) => {
                     return self
-                        .finish(r, Some(failure("CommandFailed", e.to_string())))
+                        .finish(r, Ended::Failed(failure("CommandFailed", e.to_string())))
                         .await
                 }
             }
         }
     }
 
-    /// Records the import's end and tells the user. Only the writer that wins the transition
-    /// counts it and sends the email.
-    async fn finish(
-        &self,
-        r: Redirection,
-        error: Option<ErrorInfo>,
-    ) -> Result<JobOutcome, FlowError> {
-        let ok = error.is_none();
+    /// Records the import's end, tells the user, then ends the bank session. Only the writer
+    /// that wins the transition counts it, sends the email and signs out.
+    async fn finish(&self, r: Redirection, ended: Ended) -> Result<JobOutcome, FlowError> {
+        let error = match &ended {
+            Ended::Imported(_) => None,
+            Ended::Failed(e) => Some(e.clone()),
+        };
+        let session = r.session.clone();
         let done = match self
             .step(&r, |_| Event::ImportFinished {
                 error: error.clone(),
@@ -212,37 +217,43 @@ impl App {
         let user = self.store.get_user(&done.user_key).await?;
         let name = user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
         let company = &self.settings.company_name;
-        let mail = if ok {
-            self.count(FunnelStep::Imported).await;
-            let summary = self
-                .store
-                .import_records(&done.owner)
-                .await?
-                .into_iter()
-                .rev()
-                .find(|rec| rec.redirection_id == done.id)
-                .map(|rec| rec.summary)
-                .unwrap_or_default();
-            notify::import_done_email(
-                &done.email,
-                &name,
-                done.language,
-                company,
-                &summary,
-                &self.status_url(&done),
-            )
-        } else {
-            notify::import_failed_email(
+        let mail = match &ended {
+            Ended::Imported(summary) => {
+                self.count(FunnelStep::Imported).await;
+                notify::import_done_email(
+                    &done.email,
+                    &name,
+                    done.language,
+                    company,
+                    summary,
+                    &self.status_url(&done),
+                )
+            }
+            Ended::Failed(_) => notify::import_failed_email(
                 &done.email,
                 &name,
                 done.language,
                 company,
                 &self.start_url(done.language),
-            )
+            ),
         };
         if let Err(e) = self.mailer.send(&mail).await {
             // The state is final and correct; only the message is lost. Loud, not fatal.
             tracing::error!(redirection = %done.id, error = %e, tag = %mail.tag, "could not email the user");
+        }
+        // After the email, so that a slow or failing sign-out never delays or blocks it.
+        if let Some(session) = session {
+            match self.kontomatik.sign_out(&session).await {
+                Ok(SignOut::SignedOut) => {
+                    tracing::info!(redirection = %done.id, "signed out of the bank session")
+                }
+                Ok(SignOut::NotAvailable) => {
+                    tracing::info!(redirection = %done.id, "the bank offers no sign-out (CommandNotAvailable)")
+                }
+                Err(e) => {
+                    tracing::warn!(redirection = %done.id, error = %e, "sign-out failed; the session ends on its own")
+                }
+            }
         }
         Ok(JobOutcome::Done(done.state))
     }
