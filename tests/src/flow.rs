@@ -297,8 +297,13 @@ impl Flow {
 
     /// Fills and submits the start form; returns the answer.
     pub async fn start_sign_in(&self, email: &str, consent: bool) -> Page {
+        self.start_sign_in_in(email, consent, "en").await
+    }
+
+    /// Fills and submits the start form in `language`; returns the answer.
+    pub async fn start_sign_in_in(&self, email: &str, consent: bool, language: &str) -> Page {
         let mut form = format!(
-            "email={}&name=Ann+Smith&language=en&country=pl&delivery=redirect",
+            "email={}&name=Ann+Smith&language={language}&country=pl&delivery=redirect",
             email.replace('@', "%40")
         );
         if consent {

@@ -72,10 +72,27 @@ async fn happy_path_from_form_to_imported_data_and_email() {
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0].to, email);
     assert!(mails[0].subject.contains("we received your bank data"));
-    assert!(mails[0].text.contains("80 transaction(s)"));
+    let text = &mails[0].text;
+    eprintln!("--- the import email as sent ---\n{text}\n---");
+    for part in [
+        "Connecting Demo Bank worked.",
+        "2 accounts and 80 transactions covering",
+        "• Konto (…",
+        "balance ",
+        "available ",
+        "open since at least ",
+        "Average monthly income: ",
+        "(salary and compensation)",
+        "Largest spending: ",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in\n{text}");
+    }
 
     let c = f.counters();
     assert_eq!(c.imports_started, 1, "Default Import exactly once");
+    assert_eq!(c.sign_outs, 1, "the bank session is ended after the import");
+    let checked = e2e_tests::assert_no_secret_in_any_url(&f.sandbox, &[]);
+    assert!(checked >= 6, "{checked} requests checked");
     assert_eq!(c.duplicate_imports, 0);
     assert_eq!(c.rate_limited, 0);
     for step in [
@@ -89,6 +106,46 @@ async fn happy_path_from_form_to_imported_data_and_email() {
     // The user's page now says done.
     let again = f.come_back(&back).await;
     assert!(again.body.contains("All done"), "{}", again.body);
+}
+
+#[tokio::test]
+async fn a_polish_user_gets_the_whole_import_email_in_polish() {
+    let f = Flow::start().await;
+    let email = f.email("ola");
+    let start = f.start_sign_in_in(&email, true, "pl").await;
+    let link = start.location.unwrap();
+    let id = Flow::id_of(&link);
+    let back = f.sign_in_at_bank(&link, "success", "SlowBank").await;
+    assert_eq!(f.come_back(&back).await.status, 200);
+    f.deliver_imports().await;
+    assert_eq!(f.redirection(&id).await.unwrap().state, State::Imported);
+    let mails = f.mails().await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let text = &mails[0].text;
+    eprintln!("--- the Polish import email as sent ---\n{text}\n---");
+    assert!(mails[0].subject.contains("otrzymaliśmy dane z banku"));
+    for part in [
+        "Połączenie z bankiem Slow Savings Bank się udało.",
+        "Otrzymaliśmy 2 rachunki i 80 transakcji (okres ",
+        "saldo ",
+        "dostępne środki ",
+        "aktywny co najmniej od ",
+        "Średni miesięczny dochód: ",
+        "(wynagrodzenia)",
+        "Największe wydatki: ",
+    ] {
+        assert!(text.contains(part), "missing {part:?} in\n{text}");
+    }
+    for english in ["your bank", "account", "balance", "income", "Next steps", "groceries", "shopping", "fuel"] {
+        assert!(!text.contains(english), "English {english:?} in\n{text}");
+    }
+    let c = f.counters();
+    assert_eq!(
+        (c.sign_outs, c.sign_outs_unavailable),
+        (0, 1),
+        "SlowBank cannot sign out: logged, and the email went anyway"
+    );
+    e2e_tests::assert_no_secret_in_any_url(&f.sandbox, &[]);
 }
 
 #[tokio::test]
