@@ -10,7 +10,7 @@ use e2e_tests::{assert_no_secret_in_any_url, browser, fetch_request, since, Sand
 use kontomatik_sandbox::{DataShape, Fault, FaultConfig, UserAction};
 use signin_core::domain::{CommandState, RedirectionStatus, SessionData};
 use signin_core::import::{CollectedImport, Discard, SummaryBuilder};
-use signin_core::ports::{Kontomatik, KontomatikError, RedirectionLink};
+use signin_core::ports::{Kontomatik, KontomatikError, RedirectionLink, SignOut};
 use signin_core::Clock;
 
 async fn link(f: &SandboxFixture) -> RedirectionLink {
@@ -125,7 +125,12 @@ async fn the_whole_redirection_and_import_happy_path() {
     assert_eq!(data.accounts.len(), 3);
     assert_eq!(data.transaction_count(), 75);
     assert_eq!(data.owners.len(), 1);
-    assert_eq!(data.target.unwrap().name, "DemoBank");
+    let target = data.target.clone().unwrap();
+    assert_eq!(target.name, "DemoBank");
+    assert_eq!(target.institution, "Demo Bank");
+    assert!(data.accounts.iter().all(|(a, _)| a.iban.starts_with("PL") && !a.currency.is_empty()));
+    assert!(data.accounts[0].1.iter().any(|t| t.labels == ["salary"]));
+    assert_eq!(data.credit_cards, 1);
 
     // Once per session, ever.
     assert_eq!(
@@ -135,12 +140,28 @@ async fn the_whole_redirection_and_import_happy_path() {
             .unwrap_err(),
         KontomatikError::AlreadyImported
     );
+    // The session ends; Kontomatik keeps the owner's data, readable without a new import.
+    assert_eq!(f.client.sign_out(&session).await.unwrap(), SignOut::SignedOut);
+    let owner = session.owner_external_id.clone().unwrap();
+    let mut kept = CollectedImport::default();
+    assert!(f.client.owner_data(&owner, &mut kept).await.unwrap());
+    assert_eq!(kept.accounts, data.accounts, "the same data as the import's");
+    assert!(f.client.delete_owner_data(&owner).await.unwrap());
+    assert!(
+        !f.client.owner_data(&owner, &mut Discard).await.unwrap(),
+        "gone after the delete"
+    );
+    assert!(!f.client.delete_owner_data(&owner).await.unwrap());
+
     let c = f.sandbox.handle.counters();
     assert_eq!(c.imports_started, 1);
     assert_eq!(c.duplicate_imports, 1);
     assert_eq!(c.rate_limited, 0);
     assert_eq!(c.calls["fetch_redirection"], 1);
     assert_eq!(c.calls["default_import"], 2);
+    assert_eq!((c.sign_outs, c.owner_data_reads, c.owner_data_deletes), (1, 2, 2));
+    let checked = assert_no_secret_in_any_url(&f.sandbox, &[session.session_id_signature.expose()]);
+    assert_eq!(checked, 13, "every call of this test was checked");
 }
 
 #[tokio::test]

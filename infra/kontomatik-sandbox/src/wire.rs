@@ -135,9 +135,15 @@ pub mod xml {
         let owner = owner
             .map(|o| format!(r#" ownerExternalId="{}""#, escape(o)))
             .unwrap_or_default();
+        // Recorded: the 401 reply names no user (the key was not accepted).
+        let user = if status.starts_with("401") {
+            ""
+        } else {
+            r#" user="sandbox""#
+        };
         format!(
             r#"<?xml version="1.0" encoding="utf-8"?>
-<reply status="{}" user="sandbox"{owner} responseTimestamp="{}">"#,
+<reply status="{}"{user}{owner} responseTimestamp="{}">"#,
             escape(status),
             escape(timestamp)
         )
