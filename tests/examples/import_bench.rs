@@ -58,19 +58,13 @@ async fn main() {
         };
         let cmd = f.client.default_import(&session, since()).await.unwrap();
         for _ in 0..2 {
-            f.client
-                .command_status(&cmd, &mut Discard)
-                .await
-                .unwrap();
+            f.client.command_status(&cmd, &mut Discard).await.unwrap();
         }
         let started = Instant::now();
         count = match mode.as_str() {
             "collect" => {
                 let mut c = CollectedImport::default();
-                f.client
-                    .command_status(&cmd, &mut c)
-                    .await
-                    .unwrap();
+                f.client.command_status(&cmd, &mut c).await.unwrap();
                 c.transaction_count() as u64
             }
             _ => {

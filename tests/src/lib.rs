@@ -92,7 +92,11 @@ pub fn since() -> chrono::NaiveDate {
 pub fn assert_no_secret_in_any_url(sandbox: &RunningSandbox, secrets: &[&str]) -> usize {
     let seen = sandbox.handle.requests();
     for r in &seen {
-        assert!(r.api_key_header, "no X-Api-Key header: {} {}", r.method, r.uri);
+        assert!(
+            r.api_key_header,
+            "no X-Api-Key header: {} {}",
+            r.method, r.uri
+        );
         assert!(
             !r.uri.contains(API_KEY) && !r.uri.contains("apiKey"),
             "the API key in a URL: {}",

@@ -136,7 +136,16 @@ async fn a_polish_user_gets_the_whole_import_email_in_polish() {
     ] {
         assert!(text.contains(part), "missing {part:?} in\n{text}");
     }
-    for english in ["your bank", "account", "balance", "income", "Next steps", "groceries", "shopping", "fuel"] {
+    for english in [
+        "your bank",
+        "account",
+        "balance",
+        "income",
+        "Next steps",
+        "groceries",
+        "shopping",
+        "fuel",
+    ] {
         assert!(!text.contains(english), "English {english:?} in\n{text}");
     }
     let c = f.counters();

@@ -6,7 +6,9 @@
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::Duration;
-use e2e_tests::{assert_no_secret_in_any_url, browser, fetch_request, since, SandboxFixture, API_KEY};
+use e2e_tests::{
+    assert_no_secret_in_any_url, browser, fetch_request, since, SandboxFixture, API_KEY,
+};
 use kontomatik_sandbox::{DataShape, Fault, FaultConfig, UserAction};
 use signin_core::domain::{CommandState, RedirectionStatus, SessionData};
 use signin_core::import::{CollectedImport, Discard, SummaryBuilder};
@@ -96,19 +98,11 @@ async fn the_whole_redirection_and_import_happy_path() {
         Some("own-e2e")
     );
 
-    let cmd = f
-        .client
-        .default_import(&session, since())
-        .await
-        .unwrap();
+    let cmd = f.client.default_import(&session, since()).await.unwrap();
     let mut states = vec![];
     let mut data = CollectedImport::default();
     for _ in 0..10 {
-        let st = f
-            .client
-            .command_status(&cmd, &mut data)
-            .await
-            .unwrap();
+        let st = f.client.command_status(&cmd, &mut data).await.unwrap();
         states.push(st.state);
         if st.state.is_final() {
             break;
@@ -128,7 +122,10 @@ async fn the_whole_redirection_and_import_happy_path() {
     let target = data.target.clone().unwrap();
     assert_eq!(target.name, "DemoBank");
     assert_eq!(target.institution, "Demo Bank");
-    assert!(data.accounts.iter().all(|(a, _)| a.iban.starts_with("PL") && !a.currency.is_empty()));
+    assert!(data
+        .accounts
+        .iter()
+        .all(|(a, _)| a.iban.starts_with("PL") && !a.currency.is_empty()));
     assert!(data.accounts[0].1.iter().any(|t| t.labels == ["salary"]));
     assert_eq!(data.credit_cards, 1);
 
@@ -141,11 +138,17 @@ async fn the_whole_redirection_and_import_happy_path() {
         KontomatikError::AlreadyImported
     );
     // The session ends; Kontomatik keeps the owner's data, readable without a new import.
-    assert_eq!(f.client.sign_out(&session).await.unwrap(), SignOut::SignedOut);
+    assert_eq!(
+        f.client.sign_out(&session).await.unwrap(),
+        SignOut::SignedOut
+    );
     let owner = session.owner_external_id.clone().unwrap();
     let mut kept = CollectedImport::default();
     assert!(f.client.owner_data(&owner, &mut kept).await.unwrap());
-    assert_eq!(kept.accounts, data.accounts, "the same data as the import's");
+    assert_eq!(
+        kept.accounts, data.accounts,
+        "the same data as the import's"
+    );
     assert!(f.client.delete_owner_data(&owner).await.unwrap());
     assert!(
         !f.client.owner_data(&owner, &mut Discard).await.unwrap(),
@@ -159,7 +162,10 @@ async fn the_whole_redirection_and_import_happy_path() {
     assert_eq!(c.rate_limited, 0);
     assert_eq!(c.calls["fetch_redirection"], 1);
     assert_eq!(c.calls["default_import"], 2);
-    assert_eq!((c.sign_outs, c.owner_data_reads, c.owner_data_deletes), (1, 2, 2));
+    assert_eq!(
+        (c.sign_outs, c.owner_data_reads, c.owner_data_deletes),
+        (1, 2, 2)
+    );
     let checked = assert_no_secret_in_any_url(&f.sandbox, &[session.session_id_signature.expose()]);
     assert_eq!(checked, 13, "every call of this test was checked");
 }
@@ -174,10 +180,7 @@ async fn the_same_seed_gives_the_same_data() {
         let cmd = f.client.default_import(&s, since()).await.unwrap();
         // Commands differ, so data differs; the same command polled again repeats itself.
         for _ in 0..3 {
-            f.client
-                .command_status(&cmd, &mut Discard)
-                .await
-                .unwrap();
+            f.client.command_status(&cmd, &mut Discard).await.unwrap();
         }
         f.client.command_status(&cmd, out).await.unwrap();
         let mut again = CollectedImport::default();
@@ -338,9 +341,7 @@ async fn a_wrong_api_key_is_refused_everywhere() {
         KontomatikError::Unauthorized
     );
     assert_eq!(
-        bad.command_status(&cmd, &mut Discard)
-            .await
-            .unwrap_err(),
+        bad.command_status(&cmd, &mut Discard).await.unwrap_err(),
         KontomatikError::Unauthorized
     );
     assert_eq!(f.sandbox.handle.counters().unauthorized, 4);
@@ -371,20 +372,12 @@ async fn a_forged_or_late_session_cannot_be_imported() {
     let mut forged = successful_session(&f, "DemoBank").await;
     forged.session_id_signature = signin_core::domain::Secret::new("forged");
     assert!(matches!(
-        f.client
-            .default_import(&forged, since())
-            .await
-            .unwrap_err(),
+        f.client.default_import(&forged, since()).await.unwrap_err(),
         KontomatikError::SessionInvalid(_)
     ));
     let late = successful_session(&f, "DemoBank").await;
     f.advance(Duration::hours(2));
-    match f
-        .client
-        .default_import(&late, since())
-        .await
-        .unwrap_err()
-    {
+    match f.client.default_import(&late, since()).await.unwrap_err() {
         KontomatikError::SessionInvalid(e) => assert_eq!(e.code, "SessionExpired"),
         other => panic!("{other:?}"),
     }
@@ -519,18 +512,11 @@ async fn a_100k_transaction_result_streams_through_the_summary() {
     let s = successful_session(&f, "DemoBank").await;
     let cmd = f.client.default_import(&s, since()).await.unwrap();
     for _ in 0..2 {
-        f.client
-            .command_status(&cmd, &mut Discard)
-            .await
-            .unwrap();
+        f.client.command_status(&cmd, &mut Discard).await.unwrap();
     }
     let started = Instant::now();
     let mut summary = SummaryBuilder::default();
-    let st = f
-        .client
-        .command_status(&cmd, &mut summary)
-        .await
-        .unwrap();
+    let st = f.client.command_status(&cmd, &mut summary).await.unwrap();
     assert_eq!(st.state, CommandState::Successful);
     let summary = summary.build();
     assert_eq!(summary.transactions_total, 100_000);

@@ -71,14 +71,25 @@ fn reply_status(xml: &str) -> u16 {
 /// The sandbox's `reply` has the fixture's shape and its HTTP status says what its body says.
 fn assert_recorded_shape(fixture_name: &str, http_status: u16, body: &str) {
     let recorded = fixture(fixture_name);
-    assert_eq!(http_status, reply_status(body), "{fixture_name}: HTTP status vs <reply status>\n{body}");
-    assert_eq!(http_status, reply_status(&recorded), "{fixture_name}: the recorded status");
+    assert_eq!(
+        http_status,
+        reply_status(body),
+        "{fixture_name}: HTTP status vs <reply status>\n{body}"
+    );
+    assert_eq!(
+        http_status,
+        reply_status(&recorded),
+        "{fixture_name}: the recorded status"
+    );
     let (f, s) = (shape(&recorded), shape(body));
     for (path, attrs) in &s {
         let Some(recorded_attrs) = f.get(path) else {
             panic!("{fixture_name}: the sandbox sends <{path}>, which the recorded shape lacks\n{body}")
         };
-        assert_eq!(attrs, recorded_attrs, "{fixture_name}: attributes of <{path}>");
+        assert_eq!(
+            attrs, recorded_attrs,
+            "{fixture_name}: attributes of <{path}>"
+        );
     }
     for path in f.keys() {
         let optional = path.split('/').any(|seg| OPTIONAL.contains(&seg));
@@ -90,12 +101,21 @@ fn assert_recorded_shape(fixture_name: &str, http_status: u16, body: &str) {
 }
 
 async fn session(f: &SandboxFixture, bank: &str) -> SessionData {
-    let l = f.client.fetch_redirection(&fetch_request("owner-7f3a")).await.unwrap();
+    let l = f
+        .client
+        .fetch_redirection(&fetch_request("owner-7f3a"))
+        .await
+        .unwrap();
     f.sandbox
         .handle
         .act(l.redirection_id.as_str(), UserAction::Succeed, Some(bank))
         .unwrap();
-    match f.client.redirection_status(&l.redirection_id).await.unwrap() {
+    match f
+        .client
+        .redirection_status(&l.redirection_id)
+        .await
+        .unwrap()
+    {
         RedirectionStatus::Success(s) => s,
         other => panic!("{other:?}"),
     }
@@ -196,7 +216,9 @@ async fn every_sandbox_reply_has_the_recorded_shape() {
     assert_recorded_shape("exception-invalid-session.xml", status, &body);
 
     let flaky = session(&f, "FlakyBank").await;
-    let (_, body) = raw.import(&flaky, flaky.session_id_signature.expose()).await;
+    let (_, body) = raw
+        .import(&flaky, flaky.session_id_signature.expose())
+        .await;
     let flaky_cmd = command_id(&body);
     raw.command(&flaky_cmd).await;
     raw.command(&flaky_cmd).await;
@@ -241,10 +263,17 @@ async fn a_key_or_a_signature_in_the_url_or_a_form_fails_loudly() {
         )
         .await;
     assert_recorded_shape("unauthorized.xml", status, &body);
-    assert_eq!(f.sandbox.handle.counters().imports_started, 0, "nothing started");
+    assert_eq!(
+        f.sandbox.handle.counters().imports_started,
+        0,
+        "nothing started"
+    );
     // The key in a query string.
     let (status, body) = raw
-        .send(raw.http.get(raw.url(&format!("v1/command/1.xml?apiKey={API_KEY}"))))
+        .send(
+            raw.http
+                .get(raw.url(&format!("v1/command/1.xml?apiKey={API_KEY}"))),
+        )
         .await;
     assert_recorded_shape("unauthorized.xml", status, &body);
     // The session signature in a query string.
@@ -280,7 +309,9 @@ async fn a_key_or_a_signature_in_the_url_or_a_form_fails_loudly() {
     assert_eq!(c.imports_started, 0);
     let requests = f.sandbox.handle.requests();
     assert!(
-        requests.iter().any(|r| r.form_fields.iter().any(|k| k == "apiKey")),
+        requests
+            .iter()
+            .any(|r| r.form_fields.iter().any(|k| k == "apiKey")),
         "the request log shows the form field"
     );
 }

@@ -180,7 +180,11 @@ fn http_url(name: &'static str, raw: String) -> Result<String, ConfigError> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
-fn whole_number(name: &'static str, raw: &str, range: std::ops::RangeInclusive<i64>) -> Result<i64, ConfigError> {
+fn whole_number(
+    name: &'static str,
+    raw: &str,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ConfigError> {
     raw.trim()
         .parse::<i64>()
         .ok()

@@ -301,7 +301,8 @@ impl SummaryBuilder {
             _ => 30,
         }
         .max(30);
-        let per_month = |total: Decimal| (total * Decimal::from(30) / Decimal::from(days)).round_dp(2);
+        let per_month =
+            |total: Decimal| (total * Decimal::from(30) / Decimal::from(days)).round_dp(2);
         for t in totals.values_mut() {
             let by_labels = labelled.get(&t.currency).copied().unwrap_or_default();
             let (income, basis) = if by_labels > Decimal::ZERO {
@@ -502,7 +503,11 @@ mod tests {
         let mut b = SummaryBuilder::default();
         feed(&mut b);
         let s = b.build();
-        assert_eq!(s.bank.as_deref(), Some("Demo Bank S.A."), "institution over target");
+        assert_eq!(
+            s.bank.as_deref(),
+            Some("Demo Bank S.A."),
+            "institution over target"
+        );
         assert_eq!(s.owners, 1);
         assert_eq!(s.credit_cards, 1);
         assert_eq!(s.accounts_total, 3);
@@ -520,14 +525,22 @@ mod tests {
         assert_eq!(s.period_to, NaiveDate::from_ymd_opt(2026, 10, 11));
         let pln = s.totals.iter().find(|t| t.currency == "PLN").expect("PLN");
         assert_eq!(pln.balance, d("1335.00"));
-        assert_eq!(pln.available_funds, d("1300.44"), "no funds figure: the balance");
+        assert_eq!(
+            pln.available_funds,
+            d("1300.44"),
+            "no funds figure: the balance"
+        );
         assert_eq!(pln.spending, d("430.50"));
         // 41 days: salary only (labels), not the unlabelled 500.
         assert_eq!(pln.income_basis, IncomeBasis::Labels);
         assert_eq!(pln.monthly_income, d("2195.12"));
         assert_eq!(pln.monthly_spending, d("315.00"));
         let eur = s.totals.iter().find(|t| t.currency == "EUR").expect("EUR");
-        assert_eq!(eur.income_basis, IncomeBasis::AllIncoming, "no salary label");
+        assert_eq!(
+            eur.income_basis,
+            IncomeBasis::AllIncoming,
+            "no salary label"
+        );
         assert_eq!(eur.monthly_income, d("29.27"));
         let top: Vec<(&str, &str, Decimal)> = s
             .top_spending_labels
@@ -559,7 +572,10 @@ mod tests {
         let s = b.build();
         assert_eq!(s.accounts.len(), ImportSummary::MAX_ACCOUNTS);
         assert_eq!(s.accounts_total as usize, ImportSummary::MAX_ACCOUNTS + 7);
-        assert_eq!(s.transactions_total as usize, (ImportSummary::MAX_ACCOUNTS + 7) * 10);
+        assert_eq!(
+            s.transactions_total as usize,
+            (ImportSummary::MAX_ACCOUNTS + 7) * 10
+        );
         assert_eq!(s.top_spending_labels.len(), ImportSummary::TOP_LABELS);
         assert_eq!(s.top_spending_labels[0].amount, d("10"));
     }

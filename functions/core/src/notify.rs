@@ -226,7 +226,11 @@ pub fn import_analysis_lines(lang: Language, summary: &ImportSummary) -> Vec<Str
         let mut l = format!(
             "We received {accounts} {} and {transactions} {}",
             if accounts == 1 { "account" } else { "accounts" },
-            if transactions == 1 { "transaction" } else { "transactions" },
+            if transactions == 1 {
+                "transaction"
+            } else {
+                "transactions"
+            },
         );
         if let Some(p) = &period {
             l.push_str(&format!(" covering {p}"));
@@ -338,7 +342,11 @@ pub fn import_done_email(
     } else {
         "Next steps: we will review your data and get back to you within one business day. There is nothing else you need to do.".into()
     });
-    let cta = if pl { "Zobacz status" } else { "See your status" };
+    let cta = if pl {
+        "Zobacz status"
+    } else {
+        "See your status"
+    };
     let hello = greeting(lang, name);
     let mut text = format!("{hello}\n\n");
     for (i, l) in lines.iter().enumerate() {
@@ -581,7 +589,11 @@ mod tests {
             ..Default::default()
         };
         let m = import_done_email(&ann(), "Ann", Language::FIRST, "Lender", &s, "https://l/s");
-        assert!(m.text.contains("2 accounts and 80 transactions"), "{}", m.text);
+        assert!(
+            m.text.contains("2 accounts and 80 transactions"),
+            "{}",
+            m.text
+        );
         assert!(m.text.contains("Demo Bank"));
         assert_eq!(m.category, MailCategory::Transactional);
         let f = import_failed_email(&ann(), "Ann", Language::FIRST, "Lender", "https://l/");
@@ -626,7 +638,14 @@ mod tests {
 
     #[test]
     fn the_done_email_tells_the_analysis_in_english() {
-        let m = import_done_email(&ann(), "Ann", Language::FIRST, "Lender", &analysed(), "https://l/s");
+        let m = import_done_email(
+            &ann(),
+            "Ann",
+            Language::FIRST,
+            "Lender",
+            &analysed(),
+            "https://l/s",
+        );
         for part in [
             "Connecting PKO BP worked.",
             "1 account and 22 transactions covering 1 May 2026 – 31 Oct 2026.",
@@ -652,12 +671,27 @@ mod tests {
         ] {
             assert!(m.text.contains(part), "missing {part:?} in\n{}", m.text);
         }
-        for english in ["your bank", "account", "balance", "income", "Next steps", "groceries"] {
-            assert!(!m.text.contains(english), "English {english:?} in\n{}", m.text);
+        for english in [
+            "your bank",
+            "account",
+            "balance",
+            "income",
+            "Next steps",
+            "groceries",
+        ] {
+            assert!(
+                !m.text.contains(english),
+                "English {english:?} in\n{}",
+                m.text
+            );
         }
         let unknown_bank = ImportSummary::default();
         let m = import_done_email(&ann(), "Anna", pl, "Lender", &unknown_bank, "https://l/s");
-        assert!(m.text.contains("Połączenie z Twoim bankiem się udało."), "{}", m.text);
+        assert!(
+            m.text.contains("Połączenie z Twoim bankiem się udało."),
+            "{}",
+            m.text
+        );
         assert!(!m.text.contains("your bank"));
     }
 
@@ -665,7 +699,10 @@ mod tests {
     fn amounts_and_plurals_follow_the_language() {
         let pl = Language::parse("pl").expect("pl");
         let d = |s: &str| <Decimal as std::str::FromStr>::from_str(s).expect("decimal");
-        assert_eq!(format_amount(Language::FIRST, d("-1234567.5"), "EUR"), "-1,234,567.50 EUR");
+        assert_eq!(
+            format_amount(Language::FIRST, d("-1234567.5"), "EUR"),
+            "-1,234,567.50 EUR"
+        );
         assert_eq!(format_amount(pl, d("999.999"), "PLN"), "1\u{a0}000,00 PLN");
         assert_eq!(format_amount(pl, d("0.05"), ""), "0,05");
         assert_eq!(

@@ -360,7 +360,10 @@ impl Kontomatik for KontomatikClient {
         since: NaiveDate,
     ) -> Result<CommandId, KontomatikError> {
         let mut form = Self::session_form(session);
-        form.push((wire::PARAM_SINCE, since.format(wire::SINCE_FORMAT).to_string()));
+        form.push((
+            wire::PARAM_SINCE,
+            since.format(wire::SINCE_FORMAT).to_string(),
+        ));
         let resp = self
             .request(reqwest::Method::POST, wire::DEFAULT_IMPORT_PATH)?
             .form(&form)
@@ -372,10 +375,23 @@ impl Kontomatik for KontomatikClient {
         }
         match Self::xml_reply(resp, &mut Discard).await? {
             // 202 Accepted, first state `setup` (or `in_progress` in older samples).
-            (s, ParsedReply { reply: Reply::Command(c), .. }) if s.is_success() => Ok(c.id),
-            (s, ParsedReply { reply: Reply::Command(_), .. }) => Err(KontomatikError::Malformed(
-                format!("a command with HTTP {}", s.as_u16()),
-            )),
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Command(c),
+                    ..
+                },
+            ) if s.is_success() => Ok(c.id),
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Command(_),
+                    ..
+                },
+            ) => Err(KontomatikError::Malformed(format!(
+                "a command with HTTP {}",
+                s.as_u16()
+            ))),
             (s, p) => Err(non_command_error(s, &p.reply)),
         }
     }
@@ -395,7 +411,13 @@ impl Kontomatik for KontomatikClient {
             return Err(e);
         }
         match Self::xml_reply(resp, sink).await? {
-            (s, ParsedReply { reply: Reply::Command(c), .. }) if s.is_success() => {
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Command(c),
+                    ..
+                },
+            ) if s.is_success() => {
                 if c.id != *command {
                     return Err(KontomatikError::Malformed(
                         "status reply is for another command".into(),
@@ -403,9 +425,16 @@ impl Kontomatik for KontomatikClient {
                 }
                 Ok(c)
             }
-            (s, ParsedReply { reply: Reply::Command(_), .. }) => Err(KontomatikError::Malformed(
-                format!("a command with HTTP {}", s.as_u16()),
-            )),
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Command(_),
+                    ..
+                },
+            ) => Err(KontomatikError::Malformed(format!(
+                "a command with HTTP {}",
+                s.as_u16()
+            ))),
             (s, p) => Err(non_command_error(s, &p.reply)),
         }
     }
@@ -421,14 +450,20 @@ impl Kontomatik for KontomatikClient {
             return Err(e);
         }
         match Self::xml_reply(resp, &mut Discard).await? {
-            (_, ParsedReply { reply: Reply::Exception(e), .. })
-                if e.name == wire::xml::EXC_COMMAND_NOT_AVAILABLE =>
-            {
-                Ok(SignOut::NotAvailable)
-            }
-            (s, ParsedReply { reply: Reply::Command(_) | Reply::Empty, .. }) if s.is_success() => {
-                Ok(SignOut::SignedOut)
-            }
+            (
+                _,
+                ParsedReply {
+                    reply: Reply::Exception(e),
+                    ..
+                },
+            ) if e.name == wire::xml::EXC_COMMAND_NOT_AVAILABLE => Ok(SignOut::NotAvailable),
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Command(_) | Reply::Empty,
+                    ..
+                },
+            ) if s.is_success() => Ok(SignOut::SignedOut),
             (s, p) => Err(non_command_error(s, &p.reply)),
         }
     }
@@ -448,9 +483,13 @@ impl Kontomatik for KontomatikClient {
             return Err(e);
         }
         match Self::xml_reply(resp, sink).await? {
-            (s, ParsedReply { reply: Reply::OwnerData { external_id }, .. })
-                if s.is_success() =>
-            {
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::OwnerData { external_id },
+                    ..
+                },
+            ) if s.is_success() => {
                 if external_id != owner.as_str() {
                     return Err(KontomatikError::Malformed(
                         "owner data is for another owner".into(),
@@ -458,7 +497,13 @@ impl Kontomatik for KontomatikClient {
                 }
                 Ok(true)
             }
-            (s, ParsedReply { reply: Reply::Empty, .. }) if s.is_success() => Ok(false),
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Empty,
+                    ..
+                },
+            ) if s.is_success() => Ok(false),
             (StatusCode::NOT_FOUND, _) => Ok(false),
             (s, p) => Err(non_command_error(s, &p.reply)),
         }
@@ -475,9 +520,15 @@ impl Kontomatik for KontomatikClient {
         }
         match Self::xml_reply(resp, &mut Discard).await? {
             (StatusCode::NOT_FOUND, _) => Ok(false),
-            (s, ParsedReply { reply: Reply::Exception(_) | Reply::Comment(_), .. }) if s.is_success() => {
-                Err(KontomatikError::Malformed("an error reply with a success status".into()))
-            }
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Exception(_) | Reply::Comment(_),
+                    ..
+                },
+            ) if s.is_success() => Err(KontomatikError::Malformed(
+                "an error reply with a success status".into(),
+            )),
             (s, _) if s.is_success() => Ok(true),
             (s, p) => Err(non_command_error(s, &p.reply)),
         }
@@ -519,7 +570,11 @@ mod tests {
                 "{name}"
             );
         }
-        for name in ["ServiceMaintenance", "ServiceTemporarilyUnavailable", "JobsQuotaExceeded"] {
+        for name in [
+            "ServiceMaintenance",
+            "ServiceTemporarilyUnavailable",
+            "JobsQuotaExceeded",
+        ] {
             assert!(exception_error(bad, &e(name)).is_transient(), "{name}");
         }
         assert_eq!(

@@ -319,7 +319,8 @@ impl Parser {
                 // Kontomatik's progress is unreliable (0 in a successful reply): never fatal.
                 self.progress = text.parse::<f64>().ok().map(|v| v.clamp(0.0, 100.0) as u8);
             }
-            [n::REPLY, n::EXCEPTION, n::MESSAGE] | [n::REPLY, n::COMMAND, n::EXCEPTION, n::MESSAGE] => {
+            [n::REPLY, n::EXCEPTION, n::MESSAGE]
+            | [n::REPLY, n::COMMAND, n::EXCEPTION, n::MESSAGE] => {
                 if let Some((e, _)) = self.exception.as_mut() {
                     e.message = text;
                 }

@@ -167,7 +167,10 @@ async fn default_import_sends_the_recorded_form_and_accepts_202_setup() {
     assert_eq!(cmd, CommandId::parse("900123").unwrap());
     assert_header_auth_only(&seen);
     let r = seen.lock().unwrap()[0].clone();
-    assert_eq!(r.request_line, "POST /v1/command/default-import.xml HTTP/1.1");
+    assert_eq!(
+        r.request_line,
+        "POST /v1/command/default-import.xml HTTP/1.1"
+    );
     assert_eq!(
         r.form(),
         vec![
@@ -214,7 +217,11 @@ async fn the_successful_result_parses_to_every_recorded_field() {
     assert_eq!(target.institution, "Bank Przykładowy S.A.");
     assert_eq!(target.display_name(), Some("Bank Przykładowy S.A."));
 
-    assert_eq!(c.owners.len(), 2, "the connection's owners, not the accounts'");
+    assert_eq!(
+        c.owners.len(),
+        2,
+        "the connection's owners, not the accounts'"
+    );
     assert_eq!(c.owners[0].name, "Zofia Źdźbło-Łęcka");
     assert_eq!(c.owners[0].address, "ul. Żółta 5, 00-950 Łódź");
     assert_eq!(c.owners[1].kind, "CO_OWNER");
@@ -225,7 +232,11 @@ async fn the_successful_result_parses_to_every_recorded_field() {
     assert_eq!(a.name, "Konto Osobiste 360");
     assert_eq!(a.friendly_name, "Konto codzienne");
     assert_eq!(a.iban, "PL61109010140000071219812874");
-    assert_eq!(a.balance, Some(d("1234.56")), "the account's, not a transaction's");
+    assert_eq!(
+        a.balance,
+        Some(d("1234.56")),
+        "the account's, not a transaction's"
+    );
     assert_eq!(a.available_funds, Some(d("1200.00")));
     assert_eq!(a.currency, "PLN");
     assert_eq!(a.active_since_at_least, day("2025-01-10"));
@@ -260,7 +271,10 @@ async fn the_successful_result_parses_to_every_recorded_field() {
     assert_eq!(savings.iban, "PL02 1140 2004 0000 3502 7652 8571");
     assert_eq!(savings.direct_debit_available, Some(false));
     assert_eq!(savings.owners.len(), 2);
-    assert_eq!(c.credit_cards, 1, "the creditCards block is read past, not into accounts");
+    assert_eq!(
+        c.credit_cards, 1,
+        "the creditCards block is read past, not into accounts"
+    );
 }
 
 #[tokio::test]
@@ -357,7 +371,10 @@ async fn error_replies_map_to_typed_errors() {
 #[tokio::test]
 async fn sign_out_posts_the_session_and_takes_command_not_available_as_fine() {
     let (client, seen) = serve("exception-command-not-available.xml").await;
-    assert_eq!(client.sign_out(&session()).await.unwrap(), SignOut::NotAvailable);
+    assert_eq!(
+        client.sign_out(&session()).await.unwrap(),
+        SignOut::NotAvailable
+    );
     assert_header_auth_only(&seen);
     let r = seen.lock().unwrap()[0].clone();
     assert_eq!(r.request_line, "POST /v1/command/sign-out.xml HTTP/1.1");
@@ -369,7 +386,10 @@ async fn sign_out_posts_the_session_and_takes_command_not_available_as_fine() {
         ]
     );
     let (client, _) = serve("command-in-progress.xml").await;
-    assert_eq!(client.sign_out(&session()).await.unwrap(), SignOut::SignedOut);
+    assert_eq!(
+        client.sign_out(&session()).await.unwrap(),
+        SignOut::SignedOut
+    );
 }
 
 #[tokio::test]
@@ -411,7 +431,10 @@ async fn deleting_owner_data_uses_delete_on_the_same_url() {
         "DELETE /v1/data.xml?ownerExternalId=owner-7f3a HTTP/1.1"
     );
     let (client, _) = serve("exception-invalid-session.xml").await;
-    assert!(!client.delete_owner_data(&owner).await.unwrap(), "404: nothing held");
+    assert!(
+        !client.delete_owner_data(&owner).await.unwrap(),
+        "404: nothing held"
+    );
 }
 
 #[tokio::test]

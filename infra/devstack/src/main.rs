@@ -38,6 +38,18 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
     },
+    /// With KONTOMATIK_BASE_URL and KONTOMATIK_API_KEY set: fetch one redirection, read its
+    /// status, print each raw reply (key redacted) next to what our client made of it, and say
+    /// which provisional wire names held. Exits 1 when one did not.
+    Probe {
+        /// The redirect URI to ask for (must be allowed for your API key).
+        #[arg(long, default_value = "http://127.0.0.1:8080/kontomatik-signin")]
+        redirect_uri: String,
+        #[arg(long, default_value = "pl")]
+        language: String,
+        #[arg(long, default_value = "pl")]
+        country: String,
+    },
 }
 
 #[tokio::main]
@@ -50,6 +62,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     if !(args.speed.is_finite() && args.speed > 0.0) {
         return Err("--speed must be a positive number".into());
+    }
+    if let Some(Command::Probe {
+        redirect_uri,
+        language,
+        country,
+    }) = &args.command
+    {
+        let cfg = devstack::probe::ProbeConfig::from_env(
+            redirect_uri.clone(),
+            language.clone(),
+            country.clone(),
+        )?;
+        let report = devstack::probe::run(&cfg).await?;
+        print!("{report}");
+        if !report.all_held() {
+            std::process::exit(1);
+        }
+        return Ok(());
     }
     let options = DevOptions {
         port: if args.command.is_some() { 0 } else { args.port },

@@ -301,7 +301,11 @@ impl ResultChunks {
                 _ => &["shopping"],
             }
         };
-        n::el(s, n::TX_STATUS, if days_back == 0 { "PENDING" } else { "DONE" });
+        n::el(
+            s,
+            n::TX_STATUS,
+            if days_back == 0 { "PENDING" } else { "DONE" },
+        );
         s.push_str("<labels>");
         for l in labels {
             n::el(s, "label", l);
@@ -394,7 +398,10 @@ mod tests {
         assert_eq!(count(&a, b"account"), 3);
         assert_eq!(count(&a, b"creditCard"), 1);
         assert!(a.contains("<label>salary</label>"));
-        assert!(a.contains("<transactionOn>2025-11-"), "history reaches back to since");
+        assert!(
+            a.contains("<transactionOn>2025-11-"),
+            "history reaches back to since"
+        );
         assert_eq!(count(&a, b"moneyTransaction"), 3003);
         assert!(a.contains("M&amp;S Food") || a.contains("Allegro &lt;online&gt;"));
     }

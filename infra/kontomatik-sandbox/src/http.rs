@@ -433,7 +433,8 @@ async fn record_requests(State(s): Shr, req: Request, next: Next) -> Response {
             ),
         );
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 // --- JSON API ---------------------------------------------------------------------------------
@@ -454,7 +455,8 @@ fn json_error(status: StatusCode, code: &str, message: impl Into<String>) -> Res
 /// A whole XML reply: `<reply status=…>inner</reply>`, with the HTTP status it names.
 fn xml_reply(status: StatusCode, owner: Option<&str>, timestamp: &str, inner: &str) -> Response {
     let reason = status.canonical_reason().unwrap_or("");
-    let mut body = wire::xml::reply_open(&format!("{} {reason}", status.as_u16()), owner, timestamp);
+    let mut body =
+        wire::xml::reply_open(&format!("{} {reason}", status.as_u16()), owner, timestamp);
     body.push_str(inner);
     body.push_str(wire::xml::REPLY_CLOSE);
     (
@@ -513,7 +515,9 @@ fn check_fetch(req: json::FetchRedirection) -> Result<sim::NewRedirection, (Stri
     use wire::rules;
     let bad = |field: &str, why: &str| Err((field.to_owned(), why.to_owned()));
     let redirect_uri = match req.redirect_uri.as_deref().map(Url::parse) {
-        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u.to_string(),
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+            u.to_string()
+        }
         Some(_) => return bad("redirectUri", "must be an absolute http(s) URL"),
         None => return bad("redirectUri", "is required"),
     };
@@ -523,7 +527,10 @@ fn check_fetch(req: json::FetchRedirection) -> Result<sim::NewRedirection, (Stri
     }
     let country = req.country.unwrap_or_default();
     if !rules::COUNTRIES.contains(&country.as_str()) {
-        return bad("country", "is not a country with banks here (lower case, e.g. pl)");
+        return bad(
+            "country",
+            "is not a country with banks here (lower case, e.g. pl)",
+        );
     }
     let access_mode = req.access_mode.unwrap_or_else(|| "single".into());
     if !rules::ACCESS_MODES.contains(&access_mode.as_str()) {
@@ -531,7 +538,10 @@ fn check_fetch(req: json::FetchRedirection) -> Result<sim::NewRedirection, (Stri
     }
     if let Some(owner) = req.owner_external_id.as_deref() {
         if !rules::owner_id_ok(owner) {
-            return bad("ownerExternalId", "must be 1-200 printable characters without spaces");
+            return bad(
+                "ownerExternalId",
+                "must be 1-200 printable characters without spaces",
+            );
         }
     }
     Ok(sim::NewRedirection {
@@ -646,7 +656,12 @@ fn sim_xml_error(s: &Shared, e: SimError) -> Response {
         SimError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, EXC_SERVICE_UNAVAILABLE),
         SimError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, *code),
     };
-    xml_reply(status, None, &s.timestamp(), &exception(name, &e.to_string(), None))
+    xml_reply(
+        status,
+        None,
+        &s.timestamp(),
+        &exception(name, &e.to_string(), None),
+    )
 }
 
 fn xml_invalid(s: &Shared, name: &str, message: &str) -> Response {
@@ -667,7 +682,9 @@ fn form(body: &[u8]) -> HashMap<String, String> {
 
 fn session_fields(f: &HashMap<String, String>) -> Option<(&str, &str)> {
     let id = f.get(wire::FORM_SESSION_ID).filter(|v| !v.is_empty())?;
-    let sig = f.get(wire::FORM_SESSION_ID_SIGNATURE).filter(|v| !v.is_empty())?;
+    let sig = f
+        .get(wire::FORM_SESSION_ID_SIGNATURE)
+        .filter(|v| !v.is_empty())?;
     Some((id, sig))
 }
 
@@ -685,9 +702,18 @@ async fn default_import(State(s): Shr, headers: HeaderMap, body: Bytes) -> Respo
         );
     };
     let now = s.time.now();
-    let since = match f.get(wire::FORM_SINCE).map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d")) {
+    let since = match f
+        .get(wire::FORM_SINCE)
+        .map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d"))
+    {
         Some(Ok(d)) if d <= now.date_naive() => d,
-        Some(_) => return xml_invalid(&s, wire::xml::EXC_INVALID_SINCE, "since must be a past day, YYYY-MM-DD."),
+        Some(_) => {
+            return xml_invalid(
+                &s,
+                wire::xml::EXC_INVALID_SINCE,
+                "since must be a past day, YYYY-MM-DD.",
+            )
+        }
         // Every known client sends it; the sandbox insists, so that forgetting it shows.
         None => return xml_invalid(&s, wire::xml::EXC_INVALID_SINCE, "since is required."),
     };
@@ -698,10 +724,16 @@ async fn default_import(State(s): Shr, headers: HeaderMap, body: Bytes) -> Respo
                 .sessions
                 .get(session_id)
                 .and_then(|x| x.owner_external_id.clone());
-            let mut inner = wire::xml::command_open(id, "setup", wire::xml::COMMAND_DEFAULT_IMPORT, None);
+            let mut inner =
+                wire::xml::command_open(id, "setup", wire::xml::COMMAND_DEFAULT_IMPORT, None);
             inner.push_str(&wire::xml::progress(0));
             inner.push_str("</command>");
-            xml_reply(StatusCode::ACCEPTED, owner.as_deref(), &s.timestamp(), &inner)
+            xml_reply(
+                StatusCode::ACCEPTED,
+                owner.as_deref(),
+                &s.timestamp(),
+                &inner,
+            )
         }
         Err(e) => sim_xml_error(&s, e),
     }
@@ -760,7 +792,12 @@ async fn command_status(State(s): Shr, headers: HeaderMap, Path(file): Path<Stri
                 ));
             }
             inner.push_str("</command>");
-            xml_reply(StatusCode::OK, view.owner_external_id.as_deref(), &s.timestamp(), &inner)
+            xml_reply(
+                StatusCode::OK,
+                view.owner_external_id.as_deref(),
+                &s.timestamp(),
+                &inner,
+            )
         }
     }
 }
@@ -814,7 +851,11 @@ async fn owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQuery) ->
         return unauthorized(&s);
     }
     let Some(owner) = owner_param(q.as_deref()) else {
-        return xml_invalid(&s, wire::xml::EXC_INVALID_OWNER, "ownerExternalId is required.");
+        return xml_invalid(
+            &s,
+            wire::xml::EXC_INVALID_OWNER,
+            "ownerExternalId is required.",
+        );
     };
     let data = lock(&s.sim).owner_data(&owner);
     match data {
@@ -847,7 +888,11 @@ async fn delete_owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQu
         return unauthorized(&s);
     }
     let Some(owner) = owner_param(q.as_deref()) else {
-        return xml_invalid(&s, wire::xml::EXC_INVALID_OWNER, "ownerExternalId is required.");
+        return xml_invalid(
+            &s,
+            wire::xml::EXC_INVALID_OWNER,
+            "ownerExternalId is required.",
+        );
     };
     let result = lock(&s.sim).delete_owner_data(&owner);
     match result {

@@ -491,7 +491,12 @@ impl Sim {
 
     /// *Get import result*: the command moves on by one step per poll. Commands are the API
     /// user's own: the id is enough (no session in the request).
-    pub fn command_status(&mut self, id: u64, seed: u64, now: Time) -> Result<CommandView, SimError> {
+    pub fn command_status(
+        &mut self,
+        id: u64,
+        seed: u64,
+        now: Time,
+    ) -> Result<CommandView, SimError> {
         let needed = self.config.import_polls.max(1);
         let c = self
             .commands
@@ -541,10 +546,7 @@ impl Sim {
             view.progress = view.progress.min(99);
         }
         if let (Some(data_seed), Some(owner)) = (view.data_seed, view.owner_external_id.clone()) {
-            let created_at = self
-                .owner_data
-                .get(&owner)
-                .map_or(now, |d| d.created_at);
+            let created_at = self.owner_data.get(&owner).map_or(now, |d| d.created_at);
             let fresher = self
                 .owner_data
                 .get(&owner)
@@ -718,7 +720,10 @@ mod tests {
             s.default_import(&session.id, "forged", since(), t0()),
             Err(SimError::InvalidSession)
         );
-        assert!(s.owner_data("own-1").is_err(), "no data before the import ends");
+        assert!(
+            s.owner_data("own-1").is_err(),
+            "no data before the import ends"
+        );
         let states: Vec<_> = (0..4)
             .map(|_| s.command_status(cmd, 7, t0()).unwrap().state)
             .collect();
@@ -749,7 +754,12 @@ mod tests {
         s.act(&id, UserAction::Succeed, None, t0()).unwrap();
         let session = s.sessions.values().next().unwrap().clone();
         assert_eq!(
-            s.default_import(&session.id, &session.signature, since(), t0() + Duration::hours(2)),
+            s.default_import(
+                &session.id,
+                &session.signature,
+                since(),
+                t0() + Duration::hours(2)
+            ),
             Err(SimError::SessionExpired)
         );
     }

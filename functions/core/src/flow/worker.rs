@@ -51,7 +51,10 @@ impl App {
         // import (finishing only applies to a running import; any other state is left as is).
         let Some(session) = r.session.clone() else {
             return self
-                .finish(r, Ended::Failed(failure("NoSession", "no session was saved")))
+                .finish(
+                    r,
+                    Ended::Failed(failure("NoSession", "no session was saved")),
+                )
                 .await;
         };
         loop {
@@ -158,11 +161,7 @@ impl App {
                 return Ok(JobOutcome::Continued);
             }
             let mut summary = SummaryBuilder::default();
-            match self
-                .kontomatik
-                .command_status(&cmd, &mut summary)
-                .await
-            {
+            match self.kontomatik.command_status(&cmd, &mut summary).await {
                 Ok(status) if !status.state.is_final() => self.pause.pause(interval).await,
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
                     let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
