@@ -1,6 +1,6 @@
 //! A Kontomatik look-alike HTTP server for the local run and the tests.
 //!
-//! It implements the contract in `shared/kontomatik-api.md`: Fetch redirection hands out links to
+//! It implements the contract in `docs/kontomatik-wire.md`: Fetch redirection hands out links to
 //! its own hosted sign-in page; statuses move as the (simulated) user acts; unused links expire
 //! after an hour and ids are forgotten after 24 hours; one id polled too often earns 429; Default
 //! Import is accepted once per session and its command finishes after a few polls with a seeded
