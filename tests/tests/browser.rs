@@ -210,6 +210,21 @@ async fn both_paths_clicked_through_in_a_real_browser() {
     c.goto(&format!("{}/_dev", dev.url)).await.unwrap();
     assert!(c.source().await.unwrap().contains("imported"));
     shot(&c, "04-operator-view").await;
+    // The owner's latest data, read from Kontomatik's owner data (no second import).
+    c.find(Locator::Css("a.owner-data"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until_on(&c, "the owner data page", |u| u.path().starts_with("/_dev/owner/")).await;
+    let owner_page = c.source().await.unwrap();
+    assert!(owner_page.contains("Connecting Demo Bank worked."), "{owner_page}");
+    assert!(owner_page.contains("Average monthly income"), "{owner_page}");
+    shot(&c, "04b-owner-data").await;
+    let counters = dev.dev.sandbox.as_ref().unwrap().counters();
+    assert_eq!(counters.imports_started, 1, "reading owner data starts no import");
+    assert_eq!(counters.owner_data_reads, 1);
 
     // --- The walk-away path.
     fill_start_form(&c, &dev, "bob@example.com").await;

@@ -394,6 +394,7 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
     let router = Router::new()
         .route("/_dev", get(view::overview))
         .route("/_dev/mail/{index}", get(view::mail))
+        .route("/_dev/owner/{owner}", get(view::owner_data))
         .route("/_dev/advance", post(view::advance))
         .route("/_dev/stats", get(view::stats_json))
         .fallback(web)

@@ -86,7 +86,7 @@ pub async fn overview(State(dev): State<Arc<Dev>>) -> Html<String> {
                 section id="redirections" {
                     h2 { "Redirections" }
                     table {
-                        tr { th { "id" } th { "email" } th { "state" } th { "last status" } th { "created" } th { "next poll" } th { "checks" } }
+                        tr { th { "id" } th { "email" } th { "state" } th { "last status" } th { "created" } th { "next poll" } th { "checks" } th { "Kontomatik's data" } }
                         @for r in e.store.redirections() {
                             tr {
                                 td { code { (r.id.as_str().chars().take(12).collect::<String>()) "…" } }
@@ -96,6 +96,7 @@ pub async fn overview(State(dev): State<Arc<Dev>>) -> Html<String> {
                                 td { (short(r.created_at)) }
                                 td { (r.next_poll_at.map(short).unwrap_or_else(|| "-".into())) }
                                 td { (r.status_checks) }
+                                td { a href={ "/_dev/owner/" (r.owner.as_str()) } class="owner-data" { "latest" } }
                             }
                         }
                     }
@@ -146,6 +147,23 @@ pub async fn overview(State(dev): State<Arc<Dev>>) -> Html<String> {
             }
         },
     )
+}
+
+/// An owner's latest data, read from Kontomatik (`GET /v1/data.xml`) — no new import.
+pub async fn owner_data(State(dev): State<Arc<Dev>>, Path(owner): Path<String>) -> Response {
+    let Ok(owner) = signin_core::domain::OwnerExternalId::parse(&owner) else {
+        return (StatusCode::BAD_REQUEST, "not an owner id").into_response();
+    };
+    let lang = signin_core::domain::Language::FIRST;
+    let body = match dev.app.owner_data_summary(&owner).await {
+        Ok(Some(summary)) => html! {
+            p { "Read from Kontomatik's owner data (" code { "GET /v1/data.xml" } "), not a new import." }
+            @for line in signin_core::notify::import_analysis_lines(lang, &summary) { p { (line) } }
+        },
+        Ok(None) => html! { p { "Kontomatik holds no data for this owner (no finished import, or it was deleted)." } },
+        Err(e) => html! { p { "Kontomatik could not be asked: " (e.to_string()) } },
+    };
+    page(&format!("Owner {}", owner.as_str()), body).into_response()
 }
 
 #[derive(Deserialize)]

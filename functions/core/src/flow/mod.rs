@@ -69,6 +69,17 @@ pub(crate) enum Step {
 const MAX_TRIES: u32 = 5;
 
 impl App {
+    /// An owner's latest data as Kontomatik keeps it, analysed like an import, without a new
+    /// import (for the operator). `None` when Kontomatik holds nothing for the owner.
+    pub async fn owner_data_summary(
+        &self,
+        owner: &crate::domain::OwnerExternalId,
+    ) -> Result<Option<crate::import::ImportSummary>, FlowError> {
+        let mut summary = crate::import::SummaryBuilder::default();
+        let found = self.kontomatik.owner_data(owner, &mut summary).await?;
+        Ok(found.then(|| summary.build()))
+    }
+
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
