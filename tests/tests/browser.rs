@@ -217,13 +217,25 @@ async fn both_paths_clicked_through_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_until_on(&c, "the owner data page", |u| u.path().starts_with("/_dev/owner/")).await;
+    wait_until_on(&c, "the owner data page", |u| {
+        u.path().starts_with("/_dev/owner/")
+    })
+    .await;
     let owner_page = c.source().await.unwrap();
-    assert!(owner_page.contains("Connecting Demo Bank worked."), "{owner_page}");
-    assert!(owner_page.contains("Average monthly income"), "{owner_page}");
+    assert!(
+        owner_page.contains("Connecting Demo Bank worked."),
+        "{owner_page}"
+    );
+    assert!(
+        owner_page.contains("Average monthly income"),
+        "{owner_page}"
+    );
     shot(&c, "04b-owner-data").await;
     let counters = dev.dev.sandbox.as_ref().unwrap().counters();
-    assert_eq!(counters.imports_started, 1, "reading owner data starts no import");
+    assert_eq!(
+        counters.imports_started, 1,
+        "reading owner data starts no import"
+    );
     assert_eq!(counters.owner_data_reads, 1);
 
     // --- The walk-away path.

@@ -211,6 +211,15 @@ async fn every_sandbox_reply_has_the_recorded_shape() {
         .await;
     assert_recorded_shape("owner-data.xml", status, &body);
 
+    let (status, body) = raw
+        .send(
+            raw.http
+                .get(raw.url("v1/data.xml?ownerExternalId=nobody-here"))
+                .header("X-Api-Key", API_KEY),
+        )
+        .await;
+    assert_recorded_shape("exception-owner-not-found.xml", status, &body);
+
     let forged = session(&f, "DemoBank").await;
     let (status, body) = raw.import(&forged, "forged-signature").await;
     assert_recorded_shape("exception-invalid-session.xml", status, &body);

@@ -133,7 +133,7 @@ pub fn format_amount(lang: Language, value: Decimal, currency: &str) -> String {
     };
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(group);
         }
         grouped.push(c);
@@ -181,16 +181,15 @@ const POLISH_LABELS: &[(&str, &str)] = &[
 ];
 
 fn label_name(lang: Language, label: &str) -> String {
-    let plain = label.trim().replace('_', " ");
     if polish(lang) {
-        if let Some((_, pl)) = POLISH_LABELS
+        // A label we have no Polish name for is shown as "other", never in English.
+        return POLISH_LABELS
             .iter()
             .find(|(en, _)| en.eq_ignore_ascii_case(label.trim()))
-        {
-            return (*pl).to_owned();
-        }
+            .map_or("inne", |(_, pl)| pl)
+            .to_owned();
     }
-    plain
+    label.trim().replace('_', " ")
 }
 
 /// The lines of the import email that describe the data (no greeting, no call to action).
@@ -198,7 +197,7 @@ pub fn import_analysis_lines(lang: Language, summary: &ImportSummary) -> Vec<Str
     let pl = polish(lang);
     let mut lines = Vec::new();
     lines.push(match (&summary.bank, pl) {
-        (Some(bank), true) => format!("Połączenie z bankiem {bank} się udało."),
+        (Some(bank), true) => format!("Połączenie z Twoim bankiem ({bank}) się udało."),
         (None, true) => "Połączenie z Twoim bankiem się udało.".to_owned(),
         (Some(bank), false) => format!("Connecting {bank} worked."),
         (None, false) => "Connecting your bank worked.".to_owned(),
@@ -260,7 +259,10 @@ pub fn import_analysis_lines(lang: Language, summary: &ImportSummary) -> Vec<Str
         }
         if let Some(since) = a.active_since {
             parts.push(if pl {
-                format!("aktywny co najmniej od {}", format_day(lang, since))
+                format!(
+                    "rachunek aktywny od co najmniej {}",
+                    format_day(lang, since)
+                )
             } else {
                 format!("open since at least {}", format_day(lang, since))
             });
@@ -274,16 +276,19 @@ pub fn import_analysis_lines(lang: Language, summary: &ImportSummary) -> Vec<Str
     if summary.accounts.len() < summary.accounts_total as usize {
         let more = summary.accounts_total as usize - summary.accounts.len();
         lines.push(if pl {
-            format!("• i {more} więcej")
+            format!(
+                "• i jeszcze {more} {}",
+                pl_plural(more as u64, "rachunek", "rachunki", "rachunków")
+            )
         } else {
             format!("• and {more} more")
         });
     }
     for t in &summary.totals {
         let basis = match (t.income_basis, pl) {
-            (IncomeBasis::Labels, true) => "wynagrodzenia",
+            (IncomeBasis::Labels, true) => "na podstawie wynagrodzeń",
             (IncomeBasis::Labels, false) => "salary and compensation",
-            (IncomeBasis::AllIncoming, true) => "wszystkie wpływy",
+            (IncomeBasis::AllIncoming, true) => "na podstawie wszystkich wpływów",
             (IncomeBasis::AllIncoming, false) => "all incoming payments",
         };
         lines.push(if pl {
@@ -627,11 +632,18 @@ mod tests {
                 monthly_spending: d("2100"),
                 ..Default::default()
             }],
-            top_spending_labels: vec![LabelSpending {
-                label: "groceries".into(),
-                currency: "PLN".into(),
-                amount: d("1500"),
-            }],
+            top_spending_labels: vec![
+                LabelSpending {
+                    label: "groceries".into(),
+                    currency: "PLN".into(),
+                    amount: d("1500"),
+                },
+                LabelSpending {
+                    label: "pet_food".into(),
+                    currency: "PLN".into(),
+                    amount: d("20"),
+                },
+            ],
             credit_cards: 0,
         }
     }
@@ -651,7 +663,7 @@ mod tests {
             "1 account and 22 transactions covering 1 May 2026 – 31 Oct 2026.",
             "• Konto (…2874): balance 1,234.56 PLN, available 1,200.00 PLN, open since at least 10 Jan 2025",
             "Average monthly income: 5,300.50 PLN (salary and compensation); average monthly spending: 2,100.00 PLN.",
-            "Largest spending: groceries 1,500.00 PLN.",
+            "Largest spending: groceries 1,500.00 PLN, pet food 20.00 PLN.",
         ] {
             assert!(m.text.contains(part), "missing {part:?} in\n{}", m.text);
             assert!(m.html.contains(part), "missing {part:?} in the HTML");
@@ -663,13 +675,14 @@ mod tests {
         let pl = Language::parse("pl").expect("pl");
         let m = import_done_email(&ann(), "Anna", pl, "Lender", &analysed(), "https://l/s");
         for part in [
-            "Połączenie z bankiem PKO BP się udało.",
+            "Połączenie z Twoim bankiem (PKO BP) się udało.",
             "Otrzymaliśmy 1 rachunek i 22 transakcje (okres 01.05.2026 – 31.10.2026).",
-            "• Konto (…2874): saldo 1\u{a0}234,56 PLN, dostępne środki 1\u{a0}200,00 PLN, aktywny co najmniej od 10.01.2025",
-            "Średni miesięczny dochód: 5\u{a0}300,50 PLN (wynagrodzenia); średnie miesięczne wydatki: 2\u{a0}100,00 PLN.",
-            "Największe wydatki: zakupy spożywcze 1\u{a0}500,00 PLN.",
+            "• Konto (…2874): saldo 1\u{a0}234,56 PLN, dostępne środki 1\u{a0}200,00 PLN, rachunek aktywny od co najmniej 10.01.2025",
+            "Średni miesięczny dochód: 5\u{a0}300,50 PLN (na podstawie wynagrodzeń); średnie miesięczne wydatki: 2\u{a0}100,00 PLN.",
+            "Największe wydatki: zakupy spożywcze 1\u{a0}500,00 PLN, inne 20,00 PLN.",
         ] {
             assert!(m.text.contains(part), "missing {part:?} in\n{}", m.text);
+            assert!(m.html.contains(part), "missing {part:?} in the HTML");
         }
         for english in [
             "your bank",
@@ -678,6 +691,7 @@ mod tests {
             "income",
             "Next steps",
             "groceries",
+            "pet",
         ] {
             assert!(
                 !m.text.contains(english),

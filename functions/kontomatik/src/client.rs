@@ -7,7 +7,8 @@ use chrono::NaiveDate;
 use futures::TryStreamExt;
 use reqwest::{header, Response, StatusCode};
 use signin_core::domain::{
-    CommandId, ErrorInfo, OwnerExternalId, RedirectionId, RedirectionStatus, Secret, SessionData,
+    CommandId, CommandState, ErrorInfo, OwnerExternalId, RedirectionId, RedirectionStatus, Secret,
+    SessionData,
 };
 use signin_core::import::{Discard, ImportSink};
 use signin_core::ports::{
@@ -148,6 +149,13 @@ fn non_command_error(status: StatusCode, reply: &Reply) -> KontomatikError {
     }
 }
 
+/// Kontomatik holds nothing for the owner: 404 with `InvalidOwnerExternalId` (any other 404 —
+/// a wrong path, a session error — is an error, so an erasure is never silently skipped).
+fn owner_unknown(status: StatusCode, reply: &Reply) -> bool {
+    status == StatusCode::NOT_FOUND
+        && matches!(reply, Reply::Exception(e) if e.name == wire::xml::EXC_INVALID_OWNER_EXTERNAL_ID)
+}
+
 /// Reads *Fetch redirection*'s reply body.
 pub fn parse_fetch_reply(body: &[u8]) -> Result<RedirectionLink, KontomatikError> {
     let reply: wire::FetchRedirectionReply = serde_json::from_slice(body)
@@ -185,6 +193,9 @@ impl KontomatikClient {
     pub fn new(config: ClientConfig) -> Result<Self, BuildError> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
+            // A redirect would carry X-Api-Key (and a form's session signature) to wherever it
+            // points: never follow one.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("signin-redirection/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| BuildError(e.to_string()))?;
@@ -460,6 +471,20 @@ impl Kontomatik for KontomatikClient {
             (
                 s,
                 ParsedReply {
+                    reply: Reply::Command(c),
+                    ..
+                },
+            ) if s.is_success() && matches!(c.state, CommandState::Error | CommandState::Fatal) => {
+                Err(KontomatikError::Rejected(c.exception.unwrap_or(
+                    ErrorInfo {
+                        code: c.state.as_str().into(),
+                        message: "sign-out failed".into(),
+                    },
+                )))
+            }
+            (
+                s,
+                ParsedReply {
                     reply: Reply::Command(_) | Reply::Empty,
                     ..
                 },
@@ -504,7 +529,7 @@ impl Kontomatik for KontomatikClient {
                     ..
                 },
             ) if s.is_success() => Ok(false),
-            (StatusCode::NOT_FOUND, _) => Ok(false),
+            (s, p) if owner_unknown(s, &p.reply) => Ok(false),
             (s, p) => Err(non_command_error(s, &p.reply)),
         }
     }
@@ -519,7 +544,7 @@ impl Kontomatik for KontomatikClient {
             return Err(e);
         }
         match Self::xml_reply(resp, &mut Discard).await? {
-            (StatusCode::NOT_FOUND, _) => Ok(false),
+            (s, p) if owner_unknown(s, &p.reply) => Ok(false),
             (
                 s,
                 ParsedReply {

@@ -112,23 +112,31 @@ fn decimal(element: &[u8], text: &str) -> Result<Decimal, XmlError> {
     Decimal::from_str(text).map_err(|_| XmlError::BadValue(name_of(element)))
 }
 
-fn opt_decimal(element: &[u8], text: &str) -> Result<Option<Decimal>, XmlError> {
+/// An optional amount: an unreadable one is left out (logged by element name, never by value —
+/// it is bank data) rather than failing a whole import.
+fn opt_decimal(element: &[u8], text: &str) -> Option<Decimal> {
     if text.is_empty() {
-        Ok(None)
-    } else {
-        decimal(element, text).map(Some)
+        return None;
     }
+    let v = Decimal::from_str(text).ok();
+    if v.is_none() {
+        tracing::warn!(element = %name_of(element), "unreadable optional amount; left out");
+    }
+    v
 }
 
-fn opt_date(element: &[u8], text: &str) -> Result<Option<NaiveDate>, XmlError> {
+/// An optional day (`YYYY-MM-DD`; a timestamp's date part is taken): an unreadable one is left
+/// out, logged by element name.
+fn opt_date(element: &[u8], text: &str) -> Option<NaiveDate> {
     if text.is_empty() {
-        return Ok(None);
+        return None;
     }
-    // Dates are `YYYY-MM-DD`; a timestamp's date part is accepted too.
     let day = text.get(..10).unwrap_or(text);
-    NaiveDate::parse_from_str(day, "%Y-%m-%d")
-        .map(Some)
-        .map_err(|_| XmlError::BadValue(name_of(element)))
+    let v = NaiveDate::parse_from_str(day, "%Y-%m-%d").ok();
+    if v.is_none() {
+        tracing::warn!(element = %name_of(element), "unreadable optional date; left out");
+    }
+    v
 }
 
 fn opt_bool(text: &str) -> Option<bool> {
@@ -147,7 +155,8 @@ fn command_state(raw: &str) -> CommandState {
         return state;
     }
     let mut seen = UNKNOWN_STATES.lock().unwrap_or_else(|e| e.into_inner());
-    if seen.get_or_insert_with(HashSet::new).insert(raw.to_owned()) {
+    let seen = seen.get_or_insert_with(HashSet::new);
+    if seen.len() < 32 && seen.insert(raw.chars().take(64).collect()) {
         tracing::warn!(state = %raw, "unknown command state; treated as not final");
     }
     CommandState::InProgress
@@ -232,10 +241,10 @@ impl Parser {
                     }
                 }
             }
-            [n::REPLY, n::COMMAND, n::RESULT] => {
-                if self.command_state == Some(CommandState::Successful) {
-                    self.data_depth = Some(depth);
-                }
+            [n::REPLY, n::COMMAND, n::RESULT]
+                if self.command_state == Some(CommandState::Successful) =>
+            {
+                self.data_depth = Some(depth);
             }
             [n::REPLY, n::EXCEPTION] | [n::REPLY, n::COMMAND, n::EXCEPTION] => {
                 let in_command = depth == 3;
@@ -388,10 +397,10 @@ impl Parser {
             [ACCOUNTS, ACCOUNT, MONEY_TRANSACTIONS, MONEY_TRANSACTION, field] => {
                 if let Some(t) = self.transaction.as_mut() {
                     match *field {
-                        TX_TRANSACTION_ON => t.transaction_on = opt_date(field, &text)?,
-                        TX_BOOKED_ON => t.booked_on = opt_date(field, &text)?,
+                        TX_TRANSACTION_ON => t.transaction_on = opt_date(field, &text),
+                        TX_BOOKED_ON => t.booked_on = opt_date(field, &text),
                         TX_CURRENCY_AMOUNT => t.currency_amount = decimal(field, &text)?,
-                        TX_CURRENCY_BALANCE => t.currency_balance = opt_decimal(field, &text)?,
+                        TX_CURRENCY_BALANCE => t.currency_balance = opt_decimal(field, &text),
                         TX_TITLE => t.title = text,
                         TX_PARTY => t.party = text,
                         TX_PARTY_IBAN => t.party_iban = text,
@@ -413,9 +422,9 @@ impl Parser {
                         ACCOUNT_FRIENDLY_NAME => a.friendly_name = text,
                         ACCOUNT_IBAN => a.iban = text,
                         ACCOUNT_CURRENCY => a.currency = text,
-                        ACCOUNT_BALANCE => a.balance = opt_decimal(field, &text)?,
-                        ACCOUNT_FUNDS_AVAILABLE => a.available_funds = opt_decimal(field, &text)?,
-                        ACCOUNT_ACTIVE_SINCE => a.active_since_at_least = opt_date(field, &text)?,
+                        ACCOUNT_BALANCE => a.balance = opt_decimal(field, &text),
+                        ACCOUNT_FUNDS_AVAILABLE => a.available_funds = opt_decimal(field, &text),
+                        ACCOUNT_ACTIVE_SINCE => a.active_since_at_least = opt_date(field, &text),
                         _ => {}
                     }
                 }
@@ -634,6 +643,20 @@ mod tests {
             parse(&deep, &mut Discard).await.unwrap_err(),
             XmlError::BadValue(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_optional_field_is_left_out_not_fatal() {
+        let xml = r#"<reply><command id="1" state="successful"><result><accounts><account><name>K</name>
+            <currencyBalance>n/a</currencyBalance><activeSinceAtLeast>soon</activeSinceAtLeast>
+            <moneyTransactions><moneyTransaction><bookedOn>31/12</bookedOn><currencyAmount>-1.5</currencyAmount></moneyTransaction></moneyTransactions>
+            </account></accounts></result></command></reply>"#;
+        let mut c = CollectedImport::default();
+        parse(xml, &mut c).await.unwrap();
+        let (a, txs) = &c.accounts[0];
+        assert_eq!((a.balance, a.active_since_at_least), (None, None));
+        assert_eq!(txs[0].booked_on, None);
+        assert_eq!(txs[0].currency_amount, Decimal::from_str("-1.5").unwrap());
     }
 
     #[test]

@@ -170,6 +170,8 @@ const SECTION_STATUS: &str = "3. Redirection status";
 pub async fn run(cfg: &ProbeConfig) -> Result<ProbeReport, String> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
+        // Never carry the key to wherever a redirect points.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| e.to_string())?;
     let url = |path: &str| cfg.base_url.join(path).map_err(|e| e.to_string());
@@ -281,8 +283,12 @@ pub async fn run(cfg: &ProbeConfig) -> Result<ProbeReport, String> {
         report.checks.push(check(
             SECTION_STATUS,
             format!("{} (echoed)", wire::JSON_REDIRECTION_ID),
-            echoed == Some(link.redirection_id.as_str()),
-            "optional; checked when present",
+            echoed.is_none_or(|e| e == link.redirection_id.as_str()),
+            if echoed.is_some() {
+                "present and equal"
+            } else {
+                "absent (optional)"
+            },
         ));
         let extra = extra_fields(
             &json,
@@ -381,5 +387,24 @@ impl fmt::Display for ProbeReport {
                  (and the sandbox's wire.rs) with the raw replies above."
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_bodies_never_carry_the_key_or_session_secrets() {
+        let key = Secret::new("k-live-1234567890");
+        let body = br#"{"status":"success","sessionId":"s1","sessionIdSignature":"sig-abc","multipleAccessToken":"mat-1","note":"key k-live-1234567890"}"#;
+        let out = shown(body, &key);
+        assert!(!out.contains("k-live-1234567890"), "{out}");
+        assert!(!out.contains("sig-abc") && !out.contains("mat-1"), "{out}");
+        assert!(out.contains("\"sessionId\": \"s1\""), "{out}");
+        let xml = b"<reply><comment>bad key k-live-1234567890</comment></reply>";
+        assert!(!shown(xml, &key).contains("k-live-1234567890"));
+        let long = vec![b'x'; MAX_SHOWN * 2];
+        assert!(shown(&long, &key).len() < MAX_SHOWN + 20);
     }
 }

@@ -160,7 +160,9 @@ pub async fn owner_data(State(dev): State<Arc<Dev>>, Path(owner): Path<String>) 
             p { "Read from Kontomatik's owner data (" code { "GET /v1/data.xml" } "), not a new import." }
             @for line in signin_core::notify::import_analysis_lines(lang, &summary) { p { (line) } }
         },
-        Ok(None) => html! { p { "Kontomatik holds no data for this owner (no finished import, or it was deleted)." } },
+        Ok(None) => {
+            html! { p { "Kontomatik holds no data for this owner (no finished import, or it was deleted)." } }
+        }
         Err(e) => html! { p { "Kontomatik could not be asked: " (e.to_string()) } },
     };
     page(&format!("Owner {}", owner.as_str()), body).into_response()

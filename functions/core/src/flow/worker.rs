@@ -131,6 +131,8 @@ impl App {
                 "another worker holds the import claim".into(),
             ));
         }
+        // No sign-out here: the worker we take for dead may still be following its command.
+        let r = Redirection { session: None, ..r };
         self.finish(
             r,
             Ended::Failed(failure(
@@ -202,6 +204,7 @@ impl App {
             Ended::Imported(_) => None,
             Ended::Failed(e) => Some(e.clone()),
         };
+        // Signing out needs the session; a caller that must not sign out passes none.
         let session = r.session.clone();
         let done = match self
             .step(&r, |_| Event::ImportFinished {
@@ -213,8 +216,14 @@ impl App {
             Step::Refused(current) => return Ok(JobOutcome::Done(current.state)),
             Step::Gone => return Ok(JobOutcome::Done(State::Expired)),
         };
-        let user = self.store.get_user(&done.user_key).await?;
-        let name = user.as_ref().map(|u| u.name.clone()).unwrap_or_default();
+        // The state is final now: nothing below may stop the email or the sign-out.
+        let name = match self.store.get_user(&done.user_key).await {
+            Ok(user) => user.map(|u| u.name).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(redirection = %done.id, error = %e, "user record unreadable; emailing without a name");
+                String::new()
+            }
+        };
         let company = &self.settings.company_name;
         let mail = match &ended {
             Ended::Imported(summary) => {
