@@ -557,6 +557,11 @@ async fn a_worker_that_died_after_claiming_never_leads_to_a_second_default_impor
     assert_eq!(r.import.unwrap().error.unwrap().code, "Interrupted");
     assert_eq!(f.counters().calls.get("default_import"), None);
     assert_eq!(f.counters().imports_started, 0);
+    assert_eq!(
+        f.counters().calls.get("sign_out"),
+        None,
+        "the worker taken for dead may still follow its command: its session is not signed out"
+    );
 }
 
 #[tokio::test]

@@ -121,50 +121,64 @@ async fn session(f: &SandboxFixture, bank: &str) -> SessionData {
     }
 }
 
+/// Plain HTTP against the sandbox: what goes on the wire is exactly what a test writes.
 struct Raw {
     http: reqwest::Client,
     base: url::Url,
 }
 
 impl Raw {
+    fn new(f: &SandboxFixture) -> Self {
+        Raw {
+            http: reqwest::Client::new(),
+            base: f.sandbox.base_url.clone(),
+        }
+    }
     async fn send(&self, req: reqwest::RequestBuilder) -> (u16, String) {
         let r = req.send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
-    fn url(&self, path: &str) -> url::Url {
-        self.base.join(path).unwrap()
+    /// `GET path`, with `key` in `X-Api-Key` when given.
+    async fn get(&self, path: &str, key: Option<&str>) -> (u16, String) {
+        let mut req = self.http.get(self.base.join(path).unwrap());
+        if let Some(key) = key {
+            req = req.header("X-Api-Key", key);
+        }
+        self.send(req).await
+    }
+    /// `POST path` with a urlencoded form and our key in `X-Api-Key`.
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        self.send(
+            self.http
+                .post(self.base.join(path).unwrap())
+                .header("X-Api-Key", API_KEY)
+                .form(form),
+        )
+        .await
     }
     async fn import(&self, s: &SessionData, signature: &str) -> (u16, String) {
         let since = since().to_string();
-        self.send(
-            self.http
-                .post(self.url("v1/command/default-import.xml"))
-                .header("X-Api-Key", API_KEY)
-                .form(&[
-                    ("sessionId", s.session_id.as_str()),
-                    ("sessionIdSignature", signature),
-                    ("since", since.as_str()),
-                ]),
+        self.post_form(
+            "v1/command/default-import.xml",
+            &[
+                ("sessionId", s.session_id.as_str()),
+                ("sessionIdSignature", signature),
+                ("since", since.as_str()),
+            ],
         )
         .await
     }
     async fn command(&self, id: &str) -> (u16, String) {
-        self.send(
-            self.http
-                .get(self.url(&format!("v1/command/{id}.xml")))
-                .header("X-Api-Key", API_KEY),
-        )
-        .await
+        self.get(&format!("v1/command/{id}.xml"), Some(API_KEY))
+            .await
     }
     async fn sign_out(&self, s: &SessionData) -> (u16, String) {
-        self.send(
-            self.http
-                .post(self.url("v1/command/sign-out.xml"))
-                .header("X-Api-Key", API_KEY)
-                .form(&[
-                    ("sessionId", s.session_id.as_str()),
-                    ("sessionIdSignature", s.session_id_signature.expose()),
-                ]),
+        self.post_form(
+            "v1/command/sign-out.xml",
+            &[
+                ("sessionId", s.session_id.as_str()),
+                ("sessionIdSignature", s.session_id_signature.expose()),
+            ],
         )
         .await
     }
@@ -184,10 +198,7 @@ async fn every_sandbox_reply_has_the_recorded_shape() {
         }
     })
     .await;
-    let raw = Raw {
-        http: reqwest::Client::new(),
-        base: f.sandbox.base_url.clone(),
-    };
+    let raw = Raw::new(&f);
 
     let ok = session(&f, "DemoBank").await;
     let (status, body) = raw.import(&ok, ok.session_id_signature.expose()).await;
@@ -203,20 +214,12 @@ async fn every_sandbox_reply_has_the_recorded_shape() {
     assert_recorded_shape("command-successful.xml", status, &body);
 
     let (status, body) = raw
-        .send(
-            raw.http
-                .get(raw.url("v1/data.xml?ownerExternalId=owner-7f3a"))
-                .header("X-Api-Key", API_KEY),
-        )
+        .get("v1/data.xml?ownerExternalId=owner-7f3a", Some(API_KEY))
         .await;
     assert_recorded_shape("owner-data.xml", status, &body);
 
     let (status, body) = raw
-        .send(
-            raw.http
-                .get(raw.url("v1/data.xml?ownerExternalId=nobody-here"))
-                .header("X-Api-Key", API_KEY),
-        )
+        .get("v1/data.xml?ownerExternalId=nobody-here", Some(API_KEY))
         .await;
     assert_recorded_shape("exception-owner-not-found.xml", status, &body);
 
@@ -239,11 +242,7 @@ async fn every_sandbox_reply_has_the_recorded_shape() {
     assert_recorded_shape("exception-command-not-available.xml", status, &body);
 
     let (status, body) = raw
-        .send(
-            raw.http
-                .get(raw.url(&format!("v1/command/{cmd}.xml")))
-                .header("X-Api-Key", "wrong-key"),
-        )
+        .get(&format!("v1/command/{cmd}.xml"), Some("wrong-key"))
         .await;
     assert_recorded_shape("unauthorized.xml", status, &body);
 }
@@ -251,24 +250,19 @@ async fn every_sandbox_reply_has_the_recorded_shape() {
 #[tokio::test]
 async fn a_key_or_a_signature_in_the_url_or_a_form_fails_loudly() {
     let f = SandboxFixture::start().await;
-    let raw = Raw {
-        http: reqwest::Client::new(),
-        base: f.sandbox.base_url.clone(),
-    };
+    let raw = Raw::new(&f);
     let s = session(&f, "DemoBank").await;
     let since = since().to_string();
     // The old way: the key as a form field (even with the right header too).
     let (status, body) = raw
-        .send(
-            raw.http
-                .post(raw.url("v1/command/default-import.xml"))
-                .header("X-Api-Key", API_KEY)
-                .form(&[
-                    ("apiKey", API_KEY),
-                    ("sessionId", s.session_id.as_str()),
-                    ("sessionIdSignature", s.session_id_signature.expose()),
-                    ("since", since.as_str()),
-                ]),
+        .post_form(
+            "v1/command/default-import.xml",
+            &[
+                ("apiKey", API_KEY),
+                ("sessionId", s.session_id.as_str()),
+                ("sessionIdSignature", s.session_id_signature.expose()),
+                ("since", since.as_str()),
+            ],
         )
         .await;
     assert_recorded_shape("unauthorized.xml", status, &body);
@@ -279,36 +273,30 @@ async fn a_key_or_a_signature_in_the_url_or_a_form_fails_loudly() {
     );
     // The key in a query string.
     let (status, body) = raw
-        .send(
-            raw.http
-                .get(raw.url(&format!("v1/command/1.xml?apiKey={API_KEY}"))),
-        )
+        .get(&format!("v1/command/1.xml?apiKey={API_KEY}"), None)
         .await;
     assert_recorded_shape("unauthorized.xml", status, &body);
     // The session signature in a query string.
     let (status, body) = raw
-        .send(
-            raw.http
-                .get(raw.url(&format!(
-                    "v1/command/1.xml?sessionId={}&sessionIdSignature={}",
-                    s.session_id,
-                    s.session_id_signature.expose()
-                )))
-                .header("X-Api-Key", API_KEY),
+        .get(
+            &format!(
+                "v1/command/1.xml?sessionId={}&sessionIdSignature={}",
+                s.session_id,
+                s.session_id_signature.expose()
+            ),
+            Some(API_KEY),
         )
         .await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("must not be sent in the URL"), "{body}");
     // Without `since`, Default Import is refused (every known client sends it).
     let (status, body) = raw
-        .send(
-            raw.http
-                .post(raw.url("v1/command/default-import.xml"))
-                .header("X-Api-Key", API_KEY)
-                .form(&[
-                    ("sessionId", s.session_id.as_str()),
-                    ("sessionIdSignature", s.session_id_signature.expose()),
-                ]),
+        .post_form(
+            "v1/command/default-import.xml",
+            &[
+                ("sessionId", s.session_id.as_str()),
+                ("sessionIdSignature", s.session_id_signature.expose()),
+            ],
         )
         .await;
     assert_eq!(status, 400, "{body}");

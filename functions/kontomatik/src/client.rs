@@ -223,11 +223,22 @@ impl KontomatikClient {
         }
     }
 
-    /// Reads an XML reply, streaming it through the parser.
-    async fn xml_reply(
-        resp: Response,
+    /// Sends a request; the statuses every endpoint shares (401, 429, 5xx) become errors.
+    async fn send(req: reqwest::RequestBuilder) -> Result<Response, KontomatikError> {
+        let resp = req.send().await.map_err(transport)?;
+        match common_status(&resp) {
+            Some(e) => Err(e),
+            None => Ok(resp),
+        }
+    }
+
+    /// Sends a request to an XML endpoint and reads the reply, streaming it through the parser
+    /// into `sink`.
+    async fn send_xml(
+        req: reqwest::RequestBuilder,
         sink: &mut dyn ImportSink,
     ) -> Result<(StatusCode, ParsedReply), KontomatikError> {
+        let resp = Self::send(req).await?;
         let status = resp.status();
         let stream = resp.bytes_stream().map_err(std::io::Error::other);
         let reader = tokio::io::BufReader::new(StreamReader::new(stream));
@@ -324,15 +335,11 @@ impl Kontomatik for KontomatikClient {
             country: req.country.as_str(),
             access_mode: req.access_mode.as_str(),
         };
-        let resp = self
-            .request(reqwest::Method::POST, wire::FETCH_REDIRECTION_PATH)?
-            .json(&body)
-            .send()
-            .await
-            .map_err(transport)?;
-        if let Some(e) = common_status(&resp) {
-            return Err(e);
-        }
+        let resp = Self::send(
+            self.request(reqwest::Method::POST, wire::FETCH_REDIRECTION_PATH)?
+                .json(&body),
+        )
+        .await?;
         if !resp.status().is_success() {
             return Err(Self::json_error(resp).await);
         }
@@ -344,17 +351,11 @@ impl Kontomatik for KontomatikClient {
         &self,
         id: &RedirectionId,
     ) -> Result<RedirectionStatus, KontomatikError> {
-        let resp = self
-            .request(
-                reqwest::Method::GET,
-                &wire::redirection_status_path(id.as_str()),
-            )?
-            .send()
-            .await
-            .map_err(transport)?;
-        if let Some(e) = common_status(&resp) {
-            return Err(e);
-        }
+        let resp = Self::send(self.request(
+            reqwest::Method::GET,
+            &wire::redirection_status_path(id.as_str()),
+        )?)
+        .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(KontomatikError::NotFound);
         }
@@ -375,16 +376,10 @@ impl Kontomatik for KontomatikClient {
             wire::PARAM_SINCE,
             since.format(wire::SINCE_FORMAT).to_string(),
         ));
-        let resp = self
+        let req = self
             .request(reqwest::Method::POST, wire::DEFAULT_IMPORT_PATH)?
-            .form(&form)
-            .send()
-            .await
-            .map_err(transport)?;
-        if let Some(e) = common_status(&resp) {
-            return Err(e);
-        }
-        match Self::xml_reply(resp, &mut Discard).await? {
+            .form(&form);
+        match Self::send_xml(req, &mut Discard).await? {
             // 202 Accepted, first state `setup` (or `in_progress` in older samples).
             (
                 s,
@@ -412,16 +407,10 @@ impl Kontomatik for KontomatikClient {
         command: &CommandId,
         sink: &mut dyn ImportSink,
     ) -> Result<CommandStatus, KontomatikError> {
-        let resp = self
+        let req = self
             .request(reqwest::Method::GET, &wire::command_path(command.as_str()))?
-            .timeout(self.config.result_timeout)
-            .send()
-            .await
-            .map_err(transport)?;
-        if let Some(e) = common_status(&resp) {
-            return Err(e);
-        }
-        match Self::xml_reply(resp, sink).await? {
+            .timeout(self.config.result_timeout);
+        match Self::send_xml(req, sink).await? {
             (
                 s,
                 ParsedReply {
@@ -451,16 +440,10 @@ impl Kontomatik for KontomatikClient {
     }
 
     async fn sign_out(&self, session: &SessionData) -> Result<SignOut, KontomatikError> {
-        let resp = self
+        let req = self
             .request(reqwest::Method::POST, wire::SIGN_OUT_PATH)?
-            .form(&Self::session_form(session))
-            .send()
-            .await
-            .map_err(transport)?;
-        if let Some(e) = common_status(&resp) {
-            return Err(e);
-        }
-        match Self::xml_reply(resp, &mut Discard).await? {
+            .form(&Self::session_form(session));
+        match Self::send_xml(req, &mut Discard).await? {
             (
                 _,
                 ParsedReply {
@@ -498,16 +481,10 @@ impl Kontomatik for KontomatikClient {
         owner: &OwnerExternalId,
         sink: &mut dyn ImportSink,
     ) -> Result<bool, KontomatikError> {
-        let resp = self
+        let req = self
             .owner_data_request(reqwest::Method::GET, owner)?
-            .timeout(self.config.result_timeout)
-            .send()
-            .await
-            .map_err(transport)?;
-        if let Some(e) = common_status(&resp) {
-            return Err(e);
-        }
-        match Self::xml_reply(resp, sink).await? {
+            .timeout(self.config.result_timeout);
+        match Self::send_xml(req, sink).await? {
             (
                 s,
                 ParsedReply {
@@ -535,15 +512,8 @@ impl Kontomatik for KontomatikClient {
     }
 
     async fn delete_owner_data(&self, owner: &OwnerExternalId) -> Result<bool, KontomatikError> {
-        let resp = self
-            .owner_data_request(reqwest::Method::DELETE, owner)?
-            .send()
-            .await
-            .map_err(transport)?;
-        if let Some(e) = common_status(&resp) {
-            return Err(e);
-        }
-        match Self::xml_reply(resp, &mut Discard).await? {
+        let req = self.owner_data_request(reqwest::Method::DELETE, owner)?;
+        match Self::send_xml(req, &mut Discard).await? {
             (s, p) if owner_unknown(s, &p.reply) => Ok(false),
             (
                 s,

@@ -162,10 +162,64 @@ fn command_state(raw: &str) -> CommandState {
     CommandState::InProgress
 }
 
+/// Stands for every element name the contract does not know: no path through it matches.
+const UNKNOWN: &[u8] = b"?";
+
+/// Every element name a path below can match, so that open elements are kept as `'static`
+/// slices instead of one allocation per element.
+const KNOWN: &[&[u8]] = &[
+    n::REPLY,
+    n::COMMENT,
+    n::COMMAND,
+    n::PROGRESS,
+    n::VALUE,
+    n::RESULT,
+    n::EXCEPTION,
+    n::MESSAGE,
+    n::FRIENDLY_MESSAGE,
+    n::DATA_OWNER,
+    n::TARGET,
+    n::OWNERS,
+    n::OWNER_NAME,
+    n::OWNER_ADDRESS,
+    n::OWNER_KIND,
+    n::ACCOUNTS,
+    n::ACCOUNT,
+    n::ACCOUNT_FRIENDLY_NAME,
+    n::ACCOUNT_IBAN,
+    n::ACCOUNT_BALANCE,
+    n::ACCOUNT_FUNDS_AVAILABLE,
+    n::ACCOUNT_CURRENCY,
+    n::ACCOUNT_ACTIVE_SINCE,
+    n::DIRECT_DEBIT,
+    n::MONEY_TRANSACTIONS,
+    n::MONEY_TRANSACTION,
+    n::TX_TRANSACTION_ON,
+    n::TX_BOOKED_ON,
+    n::TX_CURRENCY_AMOUNT,
+    n::TX_TITLE,
+    n::TX_PARTY,
+    n::TX_PARTY_IBAN,
+    n::TX_STATUS,
+    n::LABELS,
+    n::LABEL,
+    n::CREDIT_CARDS,
+    n::CREDIT_CARD,
+];
+
+fn intern(name: &[u8]) -> &'static [u8] {
+    KNOWN
+        .iter()
+        .copied()
+        .find(|k| *k == name)
+        .unwrap_or(UNKNOWN)
+}
+
 #[derive(Default)]
 struct Parser {
-    /// Local names of the open elements.
-    stack: Vec<Vec<u8>>,
+    /// The open elements, each by its interned name ([`intern`]): a path is a slice of this,
+    /// matched without allocating.
+    stack: Vec<&'static [u8]>,
     text: String,
     reply_status: Option<String>,
     comment: Option<String>,
@@ -205,13 +259,14 @@ impl Parser {
         if self.stack.len() >= MAX_DEPTH {
             return Err(XmlError::BadValue("nesting too deep".into()));
         }
-        self.stack.push(e.local_name().as_ref().to_vec());
+        self.stack.push(intern(e.local_name().as_ref()));
         self.text.clear();
+        // Moved out (not copied) while the handlers change the parser's other fields.
         let stack = std::mem::take(&mut self.stack);
-        let path: Vec<&[u8]> = stack.iter().map(Vec::as_slice).collect();
+        let path = stack.as_slice();
         let result = match self.data_depth {
             Some(d) if path.len() > d => self.open_data(&path[d..], e, sink),
-            _ => self.open_outside_data(&path, e, sink),
+            _ => self.open_outside_data(path, e, sink),
         };
         self.stack = stack;
         result
@@ -303,13 +358,12 @@ impl Parser {
 
     fn close(&mut self, sink: &mut dyn ImportSink) -> Result<(), XmlError> {
         let text = clean(&std::mem::take(&mut self.text));
-        // The names are moved out while the handlers below change the parser's other fields.
         let stack = std::mem::take(&mut self.stack);
-        let path: Vec<&[u8]> = stack.iter().map(Vec::as_slice).collect();
+        let path = stack.as_slice();
         let result = match self.data_depth {
             Some(d) if path.len() > d => self.close_data(&path[d..], text, sink),
             _ => {
-                self.close_outside_data(&path, text);
+                self.close_outside_data(path, text);
                 Ok(())
             }
         };

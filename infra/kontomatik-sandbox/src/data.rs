@@ -7,6 +7,7 @@ use quick_xml::escape::escape;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::sim::Bank;
 use crate::wire::xml as n;
 
 /// How big the generated data set is.
@@ -100,8 +101,7 @@ pub enum Envelope {
 pub struct Rendering {
     pub envelope: Envelope,
     pub seed: u64,
-    pub bank_id: &'static str,
-    pub bank_name: &'static str,
+    pub bank: &'static Bank,
     pub shape: DataShape,
     /// The day the data was taken.
     pub as_of: NaiveDate,
@@ -109,8 +109,6 @@ pub struct Rendering {
     pub since: NaiveDate,
     /// `responseTimestamp`.
     pub timestamp: String,
-    /// Add a `<creditCards>` block.
-    pub credit_cards: bool,
 }
 
 /// The chunks of one reply carrying bank data.
@@ -158,7 +156,7 @@ impl ResultChunks {
                     *id,
                     "successful",
                     n::COMMAND_DEFAULT_IMPORT,
-                    Some((self.r.bank_id, self.r.bank_name)),
+                    Some((self.r.bank.id, self.r.bank.name)),
                 ));
                 // Recorded: the progress of a successful command says 0.
                 s.push_str(&n::progress(0));
@@ -179,9 +177,9 @@ impl ResultChunks {
                 ));
                 s.push_str(&format!(
                     r#"<target name="{}" officialName="{}" institution="{}">"#,
-                    escape(self.r.bank_id),
-                    escape(self.r.bank_name),
-                    escape(self.r.bank_name)
+                    escape(self.r.bank.id),
+                    escape(self.r.bank.name),
+                    escape(self.r.bank.name)
                 ));
             }
         }
@@ -200,7 +198,7 @@ impl ResultChunks {
 
     fn footer(&self) -> String {
         let mut s = String::from("</accounts>");
-        if self.r.credit_cards {
+        if self.r.bank.credit_card {
             s.push_str("<creditCards><creditCard>");
             n::el(&mut s, "name", "Karta kredytowa");
             n::el(&mut s, "number", "5375 **** **** 1234");
@@ -362,13 +360,11 @@ mod tests {
                 owner_external_id: Some("own-1".into()),
             },
             seed,
-            bank_id: "DemoBank",
-            bank_name: "Demo Bank",
+            bank: crate::sim::bank("DemoBank").unwrap(),
             shape,
             as_of: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
             since: NaiveDate::from_ymd_opt(2025, 11, 2).unwrap(),
             timestamp: "2026-11-02T09:00:00Z".into(),
-            credit_cards: true,
         })
         .collect()
     }

@@ -765,13 +765,11 @@ async fn command_status(State(s): Shr, headers: HeaderMap, Path(file): Path<Stri
                     owner_external_id: view.owner_external_id.clone(),
                 },
                 seed,
-                bank_id: view.bank.id,
-                bank_name: view.bank.name,
+                bank: view.bank,
                 shape,
                 as_of: view.as_of.date_naive(),
                 since: view.since,
                 timestamp: s.timestamp(),
-                credit_cards: view.bank.id == "DemoBank",
             });
             stream_xml(chunks)
         }
@@ -845,17 +843,29 @@ fn owner_param(q: Option<&str>) -> Option<String> {
         .filter(|v| wire::rules::owner_id_ok(v))
 }
 
-async fn owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+/// The owner an owner-data request is about, once it is counted and authorized.
+fn owner_request(
+    s: &Shared,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<String, Box<Response>> {
     s.count(sim::ENDPOINT_OWNER_DATA);
-    if !s.authorized(&headers) {
-        return unauthorized(&s);
+    if !s.authorized(headers) {
+        return Err(Box::new(unauthorized(s)));
     }
-    let Some(owner) = owner_param(q.as_deref()) else {
-        return xml_invalid(
-            &s,
+    owner_param(query).ok_or_else(|| {
+        Box::new(xml_invalid(
+            s,
             wire::xml::EXC_INVALID_OWNER,
             "ownerExternalId is required.",
-        );
+        ))
+    })
+}
+
+async fn owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let owner = match owner_request(&s, &headers, q.as_deref()) {
+        Ok(o) => o,
+        Err(refused) => return *refused,
     };
     let data = lock(&s.sim).owner_data(&owner);
     match data {
@@ -869,13 +879,11 @@ async fn owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQuery) ->
                     updated_at: stamp(d.updated_at),
                 },
                 seed: d.data_seed,
-                bank_id: d.bank.id,
-                bank_name: d.bank.name,
+                bank: d.bank,
                 shape,
                 as_of: d.updated_at.date_naive(),
                 since: d.since,
                 timestamp: s.timestamp(),
-                credit_cards: d.bank.id == "DemoBank",
             }))
         }
         Err(e) => sim_xml_error(&s, e),
@@ -883,16 +891,9 @@ async fn owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQuery) ->
 }
 
 async fn delete_owner_data(State(s): Shr, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    s.count(sim::ENDPOINT_OWNER_DATA);
-    if !s.authorized(&headers) {
-        return unauthorized(&s);
-    }
-    let Some(owner) = owner_param(q.as_deref()) else {
-        return xml_invalid(
-            &s,
-            wire::xml::EXC_INVALID_OWNER,
-            "ownerExternalId is required.",
-        );
+    let owner = match owner_request(&s, &headers, q.as_deref()) {
+        Ok(o) => o,
+        Err(refused) => return *refused,
     };
     let result = lock(&s.sim).delete_owner_data(&owner);
     match result {

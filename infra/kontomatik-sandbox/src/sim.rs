@@ -52,6 +52,8 @@ pub struct Bank {
     pub import: ImportOutcome,
     /// `false`: sign-out answers `CommandNotAvailable` (some targets do).
     pub sign_out: bool,
+    /// Its data holds a credit card (a `creditCards` block).
+    pub credit_card: bool,
 }
 
 pub const BANKS: &[Bank] = &[
@@ -60,24 +62,28 @@ pub const BANKS: &[Bank] = &[
         name: "Demo Bank",
         import: ImportOutcome::Successful,
         sign_out: true,
+        credit_card: true,
     },
     Bank {
         id: "SlowBank",
         name: "Slow Savings Bank",
         import: ImportOutcome::Successful,
         sign_out: false,
+        credit_card: false,
     },
     Bank {
         id: "FlakyBank",
         name: "Flaky Bank (its import fails)",
         import: ImportOutcome::Error,
         sign_out: true,
+        credit_card: false,
     },
     Bank {
         id: "BrokenBank",
         name: "Broken Bank (its import fails fatally)",
         import: ImportOutcome::Fatal,
         sign_out: true,
+        credit_card: false,
     },
 ];
 
@@ -252,8 +258,6 @@ pub struct Counters {
     pub imports_started: u64,
     /// Default Import calls refused because the session was imported already.
     pub duplicate_imports: u64,
-    /// Default Import calls per session id (tests check each is at most 1 accepted).
-    pub imports_per_session: BTreeMap<String, u64>,
     pub sign_outs: u64,
     /// Sign-outs answered `CommandNotAvailable`.
     pub sign_outs_unavailable: u64,
@@ -453,11 +457,6 @@ impl Sim {
         now: Time,
     ) -> Result<u64, SimError> {
         let lifetime = self.config.session_lifetime;
-        *self
-            .counters
-            .imports_per_session
-            .entry(session_id.to_owned())
-            .or_insert(0) += 1;
         let s = self
             .sessions
             .get_mut(session_id)

@@ -34,6 +34,9 @@ enum Ended {
     /// The data arrived; this is its analysis (handed over as built, never re-read).
     Imported(ImportSummary),
     Failed(ErrorInfo),
+    /// A claim taken for dead: the import is lost, but the worker that held it may still be
+    /// following its command, so the session is not signed out.
+    Interrupted(ErrorInfo),
 }
 
 impl App {
@@ -131,11 +134,9 @@ impl App {
                 "another worker holds the import claim".into(),
             ));
         }
-        // No sign-out here: the worker we take for dead may still be following its command.
-        let r = Redirection { session: None, ..r };
         self.finish(
             r,
-            Ended::Failed(failure(
+            Ended::Interrupted(failure(
                 "Interrupted",
                 "the import was interrupted before Kontomatik's command id was saved",
             )),
@@ -202,10 +203,12 @@ impl App {
     async fn finish(&self, r: Redirection, ended: Ended) -> Result<JobOutcome, FlowError> {
         let error = match &ended {
             Ended::Imported(_) => None,
-            Ended::Failed(e) => Some(e.clone()),
+            Ended::Failed(e) | Ended::Interrupted(e) => Some(e.clone()),
         };
-        // Signing out needs the session; a caller that must not sign out passes none.
-        let session = r.session.clone();
+        let sign_out = match ended {
+            Ended::Interrupted(_) => None,
+            _ => r.session.clone(),
+        };
         let done = match self
             .step(&r, |_| Event::ImportFinished {
                 error: error.clone(),
@@ -237,7 +240,7 @@ impl App {
                     &self.status_url(&done),
                 )
             }
-            Ended::Failed(_) => notify::import_failed_email(
+            Ended::Failed(_) | Ended::Interrupted(_) => notify::import_failed_email(
                 &done.email,
                 &name,
                 done.language,
@@ -250,7 +253,7 @@ impl App {
             tracing::error!(redirection = %done.id, error = %e, tag = %mail.tag, "could not email the user");
         }
         // After the email, so that a slow or failing sign-out never delays or blocks it.
-        if let Some(session) = session {
+        if let Some(session) = sign_out {
             match self.kontomatik.sign_out(&session).await {
                 Ok(SignOut::SignedOut) => {
                     tracing::info!(redirection = %done.id, "signed out of the bank session")
