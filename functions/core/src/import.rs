@@ -324,6 +324,9 @@ impl SummaryBuilder {
                 amount,
             })
             .collect();
+        // Ranked by amount across currencies (mixed-currency imports are rare; each entry keeps
+        // its currency), and a payment with two labels counts under both: these are "where the
+        // money goes" hints for the email, not totals.
         top.sort_by(|a, b| b.amount.cmp(&a.amount).then_with(|| a.label.cmp(&b.label)));
         top.truncate(ImportSummary::TOP_LABELS);
         let accounts_total = self.accounts.len() as u32;
