@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Builds the four Lambda functions for arm64 (provided.al2023) with cargo-lambda and prints each
+# Builds the five Lambda functions for arm64 (provided.al2023) with cargo-lambda and prints each
 # bootstrap zip's size. Installs cargo-lambda and its zig linker from PyPI, and the aarch64 Rust
 # target, when missing. Zips land in target/lambda/<function>/bootstrap.zip.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-functions=(create-redirection callback status-poller import-worker)
+functions=(create-redirection callback status-poller import-worker unsubscribe-and-stats)
 
 if ! cargo lambda --version >/dev/null 2>&1; then
   echo "==> installing cargo-lambda and ziglang (pip)" >&2

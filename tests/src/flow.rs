@@ -12,7 +12,8 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use signin_runtime::iam::iam_prefix;
+use signin_runtime::functions::{iam_prefix, Function, FUNCTIONS};
+use signin_runtime::unwired::Unwired;
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -22,10 +23,11 @@ use lambda_runtime::{Context, LambdaEvent};
 use signin_aws::schema::create_table;
 use signin_aws::testing::{recorded_raw_mail, sdk_config};
 use signin_aws::{DynamoStore, SesMailer, SqsQueue};
-use signin_core::config::Settings;
+use signin_core::config::Config;
 use signin_core::domain::RedirectionId;
 use signin_core::machine::Redirection;
 use signin_core::ports::RedirectionStore;
+use signin_core::ports::{ImportQueue, Kontomatik, Mailer};
 use signin_core::{App, Clock, SimClock};
 use signin_runtime::poller::RunReport;
 
@@ -33,6 +35,7 @@ use crate::{client_for, API_KEY};
 
 pub const PUBLIC_BASE: &str = "https://signin.lender.example";
 pub const SENDER: &str = "no-reply@lender.example";
+pub const LINK_SIGNING_KEY: &str = "e2e-link-signing-key-0123456789abcdef";
 
 /// An HTTP answer of a handler, decoded for assertions.
 #[derive(Debug)]
@@ -85,8 +88,11 @@ impl Intercept for Recorder {
     }
 }
 
-/// One function's app, with the recorder of its AWS calls.
+/// One function's app, with the recorder of its AWS calls. It is configured the way the
+/// function's binary is: [`Config::from_lookup`] with only the variables its table entry reads,
+/// and an [`Unwired`] port for what it does not read.
 pub struct FunctionApp {
+    pub function: &'static Function,
     pub app: App,
     pub recorder: Recorder,
 }
@@ -96,10 +102,8 @@ pub struct Flow {
     pub sandbox: RunningSandbox,
     /// An app for calling use cases directly.
     pub app: App,
-    pub create_redirection: FunctionApp,
-    pub callback: FunctionApp,
-    pub status_poller: FunctionApp,
-    pub import_worker: FunctionApp,
+    /// One app per function of `signin_runtime::functions::FUNCTIONS`, in its order.
+    pub functions: Vec<FunctionApp>,
     pub store: Arc<DynamoStore>,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub table: String,
@@ -145,7 +149,24 @@ impl Flow {
         let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
         let store = Arc::new(DynamoStore::new(dynamo.clone(), &table, clock_arc.clone()));
         let kontomatik = Arc::new(client_for(&sandbox, API_KEY, StdDuration::from_secs(10)));
-        let make = |recorder: &Recorder| {
+        let environment = |name: &str| -> Option<String> {
+            Some(match name {
+                "TABLE_NAME" => table.clone(),
+                "IMPORT_QUEUE_URL" => queue_url.clone(),
+                "SENDER_EMAIL" => SENDER.into(),
+                "PUBLIC_BASE_URL" => PUBLIC_BASE.into(),
+                "KONTOMATIK_BASE_URL" => sandbox.base_url.to_string(),
+                "KONTOMATIK_API_KEY" => API_KEY.into(),
+                "LINK_SIGNING_KEY" => LINK_SIGNING_KEY.into(),
+                "DEFAULT_LANGUAGE" => "en".into(),
+                "DEFAULT_COUNTRY" => "pl".into(),
+                "ACCESS_MODE" => "single".into(),
+                _ => return None,
+            })
+        };
+        let make = |name: &'static str, reads: &[&str], recorder: &Recorder| {
+            let config = Config::from_lookup(&environment, reads).unwrap();
+            let unwired = Arc::new(Unwired { function: name });
             let dynamo = aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&aws)
                     .interceptor(recorder.clone())
@@ -161,34 +182,59 @@ impl Flow {
                     .interceptor(recorder.clone())
                     .build(),
             );
+            let queue: Arc<dyn ImportQueue> = match &config.import_queue_url {
+                Some(url) => Arc::new(SqsQueue::new(sqs, url)),
+                None => unwired.clone(),
+            };
+            let mailer: Arc<dyn Mailer> = match &config.mail {
+                Some(m) => Arc::new(SesMailer::new(
+                    ses,
+                    &m.sender_email,
+                    m.configuration_set.clone(),
+                    clock_arc.clone(),
+                )),
+                None => unwired.clone(),
+            };
+            let kontomatik: Arc<dyn Kontomatik> = match &config.kontomatik {
+                Some(_) => kontomatik.clone(),
+                None => unwired,
+            };
             App {
-                store: Arc::new(DynamoStore::new(dynamo, &table, clock_arc.clone())),
-                queue: Arc::new(SqsQueue::new(sqs, &queue_url)),
-                mailer: Arc::new(SesMailer::new(ses, SENDER, None, clock_arc.clone())),
-                kontomatik: kontomatik.clone(),
+                store: Arc::new(DynamoStore::new(
+                    dynamo,
+                    &config.table_name,
+                    clock_arc.clone(),
+                )),
+                queue,
+                mailer,
+                kontomatik,
                 clock: clock_arc.clone(),
                 pause: Arc::new(clock.clone()),
-                settings: Settings::for_local(PUBLIC_BASE),
+                settings: config.settings,
             }
         };
-        let function = || {
-            let recorder = Recorder::default();
-            FunctionApp {
-                app: make(&recorder),
-                recorder,
-            }
-        };
-        let app = make(&Recorder::default());
-        let (create_redirection, callback, status_poller, import_worker) =
-            (function(), function(), function(), function());
+        // The test's own app reads every function's variables.
+        let every: Vec<&str> = FUNCTIONS
+            .iter()
+            .flat_map(|f| f.reads.iter().copied())
+            .collect();
+        let app = make("test", &every, &Recorder::default());
+        let functions = FUNCTIONS
+            .iter()
+            .map(|function| {
+                let recorder = Recorder::default();
+                FunctionApp {
+                    function,
+                    app: make(function.name, function.reads, &recorder),
+                    recorder,
+                }
+            })
+            .collect();
         Flow {
             clock,
             sandbox,
             app,
-            create_redirection,
-            callback,
-            status_poller,
-            import_worker,
+            functions,
             store,
             dynamo,
             table,
@@ -266,16 +312,22 @@ impl Flow {
                 serde_json::Value::String("application/x-www-form-urlencoded".into());
         }
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        // API Gateway routes the callback path to the callback function, the rest to
-        // create-redirection (template.yaml).
-        let function = if path == signin_core::CALLBACK_PATH {
-            &self.callback
-        } else {
-            &self.create_redirection
-        };
-        let response = signin_runtime::http::handle_request(&function.app, request)
-            .await
-            .unwrap();
+        // API Gateway sends each route to the function that serves it (template.yaml, checked
+        // against the functions table); an unknown path reaches none and answers 404 there.
+        let function = signin_web::Route::of(method, path)
+            .and_then(|route| {
+                self.functions
+                    .iter()
+                    .find(|f| f.function.routes().contains(&route))
+            })
+            .unwrap_or_else(|| self.function("create-redirection"));
+        let response = signin_runtime::http::handle_request(
+            &function.app,
+            function.function.routes(),
+            request,
+        )
+        .await
+        .unwrap();
         let status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
             .headers()
@@ -360,7 +412,7 @@ impl Flow {
             }))
             .unwrap();
         signin_runtime::poller::handle_event(
-            &self.status_poller.app,
+            &self.function("status-poller").app,
             LambdaEvent::new(event, Context::default()),
         )
         .await
@@ -399,7 +451,7 @@ impl Flow {
         let event: SqsEvent =
             serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
         let response = signin_runtime::worker::handle_event(
-            &self.import_worker.app,
+            &self.function("import-worker").app,
             LambdaEvent::new(event, Context::default()),
         )
         .await
@@ -459,15 +511,26 @@ impl Flow {
 
     /// The AWS actions each function performed so far, by binary name.
     pub fn recorded_actions(&self) -> BTreeMap<&'static str, BTreeSet<String>> {
-        BTreeMap::from([
-            (
-                "create-redirection",
-                self.create_redirection.recorder.actions(),
-            ),
-            ("callback", self.callback.recorder.actions()),
-            ("status-poller", self.status_poller.recorder.actions()),
-            ("import-worker", self.import_worker.recorder.actions()),
-        ])
+        self.functions
+            .iter()
+            .map(|f| (f.function.name, f.recorder.actions()))
+            .collect()
+    }
+
+    /// The app of the function called `name`.
+    pub fn function(&self, name: &str) -> &FunctionApp {
+        self.functions
+            .iter()
+            .find(|f| f.function.name == name)
+            .unwrap_or_else(|| panic!("no function {name}"))
+    }
+
+    /// The app of the function called `name`, to change its settings in a test.
+    pub fn function_mut(&mut self, name: &str) -> &mut FunctionApp {
+        self.functions
+            .iter_mut()
+            .find(|f| f.function.name == name)
+            .unwrap_or_else(|| panic!("no function {name}"))
     }
 
     pub fn counters(&self) -> Counters {

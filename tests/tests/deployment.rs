@@ -1,22 +1,27 @@
-//! `template.yaml` says what the code relies on: every variable a function reads is set, every
-//! AWS action a function performs is granted (and nothing more), table and index names match the
-//! adapter, the queue outlives the worker. The IAM part is checked twice: template == the list in
-//! `signin_runtime::iam`, and everything the handlers really did in an end-to-end run (recorded
-//! by an SDK interceptor) ⊆ that list.
+//! `template.yaml` deploys what the code is: each function of `signin_runtime::functions`
+//! exists once, with exactly its routes, exactly the variables it reads (Globals merged with its
+//! own, secrets as `<NAME>_PARAMETER`), and exactly its grants — every statement's actions on the
+//! ARN of the resource it means — checked in both directions on the template as CloudFormation
+//! would resolve it (tests/src/template.rs). The table and queue settings match the adapters.
+//! Everything the handlers really did in an end-to-end run (recorded by an SDK interceptor) is
+//! within the table's actions; the deploy rehearsal (rehearsal.rs) enforces the same with IAM.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeSet;
 
 use chrono::Duration;
 use e2e_tests::flow::Flow;
+use e2e_tests::template::{
+    physical, DeployedFunction, EventSource, Stack, ACCOUNT, PARTITION, REGION,
+};
 use kontomatik_sandbox::UserAction;
 use serde_yaml_ng::Value;
 use signin_aws::schema;
 use signin_core::config::VARIABLES;
-use signin_runtime::iam;
+use signin_runtime::functions::{Function, Resource, Trigger, FUNCTIONS, SECRETS};
 
 fn template() -> Value {
-    serde_yaml_ng::from_str(include_str!("../../template.yaml")).unwrap()
+    e2e_tests::template::source()
 }
 
 /// `v[key]` through mappings, looking through CloudFormation tags (`!Ref`, `!Sub`…).
@@ -41,51 +46,104 @@ fn strings(v: &Value) -> Vec<String> {
     }
 }
 
-fn functions(t: &Value) -> Vec<(String, Value)> {
-    get(t, "Resources")
-        .as_mapping()
-        .unwrap()
-        .iter()
-        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Serverless::Function"))
-        .map(|(k, r)| (k.as_str().unwrap().to_owned(), r.clone()))
-        .collect()
+const STACK: &str = "signin-check";
+const SENDER: &str = "no-reply@mail.lender.example";
+
+/// The template resolved with a full parameter set: a custom domain, the stats token on or off.
+fn stack(stats_token: bool) -> Stack {
+    let mut params = vec![
+        ("Stage", "prod"),
+        ("DomainName", "signin.lender.example"),
+        (
+            "CertificateArn",
+            "arn:aws:acm:eu-central-1:123456789012:certificate/abc",
+        ),
+        ("SenderEmail", SENDER),
+        ("KontomatikApiKeyParameter", "/check/kontomatik-api-key"),
+        ("LinkSigningKeyParameter", "/check/link-signing-key"),
+    ];
+    if stats_token {
+        params.push(("StatsTokenParameter", "/check/stats-token"));
+    }
+    Stack::new(
+        STACK,
+        &params,
+        &[],
+        physical(
+            STACK,
+            "signin-check-Table",
+            "https://sqs.eu-central-1.amazonaws.com/123456789012/signin-check-imports",
+            "https://sqs.eu-central-1.amazonaws.com/123456789012/signin-check-dlq",
+        ),
+    )
+    .unwrap()
 }
 
-fn binary(f: &Value) -> String {
-    get(get(get(f, "Metadata"), "BuildProperties"), "Binary")
-        .as_str()
-        .unwrap()
-        .to_owned()
+fn one_of<'a>(stack: &'a [DeployedFunction], f: &Function) -> &'a DeployedFunction {
+    let found: Vec<_> = stack.iter().filter(|d| d.binary == f.name).collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{} is deployed {} times",
+        f.name,
+        found.len()
+    );
+    found[0]
 }
 
-fn granted(f: &Value) -> (BTreeSet<String>, Vec<String>) {
-    let mut actions = BTreeSet::new();
-    let mut resources = vec![];
-    for policy in get(get(f, "Properties"), "Policies").as_sequence().unwrap() {
-        for st in get(policy, "Statement").as_sequence().unwrap() {
-            assert_eq!(get(st, "Effect").as_str(), Some("Allow"));
-            actions.extend(strings(get(st, "Action")));
-            resources.extend(
-                match untag(get(st, "Resource")) {
-                    Value::Sequence(s) => s.clone(),
-                    other => vec![other.clone()],
-                }
-                .iter()
-                .map(|r| format!("{r:?}")),
-            );
+/// The (action, ARN) pairs the functions table says `f` needs, with ARNs as the template's
+/// parameters and resources make them.
+fn expected_grants(
+    stack: &Stack,
+    f: &Function,
+    d: &DeployedFunction,
+) -> BTreeSet<(String, String)> {
+    let table_arn = format!("arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/signin-check-Table");
+    let mut out = BTreeSet::new();
+    for grant in f.grants {
+        let arns: Vec<String> = match grant.resource {
+            Resource::Table => vec![table_arn.clone()],
+            Resource::PollIndex => vec![format!("{table_arn}/index/{}", schema::POLL_INDEX)],
+            Resource::ImportQueue => vec![format!(
+                "arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:signin-check-imports"
+            )],
+            Resource::Parameter(secret) => d
+                .environment
+                .get(&format!("{secret}_PARAMETER"))
+                .map(|name| format!("arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{name}"))
+                .into_iter()
+                .collect(),
+            Resource::MailSending => {
+                let sender = &d.environment["SENDER_EMAIL"];
+                let domain = sender.split('@').nth(1).unwrap();
+                let set = &d.environment["SES_CONFIGURATION_SET"];
+                assert_eq!(sender, SENDER);
+                assert_eq!(set, &format!("{STACK}-mail"));
+                vec![
+                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{sender}"),
+                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{domain}"),
+                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:configuration-set/{set}"),
+                ]
+            }
+        };
+        for arn in arns {
+            for a in grant.actions {
+                out.insert(((*a).to_owned(), arn.clone()));
+            }
         }
     }
-    (actions, resources)
+    let _ = stack;
+    out
 }
 
-fn declared(binary: &str) -> BTreeSet<String> {
-    iam::FUNCTIONS
+fn granted(d: &DeployedFunction) -> BTreeSet<(String, String)> {
+    d.statements
         .iter()
-        .find(|(b, _)| *b == binary)
-        .unwrap_or_else(|| panic!("{binary} has no IAM list"))
-        .1
-        .iter()
-        .map(|a| (*a).to_owned())
+        .flat_map(|s| {
+            s.actions
+                .iter()
+                .flat_map(move |a| s.resources.iter().map(move |r| (a.clone(), r.clone())))
+        })
         .collect()
 }
 
@@ -95,86 +153,178 @@ fn every_function_is_a_cargo_lambda_arm64_build_of_a_workspace_binary() {
     let globals = get(get(&t, "Globals"), "Function");
     assert_eq!(get(globals, "Runtime").as_str(), Some("provided.al2023"));
     assert_eq!(strings(get(globals, "Architectures")), vec!["arm64"]);
-    let fns = functions(&t);
-    assert_eq!(fns.len(), 4);
-    let mut binaries = BTreeSet::new();
-    for (name, f) in &fns {
+    let resources = get(&t, "Resources").as_mapping().unwrap();
+    for (id, r) in resources {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
         assert_eq!(
-            get(get(f, "Metadata"), "BuildMethod").as_str(),
+            get(get(r, "Metadata"), "BuildMethod").as_str(),
             Some("rust-cargolambda"),
-            "{name}"
+            "{id:?}"
         );
-        let b = binary(f);
-        let manifest = format!("{}/../functions/{b}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
-        assert!(
-            std::path::Path::new(&manifest).exists(),
-            "{name}: no package {b}"
-        );
-        binaries.insert(b);
     }
-    let expected: BTreeSet<String> = iam::FUNCTIONS
-        .iter()
-        .map(|(b, _)| (*b).to_owned())
-        .collect();
-    assert_eq!(binaries, expected);
-}
-
-#[test]
-fn every_variable_the_code_reads_is_set() {
-    let t = template();
-    let vars: BTreeSet<String> = get(
-        get(get(get(&t, "Globals"), "Function"), "Environment"),
-        "Variables",
-    )
-    .as_mapping()
-    .unwrap()
-    .keys()
-    .map(|k| k.as_str().unwrap().to_owned())
-    .collect();
-    for (name, _) in VARIABLES {
-        let via_ssm =
-            signin_runtime::SECRETS.contains(name) && vars.contains(&format!("{name}_PARAMETER"));
-        assert!(
-            vars.contains(*name) || via_ssm,
-            "{name} is not set in template.yaml"
-        );
-        if signin_runtime::SECRETS.contains(name) {
-            assert!(
-                !vars.contains(*name),
-                "{name} must come from SSM, not a plain variable"
-            );
-        }
-    }
-    for (name, f) in functions(&t) {
-        if let Some(env) = f["Properties"].get("Environment") {
-            panic!("{name} overrides the environment: {env:?}");
-        }
-    }
-}
-
-#[test]
-fn each_function_is_granted_exactly_what_it_needs_on_named_resources() {
-    let t = template();
-    for (name, f) in functions(&t) {
-        let (actions, resources) = granted(&f);
-        assert_eq!(actions, declared(&binary(&f)), "{name}");
-        for a in &actions {
-            assert!(!a.contains('*'), "{name}: wildcard action {a}");
-        }
-        for r in &resources {
-            assert!(!r.contains("\"*\""), "{name}: wildcard resource {r}");
-        }
-    }
-    let poller = functions(&t)
-        .into_iter()
-        .find(|(_, f)| binary(f) == "status-poller")
-        .unwrap()
-        .1;
-    let text = format!("{:?}", poller["Properties"]["Policies"]);
-    assert!(
-        text.contains(&format!("/index/{}", schema::POLL_INDEX)),
-        "the poller queries the poll index only"
+    let deployed = stack(true).functions();
+    let binaries: BTreeSet<&str> = deployed.iter().map(|d| d.binary.as_str()).collect();
+    let table: BTreeSet<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+    assert_eq!(
+        binaries, table,
+        "the template deploys exactly the table's functions"
     );
+    assert_eq!(deployed.len(), FUNCTIONS.len());
+    for b in binaries {
+        let manifest = format!("{}/../functions/{b}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
+        assert!(std::path::Path::new(&manifest).exists(), "no package {b}");
+    }
+}
+
+#[test]
+fn each_function_gets_exactly_the_variables_it_reads() {
+    for stats_token in [true, false] {
+        let stack = stack(stats_token);
+        let deployed = stack.functions();
+        for f in FUNCTIONS {
+            let d = one_of(&deployed, f);
+            let mut expected = f.environment();
+            expected.insert("RUST_LOG".into());
+            if !stats_token {
+                expected.remove("STATS_TOKEN_PARAMETER");
+            }
+            let got: BTreeSet<String> = d.environment.keys().cloned().collect();
+            assert_eq!(got, expected, "{} (stats token {stats_token})", f.name);
+            for secret in SECRETS {
+                assert!(
+                    !d.environment.contains_key(secret),
+                    "{}: {secret} must come from SSM, not a plain variable",
+                    f.name
+                );
+            }
+            for v in d.environment.values() {
+                assert!(!v.is_empty(), "{}: an empty variable", f.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_required_variable_is_read_by_some_function() {
+    for (name, _) in VARIABLES {
+        assert!(
+            FUNCTIONS.iter().any(|f| f.reads.contains(name)),
+            "{name} is documented as required but no function reads it"
+        );
+    }
+}
+
+#[test]
+fn each_function_serves_exactly_its_routes() {
+    let deployed = stack(true).functions();
+    for f in FUNCTIONS {
+        let d = one_of(&deployed, f);
+        match f.trigger {
+            Trigger::Http(routes) => {
+                let expected: BTreeSet<(String, String)> = routes
+                    .iter()
+                    .map(|r| (r.method().to_owned(), r.path().to_owned()))
+                    .collect();
+                let got: BTreeSet<(String, String)> = d
+                    .events
+                    .iter()
+                    .map(|e| match e {
+                        EventSource::HttpApi { method, path } => (method.clone(), path.clone()),
+                        other => panic!("{}: an HTTP function with {other:?}", f.name),
+                    })
+                    .collect();
+                assert_eq!(got, expected, "{}", f.name);
+            }
+            Trigger::Schedule => {
+                assert!(
+                    matches!(d.events.as_slice(), [EventSource::Schedule { expression, enabled: true }] if expression == "rate(1 minute)"),
+                    "{}: {:?}",
+                    f.name,
+                    d.events
+                );
+            }
+            Trigger::ImportQueue => {
+                assert!(
+                    matches!(d.events.as_slice(), [EventSource::Sqs { queue_arn, report_batch_item_failures: true, .. }] if queue_arn.ends_with(":signin-check-imports")),
+                    "{}: {:?}",
+                    f.name,
+                    d.events
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn each_function_is_granted_exactly_its_actions_on_the_resources_it_means() {
+    for stats_token in [true, false] {
+        let stack = stack(stats_token);
+        let deployed = stack.functions();
+        for f in FUNCTIONS {
+            let d = one_of(&deployed, f);
+            let expected = expected_grants(&stack, f, d);
+            let got = granted(d);
+            let missing: Vec<_> = expected.difference(&got).collect();
+            let extra: Vec<_> = got.difference(&expected).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{} (stats token {stats_token}): missing {missing:?}, extra {extra:?}",
+                f.name
+            );
+            for (a, r) in &got {
+                assert!(
+                    !a.contains('*') && !r.contains('*'),
+                    "{}: wildcard {a} {r}",
+                    f.name
+                );
+            }
+        }
+    }
+}
+
+/// The case that motivated the table: with a stats token, only the function that serves
+/// /stats may read (and is given) its parameter; every other function starts without it.
+#[test]
+fn the_stats_token_reaches_only_the_function_that_serves_stats() {
+    let stack = stack(true);
+    for d in stack.functions() {
+        let f = Function::by_name(&d.binary).unwrap();
+        let serves_stats = f.routes().contains(&signin_web::Route::Stats);
+        assert_eq!(
+            d.environment.contains_key("STATS_TOKEN_PARAMETER"),
+            serves_stats,
+            "{}",
+            f.name
+        );
+        let can_read = granted(&d)
+            .iter()
+            .any(|(a, r)| a == "ssm:GetParameter" && r.ends_with("/check/stats-token"));
+        assert_eq!(can_read, serves_stats, "{}", f.name);
+    }
+}
+
+#[test]
+fn parameters_are_checked_like_cloudformation_does() {
+    let bad = Stack::new(
+        STACK,
+        &[
+            ("SenderEmail", SENDER),
+            ("PublicBaseUrl", "https://x.example"),
+            ("KontomatikBaseUrl", "http://127.0.0.1:1"),
+        ],
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    );
+    assert!(bad.err().unwrap().contains("KontomatikBaseUrl"));
+    let no_url = Stack::new(
+        STACK,
+        &[("SenderEmail", SENDER)],
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    );
+    assert!(no_url.err().unwrap().contains("PublicUrlIsKnown"));
 }
 
 #[test]
@@ -220,67 +370,53 @@ fn table_names_match_the_adapter() {
 
 #[test]
 fn the_queue_outlives_the_worker_and_failures_are_per_message() {
-    let t = template();
-    let resources = get(&t, "Resources");
-    let worker = functions(&t)
-        .into_iter()
-        .find(|(_, f)| binary(f) == "import-worker")
-        .unwrap()
-        .1;
-    let timeout = get(get(&worker, "Properties"), "Timeout").as_u64().unwrap();
-    let queue = get(get(resources, "ImportQueue"), "Properties");
-    let visibility = get(queue, "VisibilityTimeout").as_u64().unwrap();
+    let stack = stack(true);
+    let deployed = stack.functions();
+    let worker = one_of(&deployed, &signin_runtime::functions::IMPORT_WORKER);
+    let queue = stack.properties("ImportQueue");
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
     assert!(
-        visibility >= 6 * timeout,
-        "visibility {visibility}s vs worker {timeout}s"
+        visibility >= 6 * worker.timeout_seconds,
+        "visibility {visibility}s vs worker {}s",
+        worker.timeout_seconds
     );
+    assert!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap() >= 3);
+    let [EventSource::Sqs {
+        report_batch_item_failures,
+        maximum_concurrency,
+        ..
+    }] = worker.events.as_slice()
+    else {
+        panic!("the worker has one SQS event source: {:?}", worker.events);
+    };
+    assert!(report_batch_item_failures);
+    assert!(maximum_concurrency.unwrap() >= 2);
+    let poller = one_of(&deployed, &signin_runtime::functions::STATUS_POLLER);
     assert!(
-        get(get(queue, "RedrivePolicy"), "maxReceiveCount")
-            .as_u64()
-            .unwrap()
-            >= 3
-    );
-    let event = get(
-        get(get(get(&worker, "Properties"), "Events"), "Imports"),
-        "Properties",
-    );
-    assert_eq!(
-        strings(get(event, "FunctionResponseTypes")),
-        vec!["ReportBatchItemFailures"]
-    );
-    assert!(
-        get(get(event, "ScalingConfig"), "MaximumConcurrency")
-            .as_u64()
-            .unwrap()
-            >= 2
-    );
-    let poller = functions(&t)
-        .into_iter()
-        .find(|(_, f)| binary(f) == "status-poller")
-        .unwrap()
-        .1;
-    assert!(
-        get(get(&poller, "Properties"), "Timeout").as_u64().unwrap() < 60,
+        poller.timeout_seconds < 60,
         "a poller run ends before the next minute's run"
     );
 }
 
 #[test]
 fn the_callback_route_is_the_redirect_uri_path() {
-    let t = template();
-    let callback = functions(&t)
-        .into_iter()
-        .find(|(_, f)| binary(f) == "callback")
-        .unwrap()
-        .1;
-    let text = format!("{:?}", callback["Properties"]["Events"]);
-    assert!(text.contains(signin_core::CALLBACK_PATH));
+    assert_eq!(
+        signin_web::Route::Callback.path(),
+        signin_core::CALLBACK_PATH
+    );
+    let stack = stack(true);
+    let deployed = stack.functions();
+    let callback = one_of(&deployed, &signin_runtime::functions::CALLBACK);
+    assert!(callback.events.contains(&EventSource::HttpApi {
+        method: "GET".into(),
+        path: signin_core::CALLBACK_PATH.into()
+    }));
 }
 
 /// Everything the handlers did in real flows is in their IAM lists.
 #[tokio::test]
 async fn the_handlers_perform_only_the_actions_they_are_granted() {
-    let f = Flow::start().await;
+    let mut f = Flow::start().await;
     // Happy path with a callback.
     let link = f
         .start_sign_in(&f.email("iam"), true)
@@ -313,10 +449,27 @@ async fn the_handlers_perform_only_the_actions_they_are_granted() {
     f.run_poller().await;
     f.deliver_imports().await;
 
+    // Stats, with a token.
+    f.function_mut("unsubscribe-and-stats")
+        .app
+        .settings
+        .stats_token = Some(signin_core::domain::Secret::new(
+        "marketing-token-0123456789abcdef",
+    ));
+    let stats = f
+        .http_with_auth("/stats", "Bearer marketing-token-0123456789abcdef")
+        .await;
+    assert_eq!(stats.status, 200);
+
     let recorded = f.recorded_actions();
     for (function, actions) in &recorded {
         assert!(!actions.is_empty(), "{function} did something");
-        let allowed = declared(function);
+        let allowed: BTreeSet<String> = Function::by_name(function)
+            .unwrap()
+            .actions()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let extra: Vec<_> = actions.difference(&allowed).collect();
         assert!(
             extra.is_empty(),
@@ -345,7 +498,9 @@ async fn secrets_come_from_ssm_parameters() {
         "LINK_SIGNING_KEY" => Some("plain-value-wins-over-nothing".into()),
         _ => None,
     };
-    let resolved = signin_runtime::resolve_secrets(&aws, &env).await.unwrap();
+    let resolved = signin_runtime::resolve_secrets(&aws, SECRETS, &env)
+        .await
+        .unwrap();
     assert_eq!(resolved["KONTOMATIK_API_KEY"], "kontomatik-secret-value");
     assert!(
         !resolved.contains_key("LINK_SIGNING_KEY"),
@@ -354,7 +509,7 @@ async fn secrets_come_from_ssm_parameters() {
 
     let missing =
         |k: &str| (k == "KONTOMATIK_API_KEY_PARAMETER").then(|| "/no/such/param".to_owned());
-    let err = signin_runtime::resolve_secrets(&aws, &missing)
+    let err = signin_runtime::resolve_secrets(&aws, SECRETS, &missing)
         .await
         .unwrap_err();
     let shown = err.to_string();
@@ -362,4 +517,9 @@ async fn secrets_come_from_ssm_parameters() {
         shown.contains("KONTOMATIK_API_KEY") && shown.contains("/no/such/param"),
         "{shown}"
     );
+    // A function that does not read the secret never asks SSM for it.
+    let skipped = signin_runtime::resolve_secrets(&aws, ["LINK_SIGNING_KEY"], &missing)
+        .await
+        .unwrap();
+    assert!(skipped.is_empty());
 }

@@ -269,8 +269,10 @@ async fn stats_need_the_bearer_token() {
         404,
         "off without a token"
     );
-    f.create_redirection.app.settings.stats_token =
-        Some(Secret::new("marketing-token-0123456789abcdef"));
+    f.function_mut("unsubscribe-and-stats")
+        .app
+        .settings
+        .stats_token = Some(Secret::new("marketing-token-0123456789abcdef"));
     drop_off(&f, &f.email("s1"), false).await;
     assert_eq!(f.http("GET", "/stats", None).await.status, 401);
     let ok = f

@@ -25,8 +25,9 @@ pub struct Settings {
     pub default_language: Language,
     pub default_country: Country,
     pub access_mode: AccessMode,
-    /// Key of the HMAC that signs links in emails.
-    pub link_signing_key: Secret,
+    /// Key of the HMAC that signs links in emails; only the functions that sign or check links
+    /// read it (`None` elsewhere, and using it there is an error, never an unsigned link).
+    pub link_signing_key: Option<Secret>,
     /// Shown in pages and emails.
     pub company_name: String,
     pub pacing: Pacing,
@@ -57,14 +58,14 @@ impl Settings {
         format!("{}{}", self.public_base_url, crate::CALLBACK_PATH)
     }
 
-    /// Settings for tests and the local run.
-    pub fn for_local(public_base_url: &str) -> Self {
+    /// Settings with every tunable at its default and no link-signing key or stats token.
+    pub fn with_defaults(public_base_url: &str) -> Self {
         Settings {
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             default_language: Language::FIRST,
             default_country: Country::FIRST,
             access_mode: AccessMode::Single,
-            link_signing_key: Secret::new("local-development-signing-key-0123456789"),
+            link_signing_key: None,
             company_name: "Lender".into(),
             pacing: Pacing::default(),
             import_poll_interval: StdDuration::from_secs(3),
@@ -144,16 +145,29 @@ pub const OPTIONAL_VARIABLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The whole configuration of a function.
+/// Where Kontomatik is and the key to it (the functions that call Kontomatik).
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub kontomatik_base_url: String,
-    pub kontomatik_api_key: Secret,
-    pub table_name: String,
-    pub import_queue_url: String,
+pub struct KontomatikConfig {
+    pub base_url: String,
+    pub api_key: Secret,
+}
+
+/// How email is sent (the functions that send email).
+#[derive(Debug, Clone)]
+pub struct MailConfig {
     pub sender_email: String,
     /// Optional SES configuration set (`SES_CONFIGURATION_SET`).
-    pub ses_configuration_set: Option<String>,
+    pub configuration_set: Option<String>,
+}
+
+/// The configuration of one function: only what it reads. A part the function does not read is
+/// `None`, and the function is built without that adapter.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: String,
+    pub kontomatik: Option<KontomatikConfig>,
+    pub import_queue_url: Option<String>,
+    pub mail: Option<MailConfig>,
     pub settings: Settings,
 }
 
@@ -208,53 +222,82 @@ fn days(name: &'static str, raw: &str) -> Result<Duration, ConfigError> {
 }
 
 impl Config {
-    /// Reads the configuration through `get` (the process environment in production).
-    pub fn from_lookup(get: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    /// Reads the variables in `reads` through `get` (the process environment in production);
+    /// every other variable is ignored even when set. A variable of [`VARIABLES`] that the
+    /// function reads must be set.
+    pub fn from_lookup(
+        get: &dyn Fn(&str) -> Option<String>,
+        reads: &[&str],
+    ) -> Result<Config, ConfigError> {
+        let reads_var = |name: &str| reads.contains(&name);
+        let get = |name: &str| if reads_var(name) { get(name) } else { None };
+        let get: &dyn Fn(&str) -> Option<String> = &get;
+        // A required variable, if this function reads it.
+        let need = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            if reads_var(name) {
+                required(get, name).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let optional = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let invalid = |name: &'static str| {
             move |e: crate::domain::InvalidInput| ConfigError::Invalid {
                 name,
                 reason: e.to_string(),
             }
         };
-        let signing_key = required(get, "LINK_SIGNING_KEY")?;
-        if signing_key.len() < 32 {
-            return Err(ConfigError::Invalid {
-                name: "LINK_SIGNING_KEY",
-                reason: "use at least 32 characters".into(),
-            });
+        let public_base_url = match need("PUBLIC_BASE_URL")? {
+            Some(raw) => http_url("PUBLIC_BASE_URL", raw)?,
+            None => String::new(),
+        };
+        let mut settings = Settings::with_defaults(&public_base_url);
+        if let Some(key) = need("LINK_SIGNING_KEY")? {
+            if key.len() < 32 {
+                return Err(ConfigError::Invalid {
+                    name: "LINK_SIGNING_KEY",
+                    reason: "use at least 32 characters".into(),
+                });
+            }
+            settings.link_signing_key = Some(Secret::new(key));
         }
-        let sender = required(get, "SENDER_EMAIL")?;
-        if !sender.contains('@') {
-            return Err(ConfigError::Invalid {
-                name: "SENDER_EMAIL",
-                reason: "expected an email address".into(),
-            });
+        let mail = match need("SENDER_EMAIL")? {
+            Some(sender) if !sender.contains('@') => {
+                return Err(ConfigError::Invalid {
+                    name: "SENDER_EMAIL",
+                    reason: "expected an email address".into(),
+                })
+            }
+            Some(sender_email) => Some(MailConfig {
+                sender_email,
+                configuration_set: optional("SES_CONFIGURATION_SET").map(|v| v.trim().to_owned()),
+            }),
+            None => None,
+        };
+        if let Some(raw) = need("DEFAULT_LANGUAGE")? {
+            settings.default_language =
+                Language::parse(&raw).map_err(invalid("DEFAULT_LANGUAGE"))?;
         }
-        let mut settings = Settings::for_local(&http_url(
-            "PUBLIC_BASE_URL",
-            required(get, "PUBLIC_BASE_URL")?,
-        )?);
-        settings.default_language = Language::parse(&required(get, "DEFAULT_LANGUAGE")?)
-            .map_err(invalid("DEFAULT_LANGUAGE"))?;
-        settings.default_country = Country::parse(&required(get, "DEFAULT_COUNTRY")?)
-            .map_err(invalid("DEFAULT_COUNTRY"))?;
-        settings.access_mode =
-            AccessMode::parse(&required(get, "ACCESS_MODE")?).map_err(invalid("ACCESS_MODE"))?;
-        settings.link_signing_key = Secret::new(signing_key);
-        if let Some(name) = get("COMPANY_NAME").filter(|v| !v.trim().is_empty()) {
+        if let Some(raw) = need("DEFAULT_COUNTRY")? {
+            settings.default_country = Country::parse(&raw).map_err(invalid("DEFAULT_COUNTRY"))?;
+        }
+        if let Some(raw) = need("ACCESS_MODE")? {
+            settings.access_mode = AccessMode::parse(&raw).map_err(invalid("ACCESS_MODE"))?;
+        }
+        if let Some(name) = optional("COMPANY_NAME") {
             settings.company_name = name.trim().to_owned();
         }
-        if let Some(raw) = get("FOLLOW_UP_DELAY_MINUTES").filter(|v| !v.trim().is_empty()) {
+        if let Some(raw) = optional("FOLLOW_UP_DELAY_MINUTES") {
             settings.follow_up_delay = minutes("FOLLOW_UP_DELAY_MINUTES", &raw)?;
         }
-        if let Some(raw) = get("FOLLOW_UP_WINDOW_DAYS").filter(|v| !v.trim().is_empty()) {
+        if let Some(raw) = optional("FOLLOW_UP_WINDOW_DAYS") {
             settings.follow_up_window = days("FOLLOW_UP_WINDOW_DAYS", &raw)?;
         }
-        if let Some(raw) = get("IMPORT_HISTORY_MONTHS").filter(|v| !v.trim().is_empty()) {
+        if let Some(raw) = optional("IMPORT_HISTORY_MONTHS") {
             settings.import_history_months =
                 whole_number("IMPORT_HISTORY_MONTHS", &raw, 1..=120)? as u32;
         }
-        if let Some(token) = get("STATS_TOKEN").filter(|v| !v.trim().is_empty()) {
+        if let Some(token) = optional("STATS_TOKEN") {
             if token.trim().len() < 24 {
                 return Err(ConfigError::Invalid {
                     name: "STATS_TOKEN",
@@ -263,23 +306,24 @@ impl Config {
             }
             settings.stats_token = Some(Secret::new(token.trim()));
         }
+        let kontomatik = match need("KONTOMATIK_BASE_URL")? {
+            Some(raw) => Some(KontomatikConfig {
+                base_url: http_url("KONTOMATIK_BASE_URL", raw)?,
+                api_key: Secret::new(required(get, "KONTOMATIK_API_KEY")?),
+            }),
+            None => None,
+        };
+        let import_queue_url = match need("IMPORT_QUEUE_URL")? {
+            Some(raw) => Some(http_url("IMPORT_QUEUE_URL", raw)?),
+            None => None,
+        };
         Ok(Config {
-            kontomatik_base_url: http_url(
-                "KONTOMATIK_BASE_URL",
-                required(get, "KONTOMATIK_BASE_URL")?,
-            )?,
-            kontomatik_api_key: Secret::new(required(get, "KONTOMATIK_API_KEY")?),
             table_name: required(get, "TABLE_NAME")?,
-            import_queue_url: http_url("IMPORT_QUEUE_URL", required(get, "IMPORT_QUEUE_URL")?)?,
-            sender_email: sender,
-            ses_configuration_set: get("SES_CONFIGURATION_SET").filter(|v| !v.trim().is_empty()),
+            kontomatik,
+            import_queue_url,
+            mail,
             settings,
         })
-    }
-
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
     }
 }
 
@@ -312,14 +356,25 @@ mod tests {
         ])
     }
 
+    fn every_name() -> Vec<&'static str> {
+        VARIABLES
+            .iter()
+            .chain(OPTIONAL_VARIABLES)
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
     fn load(e: &HashMap<&'static str, String>) -> Result<Config, ConfigError> {
-        Config::from_lookup(&|k| e.get(k).cloned())
+        Config::from_lookup(&|k| e.get(k).cloned(), &every_name())
     }
 
     #[test]
     fn a_complete_environment_loads() {
         let c = load(&env()).expect("valid");
-        assert_eq!(c.kontomatik_base_url, "https://test.api.kontomatik.com");
+        assert_eq!(
+            c.kontomatik.as_ref().expect("read").base_url,
+            "https://test.api.kontomatik.com"
+        );
         assert_eq!(
             c.settings.redirect_uri(),
             "https://signin.lender.example/kontomatik-signin"
@@ -348,6 +403,30 @@ mod tests {
             chrono::NaiveDate::from_ymd_opt(2026, 8, 26).expect("day")
         );
         assert_eq!(c.settings.follow_up_window, Duration::days(2));
+    }
+
+    #[test]
+    fn a_function_reads_only_its_own_variables() {
+        let mut e = env();
+        e.insert("ACCESS_MODE", "sometimes".into());
+        let get = |k: &str| e.get(k).cloned();
+        let c = Config::from_lookup(&get, &["TABLE_NAME", "LINK_SIGNING_KEY", "PUBLIC_BASE_URL"])
+            .expect("a bad variable the function does not read is ignored");
+        assert!(c.kontomatik.is_none() && c.mail.is_none() && c.import_queue_url.is_none());
+        assert!(c.settings.link_signing_key.is_some());
+        assert_eq!(c.settings.access_mode, AccessMode::Single);
+        let c = Config::from_lookup(&get, &["TABLE_NAME", "PUBLIC_BASE_URL"]).expect("valid");
+        assert!(c.settings.link_signing_key.is_none(), "not read, not kept");
+        let none = |_: &str| None;
+        assert_eq!(
+            Config::from_lookup(&none, &["TABLE_NAME"]).unwrap_err(),
+            ConfigError::Missing("TABLE_NAME")
+        );
+        let only_table = |k: &str| (k == "TABLE_NAME").then(|| "t".to_owned());
+        assert_eq!(
+            Config::from_lookup(&only_table, &["TABLE_NAME", "SENDER_EMAIL"]).unwrap_err(),
+            ConfigError::Missing("SENDER_EMAIL")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use signin_core::App;
-use signin_web::{handle, WebRequest, WebResponse};
+use signin_web::{handle_routes, Route, WebRequest, WebResponse};
 
 /// Turns an API Gateway request into a [`WebRequest`].
 pub fn to_web(req: &Request) -> WebRequest {
@@ -33,14 +33,21 @@ pub fn from_web(res: WebResponse) -> Result<Response<Body>, lambda_http::http::E
     builder.body(Body::Text(res.body))
 }
 
-/// Handles one HTTP request.
-pub async fn handle_request(app: &App, req: Request) -> Result<Response<Body>, lambda_http::Error> {
+/// Handles one HTTP request among the function's `routes` (any other path: 404).
+pub async fn handle_request(
+    app: &App,
+    routes: &[Route],
+    req: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
     let web = to_web(&req);
-    Ok(from_web(handle(app, web).await)?)
+    Ok(from_web(handle_routes(app, web, routes).await)?)
 }
 
-/// Serves HTTP events until the runtime stops.
-pub async fn serve(app: App) -> Result<(), lambda_http::Error> {
+/// Serves HTTP events for `routes` until the runtime stops.
+pub async fn serve(app: App, routes: &'static [Route]) -> Result<(), lambda_http::Error> {
     let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |req| handle_request(app, req))).await
+    lambda_http::run(lambda_http::service_fn(move |req| {
+        handle_request(app, routes, req)
+    }))
+    .await
 }

@@ -1,10 +1,12 @@
-//! What the four Lambda functions share: JSON logs, configuration from the environment turned
-//! into an [`App`] on the AWS adapters, and the mapping of each event type to its use case.
+//! What the Lambda functions share: JSON logs, the table of what each function is
+//! ([`functions`]), its configuration read from the environment into an [`App`] on the AWS
+//! adapters (only the parts it uses), and the mapping of each event type to its use case.
 //! A function's `main` is one call.
 
+pub mod functions;
 pub mod http;
-pub mod iam;
 pub mod poller;
+pub mod unwired;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -15,8 +17,12 @@ use chrono::{DateTime, Duration, Utc};
 use kontomatik::{ClientConfig, KontomatikClient};
 use signin_aws::{load_aws_config, DynamoStore, SesMailer, SqsQueue};
 use signin_core::config::{Config, ConfigError};
+use signin_core::ports::{ImportQueue, Kontomatik, Mailer};
 use signin_core::{App, Clock, SystemClock, TokioPause};
 use thiserror::Error;
+
+pub use functions::{Function, SECRETS};
+use unwired::Unwired;
 
 #[derive(Debug, Error)]
 pub enum StartupError {
@@ -47,18 +53,16 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// Secrets that may come from SSM Parameter Store: when `NAME` is unset and `NAME_PARAMETER`
-/// names a (SecureString) parameter, its decrypted value is used.
-pub const SECRETS: [&str; 3] = ["KONTOMATIK_API_KEY", "LINK_SIGNING_KEY", "STATS_TOKEN"];
-
-/// The environment with secrets resolved from SSM.
+/// The secrets among `secrets` that are not set as plain variables, resolved from SSM. Only
+/// these parameters are read: a function asks for no secret it does not use.
 pub async fn resolve_secrets(
     aws: &aws_config::SdkConfig,
+    secrets: impl IntoIterator<Item = &'static str>,
     get: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<HashMap<String, String>, StartupError> {
     let mut resolved = HashMap::new();
     let mut ssm = None;
-    for name in SECRETS {
+    for name in secrets {
         if get(name).is_some_and(|v| !v.trim().is_empty()) {
             continue;
         }
@@ -91,45 +95,67 @@ pub async fn resolve_secrets(
     Ok(resolved)
 }
 
-/// Builds the app from a validated configuration on the AWS adapters.
-fn app_on(aws: &aws_config::SdkConfig, config: Config) -> Result<App, StartupError> {
-    let aws = aws.clone();
+/// Builds the app from a validated configuration on the AWS adapters; a part the function does
+/// not read (no Kontomatik, queue or mail configuration) is [`Unwired`].
+fn app_on(
+    function: &'static Function,
+    aws: &aws_config::SdkConfig,
+    config: Config,
+) -> Result<App, StartupError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let base = url::Url::parse(&config.kontomatik_base_url)
-        .map_err(|e| StartupError::KontomatikUrl(e.to_string()))?;
-    let kontomatik = KontomatikClient::new(ClientConfig::new(base, config.kontomatik_api_key))
-        .map_err(|e| StartupError::Client(e.to_string()))?;
+    let unwired = Arc::new(Unwired {
+        function: function.name,
+    });
+    let kontomatik: Arc<dyn Kontomatik> = match config.kontomatik {
+        Some(k) => {
+            let base = url::Url::parse(&k.base_url)
+                .map_err(|e| StartupError::KontomatikUrl(e.to_string()))?;
+            Arc::new(
+                KontomatikClient::new(ClientConfig::new(base, k.api_key))
+                    .map_err(|e| StartupError::Client(e.to_string()))?,
+            )
+        }
+        None => unwired.clone(),
+    };
+    let queue: Arc<dyn ImportQueue> = match config.import_queue_url {
+        Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url)),
+        None => unwired.clone(),
+    };
+    let mailer: Arc<dyn Mailer> = match config.mail {
+        Some(mail) => Arc::new(SesMailer::new(
+            aws_sdk_sesv2::Client::new(aws),
+            mail.sender_email,
+            mail.configuration_set,
+            clock.clone(),
+        )),
+        None => unwired,
+    };
     Ok(App {
         store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&aws),
+            aws_sdk_dynamodb::Client::new(aws),
             config.table_name,
             clock.clone(),
         )),
-        queue: Arc::new(SqsQueue::new(
-            aws_sdk_sqs::Client::new(&aws),
-            config.import_queue_url,
-        )),
-        mailer: Arc::new(SesMailer::new(
-            aws_sdk_sesv2::Client::new(&aws),
-            config.sender_email,
-            config.ses_configuration_set,
-            clock.clone(),
-        )),
-        kontomatik: Arc::new(kontomatik),
+        queue,
+        mailer,
+        kontomatik,
         clock,
         pause: Arc::new(TokioPause),
         settings: config.settings,
     })
 }
 
-/// Reads the environment and builds the app; a bad environment stops the function with a
-/// message naming the variable.
-pub async fn app_from_env() -> Result<App, StartupError> {
+/// Reads the function's variables (and only those, secrets from SSM) and builds its app; a bad
+/// environment stops the function with a message naming the variable.
+pub async fn app_from_env(function: &'static Function) -> Result<App, StartupError> {
     let aws = load_aws_config().await;
     let env = |name: &str| std::env::var(name).ok();
-    let secrets = resolve_secrets(&aws, &env).await?;
-    let config = Config::from_lookup(&|name| secrets.get(name).cloned().or_else(|| env(name)))?;
-    app_on(&aws, config)
+    let secrets = resolve_secrets(&aws, function.secrets(), &env).await?;
+    let config = Config::from_lookup(
+        &|name| secrets.get(name).cloned().or_else(|| env(name)),
+        function.reads,
+    )?;
+    app_on(function, &aws, config)
 }
 
 /// The moment (on the app's clock) by which an invocation must be done, from Lambda's deadline.
@@ -146,19 +172,47 @@ pub fn deadline_of(app: &App, ctx: &lambda_runtime::Context) -> DateTime<Utc> {
     now + Duration::from_std(remaining).unwrap_or_else(|_| Duration::zero())
 }
 
-/// Runs a function's handler loop, logging a failed start-up clearly.
-pub async fn run<F, Fut>(serve: F) -> Result<(), lambda_runtime::Error>
+/// Runs a function's handler loop, logging a failed start-up clearly. A failed start-up
+/// returns the error before the first invocation is asked for, so `lambda_runtime` is never
+/// started and the error must reach Lambda's `init/error` endpoint: [`report_init_error`].
+pub async fn run<F, Fut>(function: &'static Function, serve: F) -> Result<(), lambda_runtime::Error>
 where
     F: FnOnce(App) -> Fut,
     Fut: std::future::Future<Output = Result<(), lambda_runtime::Error>>,
 {
     init_tracing();
-    let app = match app_from_env().await {
+    let app = match app_from_env(function).await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "start-up failed");
+            report_init_error(&e).await;
             return Err(e.into());
         }
     };
     serve(app).await
+}
+
+/// Tells Lambda why the function could not start (`POST /runtime/init/error`), so the failed
+/// invocation and the console show the message (it names the variable or parameter), not only
+/// "Runtime exited". The message never holds a secret's value: configuration errors name the
+/// variable and the reason only.
+pub async fn report_init_error(e: &StartupError) {
+    let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let body = serde_json::json!({
+        "errorMessage": e.to_string(),
+        "errorType": "StartupError",
+        "stackTrace": [],
+    });
+    let sent = reqwest::Client::new()
+        .post(format!("http://{api}/2018-06-01/runtime/init/error"))
+        .header("Lambda-Runtime-Function-Error-Type", "Runtime.StartupError")
+        .json(&body)
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await;
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, "could not report the start-up failure to the Runtime API");
+    }
 }

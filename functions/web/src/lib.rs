@@ -103,46 +103,96 @@ fn page_lang(app: &App, raw: Option<&str>) -> String {
         .to_owned()
 }
 
-/// Routes one request.
+/// Every page and endpoint, by method and path. Each Lambda function serves its own share of
+/// them (`signin_runtime::functions`); the local run serves all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Route {
+    StartPage,
+    StartForm,
+    StartSubmit,
+    Health,
+    Callback,
+    ResumePage,
+    ResumeSubmit,
+    UnsubscribePage,
+    UnsubscribeSubmit,
+    Stats,
+}
+
+impl Route {
+    pub const ALL: &'static [Route] = &[
+        Route::StartPage,
+        Route::StartForm,
+        Route::StartSubmit,
+        Route::Health,
+        Route::Callback,
+        Route::ResumePage,
+        Route::ResumeSubmit,
+        Route::UnsubscribePage,
+        Route::UnsubscribeSubmit,
+        Route::Stats,
+    ];
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Route::StartSubmit | Route::ResumeSubmit | Route::UnsubscribeSubmit => "POST",
+            _ => "GET",
+        }
+    }
+
+    pub fn path(self) -> &'static str {
+        match self {
+            Route::StartPage => "/",
+            Route::StartForm | Route::StartSubmit => "/start",
+            Route::Health => "/healthz",
+            Route::Callback => signin_core::CALLBACK_PATH,
+            Route::ResumePage | Route::ResumeSubmit => "/resume",
+            Route::UnsubscribePage | Route::UnsubscribeSubmit => "/unsubscribe",
+            Route::Stats => "/stats",
+        }
+    }
+
+    /// The route a request asks for, if any.
+    pub fn of(method: &str, path: &str) -> Option<Route> {
+        Route::ALL
+            .iter()
+            .copied()
+            .find(|r| r.method() == method && r.path() == path)
+    }
+}
+
+/// Routes one request to any page (the local run serves every route from one process).
 pub async fn handle(app: &App, req: WebRequest) -> WebResponse {
+    handle_routes(app, req, Route::ALL).await
+}
+
+/// Routes one request among `served`; every other path is 404 (a Lambda function answers only
+/// for its own routes, even if API Gateway were misconfigured to send it others).
+pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebResponse {
     let company = app.settings.company_name.clone();
     let query: Query =
         serde_urlencoded::from_str(req.query.as_deref().unwrap_or("")).unwrap_or_default();
-    match (req.method.as_str(), req.path.as_str()) {
-        ("GET", "/") | ("GET", "/start") => {
-            let values = pages::StartValues {
-                language: page_lang(app, query.lang.as_deref()),
-                country: app.settings.default_country.as_str().into(),
-                ..Default::default()
-            };
-            WebResponse::html(200, pages::start(&company, &values, None))
+    let Some(route) = Route::of(&req.method, &req.path).filter(|r| served.contains(r)) else {
+        let path_served = served.iter().any(|r| r.path() == req.path);
+        if path_served {
+            let allow: Vec<&str> = served
+                .iter()
+                .filter(|r| r.path() == req.path)
+                .map(|r| r.method())
+                .collect();
+            return WebResponse::html(
+                405,
+                pages::message(
+                    &company,
+                    "en",
+                    "Not allowed",
+                    &["This page does not take that kind of request."],
+                    None,
+                ),
+            )
+            .with_header("allow", &allow.join(", "));
         }
-        ("POST", "/start") => start(app, &req.body).await,
-        ("GET", p) if p == signin_core::CALLBACK_PATH => {
-            callback(app, query.redirection_id.as_deref()).await
-        }
-        ("GET", "/resume") => resume_page(app, query.t.as_deref()),
-        ("POST", "/resume") => resume(app, &req.body, query.t.as_deref()).await,
-        ("GET", "/unsubscribe") => unsubscribe_page(app, query.t.as_deref()),
-        ("POST", "/unsubscribe") => unsubscribe(app, &req.body, query.t.as_deref()).await,
-        ("GET", "/stats") => stats(app, &req, &query).await,
-        ("GET", "/healthz") => WebResponse {
-            status: 200,
-            headers: vec![("content-type".into(), "text/plain".into())],
-            body: "ok".into(),
-        },
-        (_, "/" | "/start") => WebResponse::html(
-            405,
-            pages::message(
-                &company,
-                "en",
-                "Not allowed",
-                &["This page does not take that kind of request."],
-                None,
-            ),
-        )
-        .with_header("allow", "GET, POST"),
-        _ => WebResponse::html(
+        return WebResponse::html(
             404,
             pages::message(
                 &company,
@@ -151,7 +201,29 @@ pub async fn handle(app: &App, req: WebRequest) -> WebResponse {
                 &["There is no page at this address."],
                 Some(("Start", "/")),
             ),
-        ),
+        );
+    };
+    match route {
+        Route::StartPage | Route::StartForm => {
+            let values = pages::StartValues {
+                language: page_lang(app, query.lang.as_deref()),
+                country: app.settings.default_country.as_str().into(),
+                ..Default::default()
+            };
+            WebResponse::html(200, pages::start(&company, &values, None))
+        }
+        Route::StartSubmit => start(app, &req.body).await,
+        Route::Callback => callback(app, query.redirection_id.as_deref()).await,
+        Route::ResumePage => resume_page(app, query.t.as_deref()),
+        Route::ResumeSubmit => resume(app, &req.body, query.t.as_deref()).await,
+        Route::UnsubscribePage => unsubscribe_page(app, query.t.as_deref()),
+        Route::UnsubscribeSubmit => unsubscribe(app, &req.body, query.t.as_deref()).await,
+        Route::Stats => stats(app, &req, &query).await,
+        Route::Health => WebResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: "ok".into(),
+        },
     }
 }
 

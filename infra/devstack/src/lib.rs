@@ -244,13 +244,18 @@ impl Dev {
     }
 }
 
+/// The link-signing key of local runs (never of a deployment: the template reads it from SSM).
+pub const LOCAL_LINK_SIGNING_KEY: &str = "local-development-signing-key-0123456789";
+
 fn settings(public_base: &str) -> Settings {
-    let mut s = Settings::for_local(public_base);
-    if let Ok(key) = std::env::var("LINK_SIGNING_KEY") {
-        if key.len() >= 32 {
-            s.link_signing_key = Secret::new(key);
-        }
-    }
+    let mut s = Settings::with_defaults(public_base);
+    // The local run serves every route from one process, so it holds the key; a fixed one
+    // unless LINK_SIGNING_KEY gives another.
+    let key = std::env::var("LINK_SIGNING_KEY")
+        .ok()
+        .filter(|k| k.len() >= 32)
+        .unwrap_or_else(|| LOCAL_LINK_SIGNING_KEY.to_owned());
+    s.link_signing_key = Some(Secret::new(key));
     s.stats_token = std::env::var("STATS_TOKEN")
         .ok()
         .filter(|t| t.len() >= 24)

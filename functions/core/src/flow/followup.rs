@@ -40,13 +40,18 @@ pub struct FunnelReport {
 }
 
 impl App {
-    fn link(&self, purpose: Purpose, r: &Redirection) -> String {
+    fn link(&self, purpose: Purpose, r: &Redirection) -> Result<String, FlowError> {
+        let key = self
+            .settings
+            .link_signing_key
+            .as_ref()
+            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
         let life = match purpose {
             Purpose::Resume => self.settings.resume_link_life,
             Purpose::Unsubscribe => self.settings.unsubscribe_link_life,
         };
         let token = links::sign(
-            &self.settings.link_signing_key,
+            key,
             &LinkClaims {
                 purpose,
                 user: r.user_key.clone(),
@@ -59,7 +64,7 @@ impl App {
             Purpose::Resume => "/resume",
             Purpose::Unsubscribe => "/unsubscribe",
         };
-        format!("{}{path}?t={token}", self.settings.public_base_url)
+        Ok(format!("{}{path}?t={token}", self.settings.public_base_url))
     }
 
     /// Decides the follow-up of one drop-off; `true` if an email was sent.
@@ -70,6 +75,10 @@ impl App {
             _ => return Ok(false),
         };
         let now = self.now();
+        // Before the claim: a function that cannot sign links must not spend the user's one
+        // follow-up.
+        let resume = self.link(Purpose::Resume, &r)?;
+        let unsubscribe = self.link(Purpose::Unsubscribe, &r)?;
         let claimed = self
             .store
             .claim_follow_up(
@@ -95,8 +104,8 @@ impl App {
                 r.language,
                 &self.settings.company_name,
                 why,
-                &self.link(Purpose::Resume, &r),
-                &self.link(Purpose::Unsubscribe, &r),
+                &resume,
+                &unsubscribe,
             );
             match self.mailer.send(&mail).await {
                 Ok(_) => sent = true,
@@ -118,7 +127,11 @@ impl App {
 
     /// What a resume link is for (checked, not used yet): for the confirmation page.
     pub fn check_link(&self, token: &str, purpose: Purpose) -> Result<LinkClaims, LinkError> {
-        links::verify(&self.settings.link_signing_key, token, purpose, self.now())
+        let Some(key) = self.settings.link_signing_key.as_ref() else {
+            tracing::error!("a signed link reached a function that does not read LINK_SIGNING_KEY");
+            return Err(LinkError::Invalid);
+        };
+        links::verify(key, token, purpose, self.now())
     }
 
     /// Starts a fresh sign-in for the user of a follow-up link.

@@ -41,6 +41,10 @@ pub enum FlowError {
     Mail(#[from] MailError),
     #[error("the redirection kept changing under us; giving up after {0} tries")]
     Contended(u32),
+    /// A use case needs a variable this function does not read (a wiring mistake, see
+    /// `signin_runtime::functions`).
+    #[error("this function does not read {0}, which this step needs")]
+    Unconfigured(&'static str),
 }
 
 /// The ports and settings every use case runs on.

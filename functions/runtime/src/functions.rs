@@ -1,0 +1,379 @@
+//! What each Lambda function is, in one table: what triggers it (and, for HTTP, the only routes
+//! it serves), the variables and secrets it reads at start-up, and the AWS actions it may call
+//! on which resource. Start-up reads only these; `template.yaml` is checked against this table
+//! in both directions (tests/tests/deployment.rs), and the deploy rehearsal runs each real
+//! binary with only the template's environment and a role built from the template's policies
+//! (tests/tests/rehearsal.rs).
+
+use std::collections::BTreeSet;
+
+use signin_web::Route;
+
+/// What invokes a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// API Gateway HTTP API; the function serves exactly these routes (others answer 404).
+    Http(&'static [Route]),
+    /// The EventBridge schedule.
+    Schedule,
+    /// The SQS import queue (event source mapping, partial batch failures).
+    ImportQueue,
+}
+
+/// A resource a function is granted actions on; the template's ARN of each is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Resource {
+    /// The table itself (items).
+    Table,
+    /// The poll index of the table (`…/index/GSI1`), and nothing else of it.
+    PollIndex,
+    /// The import queue.
+    ImportQueue,
+    /// The SSM parameter named by `<SECRET>_PARAMETER`.
+    Parameter(&'static str),
+    /// Sending as the sender identity (address and domain) through the configuration set.
+    MailSending,
+}
+
+/// Actions on one resource.
+#[derive(Debug, Clone, Copy)]
+pub struct Grant {
+    pub resource: Resource,
+    pub actions: &'static [&'static str],
+}
+
+/// One function.
+#[derive(Debug, Clone, Copy)]
+pub struct Function {
+    /// The binary (and package) name; `template.yaml`'s `BuildProperties.Binary`.
+    pub name: &'static str,
+    pub trigger: Trigger,
+    /// Every variable it reads. A secret is listed by its plain name; in AWS its value comes
+    /// from the SSM parameter named by `<NAME>_PARAMETER`.
+    pub reads: &'static [&'static str],
+    pub grants: &'static [Grant],
+}
+
+/// Secrets: a value read from the variable itself when set (local runs), else from the SSM
+/// SecureString parameter that `<NAME>_PARAMETER` names (AWS).
+pub const SECRETS: [&str; 3] = ["KONTOMATIK_API_KEY", "LINK_SIGNING_KEY", "STATS_TOKEN"];
+
+const TABLE_ITEMS: &[&str] = &[
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+];
+const SECRET_READ: &[&str] = &["ssm:GetParameter"];
+const SEND_MAIL: &[&str] = &["ses:SendEmail"];
+const ENQUEUE: &[&str] = &["sqs:SendMessage"];
+
+pub const CREATE_REDIRECTION: Function = Function {
+    name: "create-redirection",
+    trigger: Trigger::Http(&[
+        Route::StartPage,
+        Route::StartForm,
+        Route::StartSubmit,
+        Route::Health,
+        // A follow-up's "continue" link starts a fresh redirection.
+        Route::ResumePage,
+        Route::ResumeSubmit,
+    ]),
+    reads: &[
+        "TABLE_NAME",
+        "PUBLIC_BASE_URL",
+        "COMPANY_NAME",
+        "KONTOMATIK_BASE_URL",
+        "KONTOMATIK_API_KEY",
+        "DEFAULT_LANGUAGE",
+        "DEFAULT_COUNTRY",
+        "ACCESS_MODE",
+        // the link by email
+        "SENDER_EMAIL",
+        "SES_CONFIGURATION_SET",
+        // resume links
+        "LINK_SIGNING_KEY",
+    ],
+    grants: &[
+        // users, redirections, funnel counters
+        Grant {
+            resource: Resource::Table,
+            actions: TABLE_ITEMS,
+        },
+        Grant {
+            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::MailSending,
+            actions: SEND_MAIL,
+        },
+    ],
+};
+
+pub const CALLBACK: Function = Function {
+    name: "callback",
+    trigger: Trigger::Http(&[Route::Callback]),
+    reads: &[
+        "TABLE_NAME",
+        "PUBLIC_BASE_URL",
+        "COMPANY_NAME",
+        "KONTOMATIK_BASE_URL",
+        "KONTOMATIK_API_KEY",
+        "IMPORT_QUEUE_URL",
+        // a failed sign-in's follow-up time
+        "FOLLOW_UP_DELAY_MINUTES",
+    ],
+    grants: &[
+        Grant {
+            resource: Resource::Table,
+            actions: TABLE_ITEMS,
+        },
+        Grant {
+            resource: Resource::ImportQueue,
+            actions: ENQUEUE,
+        },
+        Grant {
+            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            actions: SECRET_READ,
+        },
+    ],
+};
+
+pub const STATUS_POLLER: Function = Function {
+    name: "status-poller",
+    trigger: Trigger::Schedule,
+    reads: &[
+        "TABLE_NAME",
+        "PUBLIC_BASE_URL",
+        "COMPANY_NAME",
+        "KONTOMATIK_BASE_URL",
+        "KONTOMATIK_API_KEY",
+        "IMPORT_QUEUE_URL",
+        "SENDER_EMAIL",
+        "SES_CONFIGURATION_SET",
+        // follow-ups: when, how often, and their signed links
+        "FOLLOW_UP_DELAY_MINUTES",
+        "FOLLOW_UP_WINDOW_DAYS",
+        "LINK_SIGNING_KEY",
+    ],
+    grants: &[
+        Grant {
+            resource: Resource::Table,
+            actions: TABLE_ITEMS,
+        },
+        // the due-for-poll query, on the poll index only
+        Grant {
+            resource: Resource::PollIndex,
+            actions: &["dynamodb:Query"],
+        },
+        Grant {
+            resource: Resource::ImportQueue,
+            actions: ENQUEUE,
+        },
+        Grant {
+            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::MailSending,
+            actions: SEND_MAIL,
+        },
+    ],
+};
+
+pub const IMPORT_WORKER: Function = Function {
+    name: "import-worker",
+    trigger: Trigger::ImportQueue,
+    reads: &[
+        "TABLE_NAME",
+        "PUBLIC_BASE_URL",
+        "COMPANY_NAME",
+        "KONTOMATIK_BASE_URL",
+        "KONTOMATIK_API_KEY",
+        // continuations
+        "IMPORT_QUEUE_URL",
+        "SENDER_EMAIL",
+        "SES_CONFIGURATION_SET",
+        "IMPORT_HISTORY_MONTHS",
+    ],
+    grants: &[
+        // the owner's import records: Query on the table's own key
+        Grant {
+            resource: Resource::Table,
+            actions: &[
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+            ],
+        },
+        // Receive/Delete/GetQueueAttributes/ChangeMessageVisibility: Lambda's event source
+        // mapping uses the function's role; SendMessage: continuations.
+        Grant {
+            resource: Resource::ImportQueue,
+            actions: &[
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ChangeMessageVisibility",
+                "sqs:SendMessage",
+            ],
+        },
+        Grant {
+            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::MailSending,
+            actions: SEND_MAIL,
+        },
+    ],
+};
+
+pub const UNSUBSCRIBE_AND_STATS: Function = Function {
+    name: "unsubscribe-and-stats",
+    trigger: Trigger::Http(&[
+        Route::UnsubscribePage,
+        Route::UnsubscribeSubmit,
+        Route::Stats,
+    ]),
+    reads: &[
+        "TABLE_NAME",
+        "PUBLIC_BASE_URL",
+        "COMPANY_NAME",
+        "DEFAULT_LANGUAGE",
+        // unsubscribe links
+        "LINK_SIGNING_KEY",
+        // optional: GET /stats is off without it
+        "STATS_TOKEN",
+    ],
+    grants: &[
+        // the opt-out (UpdateItem), the funnel days (BatchGetItem)
+        Grant {
+            resource: Resource::Table,
+            actions: &["dynamodb:UpdateItem", "dynamodb:BatchGetItem"],
+        },
+        Grant {
+            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::Parameter("STATS_TOKEN"),
+            actions: SECRET_READ,
+        },
+    ],
+};
+
+/// Every function.
+pub const FUNCTIONS: &[Function] = &[
+    CREATE_REDIRECTION,
+    CALLBACK,
+    STATUS_POLLER,
+    IMPORT_WORKER,
+    UNSUBSCRIBE_AND_STATS,
+];
+
+impl Function {
+    pub fn by_name(name: &str) -> Option<&'static Function> {
+        FUNCTIONS.iter().find(|f| f.name == name)
+    }
+
+    /// The secrets among the variables it reads.
+    pub fn secrets(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.reads.iter().copied().filter(|v| SECRETS.contains(v))
+    }
+
+    /// Every action it may call, on any resource.
+    pub fn actions(&self) -> BTreeSet<&'static str> {
+        self.grants
+            .iter()
+            .flat_map(|g| g.actions.iter().copied())
+            .collect()
+    }
+
+    /// The routes it serves (none unless HTTP).
+    pub fn routes(&self) -> &'static [Route] {
+        match self.trigger {
+            Trigger::Http(routes) => routes,
+            _ => &[],
+        }
+    }
+
+    /// The variables its process environment holds in AWS: the plain ones it reads, and
+    /// `<NAME>_PARAMETER` for each secret.
+    pub fn environment(&self) -> BTreeSet<String> {
+        self.reads
+            .iter()
+            .map(|v| {
+                if SECRETS.contains(v) {
+                    format!("{v}_PARAMETER")
+                } else {
+                    (*v).to_owned()
+                }
+            })
+            .collect()
+    }
+}
+
+/// The IAM prefix of an SDK service name (as the SDK's operation metadata names it).
+pub fn iam_prefix(sdk_service: &str) -> String {
+    match sdk_service.to_ascii_lowercase().as_str() {
+        "sesv2" | "ses" => "ses".into(),
+        other => other.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_served_by_exactly_one_function() {
+        for route in Route::ALL {
+            let servers: Vec<&str> = FUNCTIONS
+                .iter()
+                .filter(|f| f.routes().contains(route))
+                .map(|f| f.name)
+                .collect();
+            assert_eq!(servers.len(), 1, "{route:?} is served by {servers:?}");
+        }
+    }
+
+    #[test]
+    fn every_secret_read_is_granted_and_every_grant_is_read() {
+        for f in FUNCTIONS {
+            let read: BTreeSet<&str> = f.secrets().collect();
+            let granted: BTreeSet<&str> = f
+                .grants
+                .iter()
+                .filter_map(|g| match g.resource {
+                    Resource::Parameter(s) => Some(s),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(read, granted, "{}", f.name);
+        }
+    }
+
+    #[test]
+    fn every_variable_read_is_a_known_variable() {
+        let known: BTreeSet<&str> = signin_core::config::VARIABLES
+            .iter()
+            .chain(signin_core::config::OPTIONAL_VARIABLES)
+            .map(|(n, _)| *n)
+            .collect();
+        for f in FUNCTIONS {
+            for v in f.reads {
+                assert!(known.contains(v), "{}: {v} is not documented", f.name);
+            }
+        }
+    }
+}
