@@ -542,23 +542,25 @@ impl Flow {
         recorded_raw_mail()
             .await
             .into_iter()
-            .filter_map(|(_, raw)| {
-                let m = mail_parser::MessageParser::default().parse(raw.as_bytes())?;
-                let to = m.to()?.first()?.address()?.to_owned();
-                if !to.ends_with(&self.recipient_domain) {
-                    return None;
-                }
-                Some(Mail {
-                    to,
-                    subject: m.subject().unwrap_or_default().to_owned(),
-                    text: m.body_text(0).unwrap_or_default().into_owned(),
-                    html: m.body_html(0).unwrap_or_default().into_owned(),
-                    headers: m
-                        .headers_raw()
-                        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
-                        .collect(),
-                })
-            })
+            .filter_map(|(_, raw)| Mail::parse(&raw))
+            .filter(|m| m.to.ends_with(&self.recipient_domain))
             .collect()
+    }
+}
+
+impl Mail {
+    /// A raw MIME message, parsed; `None` if it is not one.
+    pub fn parse(raw: &str) -> Option<Mail> {
+        let m = mail_parser::MessageParser::default().parse(raw.as_bytes())?;
+        Some(Mail {
+            to: m.to()?.first()?.address()?.to_owned(),
+            subject: m.subject().unwrap_or_default().to_owned(),
+            text: m.body_text(0).unwrap_or_default().into_owned(),
+            html: m.body_html(0).unwrap_or_default().into_owned(),
+            headers: m
+                .headers_raw()
+                .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+                .collect(),
+        })
     }
 }

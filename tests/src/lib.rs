@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod flow;
+pub mod rehearsal;
 pub mod template;
 
 use std::time::Duration as StdDuration;

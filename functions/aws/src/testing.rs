@@ -61,7 +61,12 @@ pub async fn sdk_config() -> SdkConfig {
 /// The raw MIME messages moto's SES recorded, with their ids. moto serialises its whole state
 /// for this and can fail while other tests change it, so a failed read is tried again.
 pub async fn recorded_raw_mail() -> Vec<(String, String)> {
-    let url = format!("{}/moto-api/data.json", moto_endpoint());
+    recorded_raw_mail_at(moto_endpoint()).await
+}
+
+/// The raw MIME messages that the moto server at `endpoint` recorded.
+pub async fn recorded_raw_mail_at(endpoint: &str) -> Vec<(String, String)> {
+    let url = format!("{endpoint}/moto-api/data.json");
     let mut last_error = String::new();
     for _ in 0..20 {
         let url = url.clone();

@@ -1,0 +1,436 @@
+//! The deploy rehearsal: the five real bootstrap binaries, each a process of its own under a
+//! Lambda Runtime API emulator, with the environment `template.yaml` gives it and a role made of
+//! the template's policy statements, on a moto server that enforces IAM (see
+//! tests/src/rehearsal.rs for what stands in for AWS and how closely).
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use e2e_tests::rehearsal::{
+    HttpRequest, Options, Outcome, Rehearsal, LINK_SIGNING_KEY, PUBLIC_BASE, STATS_TOKEN,
+};
+use e2e_tests::API_KEY;
+use signin_core::domain::RedirectionId;
+use signin_core::ports::{Cas, RedirectionStore};
+
+/// The user's browser at the sandbox's hosted sign-in page; returns where it sends them back.
+async fn sign_in_at_bank(link: &str, outcome: &str) -> String {
+    let http = e2e_tests::browser();
+    let page = http.get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the hosted page opens");
+    let back = http
+        .post(link)
+        .form(&[("bank", "DemoBank"), ("outcome", outcome)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303);
+    back.headers()["location"].to_str().unwrap().to_owned()
+}
+
+fn id_of(link: &str) -> RedirectionId {
+    RedirectionId::parse(link.rsplit('/').next().unwrap()).unwrap()
+}
+
+fn start_form(email: &str) -> String {
+    format!(
+        "email={}&name=Ann+Smith&language=en&country=pl&delivery=redirect&followUpConsent=yes",
+        email.replace('@', "%40")
+    )
+}
+
+/// The first `PUBLIC_BASE…` link in `text` whose path starts with `path`.
+fn link_in(text: &str, path: &str) -> String {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '<' || c == '>' || c == '(' || c == ')'))
+        .find(|w| w.starts_with(&format!("{PUBLIC_BASE}{path}")))
+        .unwrap_or_else(|| panic!("no {path} link in {text}"))
+        .to_owned()
+}
+
+/// Moves a redirection's next status check to now (an operator's step in place of waiting
+/// the five minutes of pacing; the poller itself runs unchanged).
+async fn make_due(r: &Rehearsal, id: &RedirectionId) {
+    let store = r.store();
+    let mut red = store.get_redirection(id).await.unwrap().unwrap();
+    let expected = red.expected();
+    red.next_poll_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+    assert!(matches!(
+        store.save_redirection(&red, expected).await.unwrap(),
+        Cas::Applied
+    ));
+}
+
+fn assert_clean_logs(r: &Rehearsal) {
+    let logs = r.all_logs();
+    assert!(
+        !logs.contains("AccessDenied") && !logs.contains("not authorized"),
+        "a call outside a function's policy:\n{logs}"
+    );
+    for secret in [API_KEY, LINK_SIGNING_KEY, STATS_TOKEN] {
+        assert!(!logs.contains(secret), "a secret in the logs");
+    }
+}
+
+/// The README's configuration (a stats token set) through every function: start → sign-in →
+/// callback → queue → worker → email; a user who fails at the bank and never comes back →
+/// poller → follow-up → its resume and unsubscribe links; the statistics. Every AWS call is
+/// made with the calling function's own role, IAM enforced. With the template before the
+/// functions table, callback, status-poller and import-worker failed at start-up here
+/// (AccessDenied on the stats token's parameter).
+#[tokio::test]
+async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
+    let mut r = Rehearsal::start(Options {
+        stats_token: true,
+        ..Options::default()
+    })
+    .await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+
+    // The start page, with cookies and repeated query keys.
+    let page = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/",
+            query: "lang=pl&utm_source=a&utm_source=b",
+            cookies: &["consent=yes", "theme=dark"],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<form"), "{}", page.body);
+
+    // The form, base64-encoded as API Gateway may deliver it.
+    let email = "ann@users.rehearsal.example";
+    let form = start_form(email);
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            base64: true,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let link = started.headers["location"].clone();
+    assert!(link.starts_with(r.sandbox.base_url.as_str()), "{link}");
+
+    // The bank, then back — in another browser (no cookies), with extra query keys.
+    let back = sign_in_at_bank(&link, "success").await;
+    let callback_url = url::Url::parse(&back).unwrap();
+    assert_eq!(callback_url.path(), "/kontomatik-signin");
+    let query = format!(
+        "{}&utm_source=mail&utm_source=app",
+        callback_url.query().unwrap()
+    );
+    let came_back = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/kontomatik-signin",
+            query: &query,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(came_back.status, 200, "{}", came_back.body);
+    assert!(came_back.body.contains("importing"), "{}", came_back.body);
+
+    // The queue → the worker → the email.
+    assert_eq!(r.depth(&r.queue_url).await, 1);
+    let delivery = r.deliver_imports(1).await;
+    assert_eq!(delivery.received, 1);
+    assert!(delivery.failed.is_empty(), "{:?}", delivery.outcome);
+    assert_eq!(r.depth(&r.queue_url).await, 0, "the job was deleted");
+    let mails = r.moto.mails().await;
+    let done = mails
+        .iter()
+        .find(|m| m.to == email)
+        .unwrap_or_else(|| panic!("no email to {email}: {mails:?}"));
+    assert!(
+        done.subject.contains("we received your bank data"),
+        "{}",
+        done.subject
+    );
+    assert_eq!(r.sandbox.handle.counters().imports_started, 1);
+
+    // A user who fails at the bank and walks away: the poller finds it, then follows up.
+    let bo = "bo@users.rehearsal.example";
+    let form = start_form(bo);
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            ..HttpRequest::default()
+        })
+        .await;
+    let link = started.headers["location"].clone();
+    sign_in_at_bank(&link, "fail_login").await;
+    make_due(&r, &id_of(&link)).await;
+    let report = r.run_poller().await;
+    assert_eq!(report["checked"], 1, "{report}");
+    assert_eq!(report["finished"], 1, "{report}");
+    let report = r.run_poller().await;
+    assert_eq!(report["followUpsSent"], 1, "{report}");
+    let mails = r.moto.mails().await;
+    let follow_up = mails.iter().find(|m| m.to == bo).expect("a follow-up");
+    let resume = link_in(&follow_up.text, "/resume?t=");
+    let unsubscribe = link_in(&follow_up.text, "/unsubscribe?t=");
+    assert!(
+        !mails
+            .iter()
+            .any(|m| m.to == email && m.subject.contains("try again")),
+        "no follow-up to a user who succeeded"
+    );
+
+    // The follow-up's links: unsubscribe (its own function), resume (create-redirection).
+    let token = |l: &str| l.split_once("t=").unwrap().1.to_owned();
+    let confirm = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/unsubscribe",
+            query: &format!("t={}", token(&unsubscribe)),
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let form = format!("t={}", token(&unsubscribe));
+    let done = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/unsubscribe",
+            form: Some(&form),
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("unsubscribed"));
+    let form = format!("t={}", token(&resume));
+    let resumed = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/resume",
+            form: Some(&form),
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(resumed.status, 303, "{}", resumed.body);
+    assert!(resumed.headers["location"].starts_with(r.sandbox.base_url.as_str()));
+
+    // The statistics, with the token from SSM.
+    let bearer = format!("Bearer {STATS_TOKEN}");
+    let stats = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats",
+            headers: &[("authorization", &bearer)],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(stats.status, 200, "{}", stats.body);
+    let json: serde_json::Value = serde_json::from_str(&stats.body).unwrap();
+    assert_eq!(json["totals"]["started"], 3, "{json}");
+    assert_eq!(json["totals"]["imported"], 1, "{json}");
+    let refused = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats",
+            headers: &[("authorization", "Bearer wrong")],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(refused.status, 401);
+
+    // Each function answers only for its own routes.
+    let stats_at_callback = r
+        .http_to(
+            r.function("callback"),
+            HttpRequest {
+                method: "GET",
+                path: "/stats",
+                headers: &[("authorization", &bearer)],
+                ..HttpRequest::default()
+            },
+        )
+        .await;
+    assert_eq!(stats_at_callback.status, 404);
+    let start_at_stats = r
+        .http_to(
+            r.function("unsubscribe-and-stats"),
+            HttpRequest {
+                method: "POST",
+                path: "/start",
+                form: Some(&start_form("eve@users.rehearsal.example")),
+                ..HttpRequest::default()
+            },
+        )
+        .await;
+    assert_eq!(start_at_stats.status, 404);
+
+    assert_clean_logs(&r);
+    e2e_tests::assert_no_secret_in_any_url(&r.sandbox, &[LINK_SIGNING_KEY]);
+    println!("deploy rehearsal, per function:\n{}", r.timings());
+}
+
+/// Enforcement is on: the same stack with one action withheld from a role fails exactly there.
+/// Without `ssm:GetParameter` the worker cannot start (reported through `init/error`); without
+/// `sqs:SendMessage` the callback cannot queue the import and says so.
+#[tokio::test]
+async fn a_role_missing_one_action_makes_its_function_fail() {
+    let mut r = Rehearsal::start(Options {
+        withheld_actions: vec![
+            ("import-worker".into(), "ssm:GetParameter".into()),
+            ("callback".into(), "sqs:SendMessage".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let worker = r.functions.get_mut("import-worker").unwrap();
+    let failed = worker.ready().await.unwrap_err();
+    assert!(
+        failed.contains("Runtime.StartupError") && failed.contains("KONTOMATIK_API_KEY"),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("AccessDenied") || failed.contains("not authorized"),
+        "{failed}"
+    );
+    assert!(!worker.exit_status().await.success());
+    for name in ["create-redirection", "callback"] {
+        r.functions.get_mut(name).unwrap().ready().await.unwrap();
+    }
+
+    let form = start_form("cy@users.rehearsal.example");
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            ..HttpRequest::default()
+        })
+        .await;
+    let back = sign_in_at_bank(&started.headers["location"], "success").await;
+    let query = url::Url::parse(&back).unwrap().query().unwrap().to_owned();
+    let page = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/kontomatik-signin",
+            query: &query,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(page.status, 500, "{}", page.body);
+    assert_eq!(r.depth(&r.queue_url).await, 0);
+    let logs = r.function("callback").logs();
+    assert!(
+        logs.contains("sqs:SendMessage") || logs.contains("AccessDenied"),
+        "{logs}"
+    );
+}
+
+/// Every function stops with `init/error` naming a required variable (or secret) it reads
+/// when the template's environment lacks it.
+#[tokio::test]
+async fn each_function_names_a_missing_variable_through_init_error() {
+    let r = Rehearsal::start(Options {
+        stats_token: true,
+        ..Options::default()
+    })
+    .await;
+    let required: Vec<&str> = signin_core::config::VARIABLES
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let mut checked = 0;
+    for (name, f) in &r.functions {
+        let env = &r.environments[name];
+        for variable in f.deployed.environment.keys() {
+            let named = variable.strip_suffix("_PARAMETER").unwrap_or(variable);
+            if !required.contains(&named) {
+                continue;
+            }
+            let mut without = env.clone();
+            without.remove(variable);
+            let mut p = e2e_tests::rehearsal::FunctionProcess::spawn(
+                &r.binaries[name],
+                &f.deployed,
+                &without,
+                &format!("without-{variable}"),
+            )
+            .await;
+            let reported = p.ready().await.unwrap_err();
+            assert!(
+                reported.contains("Runtime.StartupError") && reported.contains(named),
+                "{name} without {variable}: {reported}"
+            );
+            assert!(!p.exit_status().await.success());
+            checked += 1;
+        }
+    }
+    // Every function reads TABLE_NAME and PUBLIC_BASE_URL at least.
+    assert!(checked >= 2 * r.functions.len(), "{checked}");
+}
+
+/// SQS batches the way the event source mapping delivers them: a batch with a good and an
+/// unreadable job; the good one is deleted, the bad one reported failed, invisible for the
+/// visibility timeout, redelivered with a growing receive count, and moved to the dead-letter
+/// queue by the queue's redrive policy after `maxReceiveCount` receives.
+#[tokio::test]
+async fn sqs_batches_are_delivered_like_the_event_source_mapping() {
+    let mut r = Rehearsal::start(Options {
+        visibility_timeout: Some(2),
+        ..Options::default()
+    })
+    .await;
+    r.functions
+        .get_mut("import-worker")
+        .unwrap()
+        .ready()
+        .await
+        .unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&r.moto.admin);
+    let unknown = RedirectionId::parse("0123456789abcdef0123456789abcdef").unwrap();
+    for body in [
+        serde_json::json!({"redirectionId": unknown.as_str(), "continuation": 0}).to_string(),
+        "this is not an import job".to_owned(),
+    ] {
+        sqs.send_message()
+            .queue_url(&r.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let first = r.deliver_imports(1).await;
+    assert_eq!(first.received, 2);
+    assert_eq!(first.failed.len(), 1, "{:?}", first.outcome);
+    assert!(matches!(first.outcome, Some(Outcome::Response(_))));
+    assert_eq!(r.depth(&r.queue_url).await, 1, "the good job was deleted");
+    let hidden = r.deliver_imports(0).await;
+    assert_eq!(
+        hidden.received, 0,
+        "invisible during the visibility timeout"
+    );
+
+    let max_receives = r.stack.properties("ImportQueue")["RedrivePolicy"]["maxReceiveCount"]
+        .as_u64()
+        .unwrap() as u32;
+    // The unreadable job's first receive was the first batch.
+    let mut counts = vec![1];
+    let started = std::time::Instant::now();
+    while r.depth(&r.dead_letter_url).await == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no redrive: {counts:?}"
+        );
+        let d = r.deliver_imports(3).await;
+        counts.extend(d.receive_counts);
+    }
+    let received: Vec<u32> = (1..=max_receives).collect();
+    assert_eq!(counts, received, "redelivered with a growing receive count");
+    assert_eq!(r.depth(&r.queue_url).await, 0);
+    assert_eq!(r.depth(&r.dead_letter_url).await, 1);
+}
