@@ -16,8 +16,10 @@
 //! - **IAM**: moto with `INITIAL_NO_AUTH_ACTION_COUNT`: the first three requests create an
 //!   administrator (user, policy, access key); every later request is authorised. Each function
 //!   gets a role whose policy is the template's statements with resources widened to `*` (moto
-//!   matches actions, not DynamoDB/SQS ARNs; deployment.rs checks the ARNs), assumed through
-//!   STS; its credentials go to that process only.
+//!   matches actions, not DynamoDB/SQS ARNs), assumed through STS; its credentials go to that
+//!   process only. The resource half is the [`ResourceGate`] in front of moto: each function's
+//!   calls pass only when its statements, with the real ARNs, allow the action on every
+//!   resource the request names (deployment.rs also checks each ARN statically).
 //! - **Events** in AWS's shapes: API Gateway HTTP API payload 2.0, the EventBridge scheduled
 //!   event, and SQS batches the way the event source mapping delivers them (receive with the
 //!   worker's role, the queue's visibility timeout, partial batch failures honoured, failed
@@ -445,6 +447,263 @@ impl Moto {
     }
 }
 
+// ------------------------------------------------------------------ IAM's resource half
+
+/// The half of IAM that moto leaves out for assumed roles: **which resource** a call acts on.
+/// One gate per function sits between its process and moto (its `AWS_ENDPOINT_URL`). A request
+/// is forwarded unchanged (moto then checks the signature and the action) only when one of the
+/// function's template statements, resolved with the real ARNs, allows its action on every
+/// resource it names; otherwise the gate answers as AWS does (`AccessDeniedException`, "… is not
+/// authorized to perform …") and records the denial. A request whose resource the gate cannot
+/// tell is refused too, so an unknown call can never pass unchecked.
+pub struct ResourceGate {
+    pub endpoint: String,
+    denials: Arc<Mutex<Vec<String>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ResourceGate {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct GateState {
+    principal: String,
+    statements: Vec<crate::template::Statement>,
+    upstream: String,
+    http: reqwest::Client,
+    denials: Arc<Mutex<Vec<String>>>,
+}
+
+/// IAM's wildcard match (`*` any run, `?` one character). Actions match ignoring case,
+/// resources (ARNs) exactly.
+pub fn iam_matches(pattern: &str, value: &str, ignore_case: bool) -> bool {
+    fn go(p: &[u8], v: &[u8], ignore_case: bool) -> bool {
+        match (p.first(), v.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => {
+                go(&p[1..], v, ignore_case) || (!v.is_empty() && go(p, &v[1..], ignore_case))
+            }
+            (Some(b'?'), Some(_)) => go(&p[1..], &v[1..], ignore_case),
+            (Some(a), Some(b)) if a == b || (ignore_case && a.eq_ignore_ascii_case(b)) => {
+                go(&p[1..], &v[1..], ignore_case)
+            }
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), value.as_bytes(), ignore_case)
+}
+
+/// A request's action and the resources it acts on: each inner list is one resource named in
+/// the request, given as the ARNs any of which IAM accepts for it (SES: the address or its
+/// domain identity).
+pub type Access = (String, Vec<Vec<String>>);
+
+/// What `method path` with `headers` and `body` asks of AWS, for the services the functions
+/// call; `Err` says why the gate cannot tell.
+pub fn access_of(
+    method: &str,
+    path: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Access, String> {
+    let arn = |service: &str, rest: &str| format!("arn:aws:{service}:{REGION}:{ACCOUNT}:{rest}");
+    let json: Json = serde_json::from_slice(body).unwrap_or(Json::Null);
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (prefix, operation) = target
+            .split_once('.')
+            .ok_or_else(|| format!("X-Amz-Target {target}"))?;
+        let service = match prefix {
+            "DynamoDB_20120810" => "dynamodb",
+            "AmazonSQS" => "sqs",
+            "AmazonSSM" => "ssm",
+            other => return Err(format!("a service the gate does not know: {other}")),
+        };
+        let action = format!("{service}:{operation}");
+        let table = |name: &str| arn("dynamodb", &format!("table/{name}"));
+        let mut resources = vec![];
+        match service {
+            "dynamodb" => {
+                if let Some(t) = json["TableName"].as_str() {
+                    resources.push(vec![match json["IndexName"].as_str() {
+                        Some(i) => format!("{}/index/{i}", table(t)),
+                        None => table(t),
+                    }]);
+                }
+                for t in json["RequestItems"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                {
+                    resources.push(vec![table(t)]);
+                }
+            }
+            "sqs" => {
+                if let Some(url) = json["QueueUrl"].as_str() {
+                    let name = url.rsplit('/').next().unwrap_or_default();
+                    resources.push(vec![arn("sqs", name)]);
+                }
+            }
+            _ => {
+                let names = json["Name"].as_str().into_iter().chain(
+                    json["Names"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Json::as_str),
+                );
+                for name in names {
+                    let sep = if name.starts_with('/') { "" } else { "/" };
+                    resources.push(vec![arn("ssm", &format!("parameter{sep}{name}"))]);
+                }
+            }
+        }
+        if resources.is_empty() {
+            return Err(format!("{action}: no resource the gate can read"));
+        }
+        return Ok((action, resources));
+    }
+    if method == "POST" && path == "/v2/email/outbound-emails" {
+        let from = json["FromEmailAddress"]
+            .as_str()
+            .ok_or("ses:SendEmail without FromEmailAddress")?;
+        let address = from
+            .rsplit_once('<')
+            .map(|(_, a)| a.trim_end_matches('>'))
+            .unwrap_or(from)
+            .trim();
+        let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+        let mut resources = vec![vec![
+            arn("ses", &format!("identity/{address}")),
+            arn("ses", &format!("identity/{domain}")),
+        ]];
+        if let Some(set) = json["ConfigurationSetName"].as_str() {
+            resources.push(vec![arn("ses", &format!("configuration-set/{set}"))]);
+        }
+        return Ok(("ses:SendEmail".into(), resources));
+    }
+    Err(format!("{method} {path}: a call the gate does not know"))
+}
+
+impl GateState {
+    fn allows(&self, action: &str, resource: &str) -> bool {
+        self.statements.iter().any(|s| {
+            s.actions.iter().any(|a| iam_matches(a, action, true))
+                && s.resources.iter().any(|r| iam_matches(r, resource, false))
+        })
+    }
+
+    /// `None` when allowed, else why not.
+    fn check(&self, method: &str, path: &str, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+        match access_of(method, path, headers, body) {
+            Err(why) => Some(why),
+            Ok((action, resources)) => resources
+                .iter()
+                .find(|any_of| !any_of.iter().any(|r| self.allows(&action, r)))
+                .map(|any_of| {
+                    format!(
+                        "User: {} is not authorized to perform: {action} on resource: {} \
+                         because no identity-based policy allows the {action} action",
+                        self.principal, any_of[0]
+                    )
+                }),
+        }
+    }
+}
+
+async fn gate(
+    State(s): State<Arc<GateState>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(denied) = s.check(method.as_str(), uri.path(), &headers, &body) {
+        s.denials.lock().unwrap().push(denied.clone());
+        let json_protocol = headers.contains_key("x-amz-target");
+        let status = if json_protocol {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        let body = if json_protocol {
+            json!({"__type": "com.amazon.coral.service#AccessDeniedException", "message": denied})
+        } else {
+            json!({"message": denied})
+        };
+        return (
+            status,
+            [
+                ("x-amzn-errortype", "AccessDeniedException"),
+                ("content-type", "application/x-amz-json-1.0"),
+            ],
+            body.to_string(),
+        )
+            .into_response();
+    }
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    // Forwarded with the headers as signed (Host included), so moto's signature check holds.
+    let forwarded = s
+        .http
+        .request(method, format!("{}{path_and_query}", s.upstream))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    match forwarded {
+        Ok(r) => {
+            let status = r.status();
+            let headers = r.headers().clone();
+            let body = r.bytes().await.unwrap_or_default();
+            let mut out = (status, body).into_response();
+            for (k, v) in &headers {
+                if k != "content-length" && k != "transfer-encoding" {
+                    out.headers_mut().insert(k, v.clone());
+                }
+            }
+            out
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+impl ResourceGate {
+    pub async fn start(
+        upstream: &str,
+        principal: &str,
+        statements: Vec<crate::template::Statement>,
+    ) -> ResourceGate {
+        let denials = Arc::new(Mutex::new(vec![]));
+        let state = Arc::new(GateState {
+            principal: principal.to_owned(),
+            statements,
+            upstream: upstream.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            denials: denials.clone(),
+        });
+        let app = axum::Router::new().fallback(gate).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        ResourceGate {
+            endpoint,
+            denials,
+            server,
+        }
+    }
+
+    /// Every request refused so far, with why.
+    pub fn denials(&self) -> Vec<String> {
+        self.denials.lock().unwrap().clone()
+    }
+}
+
 // ------------------------------------------------------------------ the binaries
 
 /// Where the rehearsal keeps its logs.
@@ -640,6 +899,9 @@ pub struct Options {
     pub stats_token: bool,
     /// (function, action) pairs left out of that function's role.
     pub withheld_actions: Vec<(String, String)>,
+    /// (function, resource) pairs: ARNs containing `resource` left out of that function's
+    /// statements at its resource gate (moto's role keeps them).
+    pub withheld_resources: Vec<(String, String)>,
     /// The import queue's visibility timeout, in place of the template's (redelivery tests).
     pub visibility_timeout: Option<u64>,
 }
@@ -654,6 +916,8 @@ pub struct Rehearsal {
     /// Each function's full process environment (template + Lambda's own + credentials).
     pub environments: BTreeMap<String, BTreeMap<String, String>>,
     pub credentials: BTreeMap<String, Credentials>,
+    /// Each function's resource gate (its `AWS_ENDPOINT_URL`).
+    pub gates: BTreeMap<String, ResourceGate>,
     pub table: String,
     pub queue_url: String,
     pub dead_letter_url: String,
@@ -829,8 +1093,34 @@ impl Rehearsal {
         let binaries = binaries(&names);
         let mut environments = BTreeMap::new();
         let mut functions = BTreeMap::new();
+        let mut gates = BTreeMap::new();
         for d in &deployed {
             let c = &credentials[&d.binary];
+            let statements = d
+                .statements
+                .iter()
+                .map(|s| crate::template::Statement {
+                    resources: s
+                        .resources
+                        .iter()
+                        .filter(|r| {
+                            !options
+                                .withheld_resources
+                                .iter()
+                                .any(|(f, w)| f == &d.binary && r.contains(w.as_str()))
+                        })
+                        .cloned()
+                        .collect(),
+                    ..s.clone()
+                })
+                .collect();
+            let role = format!("{stack_name}-{}", d.binary);
+            let gate = ResourceGate::start(
+                &moto.endpoint,
+                &format!("arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{role}"),
+                statements,
+            )
+            .await;
             let mut env = d.environment.clone();
             env.insert("AWS_REGION".into(), REGION.into());
             env.insert("AWS_DEFAULT_REGION".into(), REGION.into());
@@ -840,7 +1130,8 @@ impl Rehearsal {
                 "AWS_SESSION_TOKEN".into(),
                 c.session_token().unwrap_or_default().into(),
             );
-            env.insert("AWS_ENDPOINT_URL".into(), moto.endpoint.clone());
+            env.insert("AWS_ENDPOINT_URL".into(), gate.endpoint.clone());
+            gates.insert(d.binary.clone(), gate);
             let process = FunctionProcess::spawn(&binaries[&d.binary], d, &env, &stack_name).await;
             environments.insert(d.binary.clone(), env);
             functions.insert(d.binary.clone(), process);
@@ -853,6 +1144,7 @@ impl Rehearsal {
             binaries,
             environments,
             credentials,
+            gates,
             table,
             queue_url,
             dead_letter_url,
@@ -1062,6 +1354,14 @@ impl Rehearsal {
             &self.table,
             Arc::new(signin_core::SystemClock),
         )
+    }
+
+    /// Every call a resource gate refused so far, as "function: why".
+    pub fn denials(&self) -> Vec<String> {
+        self.gates
+            .iter()
+            .flat_map(|(f, g)| g.denials().into_iter().map(move |d| format!("{f}: {d}")))
+            .collect()
     }
 
     /// Every function's log so far.

@@ -62,6 +62,11 @@ async fn make_due(r: &Rehearsal, id: &RedirectionId) {
 }
 
 fn assert_clean_logs(r: &Rehearsal) {
+    let denials = r.denials();
+    assert!(
+        denials.is_empty(),
+        "calls outside a function's policy: {denials:#?}"
+    );
     let logs = r.all_logs();
     assert!(
         !logs.contains("AccessDenied") && !logs.contains("not authorized"),
@@ -275,9 +280,11 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
     println!("deploy rehearsal, per function:\n{}", r.timings());
 }
 
-/// Enforcement is on: the same stack with one action withheld from a role fails exactly there.
-/// Without `ssm:GetParameter` the worker cannot start (reported through `init/error`); without
-/// `sqs:SendMessage` the callback cannot queue the import and says so.
+/// Enforcement is on, for actions (moto) and resources (the gate): the same stack with one
+/// action withheld from a role fails exactly there. Without `ssm:GetParameter` the worker cannot
+/// start (reported through `init/error`); without `sqs:SendMessage` the callback cannot queue
+/// the import and says so; with the Kontomatik key's parameter missing from the status poller's
+/// `ssm:GetParameter` resources, the poller cannot start.
 #[tokio::test]
 async fn a_role_missing_one_action_makes_its_function_fail() {
     let mut r = Rehearsal::start(Options {
@@ -285,9 +292,28 @@ async fn a_role_missing_one_action_makes_its_function_fail() {
             ("import-worker".into(), "ssm:GetParameter".into()),
             ("callback".into(), "sqs:SendMessage".into()),
         ],
+        withheld_resources: vec![("status-poller".into(), "kontomatik-api-key".into())],
         ..Options::default()
     })
     .await;
+    let poller = r.functions.get_mut("status-poller").unwrap();
+    let failed = poller.ready().await.unwrap_err();
+    assert!(
+        failed.contains("Runtime.StartupError")
+            && failed.contains("KONTOMATIK_API_KEY")
+            && failed.contains("AccessDenied"),
+        "{failed}"
+    );
+    let denied = r.gates["status-poller"].denials();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert!(
+        denied[0].contains("ssm:GetParameter") && denied[0].contains("kontomatik-api-key"),
+        "{denied:?}"
+    );
+    assert!(
+        r.gates["import-worker"].denials().is_empty(),
+        "moto, not the gate, refused the worker"
+    );
     let worker = r.functions.get_mut("import-worker").unwrap();
     let failed = worker.ready().await.unwrap_err();
     assert!(
@@ -295,7 +321,7 @@ async fn a_role_missing_one_action_makes_its_function_fail() {
         "{failed}"
     );
     assert!(
-        failed.contains("AccessDenied") || failed.contains("not authorized"),
+        failed.contains("is not authorized to perform: ssm:GetParameter"),
         "{failed}"
     );
     assert!(!worker.exit_status().await.success());
@@ -326,7 +352,7 @@ async fn a_role_missing_one_action_makes_its_function_fail() {
     assert_eq!(r.depth(&r.queue_url).await, 0);
     let logs = r.function("callback").logs();
     assert!(
-        logs.contains("sqs:SendMessage") || logs.contains("AccessDenied"),
+        logs.contains("is not authorized to perform: sqs:SendMessage"),
         "{logs}"
     );
 }
