@@ -161,8 +161,15 @@ async fn response(
     UrlPath(id): UrlPath<String>,
     body: Bytes,
 ) -> StatusCode {
-    let body = serde_json::from_slice(&body).unwrap_or(Json::Null);
-    finish(&s, &id, Outcome::Response(body))
+    // Lambda refuses a response that is not JSON; the caller sees Runtime.InvalidResponse…
+    let outcome = match serde_json::from_slice(&body) {
+        Ok(body) => Outcome::Response(body),
+        Err(e) => Outcome::Error {
+            error_type: "Runtime.InvalidResponsePayload".into(),
+            message: format!("the response is not JSON: {e}"),
+        },
+    };
+    finish(&s, &id, outcome)
 }
 
 async fn error(
@@ -182,6 +189,10 @@ async fn error(
 }
 
 async fn init_error(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    // As Lambda: once the runtime asked for an invocation, initialisation is over.
+    if s.timing.lock().unwrap().first_next.is_some() {
+        return StatusCode::FORBIDDEN;
+    }
     let kind = headers
         .get("lambda-runtime-function-error-type")
         .and_then(|v| v.to_str().ok())
@@ -458,6 +469,7 @@ impl Moto {
 /// tell is refused too, so an unknown call can never pass unchecked.
 pub struct ResourceGate {
     pub endpoint: String,
+    allowed: Arc<Mutex<Vec<String>>>,
     denials: Arc<Mutex<Vec<String>>>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -470,6 +482,8 @@ impl Drop for ResourceGate {
 
 struct GateState {
     principal: String,
+    /// The actions forwarded, in order.
+    allowed: Arc<Mutex<Vec<String>>>,
     statements: Vec<crate::template::Statement>,
     upstream: String,
     http: reqwest::Client,
@@ -619,6 +633,7 @@ async fn gate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let access = access_of(method.as_str(), uri.path(), &headers, &body);
     if let Some(denied) = s.check(method.as_str(), uri.path(), &headers, &body) {
         s.denials.lock().unwrap().push(denied.clone());
         let json_protocol = headers.contains_key("x-amz-target");
@@ -641,6 +656,9 @@ async fn gate(
             body.to_string(),
         )
             .into_response();
+    }
+    if let Ok((action, _)) = access {
+        s.allowed.lock().unwrap().push(action);
     }
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     // Forwarded with the headers as signed (Host included), so moto's signature check holds.
@@ -675,8 +693,10 @@ impl ResourceGate {
         statements: Vec<crate::template::Statement>,
     ) -> ResourceGate {
         let denials = Arc::new(Mutex::new(vec![]));
+        let allowed = Arc::new(Mutex::new(vec![]));
         let state = Arc::new(GateState {
             principal: principal.to_owned(),
+            allowed: allowed.clone(),
             statements,
             upstream: upstream.to_owned(),
             http: reqwest::Client::builder()
@@ -693,9 +713,15 @@ impl ResourceGate {
         });
         ResourceGate {
             endpoint,
+            allowed,
             denials,
             server,
         }
+    }
+
+    /// The actions of every request forwarded so far.
+    pub fn allowed(&self) -> Vec<String> {
+        self.allowed.lock().unwrap().clone()
     }
 
     /// Every request refused so far, with why.
@@ -762,8 +788,9 @@ pub fn binaries(names: &[String]) -> BTreeMap<String, PathBuf> {
 
 impl Drop for FunctionProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -773,7 +800,7 @@ pub struct FunctionProcess {
     pub api: RuntimeApi,
     pub log: PathBuf,
     pub spawned: Instant,
-    child: Child,
+    child: Mutex<Child>,
     /// Each invocation's duration (event handed out → answer), in order.
     pub invocations: Mutex<Vec<Duration>>,
 }
@@ -819,7 +846,7 @@ impl FunctionProcess {
             api,
             log,
             spawned,
-            child,
+            child: Mutex::new(child),
             invocations: Mutex::new(vec![]),
         }
     }
@@ -835,7 +862,7 @@ impl FunctionProcess {
             if let Some((kind, body)) = self.api.init_error() {
                 return Err(format!("{kind}: {body}"));
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exited() {
                 // It may have reported just before exiting.
                 if let Some((kind, body)) = self.api.init_error() {
                     return Err(format!("{kind}: {body}"));
@@ -859,7 +886,7 @@ impl FunctionProcess {
     pub async fn exit_status(&mut self) -> std::process::ExitStatus {
         let started = Instant::now();
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.exited() {
                 return status;
             }
             assert!(
@@ -870,12 +897,28 @@ impl FunctionProcess {
         }
     }
 
+    /// The exit status, once the process has ended.
+    pub fn exited(&self) -> Option<std::process::ExitStatus> {
+        self.child.lock().unwrap().try_wait().ok().flatten()
+    }
+
+    /// Hands `payload` to the function and waits for its answer; a process that dies meanwhile
+    /// fails the invocation at once (as Lambda reports `Runtime.ExitError`).
     pub async fn invoke(&self, payload: &Json) -> Outcome {
-        let (outcome, took) = self
-            .api
-            .invoke(payload)
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}\n{}", self.deployed.binary, self.logs()));
+        let died = async {
+            loop {
+                if let Some(status) = self.exited() {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let answer = tokio::select! {
+            answer = self.api.invoke(payload) => answer,
+            status = died => Err(format!("Runtime.ExitError: the process exited ({status})")),
+        };
+        let (outcome, took) =
+            answer.unwrap_or_else(|e| panic!("{}: {e}\n{}", self.deployed.binary, self.logs()));
         self.invocations.lock().unwrap().push(took);
         outcome
     }
@@ -1242,6 +1285,7 @@ impl Rehearsal {
             .queue_url(&self.queue_url)
             .max_number_of_messages(batch_size.min(10) as i32)
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .wait_time_seconds(wait_seconds)
             .send()
             .await
@@ -1260,12 +1304,30 @@ impl Rehearsal {
                     .into_iter()
                     .map(|(k, v)| (k.as_str().to_owned(), Json::String(v)))
                     .collect();
+                // As the event source mapping renders them: camelCase, list fields present.
+                let message_attributes: serde_json::Map<String, Json> = m
+                    .message_attributes
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| {
+                        (
+                            k,
+                            json!({
+                                "stringValue": v.string_value,
+                                "stringListValues": [],
+                                "binaryListValues": [],
+                                "dataType": v.data_type
+                            }),
+                        )
+                    })
+                    .collect();
                 json!({
                     "messageId": m.message_id,
                     "receiptHandle": m.receipt_handle,
                     "body": m.body,
                     "attributes": attrs,
-                    "messageAttributes": {},
+                    "messageAttributes": message_attributes,
                     "md5OfBody": m.md5_of_body,
                     "eventSource": "aws:sqs",
                     "eventSourceARN": queue_arn,
@@ -1286,20 +1348,33 @@ impl Rehearsal {
             })
             .collect();
         let outcome = worker.invoke(&json!({ "Records": records })).await;
+        let ids: Vec<String> = messages
+            .iter()
+            .filter_map(|m| m.message_id.clone())
+            .collect();
+        // Lambda's rules for a partial batch response: a failed invocation, or a response
+        // naming an item with an empty, null or unknown itemIdentifier, fails the whole batch;
+        // a response without batchItemFailures (or an empty list) is a full success.
         let failed: Vec<String> = match &outcome {
-            Outcome::Response(r) if report_batch_item_failures => r["batchItemFailures"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            Outcome::Response(r) if report_batch_item_failures => {
+                match r.get("batchItemFailures").and_then(Json::as_array) {
+                    None => vec![],
+                    Some(items) => {
+                        let named: Option<Vec<String>> = items
+                            .iter()
+                            .map(|f| {
+                                f["itemIdentifier"]
+                                    .as_str()
+                                    .filter(|id| ids.iter().any(|known| known == id))
+                                    .map(str::to_owned)
+                            })
+                            .collect();
+                        named.unwrap_or_else(|| ids.clone())
+                    }
+                }
+            }
             Outcome::Response(_) => vec![],
-            Outcome::Error { .. } => messages
-                .iter()
-                .filter_map(|m| m.message_id.clone())
-                .collect(),
+            Outcome::Error { .. } => ids.clone(),
         };
         for m in &messages {
             if m.message_id.as_ref().is_some_and(|id| failed.contains(id)) {
@@ -1314,6 +1389,15 @@ impl Rehearsal {
         }
         Delivery {
             received: messages.len(),
+            messages: messages
+                .iter()
+                .map(|m| {
+                    (
+                        m.message_id.clone().unwrap_or_default(),
+                        m.body.clone().unwrap_or_default(),
+                    )
+                })
+                .collect(),
             failed,
             receive_counts,
             outcome: Some(outcome),
@@ -1405,6 +1489,8 @@ impl Rehearsal {
 #[derive(Debug, Default)]
 pub struct Delivery {
     pub received: usize,
+    /// Each message received: its id and body, in the batch's order.
+    pub messages: Vec<(String, String)>,
     pub failed: Vec<String>,
     /// `ApproximateReceiveCount` of each message received.
     pub receive_counts: Vec<u32>,

@@ -541,6 +541,14 @@ pub fn physical(
             plain(&format!("{stack_name}-mail")),
         ),
         ("HttpApi".into(), plain("rehearsal1")),
+        // NetworkMode new-vpc
+        ("PrivateSubnetA".into(), plain("subnet-0000000000000000a")),
+        ("PrivateSubnetB".into(), plain("subnet-0000000000000000b")),
+        (
+            "FunctionSecurityGroup".into(),
+            plain("sg-0000000000000000f"),
+        ),
+        ("NatIp".into(), plain("198.51.100.7")),
         ("AlarmTopic".into(), plain("alarm-topic")),
         ("CustomDomain".into(), plain("custom-domain")),
         ("CreateRedirectionLogs".into(), plain("logs")),

@@ -107,9 +107,12 @@ fn expected_grants(
             Resource::ImportQueue => vec![format!(
                 "arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:signin-check-imports"
             )],
-            Resource::Parameter(secret) => d
-                .environment
-                .get(&format!("{secret}_PARAMETER"))
+            // From the stack's parameters, not from the function's environment: a variable and
+            // a policy that both name the wrong parameter must not agree with each other.
+            Resource::Parameter(secret) => stack
+                .parameters
+                .get(secret_parameter(secret))
+                .filter(|name| !name.is_empty())
                 .map(|name| format!("arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{name}"))
                 .into_iter()
                 .collect(),
@@ -132,8 +135,35 @@ fn expected_grants(
             }
         }
     }
-    let _ = stack;
     out
+}
+
+/// The template parameter that names the SSM parameter holding `secret`.
+fn secret_parameter(secret: &str) -> &'static str {
+    match secret {
+        "KONTOMATIK_API_KEY" => "KontomatikApiKeyParameter",
+        "LINK_SIGNING_KEY" => "LinkSigningKeyParameter",
+        "STATS_TOKEN" => "StatsTokenParameter",
+        other => panic!("a secret without a template parameter: {other}"),
+    }
+}
+
+/// What each variable that names a resource or a stack parameter must hold.
+fn expected_value(stack: &Stack, variable: &str) -> Option<String> {
+    if let Some(secret) = variable.strip_suffix("_PARAMETER") {
+        return Some(stack.parameters[secret_parameter(secret)].clone());
+    }
+    Some(match variable {
+        "TABLE_NAME" => "signin-check-Table".into(),
+        "IMPORT_QUEUE_URL" => {
+            "https://sqs.eu-central-1.amazonaws.com/123456789012/signin-check-imports".into()
+        }
+        "SENDER_EMAIL" => SENDER.into(),
+        "SES_CONFIGURATION_SET" => format!("{STACK}-mail"),
+        "PUBLIC_BASE_URL" => "https://signin.lender.example".into(),
+        "KONTOMATIK_BASE_URL" => stack.parameters["KontomatikBaseUrl"].clone(),
+        _ => return None,
+    })
 }
 
 fn granted(d: &DeployedFunction) -> BTreeSet<(String, String)> {
@@ -199,8 +229,11 @@ fn each_function_gets_exactly_the_variables_it_reads() {
                     f.name
                 );
             }
-            for v in d.environment.values() {
+            for (k, v) in &d.environment {
                 assert!(!v.is_empty(), "{}: an empty variable", f.name);
+                if let Some(expected) = expected_value(&stack, k) {
+                    assert_eq!(v, &expected, "{}: {k}", f.name);
+                }
             }
         }
     }
@@ -522,4 +555,141 @@ async fn secrets_come_from_ssm_parameters() {
         .await
         .unwrap();
     assert!(skipped.is_empty());
+}
+
+/// The network modes, resolved as CloudFormation would: `none` leaves the functions out of any
+/// VPC and outputs no egress IP; `new-vpc` puts every function in the two private subnets with
+/// the stack's security group, routes both through the one NAT gateway (in a public subnet,
+/// with the Elastic IP the `EgressIps` output gives) and DynamoDB through a gateway endpoint;
+/// `existing-vpc` uses exactly the given ids. The rules refuse half-given modes.
+#[test]
+fn the_network_modes_route_every_function_through_one_whitelistable_ip_or_none() {
+    let t = template();
+    let mode = |extra: &[(&str, &str)]| {
+        let mut params = vec![
+            ("PublicBaseUrl", "https://signin.lender.example"),
+            ("SenderEmail", SENDER),
+            ("KontomatikApiKeyParameter", "/check/kontomatik-api-key"),
+            ("LinkSigningKeyParameter", "/check/link-signing-key"),
+        ];
+        params.extend_from_slice(extra);
+        Stack::new(
+            STACK,
+            &params,
+            &[],
+            physical(
+                STACK,
+                "signin-check-Table",
+                "https://q/imports",
+                "https://q/dlq",
+            ),
+        )
+    };
+    let vpc_of =
+        |stack: &Stack| stack.resolve(get(get(get(&t, "Globals"), "Function"), "VpcConfig"));
+    let egress = |stack: &Stack| {
+        let out = get(get(&t, "Outputs"), "EgressIps");
+        let shown = stack.condition(get(out, "Condition").as_str().unwrap());
+        shown.then(|| stack.resolve(get(out, "Value")))
+    };
+
+    let none = mode(&[]).unwrap();
+    assert_eq!(none.parameters["NetworkMode"], "none", "the default");
+    assert_eq!(vpc_of(&none).as_str(), Some("\u{0}AWS::NoValue"));
+    assert_eq!(egress(&none), None);
+
+    let new = mode(&[("NetworkMode", "new-vpc")]).unwrap();
+    assert_eq!(
+        vpc_of(&new),
+        serde_json::json!({
+            "SubnetIds": ["subnet-0000000000000000a", "subnet-0000000000000000b"],
+            "SecurityGroupIds": ["sg-0000000000000000f"]
+        })
+    );
+    assert_eq!(egress(&new), Some(serde_json::json!("198.51.100.7")));
+    let resources = get(&t, "Resources");
+    let ref_of = |v: &Value| untag(v).as_str().unwrap_or("").to_owned();
+    let nat = get(get(resources, "NatGateway"), "Properties");
+    assert_eq!(ref_of(get(nat, "SubnetId")), "PublicSubnetA");
+    assert_eq!(ref_of(get(nat, "AllocationId")), "NatIp.AllocationId");
+    for table in ["PrivateRouteTableA", "PrivateRouteTableB"] {
+        let route = resources
+            .as_mapping()
+            .unwrap()
+            .values()
+            .find(|r| {
+                r.get("Type").and_then(Value::as_str) == Some("AWS::EC2::Route")
+                    && ref_of(get(get(r, "Properties"), "RouteTableId")) == table
+            })
+            .unwrap_or_else(|| panic!("no default route for {table}"));
+        assert_eq!(
+            ref_of(get(get(route, "Properties"), "NatGatewayId")),
+            "NatGateway"
+        );
+        let endpoint = get(get(resources, "DynamoDbEndpoint"), "Properties");
+        assert!(strings(get(endpoint, "RouteTableIds")).contains(&table.to_owned()));
+    }
+    for subnet in ["PrivateSubnetA", "PrivateSubnetB"] {
+        let association = resources
+            .as_mapping()
+            .unwrap()
+            .values()
+            .find(|r| {
+                r.get("Type").and_then(Value::as_str)
+                    == Some("AWS::EC2::SubnetRouteTableAssociation")
+                    && ref_of(get(get(r, "Properties"), "SubnetId")) == subnet
+            })
+            .unwrap_or_else(|| panic!("{subnet} has no route table"));
+        assert!(ref_of(get(get(association, "Properties"), "RouteTableId"))
+            .starts_with("PrivateRouteTable"));
+    }
+    for (id, r) in resources.as_mapping().unwrap() {
+        let ty = r.get("Type").and_then(Value::as_str).unwrap_or("");
+        if ty.starts_with("AWS::EC2::") {
+            assert_eq!(
+                r.get("Condition").and_then(Value::as_str),
+                Some("NewVpc"),
+                "{id:?} exists only in new-vpc"
+            );
+        }
+    }
+
+    let existing = mode(&[
+        ("NetworkMode", "existing-vpc"),
+        ("SubnetIds", "subnet-0123abcd,subnet-4567ef01"),
+        ("SecurityGroupIds", "sg-89abcdef"),
+    ])
+    .unwrap();
+    assert_eq!(
+        vpc_of(&existing),
+        serde_json::json!({
+            "SubnetIds": ["subnet-0123abcd", "subnet-4567ef01"],
+            "SecurityGroupIds": ["sg-89abcdef"]
+        })
+    );
+    assert!(egress(&existing).is_some());
+
+    let refused = [
+        mode(&[("NetworkMode", "existing-vpc")]),
+        mode(&[
+            ("NetworkMode", "existing-vpc"),
+            ("SubnetIds", "subnet-0123abcd"),
+        ]),
+        mode(&[
+            ("SubnetIds", "subnet-0123abcd"),
+            ("SecurityGroupIds", "sg-89abcdef"),
+        ]),
+        mode(&[
+            ("NetworkMode", "new-vpc"),
+            ("SecurityGroupIds", "sg-89abcdef"),
+        ]),
+        mode(&[
+            ("NetworkMode", "existing-vpc"),
+            ("SubnetIds", "subnet-0123 abcd"),
+            ("SecurityGroupIds", "sg-89abcdef"),
+        ]),
+    ];
+    for (i, r) in refused.iter().enumerate() {
+        assert!(r.is_err(), "case {i} must be refused");
+    }
 }

@@ -61,18 +61,36 @@ async fn make_due(r: &Rehearsal, id: &RedirectionId) {
     ));
 }
 
-fn assert_clean_logs(r: &Rehearsal) {
+/// No call was refused (by the gate or by moto), every function's calls went through its gate,
+/// and no secret — ours or a user's session — is in any function's log.
+fn assert_clean_logs(r: &Rehearsal, session_secrets: &[&str]) {
     let denials = r.denials();
     assert!(
         denials.is_empty(),
         "calls outside a function's policy: {denials:#?}"
     );
+    for (name, gate) in &r.gates {
+        let used = gate.allowed();
+        assert!(!used.is_empty(), "{name} made no AWS call through its gate");
+        println!(
+            "{name} called: {:?}",
+            used.iter().collect::<std::collections::BTreeSet<_>>()
+        );
+    }
     let logs = r.all_logs();
+    assert!(
+        logs.contains("\"level\":\"INFO\""),
+        "the functions' logs were read: {logs}"
+    );
     assert!(
         !logs.contains("AccessDenied") && !logs.contains("not authorized"),
         "a call outside a function's policy:\n{logs}"
     );
-    for secret in [API_KEY, LINK_SIGNING_KEY, STATS_TOKEN] {
+    for secret in [API_KEY, LINK_SIGNING_KEY, STATS_TOKEN]
+        .iter()
+        .chain(session_secrets)
+    {
+        assert!(secret.len() >= 8, "a secret worth looking for");
         assert!(!logs.contains(secret), "a secret in the logs");
     }
 }
@@ -100,13 +118,18 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         .http(HttpRequest {
             method: "GET",
             path: "/",
-            query: "lang=pl&utm_source=a&utm_source=b",
+            query: "lang=pl&utm_source=a&lang=en&utm_source=b",
             cookies: &["consent=yes", "theme=dark"],
             ..HttpRequest::default()
         })
         .await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<form"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"<option value="pl" selected>"#),
+        "a repeated key keeps its first value: {}",
+        page.body
+    );
 
     // The form, base64-encoded as API Gateway may deliver it.
     let email = "ann@users.rehearsal.example";
@@ -123,13 +146,14 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
     assert_eq!(started.status, 303, "{}", started.body);
     let link = started.headers["location"].clone();
     assert!(link.starts_with(r.sandbox.base_url.as_str()), "{link}");
+    let link_ann = link.clone();
 
     // The bank, then back — in another browser (no cookies), with extra query keys.
     let back = sign_in_at_bank(&link, "success").await;
     let callback_url = url::Url::parse(&back).unwrap();
     assert_eq!(callback_url.path(), "/kontomatik-signin");
     let query = format!(
-        "{}&utm_source=mail&utm_source=app",
+        "{}&utm_source=mail&redirectionId=ffffffffffffffffffffffffffffffff&utm_source=app",
         callback_url.query().unwrap()
     );
     let came_back = r
@@ -275,7 +299,17 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         .await;
     assert_eq!(start_at_stats.status, 404);
 
-    assert_clean_logs(&r);
+    let imported = r
+        .store()
+        .get_redirection(&id_of(&link_ann))
+        .await
+        .unwrap()
+        .unwrap();
+    let session = imported.session.expect("the session was saved");
+    let mut session_secrets = vec![session.session_id_signature.expose().to_owned()];
+    session_secrets.extend(session.multiple_access_token.map(|t| t.expose().to_owned()));
+    let session_secrets: Vec<&str> = session_secrets.iter().map(String::as_str).collect();
+    assert_clean_logs(&r, &session_secrets);
     e2e_tests::assert_no_secret_in_any_url(&r.sandbox, &[LINK_SIGNING_KEY]);
     println!("deploy rehearsal, per function:\n{}", r.timings());
 }
@@ -357,8 +391,9 @@ async fn a_role_missing_one_action_makes_its_function_fail() {
     );
 }
 
-/// Every function stops with `init/error` naming a required variable (or secret) it reads
-/// when the template's environment lacks it.
+/// Every function stops with `init/error` naming the variable when the template's environment
+/// lacks one it requires (a secret: its `_PARAMETER` variable). Driven by the functions table,
+/// so each function's every required variable is tried and must be in the template.
 #[tokio::test]
 async fn each_function_names_a_missing_variable_through_init_error() {
     let r = Rehearsal::start(Options {
@@ -370,16 +405,23 @@ async fn each_function_names_a_missing_variable_through_init_error() {
         .iter()
         .map(|(n, _)| *n)
         .collect();
-    let mut checked = 0;
-    for (name, f) in &r.functions {
+    let mut tried = vec![];
+    for function in signin_runtime::functions::FUNCTIONS {
+        let name = function.name;
+        let f = r.function(name);
         let env = &r.environments[name];
-        for variable in f.deployed.environment.keys() {
-            let named = variable.strip_suffix("_PARAMETER").unwrap_or(variable);
-            if !required.contains(&named) {
-                continue;
-            }
+        for read in function.reads.iter().filter(|v| required.contains(v)) {
+            let variable = if signin_runtime::SECRETS.contains(read) {
+                format!("{read}_PARAMETER")
+            } else {
+                (*read).to_owned()
+            };
+            assert!(
+                env.contains_key(&variable),
+                "the template does not give {name} {variable}"
+            );
             let mut without = env.clone();
-            without.remove(variable);
+            without.remove(&variable);
             let mut p = e2e_tests::rehearsal::FunctionProcess::spawn(
                 &r.binaries[name],
                 &f.deployed,
@@ -389,15 +431,22 @@ async fn each_function_names_a_missing_variable_through_init_error() {
             .await;
             let reported = p.ready().await.unwrap_err();
             assert!(
-                reported.contains("Runtime.StartupError") && reported.contains(named),
+                reported.contains("Runtime.StartupError")
+                    && reported.contains(&format!("environment variable {variable} is not set")),
                 "{name} without {variable}: {reported}"
             );
             assert!(!p.exit_status().await.success());
-            checked += 1;
+            tried.push(format!("{name}/{variable}"));
         }
     }
-    // Every function reads TABLE_NAME and PUBLIC_BASE_URL at least.
-    assert!(checked >= 2 * r.functions.len(), "{checked}");
+    assert_eq!(
+        r.functions.len(),
+        signin_runtime::functions::FUNCTIONS.len()
+    );
+    println!(
+        "init/error named each of {} missing variables: {tried:?}",
+        tried.len()
+    );
 }
 
 /// SQS batches the way the event source mapping delivers them: a batch with a good and an
@@ -407,7 +456,7 @@ async fn each_function_names_a_missing_variable_through_init_error() {
 #[tokio::test]
 async fn sqs_batches_are_delivered_like_the_event_source_mapping() {
     let mut r = Rehearsal::start(Options {
-        visibility_timeout: Some(2),
+        visibility_timeout: Some(3),
         ..Options::default()
     })
     .await;
@@ -433,6 +482,16 @@ async fn sqs_batches_are_delivered_like_the_event_source_mapping() {
     let first = r.deliver_imports(1).await;
     assert_eq!(first.received, 2);
     assert_eq!(first.failed.len(), 1, "{:?}", first.outcome);
+    let bad = first
+        .messages
+        .iter()
+        .position(|(_, body)| body == "this is not an import job")
+        .unwrap();
+    assert_eq!(
+        first.failed,
+        [first.messages[bad].0.clone()],
+        "only the unreadable job failed"
+    );
     assert!(matches!(first.outcome, Some(Outcome::Response(_))));
     assert_eq!(r.depth(&r.queue_url).await, 1, "the good job was deleted");
     let hidden = r.deliver_imports(0).await;
@@ -445,7 +504,7 @@ async fn sqs_batches_are_delivered_like_the_event_source_mapping() {
         .as_u64()
         .unwrap() as u32;
     // The unreadable job's first receive was the first batch.
-    let mut counts = vec![1];
+    let mut counts = vec![first.receive_counts[bad]];
     let started = std::time::Instant::now();
     while r.depth(&r.dead_letter_url).await == 0 {
         assert!(

@@ -34,6 +34,11 @@ pub enum StartupError {
         parameter: String,
         reason: String,
     },
+    #[error(
+        "environment variable {name}_PARAMETER is not set (the SSM parameter that holds {name}; \
+         or set {name} itself)"
+    )]
+    MissingSecret { name: &'static str },
     #[error("KONTOMATIK_BASE_URL: {0}")]
     KontomatikUrl(String),
     #[error("could not build the Kontomatik client: {0}")]
@@ -154,7 +159,13 @@ pub async fn app_from_env(function: &'static Function) -> Result<App, StartupErr
     let config = Config::from_lookup(
         &|name| secrets.get(name).cloned().or_else(|| env(name)),
         function.reads,
-    )?;
+    )
+    .map_err(|e| match e {
+        ConfigError::Missing(name) if SECRETS.contains(&name) => {
+            StartupError::MissingSecret { name }
+        }
+        other => other.into(),
+    })?;
     app_on(function, &aws, config)
 }
 

@@ -80,6 +80,24 @@ struct Query {
     until: Option<String>,
 }
 
+impl Query {
+    /// The query string's known keys. A key given twice counts once, with its first value
+    /// (links get forwarded with parameters added: `?lang=pl&lang=en` is Polish, not an
+    /// unreadable query that loses every key).
+    fn parse(raw: &str) -> Query {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw).unwrap_or_default();
+        let mut seen = std::collections::HashSet::new();
+        let first: Vec<&(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| seen.insert(k.as_str()))
+            .collect();
+        serde_urlencoded::to_string(first)
+            .ok()
+            .and_then(|once| serde_urlencoded::from_str(&once).ok())
+            .unwrap_or_default()
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct TokenForm {
     t: Option<String>,
@@ -170,8 +188,7 @@ pub async fn handle(app: &App, req: WebRequest) -> WebResponse {
 /// for its own routes, even if API Gateway were misconfigured to send it others).
 pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebResponse {
     let company = app.settings.company_name.clone();
-    let query: Query =
-        serde_urlencoded::from_str(req.query.as_deref().unwrap_or("")).unwrap_or_default();
+    let query = Query::parse(req.query.as_deref().unwrap_or(""));
     let Some(route) = Route::of(&req.method, &req.path).filter(|r| served.contains(r)) else {
         let path_served = served.iter().any(|r| r.path() == req.path);
         if path_served {
@@ -661,4 +678,20 @@ fn chrono_days(n: u64) -> chrono::Days {
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Query;
+
+    #[test]
+    fn a_repeated_query_key_keeps_its_first_value_and_the_other_keys() {
+        let q = Query::parse("lang=pl&redirectionId=abc&lang=en&redirectionId=def&utm=x&utm=y");
+        assert_eq!(q.lang.as_deref(), Some("pl"));
+        assert_eq!(q.redirection_id.as_deref(), Some("abc"));
+        let q = Query::parse("t=tok%2Bx&t=other");
+        assert_eq!(q.t.as_deref(), Some("tok+x"));
+        let q = Query::parse("%zz=1&lang=en");
+        assert_eq!(q.lang.as_deref(), Some("en"));
+    }
 }
