@@ -38,6 +38,10 @@ pub struct Settings {
     pub import_claim_lease: Duration,
     /// How long before its deadline a worker hands the import on to a delayed message.
     pub worker_safety_margin: Duration,
+    /// The time one Kontomatik call may take, with the writes after it: the client's per-call
+    /// timeout (15 s) plus 5 s. No call is started with less time than this left before the
+    /// invocation's deadline (a status check by the poller, Default Import by the worker).
+    pub kontomatik_call_budget: Duration,
     /// How long after a drop-off (expired or failed sign-in) its follow-up is decided.
     pub follow_up_delay: Duration,
     /// At most one follow-up per user within this window.
@@ -71,6 +75,7 @@ impl Settings {
             import_poll_interval: StdDuration::from_secs(3),
             import_claim_lease: Duration::minutes(2),
             worker_safety_margin: Duration::seconds(20),
+            kontomatik_call_budget: Duration::seconds(20),
             follow_up_delay: Duration::hours(1),
             follow_up_window: Duration::days(7),
             resume_link_life: Duration::days(7),

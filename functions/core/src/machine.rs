@@ -35,6 +35,26 @@ pub fn import_recovery_delay() -> Duration {
     Duration::minutes(2)
 }
 
+/// An import (queued or running) that nothing has moved for this long is swept up by the poller
+/// and its job enqueued again: longer than the import queue's visibility timeout (720 s), so a
+/// job still on the queue has been delivered by then, and than the worker's claim lease.
+pub fn import_stale_after() -> Duration {
+    Duration::minutes(15)
+}
+
+/// An import not final this long after the session was saved is ended as failed and the user
+/// is asked to sign in again (Kontomatik imports take seconds to minutes; a job stuck in the
+/// dead-letter queue or a command stuck `in_progress` must not leave the user waiting).
+pub fn import_deadline() -> Duration {
+    Duration::hours(1)
+}
+
+/// Kontomatik answers 404 for an id it has forgotten (24 h after creation). Before this much
+/// of the window has passed, a 404 is taken for a transient fault, not the window closing.
+pub fn not_found_is_final_after() -> Duration {
+    Duration::hours(23)
+}
+
 /// A redirection's status can be read for 24 hours; after that Kontomatik forgets the id and our
 /// item's TTL removes it.
 pub fn status_window() -> Duration {
@@ -86,7 +106,15 @@ impl State {
     /// States the poller visits: open statuses, saved sessions whose import job may have been
     /// lost before it reached the queue, and drop-offs whose follow-up is not decided yet.
     pub fn in_poll_index(self) -> bool {
-        self.needs_polling() || matches!(self, State::SessionSaved | State::Expired | State::Failed)
+        self.needs_polling()
+            || matches!(
+                self,
+                State::SessionSaved
+                    | State::ImportQueued
+                    | State::ImportRunning
+                    | State::Expired
+                    | State::Failed
+            )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +176,9 @@ pub struct Redirection {
     /// When the user came back through the callback (first time only).
     pub returned_at: Option<Timestamp>,
     pub session: Option<SessionData>,
+    /// When the sign-in's success was recorded (the import's deadline counts from here).
+    #[serde(default)]
+    pub session_saved_at: Option<Timestamp>,
     pub error: Option<ErrorInfo>,
     pub import: Option<ImportProgress>,
 }
@@ -185,9 +216,20 @@ impl Redirection {
             next_poll_at: Some(n.first_poll_at),
             returned_at: None,
             session: None,
+            session_saved_at: None,
             error: None,
             import: None,
         }
+    }
+
+    /// By then the import must be final, or it is ended as failed (see [`import_deadline`]).
+    pub fn import_deadline_at(&self) -> Timestamp {
+        self.session_saved_at.unwrap_or(self.created_at) + import_deadline()
+    }
+
+    /// Whether Kontomatik's 404 for this id at `now` means the 24 h window has closed.
+    pub fn not_found_is_final(&self, now: Timestamp) -> bool {
+        now >= self.created_at + not_found_is_final_after()
     }
 
     pub fn link_expires_at(&self) -> Timestamp {
@@ -253,6 +295,9 @@ pub enum Event {
     ImportClaimed,
     /// Default Import answered with this command id.
     ImportCommandStarted { command_id: CommandId },
+    /// A job for the import went on the queue again (a worker handing on, or the poller
+    /// sweeping up a stale import): it is not stale until [`import_stale_after`] from now.
+    ImportJobSent,
     /// The import command reached a final state (or can never be resumed).
     ImportFinished { error: Option<ErrorInfo> },
     /// The one follow-up email for this drop-off was sent.
@@ -275,6 +320,7 @@ pub enum EventKind {
     ImportQueued,
     ImportClaimed,
     ImportCommandStarted,
+    ImportJobSent,
     ImportFinished,
     FollowUpSent,
     FollowUpSkipped,
@@ -293,6 +339,7 @@ impl Event {
             Event::ImportQueued => EventKind::ImportQueued,
             Event::ImportClaimed => EventKind::ImportClaimed,
             Event::ImportCommandStarted { .. } => EventKind::ImportCommandStarted,
+            Event::ImportJobSent => EventKind::ImportJobSent,
             Event::ImportFinished { .. } => EventKind::ImportFinished,
             Event::FollowUpSent => EventKind::FollowUpSent,
             Event::FollowUpSkipped => EventKind::FollowUpSkipped,
@@ -338,6 +385,7 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             next.last_status = Some(KontomatikStatus::Success);
             next.status_checks += 1;
             next.session = Some(session);
+            next.session_saved_at = Some(now);
             next.next_poll_at = Some(now + import_recovery_delay());
         }
         (
@@ -368,12 +416,14 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         }
         (SessionSaved, Event::ImportQueued) => {
             next.state = ImportQueued;
+            next.next_poll_at = Some(now + import_stale_after());
         }
         (SessionSaved, Event::CheckDeferred { next_poll_at }) => {
             next.next_poll_at = next_poll_at;
         }
         (SessionSaved | ImportQueued, Event::ImportClaimed) => {
             next.state = ImportRunning;
+            next.next_poll_at = Some(now + import_stale_after());
             next.import = Some(ImportProgress {
                 claimed_at: now,
                 command_id: None,
@@ -387,8 +437,13 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             if let Some(import) = next.import.as_mut() {
                 import.command_id = Some(command_id);
             }
+            next.next_poll_at = Some(now + import_stale_after());
         }
-        (ImportRunning, Event::ImportFinished { error }) => {
+        (ImportQueued | ImportRunning, Event::ImportJobSent) => {
+            next.next_poll_at = Some(now + import_stale_after());
+        }
+        // Running: the command's end. Queued: never claimed before the import's deadline.
+        (ImportQueued | ImportRunning, Event::ImportFinished { error }) => {
             next.state = if error.is_none() {
                 Imported
             } else {
@@ -490,6 +545,7 @@ pub(crate) mod tests {
             Event::ImportCommandStarted {
                 command_id: CommandId::parse("77").expect("cmd"),
             },
+            Event::ImportJobSent,
             Event::ImportFinished { error: None },
             Event::FollowUpSent,
             Event::FollowUpSkipped,
@@ -536,6 +592,9 @@ pub(crate) mod tests {
         v.push((ImportQueued, E::ImportClaimed, ImportRunning));
         v.push((ImportRunning, E::ImportCommandStarted, ImportRunning));
         v.push((ImportRunning, E::ImportFinished, Imported));
+        v.push((ImportQueued, E::ImportFinished, Imported));
+        v.push((ImportQueued, E::ImportJobSent, ImportQueued));
+        v.push((ImportRunning, E::ImportJobSent, ImportRunning));
         v.push((Expired, E::FollowUpSent, FollowUpSent));
         v.push((Failed, E::FollowUpSent, FollowUpSent));
         v.push((Expired, E::FollowUpSkipped, Expired));
@@ -709,7 +768,15 @@ pub(crate) mod tests {
         assert_eq!(done.session, Some(session()));
         assert_eq!(done.status_checks, 2);
         let queued = apply(&done, Event::ImportQueued, later).expect("queued");
-        assert_eq!(queued.next_poll_at, None, "leaves the sparse poll index");
+        assert_eq!(
+            queued.next_poll_at,
+            Some(later + import_stale_after()),
+            "a queued import is looked at again if nothing moves it"
+        );
+        let claimed = apply(&queued, Event::ImportClaimed, later).expect("claimed");
+        assert_eq!(claimed.next_poll_at, Some(later + import_stale_after()));
+        let done = apply(&claimed, Event::ImportFinished { error: None }, later).expect("done");
+        assert_eq!(done.next_poll_at, None, "leaves the sparse poll index");
     }
 
     #[test]

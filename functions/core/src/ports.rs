@@ -419,6 +419,19 @@ pub trait Kontomatik: Send + Sync {
         sink: &mut dyn ImportSink,
     ) -> Result<CommandStatus, KontomatikError>;
 
+    /// [`Kontomatik::command_status`] that gives up (a transient timeout) after `limit` at the
+    /// latest, however long the result would take to read: a caller with a deadline passes
+    /// the time it has left.
+    async fn command_status_within(
+        &self,
+        command: &CommandId,
+        sink: &mut dyn ImportSink,
+        limit: std::time::Duration,
+    ) -> Result<CommandStatus, KontomatikError> {
+        let _ = limit;
+        self.command_status(command, sink).await
+    }
+
     /// Ends the bank session once the import is final (sessions count against a limit).
     /// Targets that cannot sign out answer [`SignOut::NotAvailable`], which is fine.
     async fn sign_out(&self, session: &SessionData) -> Result<SignOut, KontomatikError>;

@@ -407,9 +407,19 @@ impl Kontomatik for KontomatikClient {
         command: &CommandId,
         sink: &mut dyn ImportSink,
     ) -> Result<CommandStatus, KontomatikError> {
+        self.command_status_within(command, sink, self.config.result_timeout)
+            .await
+    }
+
+    async fn command_status_within(
+        &self,
+        command: &CommandId,
+        sink: &mut dyn ImportSink,
+        limit: Duration,
+    ) -> Result<CommandStatus, KontomatikError> {
         let req = self
             .request(reqwest::Method::GET, &wire::command_path(command.as_str()))?
-            .timeout(self.config.result_timeout);
+            .timeout(self.config.result_timeout.min(limit));
         match Self::send_xml(req, sink).await? {
             (
                 s,

@@ -16,8 +16,9 @@ pub async fn handle_event(
     app: &App,
     event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
 ) -> Result<RunReport, lambda_runtime::Error> {
-    // Leave a margin before Lambda's deadline for the last writes.
-    let deadline = deadline_of(app, &event.context) - chrono::Duration::seconds(10);
+    // Lambda's own deadline: the run starts no status check with less than the call budget
+    // (the client's timeout and the writes after it) left.
+    let deadline = deadline_of(app, &event.context);
     let report = app.poll_due(deadline, CONCURRENCY).await?;
     tracing::info!(
         due = report.due,

@@ -8,6 +8,9 @@ mod poller;
 mod start;
 mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
@@ -183,6 +186,16 @@ impl App {
         let done = |step: Step| match step {
             Step::Applied(x) | Step::Refused(x) => x,
             Step::Gone => r.clone(),
+        };
+        // A 404 means the 24 h window closed only near its end; earlier it is a fault, deferred
+        // like any other, or a live sign-in would be ended.
+        let status = match status {
+            Err(KontomatikError::NotFound) if !r.not_found_is_final(now) => {
+                Err(KontomatikError::Transient(
+                    "404 for a redirection that Kontomatik still keeps".into(),
+                ))
+            }
+            other => other,
         };
         match status {
             Ok(RedirectionStatus::Success(session)) => {

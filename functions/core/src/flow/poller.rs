@@ -22,8 +22,12 @@ pub struct PollReport {
     pub deferred: usize,
     /// Redirections that reached a final status in this run.
     pub finished: usize,
-    /// Import jobs (re-)enqueued.
+    /// Import jobs (re-)enqueued: saved sessions whose job was not confirmed, and stale
+    /// queued or running imports.
     pub imports_queued: usize,
+    /// Imports ended as failed (the user asked to sign in again) because they were not final
+    /// by their deadline.
+    pub imports_ended: usize,
     /// Redirections closed because their 24 h window ended.
     pub closed: usize,
     /// Follow-up emails sent to users who dropped off.
@@ -39,6 +43,8 @@ pub struct PollReport {
 
 enum One {
     Skipped,
+    OutOfTime,
+    ImportEnded,
     FollowUp { sent: bool },
     Checked { finished: bool, deferred: bool },
     Queued,
@@ -48,7 +54,10 @@ enum One {
 const PAGE: usize = 50;
 
 impl App {
-    /// Polls due redirections until none is due or `deadline` is near.
+    /// Polls due redirections until none is due or `deadline` is near: no status check is
+    /// started with less than the call budget left. Shards are read in turn, a page of each,
+    /// starting from a different shard every minute, so that a backlog delays every shard alike
+    /// instead of starving the last.
     pub async fn poll_due(
         &self,
         deadline: Timestamp,
@@ -56,10 +65,17 @@ impl App {
     ) -> Result<PollReport, FlowError> {
         let mut report = PollReport::default();
         let now = self.now();
-        for shard in 0..POLL_SHARDS {
-            let mut cursor = None;
-            loop {
-                if self.now() >= deadline {
+        let first = now
+            .timestamp()
+            .div_euclid(60)
+            .rem_euclid(i64::from(POLL_SHARDS)) as u8;
+        let mut open: Vec<(u8, Option<crate::ports::PollCursor>)> = (0..POLL_SHARDS)
+            .map(|i| ((first + i) % POLL_SHARDS, None))
+            .collect();
+        while !open.is_empty() {
+            let mut still_open = vec![];
+            for (shard, cursor) in open {
+                if self.now() + self.settings.kontomatik_call_budget >= deadline {
                     report.out_of_time = true;
                     return Ok(report);
                 }
@@ -73,6 +89,7 @@ impl App {
                 for r in results {
                     match r {
                         Ok(One::Skipped) => {}
+                        Ok(One::OutOfTime) => report.out_of_time = true,
                         Ok(One::FollowUp { sent: true }) => report.follow_ups_sent += 1,
                         Ok(One::FollowUp { sent: false }) => report.follow_ups_skipped += 1,
                         Ok(One::Checked { finished, deferred }) => {
@@ -81,6 +98,7 @@ impl App {
                             report.deferred += usize::from(deferred);
                         }
                         Ok(One::Queued) => report.imports_queued += 1,
+                        Ok(One::ImportEnded) => report.imports_ended += 1,
                         Ok(One::Closed) => report.closed += 1,
                         Err(e) => {
                             report.errors += 1;
@@ -88,18 +106,18 @@ impl App {
                         }
                     }
                 }
-                match page.next {
-                    Some(next) => cursor = Some(next),
-                    None => break,
+                if let Some(next) = page.next {
+                    still_open.push((shard, Some(next)));
                 }
             }
+            open = still_open;
         }
         Ok(report)
     }
 
     async fn poll_one(&self, id: &RedirectionId, deadline: Timestamp) -> Result<One, FlowError> {
-        if self.now() >= deadline {
-            return Ok(One::Skipped);
+        if self.now() + self.settings.kontomatik_call_budget >= deadline {
+            return Ok(One::OutOfTime);
         }
         let Some(r) = self.store.get_redirection(id).await? else {
             return Ok(One::Skipped);
@@ -133,10 +151,38 @@ impl App {
                     deferred: failed.is_some(),
                 })
             }
+            State::ImportQueued | State::ImportRunning => self.sweep_import(r).await,
             State::Expired | State::Failed => Ok(One::FollowUp {
                 sent: self.decide_follow_up(r).await?,
             }),
             _ => Ok(One::Skipped),
         }
+    }
+
+    /// An import nothing has moved for a while (its job lost, or in the dead-letter queue):
+    /// its job goes on the queue again (the worker's claim and command id make that safe);
+    /// past the import's deadline it is ended as failed and the user asked to sign in again.
+    /// Ended as interrupted: a worker may still follow the command, so no sign-out here.
+    async fn sweep_import(&self, r: crate::machine::Redirection) -> Result<One, FlowError> {
+        if self.now() >= r.import_deadline_at() {
+            tracing::warn!(redirection = %r.id, state = r.state.as_str(), "import not final by its deadline; ending it");
+            self.finish(
+                r,
+                super::worker::Ended::Interrupted(super::worker::failure(
+                    "ImportTimedOut",
+                    "the import did not finish within an hour of the sign-in",
+                )),
+            )
+            .await?;
+            return Ok(One::ImportEnded);
+        }
+        tracing::info!(redirection = %r.id, state = r.state.as_str(), "re-enqueueing a stale import");
+        let job = crate::ports::ImportJob {
+            redirection_id: r.id.clone(),
+            continuation: 0,
+        };
+        self.queue.enqueue(&job, std::time::Duration::ZERO).await?;
+        self.step(&r, |_| Event::ImportJobSent).await?;
+        Ok(One::Queued)
     }
 }

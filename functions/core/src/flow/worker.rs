@@ -21,7 +21,7 @@ pub enum JobOutcome {
     RetryLater(String),
 }
 
-fn failure(code: &str, message: impl Into<String>) -> ErrorInfo {
+pub(super) fn failure(code: &str, message: impl Into<String>) -> ErrorInfo {
     ErrorInfo {
         code: code.into(),
         message: message.into(),
@@ -30,7 +30,7 @@ fn failure(code: &str, message: impl Into<String>) -> ErrorInfo {
 
 /// How an import ended.
 #[derive(Debug, Clone)]
-enum Ended {
+pub(super) enum Ended {
     /// The data arrived; this is its analysis (handed over as built, never re-read).
     Imported(ImportSummary),
     Failed(ErrorInfo),
@@ -63,6 +63,13 @@ impl App {
         loop {
             match r.state {
                 State::SessionSaved | State::ImportQueued => {
+                    // The claim commits us to Default Import: only with time for the call and
+                    // for storing its command id. Else a fresh invocation takes the job.
+                    if self.now() + self.settings.kontomatik_call_budget >= deadline {
+                        return self
+                            .hand_on(&r, job.continuation, std::time::Duration::ZERO)
+                            .await;
+                    }
                     match self.step(&r, |_| Event::ImportClaimed).await? {
                         Step::Applied(claimed) => {
                             return self.start_import(claimed, session, job, deadline).await
@@ -144,7 +151,28 @@ impl App {
         .await
     }
 
-    /// Polls the command until final, or hands on before the deadline.
+    /// Puts the job back on the queue for a fresh invocation after `delay`, and marks the
+    /// import as alive (the poller's sweep leaves it alone for a while).
+    async fn hand_on(
+        &self,
+        r: &Redirection,
+        continuation: u32,
+        delay: std::time::Duration,
+    ) -> Result<JobOutcome, FlowError> {
+        let next = ImportJob {
+            redirection_id: r.id.clone(),
+            continuation,
+        };
+        self.queue.enqueue(&next, delay).await?;
+        if let Step::Refused(current) = self.step(r, |_| Event::ImportJobSent).await? {
+            tracing::debug!(redirection = %r.id, state = current.state.as_str(), "handed on after the import moved");
+        }
+        tracing::info!(redirection = %r.id, continuation, "import handed on");
+        Ok(JobOutcome::Continued)
+    }
+
+    /// Polls the command until final, or hands on before the deadline. An import not final by
+    /// its deadline (an hour after the sign-in) is ended as failed, and the user told.
     async fn follow_command(
         &self,
         r: Redirection,
@@ -153,18 +181,33 @@ impl App {
         deadline: Timestamp,
     ) -> Result<JobOutcome, FlowError> {
         let interval = self.settings.import_poll_interval;
+        let margin = self.settings.worker_safety_margin;
         loop {
-            if self.now() + self.settings.worker_safety_margin >= deadline {
-                let next = ImportJob {
-                    redirection_id: r.id.clone(),
-                    continuation: job.continuation + 1,
-                };
-                self.queue.enqueue(&next, interval).await?;
-                tracing::info!(redirection = %r.id, continuation = next.continuation, "import handed on");
-                return Ok(JobOutcome::Continued);
+            let now = self.now();
+            if now >= r.import_deadline_at() {
+                return self
+                    .finish(
+                        r,
+                        Ended::Failed(failure(
+                            "ImportTimedOut",
+                            "the import did not finish within an hour of the sign-in",
+                        )),
+                    )
+                    .await;
             }
+            if now + margin >= deadline {
+                return self.hand_on(&r, job.continuation + 1, interval).await;
+            }
+            // Never past the hand-on point, however long the result takes to read.
+            let limit = (deadline - margin - now)
+                .to_std()
+                .unwrap_or(std::time::Duration::ZERO);
             let mut summary = SummaryBuilder::default();
-            match self.kontomatik.command_status(&cmd, &mut summary).await {
+            match self
+                .kontomatik
+                .command_status_within(&cmd, &mut summary, limit)
+                .await
+            {
                 Ok(status) if !status.state.is_final() => self.pause.pause(interval).await,
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
                     let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
@@ -200,7 +243,11 @@ impl App {
 
     /// Records the import's end, tells the user, then ends the bank session. Only the writer
     /// that wins the transition counts it, sends the email and signs out.
-    async fn finish(&self, r: Redirection, ended: Ended) -> Result<JobOutcome, FlowError> {
+    pub(super) async fn finish(
+        &self,
+        r: Redirection,
+        ended: Ended,
+    ) -> Result<JobOutcome, FlowError> {
         let error = match &ended {
             Ended::Imported(_) => None,
             Ended::Failed(e) | Ended::Interrupted(e) => Some(e.clone()),

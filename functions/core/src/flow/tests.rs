@@ -1,0 +1,564 @@
+//! The use cases on the embedded adapters with the **production** settings (timeouts, margins,
+//! lease, pacing), a scripted Kontomatik whose every call takes a set time on the simulated
+//! clock, and the worker's and poller's deadlines as Lambda gives them.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::{Duration, NaiveDate};
+
+use super::{App, JobOutcome};
+use crate::clock::{Clock, SimClock};
+use crate::config::Settings;
+use crate::domain::RedirectionStatus;
+use crate::domain::{
+    AccessMode, CommandId, CommandState, Country, Email, Language, OwnerExternalId, RedirectionId,
+    Secret, SessionData, Timestamp,
+};
+use crate::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use crate::import::ImportSink;
+use crate::machine::{Event, NewRedirection, Redirection, State};
+use crate::ports::{
+    poll_shard, CommandStatus, FetchRedirection, ImportJob, ImportQueueConsumer, Kontomatik,
+    KontomatikError, RedirectionLink, RedirectionStore, SignOut, POLL_SHARDS,
+};
+
+/// Kontomatik as a script: each call takes `latency` on the clock; statuses and command states
+/// are answered from queues (then a default); every call is recorded.
+#[derive(Debug)]
+struct Scripted {
+    clock: Arc<SimClock>,
+    latency: Mutex<Duration>,
+    statuses: Mutex<VecDeque<Result<RedirectionStatus, KontomatikError>>>,
+    commands: Mutex<VecDeque<CommandState>>,
+    /// When the command queue is empty.
+    command_default: Mutex<CommandState>,
+    /// (call, when it started) of every call.
+    calls: Mutex<Vec<(&'static str, Timestamp)>>,
+    /// The limit of each command status read.
+    limits: Mutex<Vec<Option<StdDuration>>>,
+    status_checks: Mutex<Vec<RedirectionId>>,
+}
+
+impl Scripted {
+    fn new(clock: Arc<SimClock>) -> Self {
+        Scripted {
+            clock,
+            latency: Mutex::new(Duration::milliseconds(100)),
+            statuses: Mutex::new(VecDeque::new()),
+            commands: Mutex::new(VecDeque::new()),
+            command_default: Mutex::new(CommandState::InProgress),
+            calls: Mutex::new(vec![]),
+            limits: Mutex::new(vec![]),
+            status_checks: Mutex::new(vec![]),
+        }
+    }
+
+    fn call(&self, name: &'static str) {
+        let now = self.clock.now();
+        self.calls.lock().unwrap().push((name, now));
+        self.clock.advance(*self.latency.lock().unwrap());
+    }
+
+    fn count(&self, name: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .count()
+    }
+
+    fn command_state(&self) -> CommandState {
+        let next = self.commands.lock().unwrap().pop_front();
+        next.unwrap_or(*self.command_default.lock().unwrap())
+    }
+}
+
+#[async_trait]
+impl Kontomatik for Scripted {
+    async fn fetch_redirection(
+        &self,
+        _req: &FetchRedirection,
+    ) -> Result<RedirectionLink, KontomatikError> {
+        unreachable!("not used by these tests")
+    }
+
+    async fn redirection_status(
+        &self,
+        id: &RedirectionId,
+    ) -> Result<RedirectionStatus, KontomatikError> {
+        self.call("redirection_status");
+        self.status_checks.lock().unwrap().push(id.clone());
+        let next = self.statuses.lock().unwrap().pop_front();
+        next.unwrap_or(Ok(RedirectionStatus::InProgress))
+    }
+
+    async fn default_import(
+        &self,
+        _session: &SessionData,
+        _since: NaiveDate,
+    ) -> Result<CommandId, KontomatikError> {
+        self.call("default_import");
+        Ok(CommandId::parse("4242").unwrap())
+    }
+
+    async fn command_status(
+        &self,
+        command: &CommandId,
+        _sink: &mut dyn ImportSink,
+    ) -> Result<CommandStatus, KontomatikError> {
+        self.call("command_status");
+        self.limits.lock().unwrap().push(None);
+        Ok(CommandStatus {
+            id: command.clone(),
+            state: self.command_state(),
+            progress: None,
+            exception: None,
+        })
+    }
+
+    async fn command_status_within(
+        &self,
+        command: &CommandId,
+        _sink: &mut dyn ImportSink,
+        limit: StdDuration,
+    ) -> Result<CommandStatus, KontomatikError> {
+        self.limits.lock().unwrap().push(Some(limit));
+        let latency = *self.latency.lock().unwrap();
+        let limit = Duration::from_std(limit).unwrap();
+        if latency > limit {
+            // The client's read timeout.
+            self.calls
+                .lock()
+                .unwrap()
+                .push(("command_status", self.clock.now()));
+            self.clock.advance(limit);
+            return Err(KontomatikError::Transient("timed out".into()));
+        }
+        self.call("command_status");
+        Ok(CommandStatus {
+            id: command.clone(),
+            state: self.command_state(),
+            progress: None,
+            exception: None,
+        })
+    }
+
+    async fn sign_out(&self, _session: &SessionData) -> Result<SignOut, KontomatikError> {
+        self.call("sign_out");
+        Ok(SignOut::SignedOut)
+    }
+
+    async fn owner_data(
+        &self,
+        _owner: &OwnerExternalId,
+        _sink: &mut dyn ImportSink,
+    ) -> Result<bool, KontomatikError> {
+        Ok(false)
+    }
+
+    async fn delete_owner_data(&self, _owner: &OwnerExternalId) -> Result<bool, KontomatikError> {
+        Ok(false)
+    }
+}
+
+/// Waiting, on the simulated clock only (nothing else runs meanwhile in these tests).
+#[derive(Debug)]
+struct ClockPause(Arc<SimClock>);
+
+#[async_trait]
+impl crate::clock::Pause for ClockPause {
+    async fn pause(&self, d: StdDuration) {
+        self.0.advance(Duration::from_std(d).unwrap());
+    }
+}
+
+struct World {
+    app: App,
+    clock: Arc<SimClock>,
+    store: Arc<EmbeddedStore>,
+    queue: Arc<EmbeddedQueue>,
+    outbox: Arc<Outbox>,
+    k: Arc<Scripted>,
+}
+
+/// The worker's Lambda timeout (template.yaml) and the poller's.
+const WORKER_TIMEOUT: i64 = 120;
+const POLLER_TIMEOUT: i64 = 55;
+
+fn world() -> World {
+    let clock = Arc::new(SimClock::at_default_start());
+    let store = Arc::new(EmbeddedStore::new(clock.clone()));
+    let queue = Arc::new(EmbeddedQueue::new(clock.clone(), 5));
+    let outbox = Arc::new(Outbox::new(clock.clone()));
+    let k = Arc::new(Scripted::new(clock.clone()));
+    let settings = Settings {
+        link_signing_key: Some(Secret::new("a-link-signing-key-of-at-least-32-chars")),
+        ..Settings::with_defaults("https://signin.lender.example")
+    };
+    let app = App {
+        store: store.clone(),
+        queue: queue.clone(),
+        mailer: outbox.clone(),
+        kontomatik: k.clone(),
+        clock: clock.clone(),
+        pause: Arc::new(ClockPause(clock.clone())),
+        settings,
+    };
+    World {
+        app,
+        clock,
+        store,
+        queue,
+        outbox,
+        k,
+    }
+}
+
+fn session() -> SessionData {
+    SessionData {
+        session_id: "s-1".into(),
+        session_id_signature: Secret::new("signature-1"),
+        target: "DemoBank".into(),
+        owner_external_id: None,
+        multiple_access_token: None,
+    }
+}
+
+fn id(n: usize) -> RedirectionId {
+    RedirectionId::parse(&format!("{n:032x}")).unwrap()
+}
+
+impl World {
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    async fn created(&self, n: usize) -> Redirection {
+        let now = self.now();
+        let r = Redirection::new(
+            NewRedirection {
+                id: id(n),
+                owner: OwnerExternalId::parse(&format!("own-{n}")).unwrap(),
+                email: Email::parse(&format!("user{n}@example.com")).unwrap(),
+                language: Language::parse("en").unwrap(),
+                country: Country::parse("pl").unwrap(),
+                access_mode: AccessMode::Single,
+                link: "https://sandbox.example/signin/x".into(),
+                first_poll_at: now + Duration::minutes(5),
+            },
+            now,
+        );
+        self.store.create_redirection(&r).await.unwrap();
+        r
+    }
+
+    /// A sign-in that succeeded: the session saved and its job on the queue.
+    async fn queued(&self, n: usize) -> Redirection {
+        let r = self.created(n).await;
+        self.app.on_success(&r, session()).await.unwrap()
+    }
+
+    async fn get(&self, n: usize) -> Redirection {
+        self.store.get_redirection(&id(n)).await.unwrap().unwrap()
+    }
+
+    /// Runs every job due on the queue once, each in an invocation of its own with the
+    /// worker's timeout (as the event source mapping would); returns the outcomes.
+    async fn deliver(&self) -> Vec<JobOutcome> {
+        let mut out = vec![];
+        for d in self
+            .queue
+            .receive(10, StdDuration::from_secs(720))
+            .await
+            .unwrap()
+        {
+            let deadline = self.now() + Duration::seconds(WORKER_TIMEOUT);
+            let outcome = self.app.run_import(&d.job, deadline).await.unwrap();
+            if !matches!(outcome, JobOutcome::RetryLater(_)) {
+                self.queue.ack(&d.receipt).await.unwrap();
+            }
+            out.push(outcome);
+        }
+        out
+    }
+
+    fn mails_tagged(&self, tag: &str) -> usize {
+        self.outbox
+            .sent()
+            .iter()
+            .filter(|m| m.mail.tag == tag)
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn no_claim_without_time_for_default_import_the_job_goes_to_a_fresh_invocation() {
+    let w = world();
+    w.queued(1).await;
+    let job = ImportJob {
+        redirection_id: id(1),
+        continuation: 0,
+    };
+    // The third job of a batch, with 5 s of the invocation left.
+    let deadline = w.now() + Duration::seconds(5);
+    let outcome = w.app.run_import(&job, deadline).await.unwrap();
+    assert_eq!(outcome, JobOutcome::Continued);
+    assert_eq!(w.k.count("default_import"), 0, "no Default Import started");
+    assert_eq!(w.get(1).await.state, State::ImportQueued, "not claimed");
+    let pending = w.queue.pending();
+    assert_eq!(
+        pending.len(),
+        2,
+        "the original job and its hand-on: {pending:?}"
+    );
+    // The fresh invocation imports it, once.
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    let outcomes = w.deliver().await;
+    assert!(
+        outcomes.contains(&JobOutcome::Done(State::Imported)),
+        "{outcomes:?}"
+    );
+    assert_eq!(w.k.count("default_import"), 1);
+}
+
+#[tokio::test]
+async fn every_kontomatik_call_starts_with_its_budget_left_and_reads_end_before_the_hand_on() {
+    let w = world();
+    *w.k.latency.lock().unwrap() = Duration::seconds(14);
+    w.queued(1).await;
+    *w.k.command_default.lock().unwrap() = CommandState::InProgress;
+    let deadline = w.now() + Duration::seconds(WORKER_TIMEOUT);
+    let job = ImportJob {
+        redirection_id: id(1),
+        continuation: 0,
+    };
+    let outcome = w.app.run_import(&job, deadline).await.unwrap();
+    assert_eq!(outcome, JobOutcome::Continued);
+    let budget = w.app.settings.kontomatik_call_budget;
+    let margin = w.app.settings.worker_safety_margin;
+    for (call, at) in w.k.calls.lock().unwrap().iter() {
+        assert!(
+            *at + budget <= deadline || *call == "command_status",
+            "{call} at {at}"
+        );
+    }
+    let limits = w.k.limits.lock().unwrap().clone();
+    assert!(!limits.is_empty());
+    for (limit, (_, at)) in limits.iter().zip(
+        w.k.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| *c == "command_status"),
+    ) {
+        let limit = limit.expect("a command read with a limit");
+        let read_ends = *at + Duration::from_std(limit).unwrap();
+        assert!(
+            read_ends + margin <= deadline,
+            "a read may run into the hand-on margin"
+        );
+    }
+    assert!(w.now() <= deadline, "the invocation ended in time");
+}
+
+#[tokio::test]
+async fn a_command_that_stays_in_progress_is_followed_through_hand_ons_then_ended_with_the_retry_email(
+) {
+    let w = world();
+    w.queued(1).await;
+    *w.k.command_default.lock().unwrap() = CommandState::InProgress;
+    let mut continuations = 0;
+    for _ in 0..200 {
+        let outcomes = w.deliver().await;
+        continuations += outcomes
+            .iter()
+            .filter(|o| **o == JobOutcome::Continued)
+            .count();
+        if matches!(w.get(1).await.state, State::Imported | State::ImportFailed) {
+            break;
+        }
+        w.clock.advance(Duration::seconds(3));
+    }
+    let r = w.get(1).await;
+    assert_eq!(r.state, State::ImportFailed);
+    assert_eq!(
+        r.import.unwrap().error.unwrap().code,
+        "ImportTimedOut",
+        "ended at the import's deadline"
+    );
+    assert!(w.now() >= r.session_saved_at.unwrap() + crate::machine::import_deadline());
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_FAILED), 1);
+    assert_eq!(w.k.count("default_import"), 1);
+    // An hour of 120 s invocations that hand on 20 s before their end.
+    assert!(
+        (30..=40).contains(&continuations),
+        "{continuations} hand-ons"
+    );
+    assert!(w.queue.pending().is_empty(), "nothing left on the queue");
+}
+
+#[tokio::test]
+async fn the_hand_on_continues_the_same_command_and_imports_once() {
+    let w = world();
+    w.queued(1).await;
+    // In progress for about three invocations, then done.
+    *w.k.commands.lock().unwrap() = std::iter::repeat_n(CommandState::InProgress, 90).collect();
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    let first = w.deliver().await;
+    assert_eq!(first, [JobOutcome::Continued]);
+    let pending = w.queue.pending();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].0.continuation, 1, "the hand-on counts");
+    assert!(
+        pending[0].1 >= w.now() + Duration::seconds(3),
+        "handed on with the poll interval as delay"
+    );
+    for _ in 0..10 {
+        w.clock.advance(Duration::seconds(3));
+        w.deliver().await;
+    }
+    assert_eq!(w.get(1).await.state, State::Imported);
+    assert_eq!(w.k.count("default_import"), 1);
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_DONE), 1);
+    assert_eq!(w.k.count("sign_out"), 1);
+}
+
+#[tokio::test]
+async fn a_claim_without_a_command_id_waits_for_the_lease_then_is_ended_never_imported_again() {
+    let w = world();
+    let r = w.queued(1).await;
+    // A worker claimed and died before storing the command id.
+    let claimed = w.app.step(&r, |_| Event::ImportClaimed).await.unwrap();
+    assert!(matches!(claimed, super::Step::Applied(_)));
+    let outcomes = w.deliver().await;
+    assert!(
+        matches!(outcomes[..], [JobOutcome::RetryLater(_)]),
+        "{outcomes:?}"
+    );
+    w.clock
+        .advance(w.app.settings.import_claim_lease + Duration::seconds(1));
+    // The redelivered job after the lease (the visibility timeout is longer than the lease).
+    w.clock.advance(Duration::seconds(720));
+    let outcomes = w.deliver().await;
+    assert_eq!(outcomes, [JobOutcome::Done(State::ImportFailed)]);
+    assert_eq!(w.k.count("default_import"), 0, "never called again");
+    assert_eq!(
+        w.k.count("sign_out"),
+        0,
+        "the other worker may still hold the session"
+    );
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_FAILED), 1);
+}
+
+#[tokio::test]
+async fn a_lost_import_job_is_sent_again_by_the_poller_then_ended_at_the_deadline() {
+    let w = world();
+    w.queued(1).await;
+    // The job is lost (say, in the dead-letter queue).
+    w.queue
+        .receive(10, StdDuration::from_secs(3600 * 24))
+        .await
+        .unwrap();
+    let poll = || async {
+        let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+        w.app.poll_due(deadline, 8).await.unwrap()
+    };
+    w.clock.advance(Duration::minutes(14));
+    assert_eq!(poll().await.imports_queued, 0, "not stale yet");
+    w.clock.advance(Duration::minutes(2));
+    assert_eq!(poll().await.imports_queued, 1, "stale: sent again");
+    assert_eq!(w.get(1).await.state, State::ImportQueued);
+    // Still nobody runs it; at the deadline it ends, and the user hears.
+    let mut ended = 0;
+    for _ in 0..60 {
+        w.clock.advance(Duration::minutes(1));
+        ended += poll().await.imports_ended;
+    }
+    assert_eq!(ended, 1);
+    let r = w.get(1).await;
+    assert_eq!(r.state, State::ImportFailed);
+    assert_eq!(r.next_poll_at, None, "out of the poll index");
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_FAILED), 1);
+    assert_eq!(w.k.count("default_import"), 0);
+}
+
+#[tokio::test]
+async fn a_404_from_a_young_redirection_is_a_fault_not_the_window_closing() {
+    let w = world();
+    w.created(1).await;
+    w.clock.advance(Duration::minutes(6));
+    w.k.statuses
+        .lock()
+        .unwrap()
+        .push_back(Err(KontomatikError::NotFound));
+    let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+    let report = w.app.poll_due(deadline, 8).await.unwrap();
+    assert_eq!((report.checked, report.deferred), (1, 1), "{report:?}");
+    let r = w.get(1).await;
+    assert_eq!(r.state, State::Created, "still open");
+    assert!(r.next_poll_at.is_some(), "asked again later");
+    // Late in the window, a 404 is Kontomatik forgetting the id.
+    w.clock.advance(Duration::hours(23));
+    let mut r = w.get(1).await;
+    let expected = r.expected();
+    r.next_poll_at = Some(w.now());
+    w.store.save_redirection(&r, expected).await.unwrap();
+    w.k.statuses
+        .lock()
+        .unwrap()
+        .push_back(Err(KontomatikError::NotFound));
+    let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+    w.app.poll_due(deadline, 8).await.unwrap();
+    assert_eq!(w.get(1).await.state, State::Expired);
+}
+
+#[tokio::test]
+async fn a_poller_run_ends_before_its_deadline_whatever_the_latency() {
+    for latency in [1, 9, 14, 15] {
+        let w = world();
+        *w.k.latency.lock().unwrap() = Duration::seconds(latency);
+        for n in 0..40 {
+            w.created(n).await;
+        }
+        w.clock.advance(Duration::minutes(6));
+        let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+        let report = w.app.poll_due(deadline, 1).await.unwrap();
+        assert!(report.out_of_time, "{latency}s: {report:?}");
+        assert!(report.checked > 0);
+        assert!(
+            w.now() <= deadline,
+            "{latency}s: ran {} past",
+            w.now() - deadline
+        );
+    }
+}
+
+#[tokio::test]
+async fn under_a_backlog_every_shard_is_checked_within_as_many_runs_as_there_are_shards() {
+    let w = world();
+    *w.k.latency.lock().unwrap() = Duration::seconds(1);
+    for n in 0..1200 {
+        w.created(n).await;
+    }
+    w.clock.advance(Duration::minutes(6));
+    let first_run = w.now();
+    for run in 0..POLL_SHARDS {
+        // The schedule's run at the start of each minute.
+        w.clock.set(first_run + Duration::minutes(i64::from(run)));
+        let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+        let report = w.app.poll_due(deadline, 1).await.unwrap();
+        assert!(report.out_of_time, "a backlog: {report:?}");
+    }
+    let mut per_shard = [0usize; POLL_SHARDS as usize];
+    for checked in w.k.status_checks.lock().unwrap().iter() {
+        per_shard[poll_shard(checked) as usize] += 1;
+    }
+    assert!(
+        per_shard.iter().all(|&n| n > 0),
+        "checks per shard: {per_shard:?}"
+    );
+}
