@@ -181,6 +181,9 @@ pub struct Redirection {
     pub session_saved_at: Option<Timestamp>,
     pub error: Option<ErrorInfo>,
     pub import: Option<ImportProgress>,
+    /// The import's email failed to send and is due again at `next_poll_at`.
+    #[serde(default)]
+    pub email_unsent: bool,
 }
 
 /// What a new redirection is made of.
@@ -219,12 +222,26 @@ impl Redirection {
             session_saved_at: None,
             error: None,
             import: None,
+            email_unsent: false,
         }
     }
 
-    /// By then the import must be final, or it is ended as failed (see [`import_deadline`]).
+    /// By then the import must be final, or it is ended as failed (see [`import_deadline`]):
+    /// an hour after the session was saved, and in any case 10 minutes before the record's
+    /// 24 h life ends (a late success must still be told). Records from before
+    /// `session_saved_at` count from the claim, else from their last write.
     pub fn import_deadline_at(&self) -> Timestamp {
-        self.session_saved_at.unwrap_or(self.created_at) + import_deadline()
+        let saved = self
+            .session_saved_at
+            .or(self.import.as_ref().map(|i| i.claimed_at))
+            .unwrap_or(self.updated_at);
+        (saved + import_deadline()).min(self.forgotten_at() - Duration::minutes(10))
+    }
+
+    /// When the poller looks at a queued or running import next: when it would be stale, but
+    /// no later than its deadline.
+    fn import_check_at(&self, now: Timestamp) -> Timestamp {
+        (now + import_stale_after()).min(self.import_deadline_at())
     }
 
     /// Whether Kontomatik's 404 for this id at `now` means the 24 h window has closed.
@@ -298,6 +315,9 @@ pub enum Event {
     /// A job for the import went on the queue again (a worker handing on, or the poller
     /// sweeping up a stale import): it is not stale until [`import_stale_after`] from now.
     ImportJobSent,
+    /// The poller gave up on a stale import at its deadline. Applies only while the import is
+    /// still due (`next_poll_at` passed): a worker that moved it meanwhile wins.
+    ImportAbandoned { error: ErrorInfo },
     /// The import command reached a final state (or can never be resumed).
     ImportFinished { error: Option<ErrorInfo> },
     /// The one follow-up email for this drop-off was sent.
@@ -305,6 +325,11 @@ pub enum Event {
     /// No follow-up for this drop-off (no consent, opted out, succeeded since, or one was sent
     /// to this user recently).
     FollowUpSkipped,
+    /// The import's email (done or "sign in again") could not be sent: the poller sends it
+    /// again at `retry_at`.
+    EmailUnsent { retry_at: Timestamp },
+    /// The import's email went out (after an earlier failure).
+    EmailSent,
 }
 
 /// The kind of an event without its data, for tables and messages.
@@ -321,9 +346,12 @@ pub enum EventKind {
     ImportClaimed,
     ImportCommandStarted,
     ImportJobSent,
+    ImportAbandoned,
     ImportFinished,
     FollowUpSent,
     FollowUpSkipped,
+    EmailUnsent,
+    EmailSent,
 }
 
 impl Event {
@@ -340,9 +368,12 @@ impl Event {
             Event::ImportClaimed => EventKind::ImportClaimed,
             Event::ImportCommandStarted { .. } => EventKind::ImportCommandStarted,
             Event::ImportJobSent => EventKind::ImportJobSent,
+            Event::ImportAbandoned { .. } => EventKind::ImportAbandoned,
             Event::ImportFinished { .. } => EventKind::ImportFinished,
             Event::FollowUpSent => EventKind::FollowUpSent,
             Event::FollowUpSkipped => EventKind::FollowUpSkipped,
+            Event::EmailUnsent { .. } => EventKind::EmailUnsent,
+            Event::EmailSent => EventKind::EmailSent,
         }
     }
 }
@@ -416,14 +447,14 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         }
         (SessionSaved, Event::ImportQueued) => {
             next.state = ImportQueued;
-            next.next_poll_at = Some(now + import_stale_after());
+            next.next_poll_at = Some(r.import_check_at(now));
         }
         (SessionSaved, Event::CheckDeferred { next_poll_at }) => {
             next.next_poll_at = next_poll_at;
         }
         (SessionSaved | ImportQueued, Event::ImportClaimed) => {
             next.state = ImportRunning;
-            next.next_poll_at = Some(now + import_stale_after());
+            next.next_poll_at = Some(r.import_check_at(now));
             next.import = Some(ImportProgress {
                 claimed_at: now,
                 command_id: None,
@@ -437,13 +468,35 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             if let Some(import) = next.import.as_mut() {
                 import.command_id = Some(command_id);
             }
-            next.next_poll_at = Some(now + import_stale_after());
+            next.next_poll_at = Some(r.import_check_at(now));
         }
         (ImportQueued | ImportRunning, Event::ImportJobSent) => {
-            next.next_poll_at = Some(now + import_stale_after());
+            next.next_poll_at = Some(r.import_check_at(now));
         }
-        // Running: the command's end. Queued: never claimed before the import's deadline.
-        (ImportQueued | ImportRunning, Event::ImportFinished { error }) => {
+        (ImportQueued | ImportRunning, Event::ImportAbandoned { error })
+            if r.next_poll_at.is_some_and(|at| at <= now) =>
+        {
+            next.state = ImportFailed;
+            let import = next.import.get_or_insert(ImportProgress {
+                claimed_at: now,
+                command_id: None,
+                finished_at: None,
+                error: None,
+            });
+            import.finished_at = Some(now);
+            import.error = Some(error);
+        }
+        // Never claimed, and never to be (too late to start): failed, not imported.
+        (SessionSaved | ImportQueued, Event::ImportFinished { error: Some(error) }) => {
+            next.state = ImportFailed;
+            next.import = Some(ImportProgress {
+                claimed_at: now,
+                command_id: None,
+                finished_at: Some(now),
+                error: Some(error),
+            });
+        }
+        (ImportRunning, Event::ImportFinished { error }) => {
             next.state = if error.is_none() {
                 Imported
             } else {
@@ -464,9 +517,16 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         (Expired | Failed, Event::FollowUpSkipped) if r.next_poll_at.is_some() => {
             next.next_poll_at = None;
         }
+        (Imported | ImportFailed, Event::EmailUnsent { retry_at }) => {
+            next.email_unsent = true;
+            next.next_poll_at = Some(retry_at);
+        }
+        (Imported | ImportFailed, Event::EmailSent) if r.email_unsent => {
+            next.email_unsent = false;
+        }
         _ => return Err(refused),
     }
-    if !next.state.in_poll_index() {
+    if !next.state.in_poll_index() && !next.email_unsent {
         next.next_poll_at = None;
     }
     next.version = r.version + 1;
@@ -546,9 +606,12 @@ pub(crate) mod tests {
                 command_id: CommandId::parse("77").expect("cmd"),
             },
             Event::ImportJobSent,
+            Event::ImportAbandoned { error: error() },
             Event::ImportFinished { error: None },
             Event::FollowUpSent,
             Event::FollowUpSkipped,
+            Event::EmailUnsent { retry_at: t0() },
+            Event::EmailSent,
         ]
     }
 
@@ -558,6 +621,10 @@ pub(crate) mod tests {
         r.state = state;
         if !state.in_poll_index() {
             r.next_poll_at = None;
+        }
+        if matches!(state, State::ImportQueued | State::ImportRunning) {
+            // Due: the poller may abandon it.
+            r.next_poll_at = Some(t0());
         }
         if state >= State::ImportRunning && state <= State::ImportFailed {
             r.import = Some(ImportProgress {
@@ -592,13 +659,17 @@ pub(crate) mod tests {
         v.push((ImportQueued, E::ImportClaimed, ImportRunning));
         v.push((ImportRunning, E::ImportCommandStarted, ImportRunning));
         v.push((ImportRunning, E::ImportFinished, Imported));
-        v.push((ImportQueued, E::ImportFinished, Imported));
         v.push((ImportQueued, E::ImportJobSent, ImportQueued));
+        // `in_state` makes them due (next_poll_at in the past).
+        v.push((ImportQueued, E::ImportAbandoned, ImportFailed));
+        v.push((ImportRunning, E::ImportAbandoned, ImportFailed));
         v.push((ImportRunning, E::ImportJobSent, ImportRunning));
         v.push((Expired, E::FollowUpSent, FollowUpSent));
         v.push((Failed, E::FollowUpSent, FollowUpSent));
         v.push((Expired, E::FollowUpSkipped, Expired));
         v.push((Failed, E::FollowUpSkipped, Failed));
+        v.push((Imported, E::EmailUnsent, Imported));
+        v.push((ImportFailed, E::EmailUnsent, ImportFailed));
         v
     }
 
@@ -636,6 +707,52 @@ pub(crate) mod tests {
             seen.len(),
             legal.len(),
             "every legal transition was exercised"
+        );
+    }
+
+    #[test]
+    fn an_unclaimed_import_can_fail_but_never_be_imported() {
+        for state in [State::SessionSaved, State::ImportQueued] {
+            let r = in_state(state);
+            let failed = apply(
+                &r,
+                Event::ImportFinished {
+                    error: Some(error()),
+                },
+                t0(),
+            )
+            .expect("failed");
+            assert_eq!(failed.state, State::ImportFailed);
+            assert_eq!(failed.import.unwrap().command_id, None);
+            assert!(apply(&r, Event::ImportFinished { error: None }, t0()).is_err());
+        }
+    }
+
+    #[test]
+    fn an_import_is_abandoned_only_while_it_is_still_due() {
+        let mut r = in_state(State::ImportRunning);
+        r.next_poll_at = Some(t0() + Duration::minutes(15));
+        let moved = apply(&r, Event::ImportAbandoned { error: error() }, t0());
+        assert!(moved.is_err(), "a worker refreshed it: the worker wins");
+        r.next_poll_at = Some(t0());
+        let abandoned =
+            apply(&r, Event::ImportAbandoned { error: error() }, t0()).expect("abandoned");
+        assert_eq!(abandoned.state, State::ImportFailed);
+        assert_eq!(abandoned.next_poll_at, None);
+    }
+
+    #[test]
+    fn the_import_is_looked_at_no_later_than_its_deadline() {
+        let mut r = in_state(State::SessionSaved);
+        r.session_saved_at = Some(t0());
+        let late = t0() + Duration::minutes(50);
+        let queued = apply(&r, Event::ImportQueued, late).expect("queued");
+        assert_eq!(queued.next_poll_at, Some(t0() + import_deadline()));
+        // A success seen late in the window: the deadline comes before the record's end.
+        r.session_saved_at = Some(r.forgotten_at() - Duration::minutes(30));
+        assert_eq!(
+            r.import_deadline_at(),
+            r.forgotten_at() - Duration::minutes(10)
         );
     }
 

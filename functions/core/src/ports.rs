@@ -427,10 +427,7 @@ pub trait Kontomatik: Send + Sync {
         command: &CommandId,
         sink: &mut dyn ImportSink,
         limit: std::time::Duration,
-    ) -> Result<CommandStatus, KontomatikError> {
-        let _ = limit;
-        self.command_status(command, sink).await
-    }
+    ) -> Result<CommandStatus, KontomatikError>;
 
     /// Ends the bank session once the import is final (sessions count against a limit).
     /// Targets that cannot sign out answer [`SignOut::NotAvailable`], which is fine.

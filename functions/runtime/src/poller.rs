@@ -26,6 +26,7 @@ pub async fn handle_event(
         deferred = report.deferred,
         finished = report.finished,
         imports_queued = report.imports_queued,
+        imports_ended = report.imports_ended,
         closed = report.closed,
         follow_ups_sent = report.follow_ups_sent,
         follow_ups_skipped = report.follow_ups_skipped,

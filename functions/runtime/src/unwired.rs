@@ -92,6 +92,15 @@ impl Kontomatik for Unwired {
         Err(self.kontomatik())
     }
 
+    async fn command_status_within(
+        &self,
+        _command: &CommandId,
+        _sink: &mut dyn ImportSink,
+        _limit: std::time::Duration,
+    ) -> Result<CommandStatus, KontomatikError> {
+        Err(self.kontomatik())
+    }
+
     async fn sign_out(&self, _session: &SessionData) -> Result<SignOut, KontomatikError> {
         Err(self.kontomatik())
     }

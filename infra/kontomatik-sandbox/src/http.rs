@@ -87,6 +87,8 @@ pub struct FaultConfig {
     pub slow_ms: u64,
     pub drop_rate: f64,
     pub rate_limit_rate: f64,
+    /// The `Retry-After` of an injected 429, in seconds (30 when 0).
+    pub retry_after_secs: u64,
     pub next: Vec<Fault>,
 }
 
@@ -302,9 +304,9 @@ type Shr = State<Arc<Shared>>;
 // --- faults -----------------------------------------------------------------------------------
 
 async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
-    let (fault, slow_ms) = {
+    let (fault, slow_ms, retry_after_secs) = {
         let mut f = lock(&s.faults);
-        (f.draw(), f.config.slow_ms)
+        (f.draw(), f.config.slow_ms, f.config.retry_after_secs)
     };
     if fault.is_some() {
         lock(&s.sim).counters.faults_injected += 1;
@@ -320,8 +322,13 @@ async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
             lock(&s.sim).counters.rate_limited += 1;
             let mut r =
                 (StatusCode::TOO_MANY_REQUESTS, "injected fault: slow down").into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+            let secs = match retry_after_secs {
+                0 => 30,
+                n => n,
+            };
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
             r
         }
         Some(Fault::Slow) => {

@@ -7,8 +7,8 @@ use futures::stream::{self, StreamExt};
 
 use super::{App, FlowError, Step};
 use crate::domain::{RedirectionId, Timestamp};
-use crate::machine::{Event, State};
-use crate::ports::{FunnelStep, POLL_SHARDS};
+use crate::machine::{apply, Event, State};
+use crate::ports::{Cas, FunnelStep, POLL_SHARDS};
 
 /// What one poller run did (also the Lambda's return value, visible in the console).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -35,6 +35,8 @@ pub struct PollReport {
     /// Drop-offs decided without a follow-up (no consent, opted out, succeeded since, or one
     /// was sent recently).
     pub follow_ups_skipped: usize,
+    /// Import emails sent again after a failed send.
+    pub emails_resent: usize,
     /// Items that could not be handled (store trouble); they stay due.
     pub errors: usize,
     /// The deadline came before every due item was handled.
@@ -43,6 +45,7 @@ pub struct PollReport {
 
 enum One {
     Skipped,
+    EmailResent { sent: bool },
     OutOfTime,
     ImportEnded,
     FollowUp { sent: bool },
@@ -52,6 +55,10 @@ enum One {
 }
 
 const PAGE: usize = 50;
+
+/// A status check holds its redirection this long (a run that dies mid-check leaves it due
+/// again after this).
+const CHECK_LEASE: chrono::Duration = chrono::Duration::minutes(2);
 
 impl App {
     /// Polls due redirections until none is due or `deadline` is near: no status check is
@@ -89,6 +96,9 @@ impl App {
                 for r in results {
                     match r {
                         Ok(One::Skipped) => {}
+                        Ok(One::EmailResent { sent }) => {
+                            report.emails_resent += usize::from(sent);
+                        }
                         Ok(One::OutOfTime) => report.out_of_time = true,
                         Ok(One::FollowUp { sent: true }) => report.follow_ups_sent += 1,
                         Ok(One::FollowUp { sent: false }) => report.follow_ups_skipped += 1,
@@ -144,14 +154,46 @@ impl App {
                     }
                     return Ok(One::Closed);
                 }
+                // Leased first (a conditional write of the next check time): of two runs that
+                // overlap, only one asks Kontomatik, so overlapping runs never over-poll (429).
+                let Ok(leased) = apply(
+                    &r,
+                    Event::CheckDeferred {
+                        next_poll_at: Some(now + CHECK_LEASE),
+                    },
+                    now,
+                ) else {
+                    return Ok(One::Skipped);
+                };
+                if self.store.save_redirection(&leased, r.expected()).await? != Cas::Applied {
+                    return Ok(One::Skipped);
+                }
                 let status = self.kontomatik.redirection_status(&r.id).await;
-                let (after, failed) = self.record_status(&r, status).await?;
+                let (after, failed) = self.record_status(&leased, status).await?;
                 Ok(One::Checked {
                     finished: !after.state.needs_polling(),
                     deferred: failed.is_some(),
                 })
             }
             State::ImportQueued | State::ImportRunning => self.sweep_import(r).await,
+            State::Imported | State::ImportFailed if r.email_unsent => {
+                let summary = match r.state {
+                    State::Imported => self
+                        .store
+                        .import_records(&r.owner)
+                        .await?
+                        .into_iter()
+                        .find(|i| i.redirection_id == r.id)
+                        .map(|i| i.summary),
+                    _ => None,
+                };
+                if r.state == State::Imported && summary.is_none() {
+                    // Not readable yet (eventually consistent): the next run tries again.
+                    return Ok(One::Skipped);
+                }
+                let sent = self.send_import_email(&r, summary.as_ref()).await;
+                Ok(One::EmailResent { sent })
+            }
             State::Expired | State::Failed => Ok(One::FollowUp {
                 sent: self.decide_follow_up(r).await?,
             }),
@@ -166,15 +208,20 @@ impl App {
     async fn sweep_import(&self, r: crate::machine::Redirection) -> Result<One, FlowError> {
         if self.now() >= r.import_deadline_at() {
             tracing::warn!(redirection = %r.id, state = r.state.as_str(), "import not final by its deadline; ending it");
-            self.finish(
-                r,
-                super::worker::Ended::Interrupted(super::worker::failure(
-                    "ImportTimedOut",
-                    "the import did not finish within an hour of the sign-in",
-                )),
-            )
-            .await?;
-            return Ok(One::ImportEnded);
+            let ended = self
+                .finish(
+                    r,
+                    super::worker::Ended::Abandoned(super::worker::failure(
+                        "ImportTimedOut",
+                        "the import did not finish within an hour of the sign-in",
+                    )),
+                )
+                .await?;
+            // Refused when a worker moved the import meanwhile: then it is the worker's.
+            return Ok(match ended {
+                super::JobOutcome::Done(State::ImportFailed) => One::ImportEnded,
+                _ => One::Skipped,
+            });
         }
         tracing::info!(redirection = %r.id, state = r.state.as_str(), "re-enqueueing a stale import");
         let job = crate::ports::ImportJob {

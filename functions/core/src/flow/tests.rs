@@ -31,6 +31,8 @@ use crate::ports::{
 struct Scripted {
     clock: Arc<SimClock>,
     latency: Mutex<Duration>,
+    /// How long reading a command's status (and result) takes, if not `latency`.
+    read_latency: Mutex<Option<Duration>>,
     statuses: Mutex<VecDeque<Result<RedirectionStatus, KontomatikError>>>,
     commands: Mutex<VecDeque<CommandState>>,
     /// When the command queue is empty.
@@ -47,6 +49,7 @@ impl Scripted {
         Scripted {
             clock,
             latency: Mutex::new(Duration::milliseconds(100)),
+            read_latency: Mutex::new(None),
             statuses: Mutex::new(VecDeque::new()),
             commands: Mutex::new(VecDeque::new()),
             command_default: Mutex::new(CommandState::InProgress),
@@ -127,7 +130,11 @@ impl Kontomatik for Scripted {
         limit: StdDuration,
     ) -> Result<CommandStatus, KontomatikError> {
         self.limits.lock().unwrap().push(Some(limit));
-        let latency = *self.latency.lock().unwrap();
+        let latency = self
+            .read_latency
+            .lock()
+            .unwrap()
+            .unwrap_or(*self.latency.lock().unwrap());
         let limit = Duration::from_std(limit).unwrap();
         if latency > limit {
             // The client's read timeout.
@@ -138,7 +145,11 @@ impl Kontomatik for Scripted {
             self.clock.advance(limit);
             return Err(KontomatikError::Transient("timed out".into()));
         }
-        self.call("command_status");
+        self.calls
+            .lock()
+            .unwrap()
+            .push(("command_status", self.clock.now()));
+        self.clock.advance(latency);
         Ok(CommandStatus {
             id: command.clone(),
             state: self.command_state(),
@@ -278,6 +289,10 @@ impl World {
         {
             let deadline = self.now() + Duration::seconds(WORKER_TIMEOUT);
             let outcome = self.app.run_import(&d.job, deadline).await.unwrap();
+            assert!(
+                self.now() <= deadline,
+                "the invocation outlived its timeout"
+            );
             if !matches!(outcome, JobOutcome::RetryLater(_)) {
                 self.queue.ack(&d.receipt).await.unwrap();
             }
@@ -382,6 +397,14 @@ async fn a_command_that_stays_in_progress_is_followed_through_hand_ons_then_ende
             break;
         }
         w.clock.advance(Duration::seconds(3));
+        // The poller runs meanwhile: a followed import is alive, never sent again.
+        let report = w
+            .app
+            .poll_due(w.now() + Duration::seconds(POLLER_TIMEOUT), 8)
+            .await
+            .unwrap();
+        assert_eq!(report.imports_queued, 0, "{report:?}");
+        assert!(w.queue.pending().len() <= 1, "one chain of jobs");
     }
     let r = w.get(1).await;
     assert_eq!(r.state, State::ImportFailed);
@@ -474,11 +497,21 @@ async fn a_lost_import_job_is_sent_again_by_the_poller_then_ended_at_the_deadlin
     assert_eq!(w.get(1).await.state, State::ImportQueued);
     // Still nobody runs it; at the deadline it ends, and the user hears.
     let mut ended = 0;
+    let mut ended_at = None;
+    let deadline = w.get(1).await.import_deadline_at();
     for _ in 0..60 {
         w.clock.advance(Duration::minutes(1));
-        ended += poll().await.imports_ended;
+        let n = poll().await.imports_ended;
+        if n > 0 {
+            ended_at = Some(w.now());
+        }
+        ended += n;
     }
     assert_eq!(ended, 1);
+    assert!(
+        ended_at.unwrap() <= deadline + Duration::minutes(1),
+        "ended at {ended_at:?}, the deadline was {deadline}"
+    );
     let r = w.get(1).await;
     assert_eq!(r.state, State::ImportFailed);
     assert_eq!(r.next_poll_at, None, "out of the poll index");
@@ -561,4 +594,100 @@ async fn under_a_backlog_every_shard_is_checked_within_as_many_runs_as_there_are
         per_shard.iter().all(|&n| n > 0),
         "checks per shard: {per_shard:?}"
     );
+}
+
+#[tokio::test]
+async fn a_result_that_takes_longer_than_the_margin_to_read_is_imported() {
+    let w = world();
+    w.queued(1).await;
+    *w.k.read_latency.lock().unwrap() = Some(Duration::seconds(30));
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    let outcomes = w.deliver().await;
+    assert_eq!(outcomes, [JobOutcome::Done(State::Imported)]);
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_DONE), 1);
+}
+
+#[tokio::test]
+async fn a_result_that_can_never_be_read_in_time_ends_with_the_retry_email_not_in_the_dead_letters()
+{
+    let w = world();
+    w.queued(1).await;
+    *w.k.read_latency.lock().unwrap() = Some(Duration::seconds(110));
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    for _ in 0..100 {
+        w.deliver().await;
+        if w.get(1).await.state == State::ImportFailed {
+            break;
+        }
+        w.clock.advance(Duration::seconds(3));
+    }
+    let r = w.get(1).await;
+    assert_eq!(r.state, State::ImportFailed);
+    assert_eq!(r.import.unwrap().error.unwrap().code, "ImportTimedOut");
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_FAILED), 1);
+    assert!(w.queue.dead_letters().is_empty());
+    assert_eq!(w.k.count("default_import"), 1);
+}
+
+#[tokio::test]
+async fn one_run_reads_a_page_of_every_shard_in_turn() {
+    let w = world();
+    *w.k.latency.lock().unwrap() = Duration::milliseconds(100);
+    for n in 0..1200 {
+        w.created(n).await;
+    }
+    w.clock.advance(Duration::minutes(6));
+    let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+    let report = w.app.poll_due(deadline, 1).await.unwrap();
+    assert!(report.out_of_time, "a backlog: {report:?}");
+    let mut per_shard = [0usize; POLL_SHARDS as usize];
+    for checked in w.k.status_checks.lock().unwrap().iter() {
+        per_shard[poll_shard(checked) as usize] += 1;
+    }
+    assert!(
+        per_shard.iter().all(|&n| n >= 50),
+        "checks per shard: {per_shard:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_job_that_arrives_after_the_import_deadline_spends_no_default_import() {
+    let w = world();
+    w.queued(1).await;
+    w.clock.advance(Duration::minutes(60));
+    let outcomes = w.deliver().await;
+    assert_eq!(outcomes, [JobOutcome::Done(State::ImportFailed)]);
+    assert_eq!(w.k.count("default_import"), 0);
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_FAILED), 1);
+}
+
+#[tokio::test]
+async fn an_import_email_that_fails_to_send_is_sent_again_by_the_poller() {
+    for (bank_result, tag) in [
+        (CommandState::Successful, crate::notify::TAG_IMPORT_DONE),
+        (CommandState::Error, crate::notify::TAG_IMPORT_FAILED),
+    ] {
+        let w = world();
+        w.queued(1).await;
+        *w.k.command_default.lock().unwrap() = bank_result;
+        w.outbox.fail_next(1);
+        w.deliver().await;
+        let r = w.get(1).await;
+        assert!(r.email_unsent, "{:?}", r.state);
+        assert_eq!(w.mails_tagged(tag), 0);
+        let poll = || async {
+            let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+            w.app.poll_due(deadline, 8).await.unwrap()
+        };
+        assert_eq!(poll().await.emails_resent, 0, "not before the retry time");
+        w.clock.advance(Duration::minutes(5));
+        assert_eq!(poll().await.emails_resent, 1);
+        assert_eq!(w.mails_tagged(tag), 1);
+        let r = w.get(1).await;
+        assert!(!r.email_unsent);
+        assert_eq!(r.next_poll_at, None, "out of the poll index");
+        w.clock.advance(Duration::minutes(10));
+        assert_eq!(poll().await.emails_resent, 0);
+        assert_eq!(w.mails_tagged(tag), 1, "sent once");
+    }
 }

@@ -10,6 +10,11 @@ use crate::machine::{Event, Redirection, State};
 use crate::notify;
 use crate::ports::{FunnelStep, ImportJob, ImportRecord, KontomatikError, SignOut};
 
+/// A failed import email is sent again this much later (by the poller).
+const EMAIL_RETRY: chrono::Duration = chrono::Duration::minutes(5);
+
+const TIMED_OUT: &str = "the import did not finish within an hour of the sign-in";
+
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -37,6 +42,9 @@ pub(super) enum Ended {
     /// A claim taken for dead: the import is lost, but the worker that held it may still be
     /// following its command, so the session is not signed out.
     Interrupted(ErrorInfo),
+    /// The poller gave up at the import's deadline, unless a worker moved it meanwhile (no
+    /// sign-out: a worker may hold the session).
+    Abandoned(ErrorInfo),
 }
 
 impl App {
@@ -63,6 +71,13 @@ impl App {
         loop {
             match r.state {
                 State::SessionSaved | State::ImportQueued => {
+                    // Too late to start: Default Import would be spent on an import that is
+                    // ended at once. The user is told to sign in again.
+                    if self.now() + self.settings.kontomatik_call_budget >= r.import_deadline_at() {
+                        return self
+                            .finish(r, Ended::Failed(failure("ImportTimedOut", TIMED_OUT)))
+                            .await;
+                    }
                     // The claim commits us to Default Import: only with time for the call and
                     // for storing its command id. Else a fresh invocation takes the job.
                     if self.now() + self.settings.kontomatik_call_budget >= deadline {
@@ -111,7 +126,14 @@ impl App {
                     Step::Applied(started) => {
                         self.follow_command(started, cmd, job, deadline).await
                     }
-                    Step::Refused(current) => Ok(JobOutcome::Done(current.state)),
+                    Step::Refused(current) => {
+                        // Ended meanwhile (the poller gave up): nobody follows this command,
+                        // so the bank session is ended here.
+                        if matches!(current.state, State::ImportFailed | State::Imported) {
+                            self.sign_out(&current.id, &session).await;
+                        }
+                        Ok(JobOutcome::Done(current.state))
+                    }
                     Step::Gone => Ok(JobOutcome::Done(State::Expired)),
                 }
             }
@@ -164,8 +186,13 @@ impl App {
             continuation,
         };
         self.queue.enqueue(&next, delay).await?;
-        if let Step::Refused(current) = self.step(r, |_| Event::ImportJobSent).await? {
-            tracing::debug!(redirection = %r.id, state = current.state.as_str(), "handed on after the import moved");
+        // The job is on the queue: from here this invocation succeeds whatever happens, or
+        // the redelivered message would start a second chain beside the continuation.
+        match self.step(r, |_| Event::ImportJobSent).await {
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(redirection = %r.id, error = %e, "handed on, but the import could not be marked alive")
+            }
         }
         tracing::info!(redirection = %r.id, continuation, "import handed on");
         Ok(JobOutcome::Continued)
@@ -186,13 +213,7 @@ impl App {
             let now = self.now();
             if now >= r.import_deadline_at() {
                 return self
-                    .finish(
-                        r,
-                        Ended::Failed(failure(
-                            "ImportTimedOut",
-                            "the import did not finish within an hour of the sign-in",
-                        )),
-                    )
+                    .finish(r, Ended::Failed(failure("ImportTimedOut", TIMED_OUT)))
                     .await;
             }
             if now + margin >= deadline {
@@ -250,15 +271,19 @@ impl App {
     ) -> Result<JobOutcome, FlowError> {
         let error = match &ended {
             Ended::Imported(_) => None,
-            Ended::Failed(e) | Ended::Interrupted(e) => Some(e.clone()),
+            Ended::Failed(e) | Ended::Interrupted(e) | Ended::Abandoned(e) => Some(e.clone()),
         };
         let sign_out = match ended {
-            Ended::Interrupted(_) => None,
+            Ended::Interrupted(_) | Ended::Abandoned(_) => None,
             _ => r.session.clone(),
         };
+        let abandoned = matches!(ended, Ended::Abandoned(_));
         let done = match self
-            .step(&r, |_| Event::ImportFinished {
-                error: error.clone(),
+            .step(&r, |_| match (&error, abandoned) {
+                (Some(e), true) => Event::ImportAbandoned { error: e.clone() },
+                _ => Event::ImportFinished {
+                    error: error.clone(),
+                },
             })
             .await?
         {
@@ -267,6 +292,29 @@ impl App {
             Step::Gone => return Ok(JobOutcome::Done(State::Expired)),
         };
         // The state is final now: nothing below may stop the email or the sign-out.
+        let summary = match &ended {
+            Ended::Imported(summary) => {
+                self.count(FunnelStep::Imported).await;
+                Some(summary)
+            }
+            _ => None,
+        };
+        self.send_import_email(&done, summary).await;
+        // After the email, so that a slow or failing sign-out never delays or blocks it.
+        if let Some(session) = sign_out {
+            self.sign_out(&done.id, &session).await;
+        }
+        Ok(JobOutcome::Done(done.state))
+    }
+
+    /// The import's email: the analysis for an imported session (`summary`), else the "sign in
+    /// again" email. A failed send is recorded on the redirection, and the poller sends it
+    /// again (the user must hear either way).
+    pub(super) async fn send_import_email(
+        &self,
+        done: &Redirection,
+        summary: Option<&ImportSummary>,
+    ) -> bool {
         let name = match self.store.get_user(&done.user_key).await {
             Ok(user) => user.map(|u| u.name).unwrap_or_default(),
             Err(e) => {
@@ -275,19 +323,16 @@ impl App {
             }
         };
         let company = &self.settings.company_name;
-        let mail = match &ended {
-            Ended::Imported(summary) => {
-                self.count(FunnelStep::Imported).await;
-                notify::import_done_email(
-                    &done.email,
-                    &name,
-                    done.language,
-                    company,
-                    summary,
-                    &self.status_url(&done),
-                )
-            }
-            Ended::Failed(_) | Ended::Interrupted(_) => notify::import_failed_email(
+        let mail = match summary {
+            Some(summary) => notify::import_done_email(
+                &done.email,
+                &name,
+                done.language,
+                company,
+                summary,
+                &self.status_url(done),
+            ),
+            None => notify::import_failed_email(
                 &done.email,
                 &name,
                 done.language,
@@ -295,24 +340,38 @@ impl App {
                 &self.start_url(done.language),
             ),
         };
-        if let Err(e) = self.mailer.send(&mail).await {
-            // The state is final and correct; only the message is lost. Loud, not fatal.
-            tracing::error!(redirection = %done.id, error = %e, tag = %mail.tag, "could not email the user");
-        }
-        // After the email, so that a slow or failing sign-out never delays or blocks it.
-        if let Some(session) = sign_out {
-            match self.kontomatik.sign_out(&session).await {
-                Ok(SignOut::SignedOut) => {
-                    tracing::info!(redirection = %done.id, "signed out of the bank session")
+        match self.mailer.send(&mail).await {
+            Ok(_) => {
+                if done.email_unsent {
+                    if let Err(e) = self.step(done, |_| Event::EmailSent).await {
+                        tracing::warn!(redirection = %done.id, error = %e, "email sent; could not record it (it may be sent once more)");
+                    }
                 }
-                Ok(SignOut::NotAvailable) => {
-                    tracing::info!(redirection = %done.id, "the bank offers no sign-out (CommandNotAvailable)")
+                true
+            }
+            Err(e) => {
+                let retry_at = self.now() + EMAIL_RETRY;
+                tracing::error!(redirection = %done.id, error = %e, tag = %mail.tag, "could not email the user; trying again later");
+                if let Err(e) = self.step(done, |_| Event::EmailUnsent { retry_at }).await {
+                    tracing::error!(redirection = %done.id, error = %e, "could not record the unsent email");
                 }
-                Err(e) => {
-                    tracing::warn!(redirection = %done.id, error = %e, "sign-out failed; the session ends on its own")
-                }
+                false
             }
         }
-        Ok(JobOutcome::Done(done.state))
+    }
+
+    /// Ends the bank session; best effort (it ends on its own).
+    async fn sign_out(&self, id: &crate::domain::RedirectionId, session: &SessionData) {
+        match self.kontomatik.sign_out(session).await {
+            Ok(SignOut::SignedOut) => {
+                tracing::info!(redirection = %id, "signed out of the bank session")
+            }
+            Ok(SignOut::NotAvailable) => {
+                tracing::info!(redirection = %id, "the bank offers no sign-out (CommandNotAvailable)")
+            }
+            Err(e) => {
+                tracing::warn!(redirection = %id, error = %e, "sign-out failed; the session ends on its own")
+            }
+        }
     }
 }

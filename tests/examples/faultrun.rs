@@ -1,0 +1,66 @@
+//! The long fault run (README, "Reliability"): many seeds of a simulated population through the
+//! whole system with faults on both sides; prints the totals and the command replaying each
+//! failing seed.
+//!
+//! `cargo run -p e2e-tests --release --example faultrun -- [--seeds 1000] [--users 200] [--seed N]`
+#![allow(clippy::unwrap_used)]
+
+use e2e_tests::faultrun::{run, RunConfig, RunTotals};
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .map(|v| {
+                v.parse::<u64>()
+                    .unwrap_or_else(|_| panic!("{flag} takes a number"))
+            })
+    };
+    let users = value("--users").unwrap_or(200) as usize;
+    let seeds: Vec<u64> = match value("--seed") {
+        Some(one) => vec![one],
+        None => (1..=value("--seeds").unwrap_or(1000)).collect(),
+    };
+    let started = std::time::Instant::now();
+    let mut totals = RunTotals::default();
+    let mut failing = vec![];
+    for seed in seeds {
+        let cfg = RunConfig::new(seed, users);
+        let t = run(cfg).await;
+        if !t.violations.is_empty() {
+            eprintln!(
+                "seed {seed}: {} broken promise(s); replay: {}",
+                t.violations.len(),
+                cfg.replay_command()
+            );
+            for v in &t.violations {
+                eprintln!("  {v}");
+            }
+            failing.push(seed);
+        }
+        totals.add(&t);
+    }
+    println!(
+        "runs {}  users {}  ({:.0} s)",
+        totals.runs,
+        totals.users,
+        started.elapsed().as_secs_f64()
+    );
+    println!("personas {:?}", totals.personas);
+    println!("faults injected {:?}", totals.faults);
+    println!(
+        "bank successes {}  imported {}  import failed (retry email sent) {}  duplicates {}  lost {}  dead letters {}",
+        totals.bank_successes, totals.imports, totals.import_failures, totals.duplicates, totals.lost, totals.dead_letters
+    );
+    println!(
+        "violations {}  failing seeds {:?}",
+        totals.violations.len(),
+        failing
+    );
+    if !failing.is_empty() {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,702 @@
+//! The fault-run harness: one seeded, reproducible run of a simulated population through the
+//! use cases on the embedded adapters and the Kontomatik sandbox (over HTTP, on the simulated
+//! clock), with faults on both sides, for 26 simulated hours; then the system's promises are
+//! checked from the sandbox's counters, our records and the outbox.
+//!
+//! Users (drawn per seed): finish fast and come back; finish late and never come back; come back
+//! twice; fail at the bank; walk away; come back after the link expired.
+//! Sandbox faults: 5xx, slow replies past the client's timeout, dropped connections, spurious
+//! 429s, and banks whose import fails. Our faults: duplicate SQS deliveries of one message,
+//! a worker killed at each step boundary (before the claim, after the claim, after Default
+//! Import before its command id is stored, mid-polling), overlapping poller runs, failing mail.
+//!
+//! The client's timeouts are short here (a slow reply costs real time); the production
+//! timeouts and margins are exercised by `signin_core::flow` unit tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use async_trait::async_trait;
+use chrono::Duration;
+use chrono::NaiveDate;
+use kontomatik::{ClientConfig, KontomatikClient};
+use kontomatik_sandbox::{start_local, FaultConfig, SandboxOptions, TimeSource, UserAction};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use signin_core::config::Settings;
+use signin_core::domain::RedirectionStatus;
+use signin_core::domain::{
+    CommandId, OwnerExternalId, RedirectionId, Secret, SessionData, Timestamp, UserKey,
+};
+use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::flow::{JobOutcome, StartForm};
+use signin_core::import::ImportSink;
+use signin_core::machine::{Expected, Redirection, State};
+use signin_core::ports::{
+    Cas, CommandStatus, Created, DuePage, FetchRedirection, FollowUpClaim, FunnelDay, FunnelStep,
+    ImportQueueConsumer, ImportRecord, Kontomatik, KontomatikError, PollCursor, RedirectionLink,
+    RedirectionStore, SignOut, StoreError, UserProfile,
+};
+use signin_core::{App, Clock, SimClock};
+use tokio::sync::Notify;
+
+use crate::API_KEY;
+
+/// Where a worker is killed (the Lambda's process ends there; its message is redelivered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KillPoint {
+    BeforeClaim,
+    AfterClaim,
+    AfterDefaultImport,
+    MidPolling,
+}
+
+const KILL_POINTS: [KillPoint; 4] = [
+    KillPoint::BeforeClaim,
+    KillPoint::AfterClaim,
+    KillPoint::AfterDefaultImport,
+    KillPoint::MidPolling,
+];
+
+/// Arms one kill; the adapter that reaches the point fires it and never returns.
+#[derive(Debug, Default)]
+struct KillSwitch {
+    armed: Mutex<Option<KillPoint>>,
+    /// Where the last kill happened.
+    fired_at: Mutex<Option<KillPoint>>,
+    fired: Notify,
+}
+
+impl KillSwitch {
+    /// If `point` is armed: fire, and hang (the job's future is dropped by the harness).
+    async fn at(&self, point: KillPoint) {
+        let hit = {
+            let mut armed = self.armed.lock().unwrap();
+            if *armed == Some(point) {
+                *armed = None;
+                true
+            } else {
+                false
+            }
+        };
+        if hit {
+            *self.fired_at.lock().unwrap() = Some(point);
+            self.fired.notify_one();
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The store, with kill points around the import claim.
+struct KillableStore {
+    inner: Arc<EmbeddedStore>,
+    kill: Arc<KillSwitch>,
+}
+
+#[async_trait]
+impl RedirectionStore for KillableStore {
+    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
+        self.inner.create_redirection(r).await
+    }
+    async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
+        self.inner.get_redirection(id).await
+    }
+    async fn save_redirection(
+        &self,
+        next: &Redirection,
+        expected: Expected,
+    ) -> Result<Cas, StoreError> {
+        let claim = next.state == State::ImportRunning && expected.state != State::ImportRunning;
+        if claim {
+            self.kill.at(KillPoint::BeforeClaim).await;
+        }
+        let done = self.inner.save_redirection(next, expected).await?;
+        if claim && done == Cas::Applied {
+            self.kill.at(KillPoint::AfterClaim).await;
+        }
+        Ok(done)
+    }
+    async fn due_for_poll(
+        &self,
+        shard: u8,
+        now: Timestamp,
+        limit: usize,
+        after: Option<PollCursor>,
+    ) -> Result<DuePage, StoreError> {
+        self.inner.due_for_poll(shard, now, limit, after).await
+    }
+    async fn get_or_create_user(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
+        self.inner.get_or_create_user(candidate).await
+    }
+    async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
+        self.inner.get_user(key).await
+    }
+    async fn set_opt_out(&self, key: &UserKey, opted_out: bool) -> Result<bool, StoreError> {
+        self.inner.set_opt_out(key, opted_out).await
+    }
+    async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
+        self.inner.record_success(key, at).await
+    }
+    async fn claim_follow_up(
+        &self,
+        key: &UserKey,
+        claim: FollowUpClaim,
+    ) -> Result<bool, StoreError> {
+        self.inner.claim_follow_up(key, claim).await
+    }
+    async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
+        self.inner.put_import_record(record).await
+    }
+    async fn import_records(
+        &self,
+        owner: &OwnerExternalId,
+    ) -> Result<Vec<ImportRecord>, StoreError> {
+        self.inner.import_records(owner).await
+    }
+    async fn add_to_funnel(
+        &self,
+        day: NaiveDate,
+        step: FunnelStep,
+        n: u64,
+    ) -> Result<(), StoreError> {
+        self.inner.add_to_funnel(day, step, n).await
+    }
+    async fn funnel(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FunnelDay>, StoreError> {
+        self.inner.funnel(from, to).await
+    }
+}
+
+/// The Kontomatik client, with kill points around Default Import and the command polls.
+struct KillableKontomatik {
+    inner: KontomatikClient,
+    kill: Arc<KillSwitch>,
+}
+
+#[async_trait]
+impl Kontomatik for KillableKontomatik {
+    async fn fetch_redirection(
+        &self,
+        req: &FetchRedirection,
+    ) -> Result<RedirectionLink, KontomatikError> {
+        self.inner.fetch_redirection(req).await
+    }
+    async fn redirection_status(
+        &self,
+        id: &RedirectionId,
+    ) -> Result<RedirectionStatus, KontomatikError> {
+        self.inner.redirection_status(id).await
+    }
+    async fn default_import(
+        &self,
+        session: &SessionData,
+        since: chrono::NaiveDate,
+    ) -> Result<CommandId, KontomatikError> {
+        let cmd = self.inner.default_import(session, since).await;
+        if cmd.is_ok() {
+            self.kill.at(KillPoint::AfterDefaultImport).await;
+        }
+        cmd
+    }
+    async fn command_status(
+        &self,
+        command: &CommandId,
+        sink: &mut dyn ImportSink,
+    ) -> Result<CommandStatus, KontomatikError> {
+        self.kill.at(KillPoint::MidPolling).await;
+        self.inner.command_status(command, sink).await
+    }
+    async fn command_status_within(
+        &self,
+        command: &CommandId,
+        sink: &mut dyn ImportSink,
+        limit: StdDuration,
+    ) -> Result<CommandStatus, KontomatikError> {
+        self.kill.at(KillPoint::MidPolling).await;
+        self.inner.command_status_within(command, sink, limit).await
+    }
+    async fn sign_out(&self, session: &SessionData) -> Result<SignOut, KontomatikError> {
+        self.inner.sign_out(session).await
+    }
+    async fn owner_data(
+        &self,
+        owner: &OwnerExternalId,
+        sink: &mut dyn ImportSink,
+    ) -> Result<bool, KontomatikError> {
+        self.inner.owner_data(owner, sink).await
+    }
+    async fn delete_owner_data(&self, owner: &OwnerExternalId) -> Result<bool, KontomatikError> {
+        self.inner.delete_owner_data(owner).await
+    }
+}
+
+/// Waiting moves the simulated clock only (the harness runs one invocation at a time, or two
+/// duplicates that interleave at their awaits anyway).
+#[derive(Debug)]
+struct ClockPause(SimClock);
+
+#[async_trait]
+impl signin_core::clock::Pause for ClockPause {
+    async fn pause(&self, d: StdDuration) {
+        self.0
+            .advance(Duration::from_std(d).unwrap_or_else(|_| Duration::seconds(1)));
+    }
+}
+
+/// How a simulated user behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Persona {
+    FinishFast,
+    FinishLateNeverReturn,
+    ReturnTwice,
+    FailAtBank,
+    WalkAway,
+    ReturnAfterExpiry,
+}
+
+const PERSONAS: [Persona; 6] = [
+    Persona::FinishFast,
+    Persona::FinishLateNeverReturn,
+    Persona::ReturnTwice,
+    Persona::FailAtBank,
+    Persona::WalkAway,
+    Persona::ReturnAfterExpiry,
+];
+
+/// How much of each fault a run injects.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultRates {
+    pub server_error: f64,
+    pub slow: f64,
+    pub dropped: f64,
+    pub rate_limit: f64,
+    /// A delivery also delivered a second time, at once.
+    pub duplicate_delivery: f64,
+    /// A worker invocation killed at a random step boundary.
+    pub worker_killed: f64,
+    /// A poller run that overlaps another.
+    pub overlapping_poller: f64,
+    /// A worker invocation whose mail sends fail.
+    pub mail_failure: f64,
+}
+
+impl Default for FaultRates {
+    fn default() -> Self {
+        FaultRates {
+            server_error: 0.03,
+            slow: 0.01,
+            dropped: 0.01,
+            rate_limit: 0.01,
+            duplicate_delivery: 0.1,
+            worker_killed: 0.1,
+            overlapping_poller: 0.1,
+            mail_failure: 0.05,
+        }
+    }
+}
+
+/// One run's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RunConfig {
+    pub seed: u64,
+    pub users: usize,
+    pub hours: i64,
+    pub faults: FaultRates,
+}
+
+impl RunConfig {
+    pub fn new(seed: u64, users: usize) -> Self {
+        RunConfig {
+            seed,
+            users,
+            hours: 26,
+            faults: FaultRates::default(),
+        }
+    }
+
+    /// The command that replays this run alone.
+    pub fn replay_command(&self) -> String {
+        format!(
+            "cargo run -p e2e-tests --release --example faultrun -- --seed {} --users {}",
+            self.seed, self.users
+        )
+    }
+}
+
+/// What one run did and found.
+#[derive(Debug, Default, Clone)]
+pub struct RunTotals {
+    pub runs: u64,
+    pub users: u64,
+    pub personas: BTreeMap<String, u64>,
+    pub faults: BTreeMap<String, u64>,
+    pub bank_successes: u64,
+    pub imports: u64,
+    pub import_failures: u64,
+    /// Default Import calls refused as a second one for a session (must be 0).
+    pub duplicates: u64,
+    /// Bank successes neither imported nor ended with the retry email (must be 0).
+    pub lost: u64,
+    pub dead_letters: u64,
+    pub violations: Vec<String>,
+}
+
+impl RunTotals {
+    pub fn add(&mut self, other: &RunTotals) {
+        self.runs += other.runs;
+        self.users += other.users;
+        for (k, v) in &other.personas {
+            *self.personas.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.faults {
+            *self.faults.entry(k.clone()).or_default() += v;
+        }
+        self.bank_successes += other.bank_successes;
+        self.imports += other.imports;
+        self.import_failures += other.import_failures;
+        self.duplicates += other.duplicates;
+        self.lost += other.lost;
+        self.dead_letters += other.dead_letters;
+        self.violations.extend(other.violations.iter().cloned());
+    }
+}
+
+#[derive(Debug)]
+struct User {
+    persona: Persona,
+    email: String,
+    bank: &'static str,
+    start_minute: i64,
+    act_minute: i64,
+    id: Option<RedirectionId>,
+    /// The sandbox accepted the sign-in.
+    succeeded_at_bank: bool,
+}
+
+const PUBLIC: &str = "https://signin.faultrun.example";
+
+/// Runs one seed; the totals carry every broken promise in `violations`.
+pub async fn run(cfg: RunConfig) -> RunTotals {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let clock = SimClock::at_default_start();
+    let f = cfg.faults;
+    let sandbox = start_local(SandboxOptions {
+        api_key: API_KEY.into(),
+        admin: true,
+        seed: cfg.seed,
+        time: TimeSource::Sim(clock.clone()),
+        faults: FaultConfig {
+            server_error_rate: f.server_error,
+            slow_rate: f.slow,
+            slow_ms: 200,
+            drop_rate: f.dropped,
+            rate_limit_rate: f.rate_limit,
+            retry_after_secs: 0,
+            next: vec![],
+        },
+        ..SandboxOptions::default()
+    })
+    .await
+    .unwrap();
+    let mut client = ClientConfig::new(sandbox.base_url.clone(), Secret::new(API_KEY));
+    client.timeout = StdDuration::from_millis(100);
+    client.connect_timeout = StdDuration::from_millis(100);
+    client.result_timeout = StdDuration::from_secs(5);
+    let kill = Arc::new(KillSwitch::default());
+    let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
+    let store = Arc::new(EmbeddedStore::new(clock_arc.clone()));
+    let queue = Arc::new(EmbeddedQueue::new(clock_arc.clone(), 5));
+    let outbox = Arc::new(Outbox::new(clock_arc.clone()));
+    let settings = Settings {
+        link_signing_key: Some(Secret::new("fault-run-link-signing-key-0123456789")),
+        ..Settings::with_defaults(PUBLIC)
+    };
+    let app = App {
+        store: Arc::new(KillableStore {
+            inner: store.clone(),
+            kill: kill.clone(),
+        }),
+        queue: queue.clone(),
+        mailer: outbox.clone(),
+        kontomatik: Arc::new(KillableKontomatik {
+            inner: KontomatikClient::new(client).unwrap(),
+            kill: kill.clone(),
+        }),
+        clock: clock_arc.clone(),
+        pause: Arc::new(ClockPause(clock.clone())),
+        settings,
+    };
+
+    let mut totals = RunTotals {
+        runs: 1,
+        users: cfg.users as u64,
+        ..RunTotals::default()
+    };
+    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
+    let mut fault = |kind: &str| *faults.entry(kind.to_owned()).or_default() += 1;
+    let mut users: Vec<User> = (0..cfg.users)
+        .map(|i| {
+            let persona = PERSONAS[rng.gen_range(0..PERSONAS.len())];
+            let start_minute = rng.gen_range(0..120);
+            let act_minute = start_minute
+                + match persona {
+                    Persona::FinishFast | Persona::ReturnTwice | Persona::FailAtBank => {
+                        rng.gen_range(1..10)
+                    }
+                    Persona::FinishLateNeverReturn => rng.gen_range(10..55),
+                    Persona::ReturnAfterExpiry => rng.gen_range(61..90),
+                    Persona::WalkAway => 0,
+                };
+            User {
+                persona,
+                email: format!("user{i}.s{}@users.faultrun.example", cfg.seed),
+                bank: if rng.gen_bool(0.1) {
+                    "FlakyBank"
+                } else {
+                    "DemoBank"
+                },
+                start_minute,
+                act_minute,
+                id: None,
+                succeeded_at_bank: false,
+            }
+        })
+        .collect();
+    for u in &users {
+        *totals
+            .personas
+            .entry(format!("{:?}", u.persona))
+            .or_default() += 1;
+    }
+
+    let start = clock.now();
+    let mut last_seen: HashMap<RedirectionId, Redirection> = HashMap::new();
+    let mut all_ids = vec![];
+    for minute in 0..cfg.hours * 60 {
+        let target = start + Duration::minutes(minute);
+        if clock.now() < target {
+            clock.set(target);
+        }
+        // The users' steps due this minute.
+        for u in users.iter_mut() {
+            if u.start_minute == minute {
+                let form = StartForm {
+                    email: Some(u.email.clone()),
+                    name: Some("Fault Run".into()),
+                    follow_up_consent: Some("yes".into()),
+                    language: Some("en".into()),
+                    country: Some("pl".into()),
+                    delivery: None,
+                };
+                // A failed start (Kontomatik down) is retried by the user a minute later.
+                match app.start_sign_in(&form).await {
+                    Ok(started) => {
+                        u.id = Some(started.redirection.id.clone());
+                        all_ids.push(started.redirection.id.clone());
+                    }
+                    Err(_) => {
+                        u.start_minute += 1;
+                        u.act_minute += 1;
+                    }
+                }
+            }
+            let Some(id) = u.id.clone() else { continue };
+            if u.act_minute != minute || u.persona == Persona::WalkAway {
+                continue;
+            }
+            let action = match u.persona {
+                Persona::FailAtBank => UserAction::FailLogin,
+                _ => UserAction::Succeed,
+            };
+            let acted = sandbox.handle.act(id.as_str(), action, Some(u.bank));
+            u.succeeded_at_bank = matches!(acted, Ok(kontomatik_sandbox::sim::Acted::Done { .. }))
+                && action == UserAction::Succeed;
+            let returns = match u.persona {
+                Persona::FinishFast | Persona::FailAtBank | Persona::ReturnAfterExpiry => 1,
+                Persona::ReturnTwice => 2,
+                _ => 0,
+            };
+            for _ in 0..returns {
+                let _ = app.callback(Some(id.as_str())).await;
+            }
+        }
+        // The schedule's poller run (sometimes overlapping another).
+        let deadline = clock.now() + Duration::seconds(55);
+        if rng.gen_bool(f.overlapping_poller) {
+            fault("overlapping poller run");
+            let (a, b) = tokio::join!(app.poll_due(deadline, 8), app.poll_due(deadline, 8));
+            a.unwrap();
+            b.unwrap();
+        } else {
+            app.poll_due(deadline, 8).await.unwrap();
+        }
+        // The event source mapping: every visible job, one invocation each.
+        let deliveries = queue
+            .receive(10, StdDuration::from_secs(720))
+            .await
+            .unwrap();
+        for d in deliveries {
+            let deadline = clock.now() + Duration::seconds(120);
+            if rng.gen_bool(f.mail_failure) {
+                fault("mail send failed");
+                outbox.fail_next(1);
+            }
+            if rng.gen_bool(f.worker_killed) {
+                let point = KILL_POINTS[rng.gen_range(0..KILL_POINTS.len())];
+                *kill.armed.lock().unwrap() = Some(point);
+            }
+            let duplicate = rng.gen_bool(f.duplicate_delivery);
+            let job = d.job.clone();
+            let invocation = async {
+                if duplicate {
+                    let (a, b) = tokio::join!(
+                        app.run_import(&job, deadline),
+                        app.run_import(&job, deadline)
+                    );
+                    (a, Some(b))
+                } else {
+                    (app.run_import(&job, deadline).await, None)
+                }
+            };
+            let outcome = tokio::select! {
+                done = invocation => Some(done),
+                _ = kill.fired.notified() => None,
+            };
+            // Disarmed: a kill armed for a point this job never reached does not carry over.
+            kill.armed.lock().unwrap().take();
+            match outcome {
+                None => {
+                    // Killed: the message stays for redelivery after the visibility timeout.
+                    let point = kill.fired_at.lock().unwrap().take();
+                    fault(&format!("worker killed {point:?}"));
+                }
+                Some((a, _)) => {
+                    if duplicate {
+                        fault("duplicate delivery");
+                    }
+                    if !matches!(a, Ok(JobOutcome::RetryLater(_)) | Err(_)) {
+                        queue.ack(&d.receipt).await.unwrap();
+                    }
+                }
+            }
+        }
+        // What each redirection looked like last, before its TTL removes it.
+        for r in store.redirections() {
+            last_seen.insert(r.id.clone(), r);
+        }
+    }
+    let counters = sandbox.handle.counters();
+    faults.insert(
+        "sandbox: injected (5xx, slow, dropped, 429)".into(),
+        counters.faults_injected,
+    );
+    totals.faults = faults;
+
+    // ---- the promises
+    let mut violations = vec![];
+    let mut violate = |why: String| violations.push(format!("seed {}: {why}", cfg.seed));
+    totals.duplicates = counters.duplicate_imports;
+    if counters.duplicate_imports > 0 {
+        violate(format!(
+            "{} second Default Import call(s) for a session",
+            counters.duplicate_imports
+        ));
+    }
+    let mails = outbox.sent();
+    let mailed = |to: &str, tag: &str| {
+        mails
+            .iter()
+            .any(|m| m.mail.to.as_str() == to && m.mail.tag == tag)
+    };
+    for u in &users {
+        let Some(id) = &u.id else {
+            violate(format!("{} could never start", u.email));
+            continue;
+        };
+        let Some(r) = last_seen.get(id) else {
+            violate(format!("{id}: never stored"));
+            continue;
+        };
+        let final_state = matches!(
+            r.state,
+            State::Imported
+                | State::ImportFailed
+                | State::Expired
+                | State::Failed
+                | State::FollowUpSent
+        );
+        if !final_state {
+            violate(format!(
+                "{id} ({:?}) not final by 24 h: {:?}",
+                u.persona, r.state
+            ));
+        }
+        if u.succeeded_at_bank {
+            totals.bank_successes += 1;
+            match r.state {
+                State::Imported => totals.imports += 1,
+                State::ImportFailed if mailed(&u.email, signin_core::notify::TAG_IMPORT_FAILED) => {
+                    totals.import_failures += 1
+                }
+                other => {
+                    totals.lost += 1;
+                    violate(format!(
+                        "{id} ({:?}, {}) succeeded at the bank but ended {other:?} without the retry email",
+                        u.persona, u.bank
+                    ));
+                }
+            }
+            if mailed(&u.email, signin_core::notify::TAG_FOLLOW_UP) {
+                violate(format!("{id}: a follow-up after a success"));
+            }
+        }
+    }
+    if counters.rate_limited > counters.faults_injected {
+        violate(format!(
+            "{} 429s, more than the {} faults injected",
+            counters.rate_limited, counters.faults_injected
+        ));
+    }
+    let dead = queue.dead_letters();
+    totals.dead_letters = dead.len() as u64;
+    for job in &dead {
+        if let Some(r) = last_seen.get(&job.redirection_id) {
+            if !matches!(r.state, State::Imported | State::ImportFailed) {
+                violate(format!(
+                    "{}: a job in the dead-letter queue for an import left {:?}",
+                    job.redirection_id, r.state
+                ));
+            }
+        }
+    }
+    // The funnel equals a recount from the records.
+    let day0 = start.date_naive();
+    let funnel = app
+        .funnel_report(day0, clock.now().date_naive())
+        .await
+        .unwrap();
+    let recount = |wanted: &[State]| {
+        all_ids
+            .iter()
+            .filter(|id| {
+                last_seen
+                    .get(*id)
+                    .is_some_and(|r| wanted.contains(&r.state))
+            })
+            .count() as u64
+    };
+    for (step, counted) in [
+        (FunnelStep::Started, all_ids.len() as u64),
+        (FunnelStep::Imported, recount(&[State::Imported])),
+    ] {
+        if funnel.totals[&step] != counted {
+            violate(format!(
+                "funnel {step:?} {} but the records say {counted}",
+                funnel.totals[&step]
+            ));
+        }
+    }
+    totals.violations = violations;
+    totals
+}
