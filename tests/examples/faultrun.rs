@@ -42,6 +42,19 @@ async fn main() {
             failing.push(seed);
         }
         totals.add(&t);
+        if totals.runs % 50 == 0 {
+            eprintln!(
+                "after {} runs ({:.0} s): bank successes {}, imported {}, import failed {}, duplicates {}, lost {}, violations {}",
+                totals.runs,
+                started.elapsed().as_secs_f64(),
+                totals.bank_successes,
+                totals.imports,
+                totals.import_failures,
+                totals.duplicates,
+                totals.lost,
+                totals.violations.len()
+            );
+        }
     }
     println!(
         "runs {}  users {}  ({:.0} s)",
