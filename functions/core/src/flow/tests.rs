@@ -273,6 +273,14 @@ impl World {
         self.app.on_success(&r, session()).await.unwrap()
     }
 
+    /// `n` fresh sign-ins nobody finishes, all due for their first status check.
+    async fn due_population(&self, n: usize) {
+        for i in 0..n {
+            self.created(i).await;
+        }
+        self.clock.advance(Duration::minutes(6));
+    }
+
     async fn get(&self, n: usize) -> Redirection {
         self.store.get_redirection(&id(n)).await.unwrap().unwrap()
     }
@@ -554,10 +562,7 @@ async fn a_poller_run_ends_before_its_deadline_whatever_the_latency() {
     for latency in [1, 9, 14, 15] {
         let w = world();
         *w.k.latency.lock().unwrap() = Duration::seconds(latency);
-        for n in 0..40 {
-            w.created(n).await;
-        }
-        w.clock.advance(Duration::minutes(6));
+        w.due_population(40).await;
         let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
         let report = w.app.poll_due(deadline, 1).await.unwrap();
         assert!(report.out_of_time, "{latency}s: {report:?}");
@@ -574,10 +579,7 @@ async fn a_poller_run_ends_before_its_deadline_whatever_the_latency() {
 async fn under_a_backlog_every_shard_is_checked_within_as_many_runs_as_there_are_shards() {
     let w = world();
     *w.k.latency.lock().unwrap() = Duration::seconds(1);
-    for n in 0..1200 {
-        w.created(n).await;
-    }
-    w.clock.advance(Duration::minutes(6));
+    w.due_population(1200).await;
     let first_run = w.now();
     for run in 0..POLL_SHARDS {
         // The schedule's run at the start of each minute.
@@ -633,10 +635,7 @@ async fn a_result_that_can_never_be_read_in_time_ends_with_the_retry_email_not_i
 async fn one_run_reads_a_page_of_every_shard_in_turn() {
     let w = world();
     *w.k.latency.lock().unwrap() = Duration::milliseconds(100);
-    for n in 0..1200 {
-        w.created(n).await;
-    }
-    w.clock.advance(Duration::minutes(6));
+    w.due_population(1200).await;
     let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
     let report = w.app.poll_due(deadline, 1).await.unwrap();
     assert!(report.out_of_time, "a backlog: {report:?}");
