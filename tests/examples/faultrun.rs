@@ -7,7 +7,7 @@
 
 use e2e_tests::faultrun::{run, RunConfig, RunTotals};
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| {

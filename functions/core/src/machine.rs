@@ -55,6 +55,11 @@ pub fn not_found_is_final_after() -> Duration {
     Duration::hours(23)
 }
 
+/// An import email not confirmed sent is sent (again) this long after it was due.
+pub fn email_retry() -> Duration {
+    Duration::minutes(5)
+}
+
 /// A redirection's status can be read for 24 hours; after that Kontomatik forgets the id and our
 /// item's TTL removes it.
 pub fn status_window() -> Duration {
@@ -181,7 +186,8 @@ pub struct Redirection {
     pub session_saved_at: Option<Timestamp>,
     pub error: Option<ErrorInfo>,
     pub import: Option<ImportProgress>,
-    /// The import's email failed to send and is due again at `next_poll_at`.
+    /// The import's email is owed (set when the import ends, cleared once it is sent); while
+    /// it is, the poller sends it at `next_poll_at`.
     #[serde(default)]
     pub email_unsent: bool,
 }
@@ -485,6 +491,7 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             });
             import.finished_at = Some(now);
             import.error = Some(error);
+            next.email_unsent = true;
         }
         // Never claimed, and never to be (too late to start): failed, not imported.
         (SessionSaved | ImportQueued, Event::ImportFinished { error: Some(error) }) => {
@@ -495,6 +502,7 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
                 finished_at: Some(now),
                 error: Some(error),
             });
+            next.email_unsent = true;
         }
         (ImportRunning, Event::ImportFinished { error }) => {
             next.state = if error.is_none() {
@@ -510,6 +518,7 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             });
             import.finished_at = Some(now);
             import.error = error;
+            next.email_unsent = true;
         }
         (Expired | Failed, Event::FollowUpSent) => {
             next.state = FollowUpSent;
@@ -525,6 +534,11 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             next.email_unsent = false;
         }
         _ => return Err(refused),
+    }
+    if next.email_unsent && !r.email_unsent {
+        // The import's end: its email is owed until `EmailSent`. If the sender dies before
+        // sending, the poller sends it at this time.
+        next.next_poll_at = Some(now + email_retry());
     }
     if !next.state.in_poll_index() && !next.email_unsent {
         next.next_poll_at = None;
@@ -738,7 +752,10 @@ pub(crate) mod tests {
         let abandoned =
             apply(&r, Event::ImportAbandoned { error: error() }, t0()).expect("abandoned");
         assert_eq!(abandoned.state, State::ImportFailed);
-        assert_eq!(abandoned.next_poll_at, None);
+        assert!(abandoned.email_unsent, "the retry email is owed");
+        assert_eq!(abandoned.next_poll_at, Some(t0() + email_retry()));
+        let told = apply(&abandoned, Event::EmailSent, t0()).expect("sent");
+        assert_eq!(told.next_poll_at, None, "out of the index once told");
     }
 
     #[test]
@@ -893,7 +910,13 @@ pub(crate) mod tests {
         let claimed = apply(&queued, Event::ImportClaimed, later).expect("claimed");
         assert_eq!(claimed.next_poll_at, Some(later + import_stale_after()));
         let done = apply(&claimed, Event::ImportFinished { error: None }, later).expect("done");
-        assert_eq!(done.next_poll_at, None, "leaves the sparse poll index");
+        assert_eq!(
+            done.next_poll_at,
+            Some(later + email_retry()),
+            "stays until its email is sent"
+        );
+        let told = apply(&done, Event::EmailSent, later).expect("sent");
+        assert_eq!(told.next_poll_at, None, "leaves the sparse poll index");
     }
 
     #[test]

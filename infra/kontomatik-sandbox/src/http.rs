@@ -319,7 +319,11 @@ async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
         )
             .into_response(),
         Some(Fault::RateLimit) => {
-            lock(&s.sim).counters.rate_limited += 1;
+            {
+                let mut sim = lock(&s.sim);
+                sim.counters.rate_limited += 1;
+                sim.counters.injected_rate_limits += 1;
+            }
             let mut r =
                 (StatusCode::TOO_MANY_REQUESTS, "injected fault: slow down").into_response();
             let secs = match retry_after_secs {

@@ -42,6 +42,8 @@ pub enum ImportOutcome {
     Successful,
     Error,
     Fatal,
+    /// The command stays `in_progress` for ever (a stuck import).
+    Stuck,
 }
 
 /// A bank the hosted page offers, and how its import ends.
@@ -82,6 +84,13 @@ pub const BANKS: &[Bank] = &[
         id: "BrokenBank",
         name: "Broken Bank (its import fails fatally)",
         import: ImportOutcome::Fatal,
+        sign_out: true,
+        credit_card: false,
+    },
+    Bank {
+        id: "StuckBank",
+        name: "Stuck Bank (its import never finishes)",
+        import: ImportOutcome::Stuck,
         sign_out: true,
         credit_card: false,
     },
@@ -252,7 +261,10 @@ pub struct Counters {
     pub calls: BTreeMap<String, u64>,
     /// Status calls per redirection id.
     pub status_calls: BTreeMap<String, u64>,
+    /// Every 429 answered: earned by over-polling, or injected.
     pub rate_limited: u64,
+    /// The 429s that were injected faults.
+    pub injected_rate_limits: u64,
     pub unauthorized: u64,
     /// Default Import calls accepted (one per session at most).
     pub imports_started: u64,
@@ -540,6 +552,7 @@ impl Sim {
                     view.state = "fatal";
                     view.exception = Some(("ImportFailed", "The import could not be completed."));
                 }
+                ImportOutcome::Stuck => view.progress = 99,
             }
         } else {
             view.progress = view.progress.min(99);

@@ -56,10 +56,6 @@ enum One {
 
 const PAGE: usize = 50;
 
-/// A status check holds its redirection this long (a run that dies mid-check leaves it due
-/// again after this).
-const CHECK_LEASE: chrono::Duration = chrono::Duration::minutes(2);
-
 impl App {
     /// Polls due redirections until none is due or `deadline` is near: no status check is
     /// started with less than the call budget left. Shards are read in turn, a page of each,
@@ -159,7 +155,7 @@ impl App {
                 let Ok(leased) = apply(
                     &r,
                     Event::CheckDeferred {
-                        next_poll_at: Some(now + CHECK_LEASE),
+                        next_poll_at: Some(now + self.settings.pacing.min_interval),
                     },
                     now,
                 ) else {
@@ -191,7 +187,20 @@ impl App {
                     // Not readable yet (eventually consistent): the next run tries again.
                     return Ok(One::Skipped);
                 }
-                let sent = self.send_import_email(&r, summary.as_ref()).await;
+                // Leased first, so that of two overlapping runs only one sends.
+                let Ok(leased) = apply(
+                    &r,
+                    Event::EmailUnsent {
+                        retry_at: now + crate::machine::email_retry(),
+                    },
+                    now,
+                ) else {
+                    return Ok(One::Skipped);
+                };
+                if self.store.save_redirection(&leased, r.expected()).await? != Cas::Applied {
+                    return Ok(One::Skipped);
+                }
+                let sent = self.send_import_email(&leased, summary.as_ref()).await;
                 Ok(One::EmailResent { sent })
             }
             State::Expired | State::Failed => Ok(One::FollowUp {
@@ -228,8 +237,14 @@ impl App {
             redirection_id: r.id.clone(),
             continuation: 0,
         };
+        // Marked first, on the version read: of two overlapping runs only one sends the job.
+        let Ok(marked) = apply(&r, Event::ImportJobSent, self.now()) else {
+            return Ok(One::Skipped);
+        };
+        if self.store.save_redirection(&marked, r.expected()).await? != Cas::Applied {
+            return Ok(One::Skipped);
+        }
         self.queue.enqueue(&job, std::time::Duration::ZERO).await?;
-        self.step(&r, |_| Event::ImportJobSent).await?;
         Ok(One::Queued)
     }
 }

@@ -10,8 +10,9 @@ use crate::machine::{Event, Redirection, State};
 use crate::notify;
 use crate::ports::{FunnelStep, ImportJob, ImportRecord, KontomatikError, SignOut};
 
-/// A failed import email is sent again this much later (by the poller).
-const EMAIL_RETRY: chrono::Duration = chrono::Duration::minutes(5);
+/// A claim needs at least this long before the import's deadline: Default Import is spent
+/// only on an import with time to finish.
+const MIN_IMPORT_TIME: chrono::Duration = chrono::Duration::minutes(10);
 
 const TIMED_OUT: &str = "the import did not finish within an hour of the sign-in";
 
@@ -73,7 +74,7 @@ impl App {
                 State::SessionSaved | State::ImportQueued => {
                     // Too late to start: Default Import would be spent on an import that is
                     // ended at once. The user is told to sign in again.
-                    if self.now() + self.settings.kontomatik_call_budget >= r.import_deadline_at() {
+                    if self.now() + MIN_IMPORT_TIME >= r.import_deadline_at() {
                         return self
                             .finish(r, Ended::Failed(failure("ImportTimedOut", TIMED_OUT)))
                             .await;
@@ -219,8 +220,10 @@ impl App {
             if now + margin >= deadline {
                 return self.hand_on(&r, job.continuation + 1, interval).await;
             }
-            // Never past the hand-on point, however long the result takes to read.
+            // Never past the hand-on point, nor past the import's deadline, however long the
+            // result takes to read.
             let limit = (deadline - margin - now)
+                .min(r.import_deadline_at() - now)
                 .to_std()
                 .unwrap_or(std::time::Duration::ZERO);
             let mut summary = SummaryBuilder::default();
@@ -342,15 +345,13 @@ impl App {
         };
         match self.mailer.send(&mail).await {
             Ok(_) => {
-                if done.email_unsent {
-                    if let Err(e) = self.step(done, |_| Event::EmailSent).await {
-                        tracing::warn!(redirection = %done.id, error = %e, "email sent; could not record it (it may be sent once more)");
-                    }
+                if let Err(e) = self.step(done, |_| Event::EmailSent).await {
+                    tracing::warn!(redirection = %done.id, error = %e, "email sent; could not record it (it may be sent once more)");
                 }
                 true
             }
             Err(e) => {
-                let retry_at = self.now() + EMAIL_RETRY;
+                let retry_at = self.now() + crate::machine::email_retry();
                 tracing::error!(redirection = %done.id, error = %e, tag = %mail.tag, "could not email the user; trying again later");
                 if let Err(e) = self.step(done, |_| Event::EmailUnsent { retry_at }).await {
                     tracing::error!(redirection = %done.id, error = %e, "could not record the unsent email");
