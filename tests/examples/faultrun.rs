@@ -2,7 +2,8 @@
 //! whole system with faults on both sides; prints the totals and the command replaying each
 //! failing seed.
 //!
-//! `cargo run -p e2e-tests --release --example faultrun -- [--seeds 1000] [--users 200] [--seed N]`
+//! `cargo run -p e2e-tests --release --example faultrun -- [--seeds 1000] [--first 1] [--users 200] [--seed N]`
+//! (`--first`: run seeds `first..first+seeds`, e.g. to split a long run over two processes)
 #![allow(clippy::unwrap_used)]
 
 use e2e_tests::faultrun::{run, RunConfig, RunTotals};
@@ -22,7 +23,10 @@ async fn main() {
     let users = value("--users").unwrap_or(200) as usize;
     let seeds: Vec<u64> = match value("--seed") {
         Some(one) => vec![one],
-        None => (1..=value("--seeds").unwrap_or(1000)).collect(),
+        None => {
+            let first = value("--first").unwrap_or(1);
+            (first..first + value("--seeds").unwrap_or(1000)).collect()
+        }
     };
     let started = std::time::Instant::now();
     let mut totals = RunTotals::default();
