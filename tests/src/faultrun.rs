@@ -315,7 +315,7 @@ impl RunConfig {
         }
     }
 
-    /// The command that replays this run alone.
+    /// The command that runs this seed alone (the same population, timings and fault rates).
     pub fn replay_command(&self) -> String {
         format!(
             "cargo run -p e2e-tests --release --example faultrun -- --seed {} --users {}",
