@@ -393,6 +393,25 @@ pub struct Refused {
     pub event: EventKind,
 }
 
+/// The import's end: imported without an error, else failed; the progress records when and
+/// why (an import never claimed gets progress without a command id); its email is owed.
+fn end_import(next: &mut Redirection, now: Timestamp, error: Option<ErrorInfo>) {
+    next.state = if error.is_none() {
+        State::Imported
+    } else {
+        State::ImportFailed
+    };
+    let import = next.import.get_or_insert(ImportProgress {
+        claimed_at: now,
+        command_id: None,
+        finished_at: None,
+        error: None,
+    });
+    import.finished_at = Some(now);
+    import.error = error;
+    next.email_unsent = true;
+}
+
 /// The next version of `r` after `event` at `now`, or why the event does not apply.
 pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirection, Refused> {
     use State::*;
@@ -482,43 +501,14 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         (ImportQueued | ImportRunning, Event::ImportAbandoned { error })
             if r.next_poll_at.is_some_and(|at| at <= now) =>
         {
-            next.state = ImportFailed;
-            let import = next.import.get_or_insert(ImportProgress {
-                claimed_at: now,
-                command_id: None,
-                finished_at: None,
-                error: None,
-            });
-            import.finished_at = Some(now);
-            import.error = Some(error);
-            next.email_unsent = true;
+            end_import(&mut next, now, Some(error));
         }
         // Never claimed, and never to be (too late to start): failed, not imported.
         (SessionSaved | ImportQueued, Event::ImportFinished { error: Some(error) }) => {
-            next.state = ImportFailed;
-            next.import = Some(ImportProgress {
-                claimed_at: now,
-                command_id: None,
-                finished_at: Some(now),
-                error: Some(error),
-            });
-            next.email_unsent = true;
+            end_import(&mut next, now, Some(error));
         }
         (ImportRunning, Event::ImportFinished { error }) => {
-            next.state = if error.is_none() {
-                Imported
-            } else {
-                ImportFailed
-            };
-            let import = next.import.get_or_insert(ImportProgress {
-                claimed_at: now,
-                command_id: None,
-                finished_at: None,
-                error: None,
-            });
-            import.finished_at = Some(now);
-            import.error = error;
-            next.email_unsent = true;
+            end_import(&mut next, now, error);
         }
         (Expired | Failed, Event::FollowUpSent) => {
             next.state = FollowUpSent;

@@ -152,18 +152,12 @@ impl App {
                 }
                 // Leased first (a conditional write of the next check time): of two runs that
                 // overlap, only one asks Kontomatik, so overlapping runs never over-poll (429).
-                let Ok(leased) = apply(
-                    &r,
-                    Event::CheckDeferred {
-                        next_poll_at: Some(now + self.settings.pacing.min_interval),
-                    },
-                    now,
-                ) else {
+                let lease = Event::CheckDeferred {
+                    next_poll_at: Some(now + self.settings.pacing.min_interval),
+                };
+                let Some(leased) = self.lease(&r, lease).await? else {
                     return Ok(One::Skipped);
                 };
-                if self.store.save_redirection(&leased, r.expected()).await? != Cas::Applied {
-                    return Ok(One::Skipped);
-                }
                 let status = self.kontomatik.redirection_status(&r.id).await;
                 let (after, failed) = self.record_status(&leased, status).await?;
                 Ok(One::Checked {
@@ -188,18 +182,12 @@ impl App {
                     return Ok(One::Skipped);
                 }
                 // Leased first, so that of two overlapping runs only one sends.
-                let Ok(leased) = apply(
-                    &r,
-                    Event::EmailUnsent {
-                        retry_at: now + crate::machine::email_retry(),
-                    },
-                    now,
-                ) else {
+                let lease = Event::EmailUnsent {
+                    retry_at: now + crate::machine::email_retry(),
+                };
+                let Some(leased) = self.lease(&r, lease).await? else {
                     return Ok(One::Skipped);
                 };
-                if self.store.save_redirection(&leased, r.expected()).await? != Cas::Applied {
-                    return Ok(One::Skipped);
-                }
                 let sent = self.send_import_email(&leased, summary.as_ref()).await;
                 Ok(One::EmailResent { sent })
             }
@@ -208,6 +196,25 @@ impl App {
             }),
             _ => Ok(One::Skipped),
         }
+    }
+
+    /// Applies `event` to `r` exactly as read (one conditional write, no retry): the stored
+    /// result, or `None` when the event does not apply or another writer moved `r` first. Of
+    /// two overlapping runs, only the one whose lease lands goes on with the item.
+    async fn lease(
+        &self,
+        r: &crate::machine::Redirection,
+        event: Event,
+    ) -> Result<Option<crate::machine::Redirection>, FlowError> {
+        let Ok(next) = apply(r, event, self.now()) else {
+            return Ok(None);
+        };
+        Ok(
+            match self.store.save_redirection(&next, r.expected()).await? {
+                Cas::Applied => Some(next),
+                Cas::Conflict => None,
+            },
+        )
     }
 
     /// An import nothing has moved for a while (its job lost, or in the dead-letter queue):
@@ -238,10 +245,7 @@ impl App {
             continuation: 0,
         };
         // Marked first, on the version read: of two overlapping runs only one sends the job.
-        let Ok(marked) = apply(&r, Event::ImportJobSent, self.now()) else {
-            return Ok(One::Skipped);
-        };
-        if self.store.save_redirection(&marked, r.expected()).await? != Cas::Applied {
+        if self.lease(&r, Event::ImportJobSent).await?.is_none() {
             return Ok(One::Skipped);
         }
         self.queue.enqueue(&job, std::time::Duration::ZERO).await?;

@@ -74,6 +74,15 @@ impl Scripted {
             .count()
     }
 
+    /// Status checks made, per poll-index shard.
+    fn checks_per_shard(&self) -> [usize; POLL_SHARDS as usize] {
+        let mut per_shard = [0usize; POLL_SHARDS as usize];
+        for checked in self.status_checks.lock().unwrap().iter() {
+            per_shard[poll_shard(checked) as usize] += 1;
+        }
+        per_shard
+    }
+
     fn command_state(&self) -> CommandState {
         let next = self.commands.lock().unwrap().pop_front();
         next.unwrap_or(*self.command_default.lock().unwrap())
@@ -588,10 +597,7 @@ async fn under_a_backlog_every_shard_is_checked_within_as_many_runs_as_there_are
         let report = w.app.poll_due(deadline, 1).await.unwrap();
         assert!(report.out_of_time, "a backlog: {report:?}");
     }
-    let mut per_shard = [0usize; POLL_SHARDS as usize];
-    for checked in w.k.status_checks.lock().unwrap().iter() {
-        per_shard[poll_shard(checked) as usize] += 1;
-    }
+    let per_shard = w.k.checks_per_shard();
     assert!(
         per_shard.iter().all(|&n| n > 0),
         "checks per shard: {per_shard:?}"
@@ -639,10 +645,7 @@ async fn one_run_reads_a_page_of_every_shard_in_turn() {
     let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
     let report = w.app.poll_due(deadline, 1).await.unwrap();
     assert!(report.out_of_time, "a backlog: {report:?}");
-    let mut per_shard = [0usize; POLL_SHARDS as usize];
-    for checked in w.k.status_checks.lock().unwrap().iter() {
-        per_shard[poll_shard(checked) as usize] += 1;
-    }
+    let per_shard = w.k.checks_per_shard();
     assert!(
         per_shard.iter().all(|&n| n >= 50),
         "checks per shard: {per_shard:?}"
