@@ -31,13 +31,15 @@ use signin_core::domain::{
     CommandId, OwnerExternalId, RedirectionId, Secret, SessionData, Timestamp, UserKey,
 };
 use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
-use signin_core::flow::{JobOutcome, StartForm};
+use signin_core::flow::{JobOutcome, Requester, StartForm};
 use signin_core::import::ImportSink;
+use signin_core::links::Form;
 use signin_core::machine::{Expected, Redirection, State};
 use signin_core::ports::{
-    Cas, CommandStatus, Created, DuePage, FetchRedirection, FollowUpClaim, FunnelDay, FunnelStep,
-    ImportQueueConsumer, ImportRecord, Kontomatik, KontomatikError, PollCursor, RedirectionLink,
-    RedirectionStore, SignOut, StoreError, UserProfile,
+    Allowance, Cas, CommandStatus, ConsentChoice, Created, DuePage, FetchRedirection,
+    FollowUpClaim, FunnelDay, FunnelStep, ImportQueueConsumer, ImportRecord, Kontomatik,
+    KontomatikError, PersonalData, PollCursor, RedirectionLink, RedirectionStore, SignOut,
+    StoreError, UserProfile,
 };
 use signin_core::{App, Clock, SimClock};
 use tokio::sync::Notify;
@@ -127,14 +129,39 @@ impl RedirectionStore for KillableStore {
     ) -> Result<DuePage, StoreError> {
         self.inner.due_for_poll(shard, now, limit, after).await
     }
-    async fn get_or_create_user(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
-        self.inner.get_or_create_user(candidate).await
+    async fn record_start(
+        &self,
+        candidate: &UserProfile,
+        record_consent: bool,
+    ) -> Result<UserProfile, StoreError> {
+        self.inner.record_start(candidate, record_consent).await
     }
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
         self.inner.get_user(key).await
     }
-    async fn set_opt_out(&self, key: &UserKey, opted_out: bool) -> Result<bool, StoreError> {
-        self.inner.set_opt_out(key, opted_out).await
+    async fn record_consent(
+        &self,
+        key: &UserKey,
+        choice: ConsentChoice,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_consent(key, choice).await
+    }
+    async fn take_allowance(
+        &self,
+        what: &Allowance,
+        limit: u64,
+        window_end: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_allowance(what, limit, window_end).await
+    }
+    async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
+        self.inner.personal_data(key).await
+    }
+    async fn erase_person(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
+        self.inner.erase_person(key).await
+    }
+    async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
+        self.inner.delete_import_record(record).await
     }
     async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
         self.inner.record_success(key, at).await
@@ -408,10 +435,14 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     let store = Arc::new(EmbeddedStore::new(clock_arc.clone()));
     let queue = Arc::new(EmbeddedQueue::new(clock_arc.clone(), 5));
     let outbox = Arc::new(Outbox::new(clock_arc.clone()));
-    let settings = Settings {
+    let mut settings = Settings {
         link_signing_key: Some(Secret::new("fault-run-link-signing-key-0123456789")),
         ..Settings::with_defaults(PUBLIC)
     };
+    settings
+        .link_origins
+        .allow_loopback_http(sandbox.base_url.as_str())
+        .unwrap();
     let app = App {
         store: Arc::new(KillableStore {
             inner: store.clone(),
@@ -488,9 +519,14 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
                     language: Some("en".into()),
                     country: Some("pl".into()),
                     delivery: None,
+                    form_token: app.form_token(Form::Start).ok(),
+                };
+                // Each user from an address of their own (the abuse limit is not under test).
+                let from = Requester {
+                    client: Some(format!("198.51.100.{}", all_ids.len() % 250)),
                 };
                 // A failed start (Kontomatik down) is retried by the user a minute later.
-                match app.start_sign_in(&form).await {
+                match app.start_sign_in(&form, &from).await {
                     Ok(started) => {
                         u.id = Some(started.redirection.id.clone());
                         all_ids.push(started.redirection.id.clone());

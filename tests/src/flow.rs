@@ -111,7 +111,12 @@ pub struct Flow {
     pub queue_url: String,
     /// Only this flow's emails are read back (moto keeps every test's).
     recipient_domain: String,
+    /// The next user's client address.
+    next_client: std::sync::atomic::AtomicU32,
 }
+
+/// The client address of requests that do not say otherwise.
+pub const DEFAULT_CLIENT_IP: &str = "203.0.113.7";
 
 fn unique(prefix: &str) -> String {
     signin_core::contract::unique(prefix)
@@ -241,6 +246,7 @@ impl Flow {
             sqs,
             queue_url,
             recipient_domain: format!("{}.example", unique("users")),
+            next_client: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -255,13 +261,54 @@ impl Flow {
 
     /// A GET with an `Authorization` header.
     pub async fn http_with_auth(&self, path_and_query: &str, authorization: &str) -> Page {
-        self.request("GET", path_and_query, None, Some(authorization))
-            .await
+        self.request(
+            "GET",
+            path_and_query,
+            None,
+            &[("authorization", authorization)],
+            DEFAULT_CLIENT_IP,
+        )
+        .await
     }
 
     /// Sends one HTTP request through the real Lambda handler as an API Gateway v2 event.
     pub async fn http(&self, method: &str, path_and_query: &str, form: Option<&str>) -> Page {
-        self.request(method, path_and_query, form, None).await
+        self.request(method, path_and_query, form, &[], DEFAULT_CLIENT_IP)
+            .await
+    }
+
+    /// [`Flow::http`] with request headers, from the client address `client_ip`.
+    pub async fn http_from(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        form: Option<&str>,
+        headers: &[(&str, &str)],
+        client_ip: &str,
+    ) -> Page {
+        self.request(method, path_and_query, form, headers, client_ip)
+            .await
+    }
+
+    /// Follows a signed link from an email as a person does: opens its confirm page, then
+    /// presses the button (a POST with the link's token and the page's form token).
+    pub async fn confirm_link(&self, link: &str) -> Page {
+        let path_and_query = link
+            .strip_prefix(PUBLIC_BASE)
+            .unwrap_or_else(|| panic!("not one of our links: {link}"));
+        let page = self.http("GET", path_and_query, None).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let (path, query) = path_and_query.split_once('?').unwrap();
+        let t = query.strip_prefix("t=").unwrap();
+        let form = format!("t={t}&formToken={}", crate::form_token_in(&page.body));
+        self.http("POST", path, Some(&form)).await
+    }
+
+    /// The form token of the page at `path_and_query` (a GET), as a browser sends it back.
+    pub async fn form_token(&self, path_and_query: &str) -> String {
+        let page = self.http("GET", path_and_query, None).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        crate::form_token_in(&page.body)
     }
 
     async fn request(
@@ -269,7 +316,8 @@ impl Flow {
         method: &str,
         path_and_query: &str,
         form: Option<&str>,
-        authorization: Option<&str>,
+        headers: &[(&str, &str)],
+        client_ip: &str,
     ) -> Page {
         let (path, query) = path_and_query
             .split_once('?')
@@ -292,7 +340,7 @@ impl Flow {
                     "method": method,
                     "path": path,
                     "protocol": "HTTP/1.1",
-                    "sourceIp": "203.0.113.7",
+                    "sourceIp": client_ip,
                     "userAgent": "e2e-test"
                 },
                 "requestId": unique("req"),
@@ -303,8 +351,8 @@ impl Flow {
             },
             "isBase64Encoded": false
         });
-        if let Some(auth) = authorization {
-            event["headers"]["authorization"] = serde_json::Value::String(auth.to_owned());
+        for (name, value) in headers {
+            event["headers"][*name] = serde_json::Value::String((*value).to_owned());
         }
         if let Some(body) = form {
             event["body"] = serde_json::Value::String(body.to_owned());
@@ -352,16 +400,22 @@ impl Flow {
         self.start_sign_in_in(email, consent, "en").await
     }
 
-    /// Fills and submits the start form in `language`; returns the answer.
+    /// Opens the start page, fills and submits its form in `language`; returns the answer.
+    /// Each user comes from an address of their own.
     pub async fn start_sign_in_in(&self, email: &str, consent: bool, language: &str) -> Page {
+        let token = self.form_token(&format!("/start?lang={language}")).await;
         let mut form = format!(
-            "email={}&name=Ann+Smith&language={language}&country=pl&delivery=redirect",
+            "email={}&name=Ann+Smith&language={language}&country=pl&delivery=redirect&formToken={token}",
             email.replace('@', "%40")
         );
         if consent {
             form.push_str("&followUpConsent=yes");
         }
-        self.http("POST", "/start", Some(&form)).await
+        let n = self
+            .next_client
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ip = format!("198.51.{}.{}", (n / 250) % 250, n % 250 + 1);
+        self.request("POST", "/start", Some(&form), &[], &ip).await
     }
 
     /// The redirection id in a Kontomatik link (`…/signin/ID`).

@@ -17,6 +17,17 @@ use signin_core::SimClock;
 
 pub const API_KEY: &str = "test-api-key-7f3a";
 
+/// The form token of the (first) form on a page, as a browser would send it back.
+pub fn form_token_in(page: &str) -> String {
+    let marker = r#"name="formToken" value=""#;
+    let start = page
+        .find(marker)
+        .unwrap_or_else(|| panic!("no form token on the page: {page}"))
+        + marker.len();
+    let len = page[start..].find('"').unwrap();
+    page[start..start + len].to_owned()
+}
+
 /// A sandbox on a simulated clock, and a client for it.
 pub struct SandboxFixture {
     pub clock: SimClock,

@@ -461,8 +461,9 @@ async fn the_handlers_perform_only_the_actions_they_are_granted() {
     f.deliver_imports().await;
     // The link by email; a late success found by the poller; a failing import.
     let form = format!(
-        "email={}&name=I&delivery=email",
-        f.email("iam2").replace('@', "%40")
+        "email={}&name=I&delivery=email&formToken={}",
+        f.email("iam2").replace('@', "%40"),
+        f.form_token("/start").await
     );
     assert_eq!(f.http("POST", "/start", Some(&form)).await.status, 200);
     let quiet = f
@@ -493,6 +494,19 @@ async fn the_handlers_perform_only_the_actions_they_are_granted() {
         .http_with_auth("/stats", "Bearer marketing-token-0123456789abcdef")
         .await;
     assert_eq!(stats.status, 200);
+    // Erasure, through the link in the first user's email.
+    let mails = f.mails().await;
+    let done = mails
+        .iter()
+        .find(|m| m.to == f.email("iam"))
+        .expect("the import email");
+    let erase = done
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/erase?t="))
+        .expect("an erase link")
+        .to_owned();
+    assert_eq!(f.confirm_link(&erase).await.status, 200);
 
     let recorded = f.recorded_actions();
     for (function, actions) in &recorded {

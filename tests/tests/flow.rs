@@ -39,7 +39,7 @@ async fn happy_path_from_form_to_imported_data_and_email() {
     assert_eq!(r.email.as_str(), email);
     let user = f.store.get_user(&r.user_key).await.unwrap().unwrap();
     assert_eq!(user.owner, r.owner);
-    assert!(user.follow_up_consent);
+    assert!(user.follow_up_consent());
 
     let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
     assert_eq!(
@@ -636,7 +636,8 @@ async fn bad_start_forms_get_400_with_the_reason_and_write_nothing() {
             "followUpConsent",
         ),
     ] {
-        let page = f.http("POST", "/start", Some(form)).await;
+        let form = format!("{form}&formToken={}", f.form_token("/start").await);
+        let page = f.http("POST", "/start", Some(&form)).await;
         assert_eq!(page.status, 400, "{form}");
         assert!(
             page.body.contains(reason),
@@ -657,8 +658,9 @@ async fn the_same_email_keeps_its_owner_id_and_the_link_can_be_emailed() {
     let email = f.email("same");
     let first = Flow::id_of(&started(&f, &email).await);
     let form = format!(
-        "email={}&name=Ann&delivery=email",
-        email.to_uppercase().replace('@', "%40")
+        "email={}&name=Ann&delivery=email&formToken={}",
+        email.to_uppercase().replace('@', "%40"),
+        f.form_token("/start").await
     );
     let page = f.http("POST", "/start", Some(&form)).await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -697,9 +699,28 @@ async fn a_started_sign_in_survives_kontomatik_refusing_the_start() {
         "the form keeps what was typed"
     );
     let items = f.table_items().await;
-    assert_eq!(items.len(), 1, "only the user record, no redirection");
-    assert!(matches!(
-        &items[0]["PK"],
-        aws_sdk_dynamodb::types::AttributeValue::S(pk) if pk.starts_with("USER#")
-    ));
+    let keys: Vec<String> = items
+        .iter()
+        .map(|i| match &i["PK"] {
+            aws_sdk_dynamodb::types::AttributeValue::S(pk) => pk.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // The user record, the spent form token and the client's start counter; no redirection.
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("USER#")).count(),
+        1,
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("FORM#")).count(),
+        1,
+        "{keys:?}"
+    );
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("LIMIT#")).count(),
+        1,
+        "{keys:?}"
+    );
+    assert_eq!(keys.len(), 3, "no redirection: {keys:?}");
 }

@@ -145,7 +145,7 @@ async fn one_click_unsubscribe_stops_later_follow_ups() {
         .await
         .unwrap()
         .unwrap();
-    assert!(!user.opted_out);
+    assert!(!user.opted_out());
     // The mail client's one-click POST (RFC 8058).
     let done = f
         .http(
@@ -157,13 +157,48 @@ async fn one_click_unsubscribe_stops_later_follow_ups() {
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("You are unsubscribed"));
     let user = f.store.get_user(&user.key).await.unwrap().unwrap();
-    assert!(user.opted_out);
-    // A week later the user drops off again: no follow-up.
+    assert!(user.opted_out());
+    // A week later the user drops off again, the box left unticked: no follow-up.
     f.advance(Duration::days(8));
-    drop_off(&f, &email, true).await;
+    drop_off(&f, &email, false).await;
     let (sent, skipped) = poll_for(&f, 150).await;
     assert_eq!((sent, skipped), (0, 1));
     assert_eq!(f.mails().await.len(), 1);
+    // Unsubscribe wins until the person ticks the box again: then that is their choice.
+    f.advance(Duration::days(8));
+    drop_off(&f, &email, true).await;
+    let (sent, _) = poll_for(&f, 150).await;
+    assert_eq!(sent, 1, "ticked again: follow-ups are welcome again");
+}
+
+#[tokio::test]
+async fn consent_is_the_latest_choice_not_the_first() {
+    let f = Flow::start().await;
+    let email = f.email("changed-mind");
+    // Someone (the person, or anyone who typed their address) ticks the box first …
+    let first = f.start_sign_in(&email, true).await;
+    assert_eq!(first.status, 303);
+    // … then the person starts again and leaves it unticked, and drops off.
+    f.advance(Duration::minutes(5));
+    drop_off(&f, &email, false).await;
+    let user = f
+        .store
+        .get_user(&Email::parse(&email).unwrap().user_key())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !user.follow_up_consent(),
+        "the later, unticked choice counts"
+    );
+    assert_eq!(
+        user.consent.source,
+        signin_core::ports::ConsentSource::StartForm
+    );
+    assert_eq!(user.consent.at, f.app.now(), "with the time it was made");
+    let (sent, _) = poll_for(&f, 150).await;
+    assert_eq!(sent, 0, "no follow-up after the box was unticked");
+    assert!(f.mails().await.is_empty());
 }
 
 #[tokio::test]
@@ -190,9 +225,7 @@ async fn a_failed_sign_in_gets_its_own_follow_up_and_the_link_starts_afresh() {
         page.body.contains("Continue to my bank"),
         "a button, not an action on GET"
     );
-    let started = f
-        .http("POST", "/resume", Some(&format!("t={}", token_of(&resume))))
-        .await;
+    let started = f.confirm_link(&resume).await;
     assert_eq!(started.status, 303, "{}", started.body);
     let fresh = started.location.unwrap();
     let second = Flow::id_of(&fresh);
@@ -387,9 +420,7 @@ async fn the_funnel_of_a_scripted_population_matches_the_script() {
             .find(|m| &m.to == email && m.subject.contains("finish connecting"))
             .unwrap_or_else(|| panic!("{email} got no follow-up"));
         let resume = url_in(mail, &format!("{PUBLIC_BASE}/resume?t="));
-        let started = f
-            .http("POST", "/resume", Some(&format!("t={}", token_of(&resume))))
-            .await;
+        let started = f.confirm_link(&resume).await;
         let fresh = started.location.unwrap();
         let back = f.sign_in_at_bank(&fresh, "success", "DemoBank").await;
         f.come_back(&back).await;

@@ -39,6 +39,23 @@ fn start_form(email: &str) -> String {
     )
 }
 
+/// The start form as a browser sends it: with the token of the page it was filled on.
+async fn start_form_from_page(r: &Rehearsal, email: &str) -> String {
+    let page = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/start",
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    format!(
+        "{}&formToken={}",
+        start_form(email),
+        e2e_tests::form_token_in(&page.body)
+    )
+}
+
 /// The first `PUBLIC_BASE…` link in `text` whose path starts with `path`.
 fn link_in(text: &str, path: &str) -> String {
     text.split_whitespace()
@@ -133,7 +150,7 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
 
     // The form, base64-encoded as API Gateway may deliver it.
     let email = "ann@users.rehearsal.example";
-    let form = start_form(email);
+    let form = start_form_from_page(&r, email).await;
     let started = r
         .http(HttpRequest {
             method: "POST",
@@ -187,7 +204,7 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
 
     // A user who fails at the bank and walks away: the poller finds it, then follows up.
     let bo = "bo@users.rehearsal.example";
-    let form = start_form(bo);
+    let form = start_form_from_page(&r, bo).await;
     let started = r
         .http(HttpRequest {
             method: "POST",
@@ -226,18 +243,33 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         })
         .await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
-    let form = format!("t={}", token(&unsubscribe));
+    // The mail client's one-click (RFC 8058): the token in the URL, no form token.
+    let query = format!("t={}", token(&unsubscribe));
     let done = r
         .http(HttpRequest {
             method: "POST",
             path: "/unsubscribe",
-            form: Some(&form),
+            query: &query,
+            form: Some("List-Unsubscribe=One-Click"),
             ..HttpRequest::default()
         })
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains("unsubscribed"));
-    let form = format!("t={}", token(&resume));
+    let confirm = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/resume",
+            query: &format!("t={}", token(&resume)),
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let form = format!(
+        "t={}&formToken={}",
+        token(&resume),
+        e2e_tests::form_token_in(&confirm.body)
+    );
     let resumed = r
         .http(HttpRequest {
             method: "POST",
@@ -363,7 +395,7 @@ async fn a_role_missing_one_action_makes_its_function_fail() {
         r.functions.get_mut(name).unwrap().ready().await.unwrap();
     }
 
-    let form = start_form("cy@users.rehearsal.example");
+    let form = start_form_from_page(&r, "cy@users.rehearsal.example").await;
     let started = r
         .http(HttpRequest {
             method: "POST",

@@ -14,8 +14,9 @@ use signin_core::domain::{Email, Language, OwnerExternalId, RedirectionId, Times
 use signin_core::embedded::poll_sort_key;
 use signin_core::machine::{Expected, Redirection};
 use signin_core::ports::{
-    poll_shard, Cas, Created, DueItem, DuePage, FollowUpClaim, FunnelDay, FunnelStep, ImportRecord,
-    PollCursor, RedirectionStore, StoreError, UserProfile,
+    poll_shard, Allowance, Cas, ConsentChoice, ConsentSource, Created, DueItem, DuePage,
+    FollowUpClaim, FunnelDay, FunnelStep, ImportRecord, PersonalData, PollCursor, RedirectionStore,
+    StoreError, UserProfile,
 };
 
 use crate::schema::*;
@@ -129,44 +130,74 @@ fn redirection_from(item: &Item) -> Result<Redirection, StoreError> {
     serde_json::from_str(get_s(item, "data")?).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn user_item(u: &UserProfile) -> Item {
-    let mut item = user_key(&u.key);
-    item.insert("owner".into(), s(u.owner.as_str()));
-    item.insert("email".into(), s(u.email.as_str()));
-    item.insert("name".into(), s(u.name.clone()));
-    item.insert("language".into(), s(u.language.as_str()));
-    item.insert(
-        "followUpConsent".into(),
-        AttributeValue::Bool(u.follow_up_consent),
-    );
-    item.insert("optedOut".into(), AttributeValue::Bool(u.opted_out));
-    item.insert("createdAt".into(), n(millis(u.created_at)));
-    if let Some(t) = u.last_follow_up_at {
-        item.insert("lastFollowUpAt".into(), n(millis(t)));
-    }
-    if let Some(t) = u.last_success_at {
-        item.insert("lastSuccessAt".into(), n(millis(t)));
-    }
-    item
-}
-
 fn user_from(item: &Item) -> Result<UserProfile, StoreError> {
     let corrupt = |e: signin_core::domain::InvalidInput| StoreError::Corrupt(e.to_string());
     let pk = get_s(item, PK)?;
+    let created_at = get_n(item, "createdAt")
+        .and_then(from_millis)
+        .ok_or_else(|| StoreError::Corrupt("user createdAt".into()))?;
     Ok(UserProfile {
         key: UserKey::from_stored(pk.trim_start_matches(USER_PREFIX).to_owned()),
         owner: OwnerExternalId::parse(get_s(item, "owner")?).map_err(corrupt)?,
         email: Email::parse(get_s(item, "email")?).map_err(corrupt)?,
         name: get_s(item, "name")?.to_owned(),
         language: Language::parse(get_s(item, "language")?).map_err(corrupt)?,
-        follow_up_consent: get_bool(item, "followUpConsent"),
-        opted_out: get_bool(item, "optedOut"),
-        created_at: get_n(item, "createdAt")
-            .and_then(from_millis)
-            .ok_or_else(|| StoreError::Corrupt("user createdAt".into()))?,
+        consent: match get_n(item, "consentAt").and_then(from_millis) {
+            Some(at) => ConsentChoice {
+                given: get_bool(item, "followUpConsent"),
+                at,
+                source: ConsentSource::parse(get_s(item, "consentSource")?)
+                    .ok_or_else(|| StoreError::Corrupt("user consentSource".into()))?,
+            },
+            // Written before consent was recorded with its time: the box as first ticked,
+            // unless the person unsubscribed since.
+            None => ConsentChoice {
+                given: get_bool(item, "followUpConsent") && !get_bool(item, "optedOut"),
+                at: created_at,
+                source: if get_bool(item, "optedOut") {
+                    ConsentSource::Unsubscribe
+                } else {
+                    ConsentSource::StartForm
+                },
+            },
+        },
+        created_at,
         last_follow_up_at: get_n(item, "lastFollowUpAt").and_then(from_millis),
         last_success_at: get_n(item, "lastSuccessAt").and_then(from_millis),
+        // Written before retention: kept for the default retention from its creation.
+        expires_at: match get_n(item, TTL) {
+            Some(t) => Utc
+                .timestamp_opt(t, 0)
+                .single()
+                .ok_or_else(|| StoreError::Corrupt("user ttl".into()))?,
+            None => created_at + signin_core::config::default_user_retention(),
+        },
     })
+}
+
+/// The key of an allowance counter: the person's own counters live in their partition (so
+/// erasure finds them); the others under their own prefix.
+fn allowance_key(what: &Allowance) -> Item {
+    let (pk, sk) = match what {
+        Allowance::StartsFromClient { client, hour } => (
+            format!("{LIMIT_PREFIX}starts#{client}#{hour}"),
+            LIMIT_SK.to_owned(),
+        ),
+        Allowance::LinkEmails { user, day } => (
+            format!("{USER_PREFIX}{user}"),
+            format!("{LIMIT_PREFIX}links#{}", day.format("%Y-%m-%d")),
+        ),
+        Allowance::FormToken { nonce } => (format!("{FORM_PREFIX}{nonce}"), LIMIT_SK.to_owned()),
+    };
+    HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
+}
+
+fn import_sk(record: &ImportRecord) -> String {
+    format!(
+        "{IMPORT_SK_PREFIX}{}#{}",
+        record.imported_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        record.redirection_id
+    )
 }
 
 /// Whether a conditional write happened: `Ok(false)` when its condition failed (a lost race or an
@@ -204,11 +235,73 @@ impl DynamoStore {
     fn now_epoch(&self) -> i64 {
         self.clock.now().timestamp()
     }
+
+    /// Every item of one partition (every page), keys and attributes.
+    async fn query_all(&self, pk: &str, sk_prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
+        let mut out = vec![];
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start);
+            query = match sk_prefix {
+                Some(prefix) => query
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":prefix", s(prefix)),
+                None => query.key_condition_expression("#pk = :pk"),
+            };
+            let page = query.send().await.map_err(unavailable)?;
+            out.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_all(pk, None).await
+    }
+
+    /// The owner's import record items, whatever their TTL.
+    async fn import_items(&self, owner: &OwnerExternalId) -> Result<Vec<Item>, StoreError> {
+        self.query_all(&format!("{OWNER_PREFIX}{owner}"), Some(IMPORT_SK_PREFIX))
+            .await
+    }
+
+    async fn delete(&self, key: Item) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl RedirectionStore for DynamoStore {
     async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
+        // The pointer from the person's partition first, so that erasure finds every
+        // redirection that exists (a pointer to one that was never written is harmless).
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(format!("{USER_PREFIX}{}", r.user_key)))
+            .item(SK, s(format!("{REDIRECTION_PREFIX}{}", r.id)))
+            .item("owner", s(r.owner.as_str()))
+            .item(TTL, n(r.ttl_epoch_seconds()))
+            .send()
+            .await
+            .map_err(unavailable)?;
         let result = self
             .client
             .put_item()
@@ -330,22 +423,94 @@ impl RedirectionStore for DynamoStore {
         Ok(DuePage { items, next })
     }
 
-    async fn get_or_create_user(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(user_item(candidate)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        if applied(result)? {
-            return Ok(candidate.clone());
+    async fn record_start(
+        &self,
+        candidate: &UserProfile,
+        record_consent: bool,
+    ) -> Result<UserProfile, StoreError> {
+        // One write, no read first: what only a new user gets is `if_not_exists`; a record past
+        // its retention that DynamoDB has not deleted yet is replaced whole.
+        let now = self.now_epoch();
+        let fresh = [
+            ("owner", s(candidate.owner.as_str())),
+            ("email", s(candidate.email.as_str())),
+            ("createdAt", n(millis(candidate.created_at))),
+        ];
+        let consent = [
+            (
+                "followUpConsent",
+                AttributeValue::Bool(candidate.consent.given),
+            ),
+            ("consentAt", n(millis(candidate.consent.at))),
+            ("consentSource", s(candidate.consent.source.as_str())),
+        ];
+        let update = |replace: bool| {
+            let mut sets = vec![
+                "#name = :name".to_owned(),
+                "#language = :language".to_owned(),
+                "#ttl = :ttl".to_owned(),
+            ];
+            let mut req = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(user_key(&candidate.key)))
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_names("#language", "language")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":name", s(candidate.name.clone()))
+                .expression_attribute_values(":language", s(candidate.language.as_str()))
+                .expression_attribute_values(":ttl", n(candidate.expires_at.timestamp()))
+                .expression_attribute_values(":now", n(now))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+            for (i, (attr, value)) in fresh.iter().enumerate() {
+                req = req
+                    .expression_attribute_names(format!("#f{i}"), *attr)
+                    .expression_attribute_values(format!(":f{i}"), value.clone());
+                sets.push(if replace {
+                    format!("#f{i} = :f{i}")
+                } else {
+                    format!("#f{i} = if_not_exists(#f{i}, :f{i})")
+                });
+            }
+            for (i, (attr, value)) in consent.iter().enumerate() {
+                req = req
+                    .expression_attribute_names(format!("#c{i}"), *attr)
+                    .expression_attribute_values(format!(":c{i}"), value.clone());
+                sets.push(if replace || record_consent {
+                    format!("#c{i} = :c{i}")
+                } else {
+                    format!("#c{i} = if_not_exists(#c{i}, :c{i})")
+                });
+            }
+            let mut expression = format!("SET {}", sets.join(", "));
+            if replace {
+                expression.push_str(" REMOVE lastFollowUpAt, lastSuccessAt");
+                req = req.condition_expression("#ttl <= :now");
+            } else {
+                req = req.condition_expression("attribute_not_exists(#ttl) OR #ttl > :now");
+            }
+            req.update_expression(expression)
+        };
+        for replace in [false, true] {
+            let result = update(replace).send().await;
+            match result {
+                Ok(out) => {
+                    return out
+                        .attributes
+                        .as_ref()
+                        .ok_or_else(|| StoreError::Corrupt("no user after the write".into()))
+                        .and_then(user_from)
+                }
+                Err(e)
+                    if e.as_service_error().and_then(|s| s.code())
+                        == Some("ConditionalCheckFailedException") => {}
+                Err(e) => return Err(unavailable(e)),
+            }
         }
-        self.get_user(&candidate.key)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("user vanished after a failed create".into()))
+        Err(StoreError::Unavailable(
+            "the user record kept changing".into(),
+        ))
     }
 
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
@@ -358,22 +523,122 @@ impl RedirectionStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        out.item.as_ref().map(user_from).transpose()
+        match out.item {
+            // Past its retention: gone for us, whenever DynamoDB deletes it.
+            Some(item) if get_n(&item, TTL).is_some_and(|t| t <= self.now_epoch()) => Ok(None),
+            Some(item) => user_from(&item).map(Some),
+            None => Ok(None),
+        }
     }
 
-    async fn set_opt_out(&self, key: &UserKey, opted_out: bool) -> Result<bool, StoreError> {
+    async fn record_consent(
+        &self,
+        key: &UserKey,
+        choice: ConsentChoice,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(user_key(key)))
-            .update_expression("SET optedOut = :v")
-            .condition_expression("attribute_exists(#pk)")
+            .update_expression(
+                "SET followUpConsent = :given, consentAt = :at, consentSource = :source",
+            )
+            .condition_expression("attribute_exists(#pk) AND #ttl > :now")
             .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":v", AttributeValue::Bool(opted_out))
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":given", AttributeValue::Bool(choice.given))
+            .expression_attribute_values(":at", n(millis(choice.at)))
+            .expression_attribute_values(":source", s(choice.source.as_str()))
+            .expression_attribute_values(":now", n(self.now_epoch()))
             .send()
             .await;
         applied(result)
+    }
+
+    async fn take_allowance(
+        &self,
+        what: &Allowance,
+        limit: u64,
+        window_end: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // `ADD` on a condition: atomic, no read-modify-write. Each window has a key of its own,
+        // so a counter is never counted again after its window, whenever DynamoDB deletes it.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(allowance_key(what)))
+            .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD #count :one")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n(window_end.timestamp()))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
+        let mut found = PersonalData::default();
+        for item in self.partition(&format!("{USER_PREFIX}{key}")).await? {
+            let sk = get_s(&item, SK)?;
+            if sk == USER_SK {
+                let user = user_from(&item)?;
+                found.owners.insert(user.owner.clone());
+                if user.expires_at.timestamp() > self.now_epoch() {
+                    found.user = Some(user);
+                }
+            } else if let Some(id) = sk.strip_prefix(REDIRECTION_PREFIX) {
+                let id =
+                    RedirectionId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let owner = OwnerExternalId::parse(get_s(&item, "owner")?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                found.owners.insert(owner);
+                found.redirections.push(id);
+            }
+        }
+        for owner in &found.owners {
+            found.imports += self.import_items(owner).await?.len();
+        }
+        Ok(found)
+    }
+
+    async fn erase_person(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
+        let found = self.personal_data(key).await?;
+        // Redirections (and with them their poll index entries), then import records, then
+        // the person's partition last: until it is gone, a repeated erasure still finds what
+        // an interrupted one left.
+        for id in &found.redirections {
+            self.delete(redirection_key(id)).await?;
+        }
+        for owner in &found.owners {
+            for item in self.import_items(owner).await? {
+                self.delete(HashMap::from([
+                    (PK.into(), s(get_s(&item, PK)?)),
+                    (SK.into(), s(get_s(&item, SK)?)),
+                ]))
+                .await?;
+            }
+        }
+        for item in self.partition(&format!("{USER_PREFIX}{key}")).await? {
+            self.delete(HashMap::from([
+                (PK.into(), s(get_s(&item, PK)?)),
+                (SK.into(), s(get_s(&item, SK)?)),
+            ]))
+            .await?;
+        }
+        Ok(found)
+    }
+
+    async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
+        self.delete(HashMap::from([
+            (PK.into(), s(format!("{OWNER_PREFIX}{}", record.owner))),
+            (SK.into(), s(import_sk(record))),
+        ]))
+        .await
     }
 
     async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
@@ -406,14 +671,15 @@ impl RedirectionStore for DynamoStore {
             .set_key(Some(user_key(key)))
             .update_expression("SET lastFollowUpAt = :now")
             .condition_expression(
-                "attribute_exists(#pk) AND followUpConsent = :yes AND optedOut = :no \
+                "attribute_exists(#pk) AND followUpConsent = :yes AND #ttl > :epoch \
                  AND (attribute_not_exists(lastFollowUpAt) OR lastFollowUpAt < :cutoff) \
                  AND (attribute_not_exists(lastSuccessAt) OR lastSuccessAt < :since)",
             )
             .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":now", n(millis(claim.now)))
+            .expression_attribute_values(":epoch", n(claim.now.timestamp()))
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":cutoff", n(millis(claim.now - claim.not_within)))
             .expression_attribute_values(":since", n(millis(claim.no_success_since)))
             .send()
@@ -432,16 +698,12 @@ impl RedirectionStore for DynamoStore {
             data =
                 serde_json::to_string(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
-        let sk = format!(
-            "{IMPORT_SK_PREFIX}{}#{}",
-            record.imported_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-            record.redirection_id
-        );
         self.client
             .put_item()
             .table_name(&self.table)
             .item(PK, s(format!("{OWNER_PREFIX}{}", record.owner)))
-            .item(SK, s(sk))
+            .item(SK, s(import_sk(&record)))
+            .item(TTL, n(record.expires_at.timestamp()))
             .item("data", s(data))
             .send()
             .await
@@ -453,33 +715,16 @@ impl RedirectionStore for DynamoStore {
         &self,
         owner: &OwnerExternalId,
     ) -> Result<Vec<ImportRecord>, StoreError> {
-        let mut out = vec![];
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(format!("{OWNER_PREFIX}{owner}")))
-                .expression_attribute_values(":prefix", s(IMPORT_SK_PREFIX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in page.items.unwrap_or_default() {
-                out.push(
-                    serde_json::from_str(get_s(&item, "data")?)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                );
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
+        let now = self.now_epoch();
+        self.import_items(owner)
+            .await?
+            .iter()
+            .filter(|item| get_n(item, TTL).is_none_or(|t| t > now))
+            .map(|item| {
+                serde_json::from_str(get_s(item, "data")?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
     }
 
     async fn add_to_funnel(

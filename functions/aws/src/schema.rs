@@ -25,6 +25,11 @@ pub const IMPORT_SK_PREFIX: &str = "IMPORT#";
 pub const STATS_PREFIX: &str = "STATS#";
 pub const STATS_SK: &str = "FUNNEL";
 pub const POLL_PREFIX: &str = "POLL#";
+/// Abuse-limit counters (and, in a person's partition, their own counters' sort keys).
+pub const LIMIT_PREFIX: &str = "LIMIT#";
+pub const LIMIT_SK: &str = "COUNT";
+/// Spent form tokens.
+pub const FORM_PREFIX: &str = "FORM#";
 
 /// Creates the table as `template.yaml` declares it (for tests and the local run on moto), with
 /// TTL on [`TTL`]. Waits until it is active.

@@ -72,6 +72,24 @@ async fn dynamo_users() {
 }
 
 #[tokio::test]
+async fn dynamo_retention() {
+    let (s, c) = store().await;
+    contract::store_retention(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_allowances() {
+    let (s, c) = store().await;
+    contract::store_allowances(s, &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_erasure() {
+    let (s, c) = store().await;
+    contract::store_erasure(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
 async fn dynamo_imports_and_funnel() {
     let (s, c) = store().await;
     contract::store_imports_and_funnel(s, &c).await;
@@ -144,6 +162,7 @@ async fn dynamo_import_records_stay_under_the_item_limit() {
             accounts_total: 80,
             ..Default::default()
         },
+        expires_at: c.now() + chrono::Duration::days(90),
     };
     s.put_import_record(&rec).await.unwrap();
     let back = s.import_records(&owner).await.unwrap();

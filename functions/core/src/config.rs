@@ -54,6 +54,153 @@ pub struct Settings {
     pub stats_token: Option<Secret>,
     /// Default Import asks for this many months of history (`since`).
     pub import_history_months: u32,
+    /// How long a page's form token works (a form left open longer is shown again, filled in,
+    /// with a fresh token).
+    pub form_token_life: Duration,
+    /// Abuse limits: starts (each costs a Kontomatik call) per client address per hour, and
+    /// sign-in links emailed per recipient per day.
+    pub limits: Limits,
+    /// User records are deleted this long after the person's last start.
+    pub user_retention: Duration,
+    /// Import records (the analysis) are deleted this long after the import.
+    pub import_retention: Duration,
+    /// Where a Kontomatik link may send the user.
+    pub link_origins: LinkOrigins,
+}
+
+/// The abuse limits (see [`Settings::limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub starts_per_client_per_hour: u64,
+    pub link_emails_per_recipient_per_day: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            starts_per_client_per_hour: 20,
+            link_emails_per_recipient_per_day: 3,
+        }
+    }
+}
+
+/// User records are kept this long after the person's last start unless
+/// `USER_RETENTION_DAYS` says otherwise.
+pub fn default_user_retention() -> Duration {
+    Duration::days(365)
+}
+
+/// Import records are kept this long unless `IMPORT_RETENTION_DAYS` says otherwise.
+pub fn default_import_retention() -> Duration {
+    Duration::days(90)
+}
+
+/// The places a Kontomatik link may send the user to: `https` on an allowed host (an exact
+/// name, or `*.` and a domain for its subdomains), or one exact `http://` origin on the
+/// loopback interface (the local sandbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOrigins {
+    https_hosts: Vec<String>,
+    loopback_http: Vec<(String, u16)>,
+}
+
+impl Default for LinkOrigins {
+    /// Kontomatik's own domain and its subdomains.
+    fn default() -> Self {
+        LinkOrigins {
+            https_hosts: vec!["kontomatik.com".into(), "*.kontomatik.com".into()],
+            loopback_http: vec![],
+        }
+    }
+}
+
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
+}
+
+impl LinkOrigins {
+    /// A comma-separated list: `kontomatik.com, *.kontomatik.com, http://127.0.0.1:8090`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let mut origins = LinkOrigins {
+            https_hosts: vec![],
+            loopback_http: vec![],
+        };
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if entry.starts_with("http://") {
+                origins.allow_loopback_http(entry)?;
+                continue;
+            }
+            let host = entry.strip_prefix("https://").unwrap_or(entry);
+            let bare = host.strip_prefix("*.").unwrap_or(host);
+            let valid = !bare.is_empty()
+                && bare.contains('.')
+                && bare
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            if !valid {
+                return Err(format!("{entry:?} is not a host name like kontomatik.com"));
+            }
+            origins.https_hosts.push(host.to_ascii_lowercase());
+        }
+        if origins.https_hosts.is_empty() && origins.loopback_http.is_empty() {
+            return Err("name at least one host".into());
+        }
+        Ok(origins)
+    }
+
+    /// Also allows the `http://` origin of `base` (e.g. the local sandbox), which must be on
+    /// the loopback interface.
+    pub fn allow_loopback_http(&mut self, base: &str) -> Result<(), String> {
+        let url = url::Url::parse(base).map_err(|e| format!("{base:?}: {e}"))?;
+        let loopback = url.host().is_some_and(|h| is_loopback(&h));
+        if url.scheme() != "http" || !loopback {
+            return Err(format!(
+                "{base:?}: plain http is allowed only on the loopback interface"
+            ));
+        }
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let port = url.port_or_known_default().unwrap_or(80);
+        self.loopback_http.push((host, port));
+        Ok(())
+    }
+
+    /// Whether the user may be sent to `link`.
+    pub fn allows(&self, link: &str) -> bool {
+        let Ok(url) = url::Url::parse(link) else {
+            return false;
+        };
+        if !url.username().is_empty() || url.password().is_some() {
+            return false;
+        }
+        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        match url.scheme() {
+            "https" => {
+                url.port().is_none()
+                    && self
+                        .https_hosts
+                        .iter()
+                        .any(|allowed| match allowed.strip_prefix("*.") {
+                            Some(domain) => host
+                                .strip_suffix(domain)
+                                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+                            None => host == *allowed,
+                        })
+            }
+            "http" => {
+                let port = url.port_or_known_default().unwrap_or(80);
+                self.loopback_http
+                    .iter()
+                    .any(|(h, p)| *h == host && *p == port)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Settings {
@@ -82,6 +229,11 @@ impl Settings {
             unsubscribe_link_life: Duration::days(365),
             stats_token: None,
             import_history_months: DEFAULT_IMPORT_HISTORY_MONTHS,
+            form_token_life: Duration::hours(2),
+            limits: Limits::default(),
+            user_retention: default_user_retention(),
+            import_retention: default_import_retention(),
+            link_origins: LinkOrigins::default(),
         }
     }
 
@@ -147,6 +299,26 @@ pub const OPTIONAL_VARIABLES: &[(&str, &str)] = &[
     (
         "IMPORT_HISTORY_MONTHS",
         "months of history Default Import asks for (`since`), 1-120 (default 12)",
+    ),
+    (
+        "START_LIMIT_PER_CLIENT_PER_HOUR",
+        "sign-ins one client address may start in an hour (default 20)",
+    ),
+    (
+        "LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
+        "sign-in links emailed to one address in a day (default 3)",
+    ),
+    (
+        "USER_RETENTION_DAYS",
+        "user records are deleted this many days after the last start (default 365)",
+    ),
+    (
+        "IMPORT_RETENTION_DAYS",
+        "import records are deleted this many days after the import (default 90)",
+    ),
+    (
+        "KONTOMATIK_LINK_HOSTS",
+        "hosts a Kontomatik link may send the user to, https only (default kontomatik.com, *.kontomatik.com)",
     ),
 ];
 
@@ -311,6 +483,29 @@ impl Config {
             }
             settings.stats_token = Some(Secret::new(token.trim()));
         }
+        if let Some(raw) = optional("START_LIMIT_PER_CLIENT_PER_HOUR") {
+            settings.limits.starts_per_client_per_hour =
+                whole_number("START_LIMIT_PER_CLIENT_PER_HOUR", &raw, 1..=100_000)? as u64;
+        }
+        if let Some(raw) = optional("LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY") {
+            settings.limits.link_emails_per_recipient_per_day =
+                whole_number("LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY", &raw, 1..=1_000)? as u64;
+        }
+        if let Some(raw) = optional("USER_RETENTION_DAYS") {
+            settings.user_retention =
+                whole_number("USER_RETENTION_DAYS", &raw, 1..=3_650).map(Duration::days)?;
+        }
+        if let Some(raw) = optional("IMPORT_RETENTION_DAYS") {
+            settings.import_retention =
+                whole_number("IMPORT_RETENTION_DAYS", &raw, 1..=3_650).map(Duration::days)?;
+        }
+        if let Some(raw) = optional("KONTOMATIK_LINK_HOSTS") {
+            settings.link_origins =
+                LinkOrigins::parse(&raw).map_err(|reason| ConfigError::Invalid {
+                    name: "KONTOMATIK_LINK_HOSTS",
+                    reason,
+                })?;
+        }
         let kontomatik = match need("KONTOMATIK_BASE_URL")? {
             Some(raw) => Some(KontomatikConfig {
                 base_url: http_url("KONTOMATIK_BASE_URL", raw)?,
@@ -318,6 +513,12 @@ impl Config {
             }),
             None => None,
         };
+        // A Kontomatik on the loopback interface (the local sandbox) may send users to itself.
+        if let Some(k) = &kontomatik {
+            if k.base_url.starts_with("http://") {
+                let _ = settings.link_origins.allow_loopback_http(&k.base_url);
+            }
+        }
         let import_queue_url = match need("IMPORT_QUEUE_URL")? {
             Some(raw) => Some(http_url("IMPORT_QUEUE_URL", raw)?),
             None => None,
@@ -462,6 +663,13 @@ mod tests {
             ("IMPORT_HISTORY_MONTHS", "0"),
             ("IMPORT_HISTORY_MONTHS", "twelve"),
             ("FOLLOW_UP_WINDOW_DAYS", "-1"),
+            ("START_LIMIT_PER_CLIENT_PER_HOUR", "0"),
+            ("LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY", "many"),
+            ("USER_RETENTION_DAYS", "0"),
+            ("IMPORT_RETENTION_DAYS", "-5"),
+            ("KONTOMATIK_LINK_HOSTS", "http://evil.example"),
+            ("KONTOMATIK_LINK_HOSTS", "evil/path"),
+            ("KONTOMATIK_LINK_HOSTS", " , "),
         ] {
             let mut e = env();
             e.insert(name, value.into());
@@ -472,5 +680,57 @@ mod tests {
             );
             assert!(err.to_string().contains(name));
         }
+    }
+
+    #[test]
+    fn kontomatik_links_go_only_to_allowed_https_hosts() {
+        let default = LinkOrigins::default();
+        for ok in [
+            "https://signin.kontomatik.com/r/abc",
+            "https://kontomatik.com/x",
+            "https://test.signin.kontomatik.com/x?y=1",
+        ] {
+            assert!(default.allows(ok), "{ok}");
+        }
+        for bad in [
+            "http://signin.kontomatik.com/r/abc",
+            "https://kontomatik.com.evil.example/x",
+            "https://evilkontomatik.com/x",
+            "https://signin.kontomatik.com@evil.example/x",
+            "https://user@signin.kontomatik.com/x",
+            "https://signin.kontomatik.com:8443/x",
+            "javascript:alert(1)",
+            "//signin.kontomatik.com/x",
+            "not a url",
+            "http://127.0.0.1:8090/signin/1",
+        ] {
+            assert!(!default.allows(bad), "{bad}");
+        }
+        let local = LinkOrigins::parse("kontomatik.com, http://127.0.0.1:8090").expect("valid");
+        assert!(local.allows("http://127.0.0.1:8090/signin/1"));
+        assert!(!local.allows("http://127.0.0.1:8091/signin/1"));
+        assert!(
+            !local.allows("https://signin.kontomatik.com/x"),
+            "no wildcard given"
+        );
+        assert!(LinkOrigins::parse("http://10.0.0.5:8090").is_err());
+
+        // The local sandbox is allowed because Kontomatik itself is on the loopback interface.
+        let mut e = env();
+        e.insert("KONTOMATIK_BASE_URL", "http://127.0.0.1:8090".into());
+        let c = load(&e).expect("valid");
+        assert!(c
+            .settings
+            .link_origins
+            .allows("http://127.0.0.1:8090/signin/1"));
+        assert!(c
+            .settings
+            .link_origins
+            .allows("https://signin.kontomatik.com/r"));
+        let c = load(&env()).expect("valid");
+        assert!(!c
+            .settings
+            .link_origins
+            .allows("http://127.0.0.1:8090/signin/1"));
     }
 }

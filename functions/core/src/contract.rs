@@ -17,9 +17,9 @@ use crate::domain::{AccessMode, Country, Email, Language, OwnerExternalId, Redir
 use crate::import::ImportSummary;
 use crate::machine::{apply, Event, NewRedirection, Redirection, State};
 use crate::ports::{
-    poll_shard, Cas, Created, FollowUpClaim, FunnelStep, ImportJob, ImportQueue,
-    ImportQueueConsumer, ImportRecord, MailCategory, OutgoingEmail, RedirectionStore, UserProfile,
-    POLL_SHARDS,
+    poll_shard, Allowance, Cas, ConsentChoice, ConsentSource, Created, FollowUpClaim, FunnelStep,
+    ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, MailCategory, OutgoingEmail,
+    RedirectionStore, UserProfile, POLL_SHARDS,
 };
 
 /// A redirection created now on `clock`, first poll 5 minutes later.
@@ -48,11 +48,25 @@ fn user(email: &str, clock: &dyn Clock) -> UserProfile {
         email,
         name: "Ann".into(),
         language: Language::parse("en").unwrap(),
-        follow_up_consent: true,
-        opted_out: false,
+        consent: ConsentChoice {
+            given: true,
+            at: clock.now(),
+            source: ConsentSource::StartForm,
+        },
         created_at: clock.now(),
         last_follow_up_at: None,
         last_success_at: None,
+        expires_at: clock.now() + Duration::days(365),
+    }
+}
+
+fn import_record(owner: &OwnerExternalId, id: &str, clock: &dyn Clock) -> ImportRecord {
+    ImportRecord {
+        owner: owner.clone(),
+        redirection_id: RedirectionId::parse(id).unwrap(),
+        imported_at: clock.now(),
+        summary: ImportSummary::default(),
+        expires_at: clock.now() + Duration::days(90),
     }
 }
 
@@ -269,21 +283,23 @@ pub async fn store_due_for_poll(store: &dyn RedirectionStore, clock: &SimClock) 
     assert!(page.items.iter().all(|i| i.id != id));
 }
 
-/// Users: a stable owner id, opt-out, and one follow-up per window, decided conditionally.
+/// Users: a stable owner id, the latest consent choice, and one follow-up per window, decided
+/// conditionally.
 pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
     let email = format!("{}@example.com", unique("user"));
     let first = store
-        .get_or_create_user(&user(&email, clock))
+        .record_start(&user(&email, clock), true)
         .await
         .unwrap();
-    let again = store
-        .get_or_create_user(&user(&email.to_uppercase(), clock))
-        .await
-        .unwrap();
+    let mut later = user(&email.to_uppercase(), clock);
+    later.name = "Ann Later".into();
+    let again = store.record_start(&later, true).await.unwrap();
     assert_eq!(
         first.owner, again.owner,
         "the same email keeps its owner id"
     );
+    assert_eq!(again.name, "Ann Later", "the latest name is kept");
+    assert_eq!(again.created_at, first.created_at);
     assert_eq!(
         store.get_user(&first.key).await.unwrap().map(|u| u.owner),
         Some(first.owner.clone())
@@ -306,7 +322,15 @@ pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
         "a second follow-up within the window is refused"
     );
     clock.advance(Duration::days(8));
-    store.set_opt_out(&first.key, true).await.unwrap();
+    let unsubscribe = ConsentChoice {
+        given: false,
+        at: clock.now(),
+        source: ConsentSource::Unsubscribe,
+    };
+    assert!(store.record_consent(&first.key, unsubscribe).await.unwrap());
+    let stored = store.get_user(&first.key).await.unwrap().unwrap();
+    assert!(stored.opted_out() && !stored.follow_up_consent());
+    assert_eq!(stored.consent, unsubscribe, "time and source are kept");
     assert!(
         !store
             .claim_follow_up(&first.key, claim(clock.now()))
@@ -314,7 +338,22 @@ pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
             .unwrap(),
         "never to an opted-out user"
     );
-    store.set_opt_out(&first.key, false).await.unwrap();
+    // A resume (no explicit choice) leaves the unsubscribe as it is; the box ticked again
+    // is the new latest choice.
+    let mut resumed = user(&email, clock);
+    resumed.consent.at = clock.now();
+    assert!(store
+        .record_start(&resumed, false)
+        .await
+        .unwrap()
+        .opted_out());
+    let ticked = store.record_start(&resumed, true).await.unwrap();
+    assert!(ticked.follow_up_consent() && !ticked.opted_out());
+    assert_eq!(
+        ticked.last_follow_up_at,
+        Some(clock.now() - Duration::days(8)),
+        "history kept"
+    );
     store
         .record_success(&first.key, clock.now() - Duration::minutes(30))
         .await
@@ -331,23 +370,226 @@ pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
         .claim_follow_up(&first.key, claim(clock.now()))
         .await
         .unwrap());
+    // Unticked on a later start: that is the latest choice too.
+    let mut unticked = user(&email, clock);
+    unticked.consent.given = false;
+    assert!(!store
+        .record_start(&unticked, true)
+        .await
+        .unwrap()
+        .follow_up_consent());
 
     let unknown = Email::parse("nobody-at-all@example.com")
         .unwrap()
         .user_key();
-    assert!(!store.set_opt_out(&unknown, true).await.unwrap());
+    assert!(!store.record_consent(&unknown, unsubscribe).await.unwrap());
     assert!(!store
         .claim_follow_up(&unknown, claim(clock.now()))
         .await
         .unwrap());
 
     let mut no_consent = user(&format!("{}@example.com", unique("nc")), clock);
-    no_consent.follow_up_consent = false;
-    store.get_or_create_user(&no_consent).await.unwrap();
+    no_consent.consent.given = false;
+    store.record_start(&no_consent, true).await.unwrap();
     assert!(!store
         .claim_follow_up(&no_consent.key, claim(clock.now()))
         .await
         .unwrap());
+}
+
+/// Retention: a user record and an import record are gone for every read after their time;
+/// a start after the user's retention makes a fresh record.
+pub async fn store_retention(store: &dyn RedirectionStore, clock: &SimClock) {
+    let email = format!("{}@example.com", unique("ret"));
+    let mut u = user(&email, clock);
+    u.expires_at = clock.now() + Duration::days(2);
+    let stored = store.record_start(&u, true).await.unwrap();
+    let rec = ImportRecord {
+        expires_at: clock.now() + Duration::days(1),
+        ..import_record(&stored.owner, &unique("ret"), clock)
+    };
+    store.put_import_record(&rec).await.unwrap();
+    assert_eq!(
+        store.import_records(&stored.owner).await.unwrap(),
+        vec![rec]
+    );
+    clock.advance(Duration::days(1));
+    assert!(
+        store
+            .import_records(&stored.owner)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an import record past its retention is gone"
+    );
+    assert!(store.get_user(&u.key).await.unwrap().is_some());
+    clock.advance(Duration::days(1));
+    assert_eq!(
+        store.get_user(&u.key).await.unwrap(),
+        None,
+        "a user past its retention is gone"
+    );
+    assert!(!store
+        .claim_follow_up(
+            &u.key,
+            FollowUpClaim {
+                now: clock.now(),
+                not_within: Duration::days(7),
+                no_success_since: clock.now(),
+            }
+        )
+        .await
+        .unwrap());
+    let mut fresh = user(&email, clock);
+    fresh.owner = OwnerExternalId::generate();
+    let renewed = store.record_start(&fresh, true).await.unwrap();
+    assert_eq!(
+        renewed.owner, fresh.owner,
+        "a new record, not the expired one"
+    );
+    assert_eq!(renewed.created_at, clock.now());
+}
+
+/// Abuse limits: at most `limit` per window, atomically under concurrency; windows are apart.
+pub async fn store_allowances(store: Arc<dyn RedirectionStore>, clock: &SimClock) {
+    let what = Allowance::StartsFromClient {
+        client: unique("client"),
+        hour: 7,
+    };
+    let end = clock.now() + Duration::hours(1);
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let (store, what) = (store.clone(), what.clone());
+        tasks.push(tokio::spawn(async move {
+            store.take_allowance(&what, 5, end).await.unwrap()
+        }));
+    }
+    let mut granted = 0;
+    for t in tasks {
+        granted += u32::from(t.await.unwrap());
+    }
+    assert_eq!(
+        granted, 5,
+        "exactly the limit is granted, however the calls race"
+    );
+    let next_hour = Allowance::StartsFromClient {
+        client: match &what {
+            Allowance::StartsFromClient { client, .. } => client.clone(),
+            _ => unreachable!(),
+        },
+        hour: 8,
+    };
+    assert!(store.take_allowance(&next_hour, 5, end).await.unwrap());
+    let token = Allowance::FormToken {
+        nonce: unique("nonce"),
+    };
+    assert!(store.take_allowance(&token, 1, end).await.unwrap());
+    assert!(
+        !store.take_allowance(&token, 1, end).await.unwrap(),
+        "a form token is spent once"
+    );
+}
+
+/// Erasure: everything of one person goes (user record, redirections and their poll index
+/// entries, import records, their own counters); another person's data and the funnel stay.
+pub async fn store_erasure(store: &dyn RedirectionStore, clock: &SimClock) {
+    let email = format!("{}@example.com", unique("erase"));
+    let other_email = format!("{}@example.com", unique("keep"));
+    let u = store
+        .record_start(&user(&email, clock), true)
+        .await
+        .unwrap();
+    let other = store
+        .record_start(&user(&other_email, clock), true)
+        .await
+        .unwrap();
+    let mut mine = vec![];
+    for _ in 0..2 {
+        let mut r = new_redirection(&unique("er"), &email, clock);
+        r.owner = u.owner.clone();
+        store.create_redirection(&r).await.unwrap();
+        mine.push(r);
+    }
+    let mut theirs = new_redirection(&unique("keep"), &other_email, clock);
+    theirs.owner = other.owner.clone();
+    store.create_redirection(&theirs).await.unwrap();
+    for r in mine.iter().chain([&theirs]) {
+        store
+            .put_import_record(&import_record(&r.owner, r.id.as_str(), clock))
+            .await
+            .unwrap();
+    }
+    let day = clock.now().date_naive();
+    assert!(store
+        .take_allowance(
+            &Allowance::LinkEmails {
+                user: u.key.clone(),
+                day
+            },
+            3,
+            clock.now() + Duration::days(1)
+        )
+        .await
+        .unwrap());
+    let found = store.personal_data(&u.key).await.unwrap();
+    assert_eq!(found.user.as_ref().map(|x| &x.owner), Some(&u.owner));
+    let mut ids: Vec<_> = mine.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    let mut held = found.redirections.clone();
+    held.sort();
+    assert_eq!(held, ids);
+    assert_eq!(found.owners.iter().collect::<Vec<_>>(), vec![&u.owner]);
+    assert_eq!(found.imports, 2);
+
+    let erased = store.erase_person(&u.key).await.unwrap();
+    assert_eq!(erased, found, "erasure reports what it found");
+    assert!(store.personal_data(&u.key).await.unwrap().is_empty());
+    assert_eq!(store.get_user(&u.key).await.unwrap(), None);
+    for r in &mine {
+        assert_eq!(store.get_redirection(&r.id).await.unwrap(), None);
+        let due = store
+            .due_for_poll(
+                poll_shard(&r.id),
+                clock.now() + Duration::hours(1),
+                1000,
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(
+            due.items.iter().all(|i| i.id != r.id),
+            "out of the poll index"
+        );
+    }
+    assert!(store.import_records(&u.owner).await.unwrap().is_empty());
+    assert!(
+        store
+            .take_allowance(
+                &Allowance::LinkEmails {
+                    user: u.key.clone(),
+                    day
+                },
+                1,
+                clock.now() + Duration::days(1)
+            )
+            .await
+            .unwrap(),
+        "their counters went with them"
+    );
+    assert!(store.get_user(&other.key).await.unwrap().is_some());
+    assert!(store.get_redirection(&theirs.id).await.unwrap().is_some());
+    assert_eq!(store.import_records(&other.owner).await.unwrap().len(), 1);
+    let again = store.erase_person(&u.key).await.unwrap();
+    assert!(
+        again.is_empty() || again.user.is_none(),
+        "erasing twice is harmless"
+    );
+
+    // An import that finished after the erasure removes its own record.
+    let late = import_record(&u.owner, &unique("late"), clock);
+    store.put_import_record(&late).await.unwrap();
+    store.delete_import_record(&late).await.unwrap();
+    assert!(store.import_records(&u.owner).await.unwrap().is_empty());
 }
 
 /// Import records read back per owner in time order; funnel counters add up atomically.
@@ -362,6 +604,7 @@ pub async fn store_imports_and_funnel(store: Arc<dyn RedirectionStore>, clock: &
                 transactions_total: u64::from(i) * 10,
                 ..Default::default()
             },
+            expires_at: clock.now() + Duration::days(90),
         };
         store.put_import_record(&rec).await.unwrap();
     }
@@ -590,6 +833,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn embedded_store_retention() {
+        let (s, c) = setup();
+        store_retention(s.as_ref(), &c).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_store_allowances() {
+        let (s, c) = setup();
+        store_allowances(s, &c).await;
+    }
+
+    #[tokio::test]
+    async fn embedded_store_erasure() {
+        let (s, c) = setup();
+        store_erasure(s.as_ref(), &c).await;
+    }
+
+    #[tokio::test]
     async fn embedded_store_imports_and_funnel() {
         let (s, c) = setup();
         store_imports_and_funnel(s, &c).await;
@@ -655,13 +916,8 @@ mod tests {
         let r = new_redirection("snap", "s@example.com", &c);
         s.create_redirection(&r).await.unwrap();
         let u = user("s@example.com", &c);
-        s.get_or_create_user(&u).await.unwrap();
-        let rec = ImportRecord {
-            owner: r.owner.clone(),
-            redirection_id: r.id.clone(),
-            imported_at: c.now(),
-            summary: ImportSummary::default(),
-        };
+        s.record_start(&u, true).await.unwrap();
+        let rec = import_record(&r.owner, r.id.as_str(), &c);
         s.put_import_record(&rec).await.unwrap();
         let day = c.now().date_naive();
         s.add_to_funnel(day, FunnelStep::Imported, 2).await.unwrap();

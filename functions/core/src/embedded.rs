@@ -16,9 +16,10 @@ use crate::domain::{OwnerExternalId, RedirectionId, Timestamp, UserKey};
 
 use crate::machine::{Expected, Redirection};
 use crate::ports::{
-    poll_shard, Cas, Created, Delivery, DueItem, DuePage, FollowUpClaim, FunnelDay, FunnelStep,
-    ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, MailError, Mailer, OutgoingEmail,
-    PollCursor, QueueError, RedirectionStore, StoreError, UserProfile,
+    poll_shard, Allowance, Cas, ConsentChoice, Created, Delivery, DueItem, DuePage, FollowUpClaim,
+    FunnelDay, FunnelStep, ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, MailError,
+    Mailer, OutgoingEmail, PersonalData, PollCursor, QueueError, RedirectionStore, StoreError,
+    UserProfile,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -49,6 +50,27 @@ struct StoreData {
     /// in order; a string key keeps the snapshot plain JSON.
     imports: BTreeMap<String, ImportRecord>,
     funnel: BTreeMap<NaiveDate, BTreeMap<FunnelStep, u64>>,
+    /// Abuse-limit counters and spent form tokens: count and window end.
+    #[serde(default)]
+    allowances: BTreeMap<String, (u64, Timestamp)>,
+}
+
+/// The key of an allowance counter (the same shape as the DynamoDB adapter's).
+fn allowance_key(what: &Allowance) -> String {
+    match what {
+        Allowance::StartsFromClient { client, hour } => format!("starts#{client}#{hour}"),
+        Allowance::LinkEmails { user, day } => format!("links#{user}#{day}"),
+        Allowance::FormToken { nonce } => format!("form#{nonce}"),
+    }
+}
+
+fn import_key(record: &ImportRecord) -> String {
+    format!(
+        "{}#{}#{}",
+        record.owner,
+        record.imported_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        record.redirection_id
+    )
 }
 
 /// The embedded [`RedirectionStore`].
@@ -88,9 +110,12 @@ impl EmbeddedStore {
     pub fn sweep_expired(&self) -> usize {
         let now = self.clock.now();
         let mut d = lock(&self.data);
-        let before = d.redirections.len();
+        let before = d.redirections.len() + d.users.len() + d.imports.len();
         d.redirections.retain(|_, r| !r.is_forgotten(now));
-        before - d.redirections.len()
+        d.users.retain(|_, u| u.expires_at > now);
+        d.imports.retain(|_, i| i.expires_at > now);
+        d.allowances.retain(|_, (_, end)| *end > now);
+        before - (d.redirections.len() + d.users.len() + d.imports.len())
     }
 
     /// The whole state as JSON (for the local run's data directory).
@@ -190,27 +215,117 @@ impl RedirectionStore for EmbeddedStore {
         })
     }
 
-    async fn get_or_create_user(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
+    async fn record_start(
+        &self,
+        candidate: &UserProfile,
+        record_consent: bool,
+    ) -> Result<UserProfile, StoreError> {
+        let now = self.clock.now();
         let mut d = lock(&self.data);
-        Ok(d.users
+        let stored = d
+            .users
             .entry(candidate.key.clone())
-            .or_insert_with(|| candidate.clone())
-            .clone())
+            .and_modify(|u| {
+                if u.expires_at <= now {
+                    // Past its retention: gone, as DynamoDB's TTL would have it.
+                    *u = candidate.clone();
+                    return;
+                }
+                u.name = candidate.name.clone();
+                u.language = candidate.language;
+                u.expires_at = candidate.expires_at;
+                if record_consent {
+                    u.consent = candidate.consent;
+                }
+            })
+            .or_insert_with(|| candidate.clone());
+        Ok(stored.clone())
     }
 
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
-        Ok(lock(&self.data).users.get(key).cloned())
+        let now = self.clock.now();
+        Ok(lock(&self.data)
+            .users
+            .get(key)
+            .filter(|u| u.expires_at > now)
+            .cloned())
     }
 
-    async fn set_opt_out(&self, key: &UserKey, opted_out: bool) -> Result<bool, StoreError> {
+    async fn record_consent(
+        &self,
+        key: &UserKey,
+        choice: ConsentChoice,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
         let mut d = lock(&self.data);
-        Ok(match d.users.get_mut(key) {
+        Ok(match d.users.get_mut(key).filter(|u| u.expires_at > now) {
             Some(u) => {
-                u.opted_out = opted_out;
+                u.consent = choice;
                 true
             }
             None => false,
         })
+    }
+
+    async fn take_allowance(
+        &self,
+        what: &Allowance,
+        limit: u64,
+        window_end: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let mut d = lock(&self.data);
+        d.allowances.retain(|_, (_, end)| *end > now);
+        let entry = d
+            .allowances
+            .entry(allowance_key(what))
+            .or_insert((0, window_end));
+        if entry.0 >= limit {
+            return Ok(false);
+        }
+        entry.0 += 1;
+        Ok(true)
+    }
+
+    async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
+        let now = self.clock.now();
+        let d = lock(&self.data);
+        let user = d.users.get(key).filter(|u| u.expires_at > now).cloned();
+        let mut owners: std::collections::BTreeSet<OwnerExternalId> =
+            user.iter().map(|u| u.owner.clone()).collect();
+        let mut redirections = vec![];
+        for r in d.redirections.values().filter(|r| &r.user_key == key) {
+            owners.insert(r.owner.clone());
+            redirections.push(r.id.clone());
+        }
+        redirections.sort();
+        let imports = d
+            .imports
+            .values()
+            .filter(|i| owners.contains(&i.owner))
+            .count();
+        Ok(PersonalData {
+            user,
+            redirections,
+            owners,
+            imports,
+        })
+    }
+
+    async fn erase_person(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
+        let found = self.personal_data(key).await?;
+        let mut d = lock(&self.data);
+        d.users.remove(key);
+        d.redirections.retain(|_, r| &r.user_key != key);
+        d.imports.retain(|_, i| !found.owners.contains(&i.owner));
+        let links = format!("links#{key}#");
+        d.allowances.retain(|k, _| !k.starts_with(&links));
+        Ok(found)
+    }
+
+    async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
+        lock(&self.data).imports.remove(&import_key(record));
+        Ok(())
     }
 
     async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
@@ -231,8 +346,8 @@ impl RedirectionStore for EmbeddedStore {
             return Ok(false);
         };
         let cutoff = claim.now - claim.not_within;
-        let allowed = u.follow_up_consent
-            && !u.opted_out
+        let allowed = u.expires_at > claim.now
+            && u.consent.given
             && u.last_follow_up_at.is_none_or(|t| t < cutoff)
             && u.last_success_at.is_none_or(|t| t < claim.no_success_since);
         if allowed {
@@ -242,13 +357,9 @@ impl RedirectionStore for EmbeddedStore {
     }
 
     async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
-        let key = format!(
-            "{}#{}#{}",
-            record.owner,
-            record.imported_at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-            record.redirection_id
-        );
-        lock(&self.data).imports.insert(key, record.clone());
+        lock(&self.data)
+            .imports
+            .insert(import_key(record), record.clone());
         Ok(())
     }
 
@@ -256,11 +367,14 @@ impl RedirectionStore for EmbeddedStore {
         &self,
         owner: &OwnerExternalId,
     ) -> Result<Vec<ImportRecord>, StoreError> {
+        let now = self.clock.now();
         Ok(lock(&self.data)
             .imports
             .range(format!("{owner}#")..)
             .take_while(|(k, _)| k.starts_with(&format!("{owner}#")))
-            .map(|(_, r)| r.clone())
+            .map(|(_, r)| r)
+            .filter(|r| r.expires_at > now)
+            .cloned()
             .collect())
     }
 
@@ -493,5 +607,13 @@ impl Mailer for Outbox {
             mail: mail.clone(),
         });
         Ok(id)
+    }
+
+    async fn forget_recipient(&self, to: &crate::domain::Email) -> Result<usize, MailError> {
+        let key = to.user_key();
+        let mut sent = lock(&self.sent);
+        let before = sent.len();
+        sent.retain(|m| m.mail.to.user_key() != key);
+        Ok(before - sent.len())
     }
 }

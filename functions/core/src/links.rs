@@ -1,5 +1,9 @@
 //! Links in emails, signed with HMAC-SHA256 so they cannot be forged, and expiring. A token says
-//! what it is for (resume a sign-in, unsubscribe), for whom, and until when.
+//! what it is for (resume a sign-in, unsubscribe, erase), for whom, and until when.
+//!
+//! Also the **form tokens** of our own pages: every state-changing form carries one, signed with
+//! the same key, bound to the one form it was issued for, expiring, and carrying a random nonce
+//! that the use case spends once (so a token cannot be replayed). Issuing one keeps no state.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -15,6 +19,8 @@ pub enum Purpose {
     Resume,
     /// Stop follow-up email for this user.
     Unsubscribe,
+    /// Erase everything we hold about this user (the right to erasure).
+    Erase,
 }
 
 impl Purpose {
@@ -22,6 +28,7 @@ impl Purpose {
         match self {
             Purpose::Resume => "resume",
             Purpose::Unsubscribe => "unsub",
+            Purpose::Erase => "erase",
         }
     }
 }
@@ -116,6 +123,105 @@ pub fn verify(
     Ok(claims)
 }
 
+/// The forms of our pages that change something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Start,
+    Resume,
+    Unsubscribe,
+    Erase,
+}
+
+impl Form {
+    fn tag(self) -> &'static str {
+        match self {
+            Form::Start => "start",
+            Form::Resume => "resume",
+            Form::Unsubscribe => "unsubscribe",
+            Form::Erase => "erase",
+        }
+    }
+}
+
+/// What a genuine, unexpired form token carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormClaims {
+    pub form: Form,
+    /// Random, 128 bits, hex: spent once by the use case.
+    pub nonce: String,
+    /// Epoch seconds after which the token no longer works.
+    pub expires: i64,
+}
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum FormTokenError {
+    /// Missing, cut, forged, or issued for another form.
+    #[error("the form is not one of ours")]
+    Invalid,
+    /// Genuine but left open too long.
+    #[error("the form was open too long")]
+    Expired,
+}
+
+const FORM_VERSION: &str = "f1";
+
+/// A fresh token for `form`, valid until `expires` (epoch seconds).
+pub fn sign_form(key: &Secret, form: Form, expires: i64) -> String {
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    let payload = format!("{FORM_VERSION}|{}|{nonce}|{expires}", form.tag());
+    let sig = mac(key, &payload).finalize().into_bytes();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(payload.as_bytes()),
+        URL_SAFE_NO_PAD.encode(sig)
+    )
+}
+
+/// Checks a form token's signature, form and expiry (not whether it was spent: that is the
+/// store's, see `RedirectionStore::take_allowance`).
+pub fn verify_form(
+    key: &Secret,
+    token: &str,
+    form: Form,
+    now: Timestamp,
+) -> Result<FormClaims, FormTokenError> {
+    let invalid = |_| FormTokenError::Invalid;
+    if token.is_empty() || token.len() > 256 {
+        return Err(FormTokenError::Invalid);
+    }
+    let (payload_b64, sig_b64) = token.split_once('.').ok_or(FormTokenError::Invalid)?;
+    let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(invalid)?;
+    let sig = URL_SAFE_NO_PAD.decode(sig_b64).map_err(invalid)?;
+    let payload = String::from_utf8(payload).map_err(|_| FormTokenError::Invalid)?;
+    mac(key, &payload)
+        .verify_slice(&sig)
+        .map_err(|_| FormTokenError::Invalid)?;
+    let parts: Vec<&str> = payload.split('|').collect();
+    let [version, tag, nonce, expires] = parts[..] else {
+        return Err(FormTokenError::Invalid);
+    };
+    if version != FORM_VERSION || tag != form.tag() {
+        return Err(FormTokenError::Invalid);
+    }
+    let expires: i64 = expires.parse().map_err(|_| FormTokenError::Invalid)?;
+    if now.timestamp() >= expires {
+        return Err(FormTokenError::Expired);
+    }
+    Ok(FormClaims {
+        form,
+        nonce: nonce.to_owned(),
+        expires,
+    })
+}
+
+/// A keyed hash of a value the table must not hold in the clear (a client's IP address).
+pub fn pseudonym(key: &Secret, kind: &str, value: &str) -> String {
+    let digest = mac(key, &format!("pseudonym|{kind}|{value}"))
+        .finalize()
+        .into_bytes();
+    hex::encode(&digest[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +229,10 @@ mod tests {
 
     fn key() -> Secret {
         Secret::new("a-test-signing-key-of-enough-length!!")
+    }
+
+    fn claims_for(purpose: Purpose) -> LinkClaims {
+        claims(purpose)
     }
 
     fn claims(purpose: Purpose) -> LinkClaims {
@@ -193,5 +303,73 @@ mod tests {
                 "{junk:.20}"
             );
         }
+    }
+
+    #[test]
+    fn a_form_token_works_for_its_own_form_until_it_expires() {
+        let exp = (t0() + chrono::Duration::hours(2)).timestamp();
+        let token = sign_form(&key(), Form::Start, exp);
+        let claims = verify_form(&key(), &token, Form::Start, t0()).expect("genuine");
+        assert_eq!(claims.expires, exp);
+        assert_eq!(claims.nonce.len(), 32);
+        let again = sign_form(&key(), Form::Start, exp);
+        assert_ne!(
+            verify_form(&key(), &again, Form::Start, t0())
+                .expect("genuine")
+                .nonce,
+            claims.nonce,
+            "each token has its own nonce"
+        );
+        assert_eq!(
+            verify_form(&key(), &token, Form::Erase, t0()),
+            Err(FormTokenError::Invalid),
+            "a start form's token does not work on the erase form"
+        );
+        assert_eq!(
+            verify_form(
+                &key(),
+                &token,
+                Form::Start,
+                t0() + chrono::Duration::hours(2)
+            ),
+            Err(FormTokenError::Expired)
+        );
+        let other = Secret::new("another-key-another-key-another-key");
+        assert_eq!(
+            verify_form(&other, &token, Form::Start, t0()),
+            Err(FormTokenError::Invalid)
+        );
+        // A link token is not a form token, and the other way round.
+        let link = sign(&key(), &claims_for(Purpose::Erase));
+        assert_eq!(
+            verify_form(&key(), &link, Form::Erase, t0()),
+            Err(FormTokenError::Invalid)
+        );
+        assert_eq!(
+            verify(&key(), &token, Purpose::Erase, t0()),
+            Err(LinkError::Invalid)
+        );
+        for junk in ["", ".", "a.b", &"x".repeat(300), &token[..token.len() - 3]] {
+            assert_eq!(
+                verify_form(&key(), junk, Form::Start, t0()),
+                Err(FormTokenError::Invalid)
+            );
+        }
+    }
+
+    #[test]
+    fn pseudonyms_are_keyed_and_stable() {
+        let a = pseudonym(&key(), "ip", "203.0.113.7");
+        assert_eq!(a, pseudonym(&key(), "ip", "203.0.113.7"));
+        assert_ne!(a, pseudonym(&key(), "ip", "203.0.113.8"));
+        assert_ne!(
+            a,
+            pseudonym(
+                &Secret::new("another-key-another-key-another-key"),
+                "ip",
+                "203.0.113.7"
+            )
+        );
+        assert!(!a.contains("203"));
     }
 }

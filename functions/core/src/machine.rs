@@ -410,6 +410,9 @@ fn end_import(next: &mut Redirection, now: Timestamp, error: Option<ErrorInfo>) 
     import.finished_at = Some(now);
     import.error = error;
     next.email_unsent = true;
+    // The session's signature and tokens are of no use once the import is final; they go now,
+    // not with the record a day later. The state and counts stay for the funnel.
+    next.session = None;
 }
 
 /// The next version of `r` after `event` at `now`, or why the event does not apply.

@@ -29,7 +29,21 @@ fn polish(lang: Language) -> bool {
     lang.as_str() == "pl"
 }
 
-fn layout(lang: Language, company: &str, body: Markup) -> String {
+/// The line every email ends with: the signed link to erase the person's data.
+fn erase_line(lang: Language) -> &'static str {
+    if polish(lang) {
+        "Chcesz, abyśmy usunęli Twoje dane? Usuń moje dane"
+    } else {
+        "Want us to delete your data? Delete my data"
+    }
+}
+
+/// The text part's footer, with the erase link.
+fn text_footer(lang: Language, erase_url: &str) -> String {
+    format!("\n--\n{}: {erase_url}\n", erase_line(lang))
+}
+
+fn layout(lang: Language, company: &str, erase_url: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang=(lang.as_str()) {
@@ -38,6 +52,9 @@ fn layout(lang: Language, company: &str, body: Markup) -> String {
                 div style="max-width:520px;margin:0 auto;background:#ffffff;border-radius:10px;padding:24px" {
                     p style="font-weight:bold;color:#20324f;margin-top:0" { (company) }
                     (body)
+                    p style="color:#5b6576;font-size:12px;margin-top:24px" {
+                        a href=(erase_url) style="color:#5b6576" { (erase_line(lang)) }
+                    }
                 }
             }
         }
@@ -69,6 +86,7 @@ pub fn link_email(
     lang: Language,
     company: &str,
     link: &str,
+    erase_url: &str,
 ) -> OutgoingEmail {
     let pl = polish(lang);
     let subject = if pl {
@@ -93,10 +111,14 @@ pub fn link_email(
     OutgoingEmail {
         to: to.clone(),
         subject,
-        text: format!("{hello}\n\n{intro}\n\n{link}\n\n{validity}\n\n{company}\n"),
+        text: format!(
+            "{hello}\n\n{intro}\n\n{link}\n\n{validity}\n\n{company}\n{}",
+            text_footer(lang, erase_url)
+        ),
         html: layout(
             lang,
             company,
+            erase_url,
             html! { p { (hello) } p { (intro) } (button(link, cta)) p { (validity) } },
         ),
         headers: vec![],
@@ -334,6 +356,7 @@ pub fn import_done_email(
     company: &str,
     summary: &ImportSummary,
     next_steps_url: &str,
+    erase_url: &str,
 ) -> OutgoingEmail {
     let pl = polish(lang);
     let subject = if pl {
@@ -365,6 +388,7 @@ pub fn import_done_email(
         });
     }
     text.push_str(&format!("{cta}: {next_steps_url}\n\n{company}\n"));
+    text.push_str(&text_footer(lang, erase_url));
     OutgoingEmail {
         to: to.clone(),
         subject,
@@ -372,6 +396,7 @@ pub fn import_done_email(
         html: layout(
             lang,
             company,
+            erase_url,
             html! {
                 p { (hello) }
                 @for l in &lines {
@@ -397,6 +422,7 @@ pub fn import_failed_email(
     lang: Language,
     company: &str,
     retry_url: &str,
+    erase_url: &str,
 ) -> OutgoingEmail {
     let pl = polish(lang);
     let subject = if pl {
@@ -419,16 +445,28 @@ pub fn import_failed_email(
     OutgoingEmail {
         to: to.clone(),
         subject,
-        text: format!("{hello}\n\n{body}\n\n{cta}: {retry_url}\n\n{company}\n"),
+        text: format!(
+            "{hello}\n\n{body}\n\n{cta}: {retry_url}\n\n{company}\n{}",
+            text_footer(lang, erase_url)
+        ),
         html: layout(
             lang,
             company,
+            erase_url,
             html! { p { (hello) } p { (body) } (button(retry_url, cta)) },
         ),
         headers: vec![],
         category: MailCategory::Transactional,
         tag: TAG_IMPORT_FAILED.into(),
     }
+}
+
+/// The signed links of a follow-up.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowUpLinks<'a> {
+    pub resume: &'a str,
+    pub unsubscribe: &'a str,
+    pub erase: &'a str,
 }
 
 /// The one follow-up for a user who dropped off: a fresh way back in, and a way out.
@@ -438,9 +476,13 @@ pub fn follow_up_email(
     lang: Language,
     company: &str,
     why: DropOff,
-    resume_url: &str,
-    unsubscribe_url: &str,
+    links: FollowUpLinks<'_>,
 ) -> OutgoingEmail {
+    let FollowUpLinks {
+        resume: resume_url,
+        unsubscribe: unsubscribe_url,
+        erase: erase_url,
+    } = links;
     let pl = polish(lang);
     let (subject, body, cta, unsub) = match (why, pl) {
         (DropOff::Expired, false) => (
@@ -473,11 +515,13 @@ pub fn follow_up_email(
         to: to.clone(),
         subject,
         text: format!(
-            "{hello}\n\n{body}\n\n{cta}: {resume_url}\n\n{company}\n\n{unsub}: {unsubscribe_url}\n"
+            "{hello}\n\n{body}\n\n{cta}: {resume_url}\n\n{company}\n\n{unsub}: {unsubscribe_url}\n{}",
+            text_footer(lang, erase_url)
         ),
         html: layout(
             lang,
             company,
+            erase_url,
             html! {
                 p { (hello) }
                 p { (body) }
@@ -513,6 +557,7 @@ mod tests {
             Language::FIRST,
             "Lender",
             "https://k/x?a=1&b=2",
+            "https://l/erase?t=e",
         );
         assert!(en.text.contains("Hello <Ann>,"), "plain text is plain");
         assert!(en.html.contains("Hello &lt;Ann&gt;,"), "HTML is escaped");
@@ -524,6 +569,7 @@ mod tests {
             Language::parse("pl").expect("pl"),
             "Lender",
             "https://k/x",
+            "https://l/erase?t=e",
         );
         assert!(pl.subject.contains("połącz"));
         assert!(pl.text.starts_with("Dzień dobry Anna,"));
@@ -533,6 +579,7 @@ mod tests {
             Language::parse("de").expect("de"),
             "L",
             "https://k",
+            "https://l/erase?t=e",
         );
         assert!(de.text.starts_with("Hello,"), "fallback to English");
     }
@@ -545,8 +592,11 @@ mod tests {
             Language::FIRST,
             "Lender",
             DropOff::Expired,
-            "https://l/resume?t=a",
-            "https://l/unsubscribe?t=b",
+            FollowUpLinks {
+                resume: "https://l/resume?t=a",
+                unsubscribe: "https://l/unsubscribe?t=b",
+                erase: "https://l/erase?t=e",
+            },
         );
         assert_eq!(e.category, MailCategory::Marketing);
         assert!(e.headers.contains(&(
@@ -568,8 +618,11 @@ mod tests {
             Language::FIRST,
             "Lender",
             DropOff::Failed,
-            "r",
-            "u",
+            FollowUpLinks {
+                resume: "r",
+                unsubscribe: "u",
+                erase: "https://l/erase?t=e",
+            },
         );
         assert_ne!(e.subject, f.subject);
         assert!(f.text.contains("Try again: r"));
@@ -579,8 +632,11 @@ mod tests {
             Language::parse("pl").expect("pl"),
             "L",
             DropOff::Expired,
-            "r",
-            "u",
+            FollowUpLinks {
+                resume: "r",
+                unsubscribe: "u",
+                erase: "https://l/erase?t=e",
+            },
         );
         assert!(pl.text.contains("Wypisz się: u"));
     }
@@ -593,7 +649,15 @@ mod tests {
             transactions_total: 80,
             ..Default::default()
         };
-        let m = import_done_email(&ann(), "Ann", Language::FIRST, "Lender", &s, "https://l/s");
+        let m = import_done_email(
+            &ann(),
+            "Ann",
+            Language::FIRST,
+            "Lender",
+            &s,
+            "https://l/s",
+            "https://l/erase?t=e",
+        );
         assert!(
             m.text.contains("2 accounts and 80 transactions"),
             "{}",
@@ -601,7 +665,14 @@ mod tests {
         );
         assert!(m.text.contains("Demo Bank"));
         assert_eq!(m.category, MailCategory::Transactional);
-        let f = import_failed_email(&ann(), "Ann", Language::FIRST, "Lender", "https://l/");
+        let f = import_failed_email(
+            &ann(),
+            "Ann",
+            Language::FIRST,
+            "Lender",
+            "https://l/",
+            "https://l/erase?t=e",
+        );
         assert!(f.text.contains("Try again: https://l/"));
     }
 
@@ -657,6 +728,7 @@ mod tests {
             "Lender",
             &analysed(),
             "https://l/s",
+            "https://l/erase?t=e",
         );
         for part in [
             "Connecting PKO BP worked.",
@@ -673,7 +745,15 @@ mod tests {
     #[test]
     fn the_done_email_is_wholly_polish_for_polish_users() {
         let pl = Language::parse("pl").expect("pl");
-        let m = import_done_email(&ann(), "Anna", pl, "Lender", &analysed(), "https://l/s");
+        let m = import_done_email(
+            &ann(),
+            "Anna",
+            pl,
+            "Lender",
+            &analysed(),
+            "https://l/s",
+            "https://l/erase?t=e",
+        );
         for part in [
             "Połączenie z Twoim bankiem (PKO BP) się udało.",
             "Otrzymaliśmy 1 rachunek i 22 transakcje (okres 01.05.2026 – 31.10.2026).",
@@ -700,7 +780,15 @@ mod tests {
             );
         }
         let unknown_bank = ImportSummary::default();
-        let m = import_done_email(&ann(), "Anna", pl, "Lender", &unknown_bank, "https://l/s");
+        let m = import_done_email(
+            &ann(),
+            "Anna",
+            pl,
+            "Lender",
+            &unknown_bank,
+            "https://l/s",
+            "https://l/erase?t=e",
+        );
         assert!(
             m.text.contains("Połączenie z Twoim bankiem się udało."),
             "{}",

@@ -73,6 +73,43 @@ pub struct DuePage {
     pub next: Option<PollCursor>,
 }
 
+/// Where a consent choice was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentSource {
+    /// The start form's box, ticked or not.
+    StartForm,
+    /// An unsubscribe link (in a follow-up, or the mail client's one-click button).
+    Unsubscribe,
+}
+
+impl ConsentSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsentSource::StartForm => "start_form",
+            ConsentSource::Unsubscribe => "unsubscribe",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "start_form" => Some(ConsentSource::StartForm),
+            "unsubscribe" => Some(ConsentSource::Unsubscribe),
+            _ => None,
+        }
+    }
+}
+
+/// The person's latest explicit choice about follow-up email. The latest one counts: an
+/// unsubscribe wins until the person ticks the box again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentChoice {
+    pub given: bool,
+    pub at: Timestamp,
+    pub source: ConsentSource,
+}
+
 /// A person who started a sign-in, keyed by their normalised email.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,13 +120,57 @@ pub struct UserProfile {
     pub email: Email,
     pub name: String,
     pub language: Language,
-    /// Consent to a follow-up email if the sign-in is not finished.
-    pub follow_up_consent: bool,
-    /// Unsubscribed from follow-up (marketing) email.
-    pub opted_out: bool,
+    /// Follow-up email (one, if the sign-in is not finished): the latest choice.
+    pub consent: ConsentChoice,
     pub created_at: Timestamp,
     pub last_follow_up_at: Option<Timestamp>,
     pub last_success_at: Option<Timestamp>,
+    /// The record is deleted after this (retention; pushed on by every start).
+    pub expires_at: Timestamp,
+}
+
+impl UserProfile {
+    /// Follow-ups may be sent.
+    pub fn follow_up_consent(&self) -> bool {
+        self.consent.given
+    }
+
+    /// The latest choice was an unsubscribe.
+    pub fn opted_out(&self) -> bool {
+        !self.consent.given && self.consent.source == ConsentSource::Unsubscribe
+    }
+}
+
+/// Something the store counts against a limit, atomically (abuse limits, spent form tokens).
+/// The counter is kept until the end of its window (TTL), then forgotten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowance {
+    /// Starts from one client (a keyed hash of its address, never the address) in one hour
+    /// (`hour`: epoch hours).
+    StartsFromClient { client: String, hour: i64 },
+    /// Sign-in links emailed to one person on one day. Kept with the person's data (erased with
+    /// it).
+    LinkEmails { user: UserKey, day: NaiveDate },
+    /// One form token: a limit of 1 spends it.
+    FormToken { nonce: String },
+}
+
+/// Everything the store holds about one person (found by their user key).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonalData {
+    pub user: Option<UserProfile>,
+    /// Their redirections still held (at most 24 h old).
+    pub redirections: Vec<RedirectionId>,
+    /// Their owner ids (one, unless the user record expired and a new one was given).
+    pub owners: std::collections::BTreeSet<OwnerExternalId>,
+    /// Their import records.
+    pub imports: usize,
+}
+
+impl PersonalData {
+    pub fn is_empty(&self) -> bool {
+        self.user.is_none() && self.redirections.is_empty() && self.imports == 0
+    }
 }
 
 /// The conditions under which a follow-up may be claimed for a user.
@@ -110,6 +191,8 @@ pub struct ImportRecord {
     pub redirection_id: RedirectionId,
     pub imported_at: Timestamp,
     pub summary: ImportSummary,
+    /// The record is deleted after this (retention).
+    pub expires_at: Timestamp,
 }
 
 /// The steps of the conversion funnel, counted per day.
@@ -198,14 +281,48 @@ pub trait RedirectionStore: Send + Sync {
         after: Option<PollCursor>,
     ) -> Result<DuePage, StoreError>;
 
-    /// The user with `candidate.key`, created from `candidate` if there is none yet. An existing
-    /// user keeps its owner id (that is what makes `ownerExternalId` stable).
-    async fn get_or_create_user(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError>;
+    /// Records a start by the person of `candidate.key`, in one write: creates the user from
+    /// `candidate` if there is none yet; else keeps its owner id (that is what makes
+    /// `ownerExternalId` stable), creation time and follow-up history, and takes the
+    /// candidate's name, language and retention, and its consent when `record_consent` (a start
+    /// from the form is an explicit choice; a resume link is not). Returns the stored user.
+    async fn record_start(
+        &self,
+        candidate: &UserProfile,
+        record_consent: bool,
+    ) -> Result<UserProfile, StoreError>;
 
+    /// The user, or `None` if unknown or past its retention.
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError>;
 
-    /// Sets or clears the user's opt-out of follow-up email. `false` if there is no such user.
-    async fn set_opt_out(&self, key: &UserKey, opted_out: bool) -> Result<bool, StoreError>;
+    /// Records a consent choice made outside the start form (an unsubscribe). `false` if there
+    /// is no such user.
+    async fn record_consent(
+        &self,
+        key: &UserKey,
+        choice: ConsentChoice,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes one unit of `what` if fewer than `limit` were taken in its window, in one
+    /// conditional write (no read first); the counter is forgotten after `window_end`. `false`
+    /// when the limit is reached (nothing written).
+    async fn take_allowance(
+        &self,
+        what: &Allowance,
+        limit: u64,
+        window_end: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Everything held about the person with `key`.
+    async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError>;
+
+    /// Deletes everything held about the person with `key`: the user record and what is kept
+    /// with it, their redirections (and so their poll index entries), and every import record
+    /// of their owner ids. Funnel counters stay (they hold no personal data). Idempotent.
+    async fn erase_person(&self, key: &UserKey) -> Result<PersonalData, StoreError>;
+
+    /// Deletes one import record (an import that finished after its redirection was erased).
+    async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError>;
 
     /// Records that the user signed in successfully at `at`.
     async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError>;
@@ -221,7 +338,7 @@ pub trait RedirectionStore: Send + Sync {
 
     async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError>;
 
-    /// The owner's import records, oldest first.
+    /// The owner's import records still within their retention, oldest first.
     async fn import_records(
         &self,
         owner: &OwnerExternalId,
@@ -330,6 +447,13 @@ pub enum MailError {
 pub trait Mailer: Send + Sync {
     /// Sends the email; returns the provider's message id.
     async fn send(&self, mail: &OutgoingEmail) -> Result<String, MailError>;
+
+    /// Drops the copies this mailer keeps of mail sent to `to` (erasure). SES keeps none that
+    /// we can read back; the local outbox keeps every mail. Returns how many were dropped.
+    async fn forget_recipient(&self, to: &Email) -> Result<usize, MailError> {
+        let _ = to;
+        Ok(0)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

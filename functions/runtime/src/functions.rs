@@ -90,8 +90,13 @@ pub const CREATE_REDIRECTION: Function = Function {
         // the link by email
         "SENDER_EMAIL",
         "SES_CONFIGURATION_SET",
-        // resume links
+        // form tokens, resume links, the erase link in the link email, client pseudonyms
         "LINK_SIGNING_KEY",
+        // abuse limits, retention, where Kontomatik's link may lead
+        "START_LIMIT_PER_CLIENT_PER_HOUR",
+        "LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
+        "USER_RETENTION_DAYS",
+        "KONTOMATIK_LINK_HOSTS",
     ],
     grants: &[
         // users, redirections, funnel counters
@@ -159,6 +164,8 @@ pub const STATUS_POLLER: Function = Function {
         "FOLLOW_UP_DELAY_MINUTES",
         "FOLLOW_UP_WINDOW_DAYS",
         "LINK_SIGNING_KEY",
+        // the erase link's life
+        "USER_RETENTION_DAYS",
     ],
     grants: &[
         Grant {
@@ -203,6 +210,10 @@ pub const IMPORT_WORKER: Function = Function {
         "SENDER_EMAIL",
         "SES_CONFIGURATION_SET",
         "IMPORT_HISTORY_MONTHS",
+        // the import record's retention; the erase link in the import email
+        "IMPORT_RETENTION_DAYS",
+        "LINK_SIGNING_KEY",
+        "USER_RETENTION_DAYS",
     ],
     grants: &[
         // the owner's import records: Query on the table's own key
@@ -232,17 +243,24 @@ pub const IMPORT_WORKER: Function = Function {
             actions: SECRET_READ,
         },
         Grant {
+            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            actions: SECRET_READ,
+        },
+        Grant {
             resource: Resource::MailSending,
             actions: SEND_MAIL,
         },
     ],
 };
 
+/// The signed links of a person's own data (unsubscribe, erase) and marketing's statistics.
 pub const UNSUBSCRIBE_AND_STATS: Function = Function {
     name: "unsubscribe-and-stats",
     trigger: Trigger::Http(&[
         Route::UnsubscribePage,
         Route::UnsubscribeSubmit,
+        Route::ErasePage,
+        Route::EraseSubmit,
         Route::Stats,
     ]),
     reads: &[
@@ -250,16 +268,32 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         "PUBLIC_BASE_URL",
         "COMPANY_NAME",
         "DEFAULT_LANGUAGE",
-        // unsubscribe links
+        // unsubscribe and erase links, form tokens
         "LINK_SIGNING_KEY",
+        // erasure asks Kontomatik to delete the owner's data
+        "KONTOMATIK_BASE_URL",
+        "KONTOMATIK_API_KEY",
         // optional: GET /stats is off without it
         "STATS_TOKEN",
     ],
     grants: &[
-        // the opt-out (UpdateItem), the funnel days (BatchGetItem)
+        // the consent choice (UpdateItem), spent form tokens (UpdateItem), the funnel days
+        // (BatchGetItem); erasure: the person's partition and their owners' import records
+        // (Query on the table's own key), the redirection to find their address (GetItem),
+        // and the deletes
         Grant {
             resource: Resource::Table,
-            actions: &["dynamodb:UpdateItem", "dynamodb:BatchGetItem"],
+            actions: &[
+                "dynamodb:GetItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:DeleteItem",
+            ],
+        },
+        Grant {
+            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            actions: SECRET_READ,
         },
         Grant {
             resource: Resource::Parameter("LINK_SIGNING_KEY"),

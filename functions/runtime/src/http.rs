@@ -1,5 +1,6 @@
 //! API Gateway HTTP API (v2) events ↔ the framework-neutral web layer.
 
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use signin_core::App;
 use signin_web::{handle_routes, Route, WebRequest, WebResponse};
@@ -22,6 +23,11 @@ pub fn to_web(req: &Request) -> WebRequest {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
+        // The address API Gateway saw the request come from (not a header a client can set).
+        client_ip: match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+            _ => None,
+        },
     }
 }
 

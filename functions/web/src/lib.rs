@@ -4,8 +4,14 @@
 
 pub mod pages;
 
+use pages::tr;
 use serde::Deserialize;
-use signin_core::flow::{CallbackError, CallbackView, Delivery, StartError, StartForm};
+use signin_core::domain::{InvalidInput, Language};
+use signin_core::flow::{
+    CallbackError, CallbackView, Delivery, EraseError, FormError, Limited, LinkUseError, Requester,
+    StartError, StartForm,
+};
+use signin_core::links::Form;
 use signin_core::App;
 
 /// The largest form body we read.
@@ -20,6 +26,9 @@ pub struct WebRequest {
     pub body: Vec<u8>,
     /// Request headers, names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The client's address as the edge saw it (API Gateway's `requestContext.http.sourceIp`),
+    /// for the abuse limits.
+    pub client_ip: Option<String>,
 }
 
 impl WebRequest {
@@ -99,8 +108,13 @@ impl Query {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct TokenForm {
     t: Option<String>,
+    form_token: Option<String>,
+    /// RFC 8058 one-click: `List-Unsubscribe=One-Click`.
+    #[serde(rename = "List-Unsubscribe")]
+    list_unsubscribe: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,10 +126,29 @@ struct FormBody {
     language: Option<String>,
     country: Option<String>,
     delivery: Option<String>,
+    form_token: Option<String>,
+}
+
+/// The language of a page that has no record to follow: the `lang` query parameter, else the
+/// browser's first supported `Accept-Language`, else the default.
+fn request_lang(app: &App, req: &WebRequest, query: &Query) -> Language {
+    if let Some(l) = query.lang.as_deref().and_then(|l| Language::parse(l).ok()) {
+        return l;
+    }
+    req.header("accept-language")
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .filter_map(|part| {
+            let tag = part.split(';').next()?.trim();
+            let primary = tag.split('-').next()?;
+            Language::parse(primary).ok()
+        })
+        .next()
+        .unwrap_or(app.settings.default_language)
 }
 
 fn page_lang(app: &App, raw: Option<&str>) -> String {
-    raw.and_then(|l| signin_core::domain::Language::parse(l).ok())
+    raw.and_then(|l| Language::parse(l).ok())
         .unwrap_or(app.settings.default_language)
         .as_str()
         .to_owned()
@@ -134,6 +167,8 @@ pub enum Route {
     ResumeSubmit,
     UnsubscribePage,
     UnsubscribeSubmit,
+    ErasePage,
+    EraseSubmit,
     Stats,
 }
 
@@ -148,12 +183,17 @@ impl Route {
         Route::ResumeSubmit,
         Route::UnsubscribePage,
         Route::UnsubscribeSubmit,
+        Route::ErasePage,
+        Route::EraseSubmit,
         Route::Stats,
     ];
 
     pub fn method(self) -> &'static str {
         match self {
-            Route::StartSubmit | Route::ResumeSubmit | Route::UnsubscribeSubmit => "POST",
+            Route::StartSubmit
+            | Route::ResumeSubmit
+            | Route::UnsubscribeSubmit
+            | Route::EraseSubmit => "POST",
             _ => "GET",
         }
     }
@@ -166,6 +206,7 @@ impl Route {
             Route::Callback => signin_core::CALLBACK_PATH,
             Route::ResumePage | Route::ResumeSubmit => "/resume",
             Route::UnsubscribePage | Route::UnsubscribeSubmit => "/unsubscribe",
+            Route::ErasePage | Route::EraseSubmit => "/erase",
             Route::Stats => "/stats",
         }
     }
@@ -179,6 +220,29 @@ impl Route {
     }
 }
 
+/// The origin (`scheme://host[:port]`) of a URL.
+fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
+/// A browser says this request comes from another site: `Sec-Fetch-Site` is `cross-site` or
+/// `same-site` (a sibling subdomain is not us), or `Origin` is not our own origin. Requests
+/// without either header (old browsers, scripts) rely on the form token alone.
+fn cross_site(app: &App, req: &WebRequest) -> bool {
+    let fetch_site = req.header("sec-fetch-site").map(str::to_ascii_lowercase);
+    if matches!(fetch_site.as_deref(), Some("cross-site" | "same-site")) {
+        return true;
+    }
+    match req.header("origin") {
+        None => false,
+        Some(origin) => !origin.eq_ignore_ascii_case(origin_of(&app.settings.public_base_url)),
+    }
+}
+
 /// Routes one request to any page (the local run serves every route from one process).
 pub async fn handle(app: &App, req: WebRequest) -> WebResponse {
     handle_routes(app, req, Route::ALL).await
@@ -187,8 +251,22 @@ pub async fn handle(app: &App, req: WebRequest) -> WebResponse {
 /// Routes one request among `served`; every other path is 404 (a Lambda function answers only
 /// for its own routes, even if API Gateway were misconfigured to send it others).
 pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebResponse {
+    let mut res = route(app, req, served).await;
+    // Browsers remember to use https only from an https answer.
+    if app.settings.public_base_url.starts_with("https://") {
+        res.headers.push((
+            "strict-transport-security".into(),
+            "max-age=31536000".into(),
+        ));
+    }
+    res
+}
+
+async fn route(app: &App, req: WebRequest, served: &[Route]) -> WebResponse {
     let company = app.settings.company_name.clone();
     let query = Query::parse(req.query.as_deref().unwrap_or(""));
+    let lang = request_lang(app, &req, &query);
+    let l = lang.as_str();
     let Some(route) = Route::of(&req.method, &req.path).filter(|r| served.contains(r)) else {
         let path_served = served.iter().any(|r| r.path() == req.path);
         if path_served {
@@ -201,40 +279,41 @@ pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebR
                 405,
                 pages::message(
                     &company,
-                    "en",
-                    "Not allowed",
-                    &["This page does not take that kind of request."],
+                    l,
+                    tr(l, "Not allowed", "Niedozwolone"),
+                    &[tr(
+                        l,
+                        "This page does not take that kind of request.",
+                        "Ta strona nie przyjmuje takiego żądania.",
+                    )],
                     None,
                 ),
             )
             .with_header("allow", &allow.join(", "));
         }
-        return WebResponse::html(
-            404,
-            pages::message(
-                &company,
-                "en",
-                "Page not found",
-                &["There is no page at this address."],
-                Some(("Start", "/")),
-            ),
-        );
+        return not_found(app, l);
     };
+    if route.method() == "POST" && cross_site(app, &req) && !is_one_click(route, &req) {
+        tracing::warn!(path = %req.path, "a cross-site form post was refused");
+        return forbidden(app, l);
+    }
     match route {
         Route::StartPage | Route::StartForm => {
             let values = pages::StartValues {
-                language: page_lang(app, query.lang.as_deref()),
+                language: l.to_owned(),
                 country: app.settings.default_country.as_str().into(),
                 ..Default::default()
             };
-            WebResponse::html(200, pages::start(&company, &values, None))
+            start_form(app, 200, &values, None)
         }
-        Route::StartSubmit => start(app, &req.body).await,
-        Route::Callback => callback(app, query.redirection_id.as_deref()).await,
-        Route::ResumePage => resume_page(app, query.t.as_deref()),
-        Route::ResumeSubmit => resume(app, &req.body, query.t.as_deref()).await,
-        Route::UnsubscribePage => unsubscribe_page(app, query.t.as_deref()),
-        Route::UnsubscribeSubmit => unsubscribe(app, &req.body, query.t.as_deref()).await,
+        Route::StartSubmit => start(app, &req).await,
+        Route::Callback => callback(app, l, query.redirection_id.as_deref()).await,
+        Route::ResumePage => resume_page(app, l, query.t.as_deref()),
+        Route::ResumeSubmit => resume(app, l, &req, query.t.as_deref()).await,
+        Route::UnsubscribePage => unsubscribe_page(app, l, query.t.as_deref()),
+        Route::UnsubscribeSubmit => unsubscribe(app, l, &req, query.t.as_deref()).await,
+        Route::ErasePage => erase_page(app, l, query.t.as_deref()),
+        Route::EraseSubmit => erase(app, l, &req, query.t.as_deref()).await,
         Route::Stats => stats(app, &req, &query).await,
         Route::Health => WebResponse {
             status: 200,
@@ -244,31 +323,198 @@ pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebR
     }
 }
 
-async fn start(app: &App, body: &[u8]) -> WebResponse {
-    let company = app.settings.company_name.clone();
+fn not_found(app: &App, l: &str) -> WebResponse {
+    WebResponse::html(
+        404,
+        pages::message(
+            &app.settings.company_name,
+            l,
+            tr(l, "Page not found", "Nie ma takiej strony"),
+            &[tr(
+                l,
+                "There is no page at this address.",
+                "Pod tym adresem nie ma strony.",
+            )],
+            Some((tr(l, "Start", "Start"), &app.start_url_in(l))),
+        ),
+    )
+}
+
+/// A cross-site post, or a form that did not come from our page.
+fn forbidden(app: &App, l: &str) -> WebResponse {
+    WebResponse::html(
+        403,
+        pages::message(
+            &app.settings.company_name,
+            l,
+            tr(l, "This form did not come from our page", "Ten formularz nie pochodzi z naszej strony"),
+            &[tr(
+                l,
+                "For your safety we only accept forms filled in on our own pages. Nothing was sent or saved. Please open the page and fill it in there.",
+                "Dla Twojego bezpieczeństwa przyjmujemy tylko formularze wypełnione na naszych stronach. Nic nie zostało wysłane ani zapisane. Otwórz stronę i wypełnij formularz na niej.",
+            )],
+            Some((tr(l, "Open the start page", "Otwórz stronę startową"), &app.start_url_in(l))),
+        ),
+    )
+}
+
+/// A form sent a second time (its token is spent).
+fn replayed(app: &App, l: &str) -> WebResponse {
+    WebResponse::html(
+        409,
+        pages::message(
+            &app.settings.company_name,
+            l,
+            tr(l, "This form was already sent", "Ten formularz został już wysłany"),
+            &[tr(
+                l,
+                "We received it the first time. If you were not taken to your bank, start again from the start page.",
+                "Otrzymaliśmy go za pierwszym razem. Jeśli nie nastąpiło przejście do banku, zacznij od nowa na stronie startowej.",
+            )],
+            Some((tr(l, "Start again", "Zacznij od nowa"), &app.start_url_in(l))),
+        ),
+    )
+}
+
+/// An abuse limit: a 429 with `Retry-After`, nothing sent, nothing asked of Kontomatik.
+fn limited(app: &App, l: &str, limit: Limited, retry_after: chrono::Duration) -> WebResponse {
+    let seconds = retry_after.num_seconds().max(1);
+    let minutes = (seconds + 59) / 60;
+    let text = match (limit, l == "pl") {
+        (Limited::StartsFromClient, false) => format!(
+            "Too many sign-ins were started from your network in the last hour. Please try again in {minutes} min."
+        ),
+        (Limited::StartsFromClient, true) => format!(
+            "Z Twojej sieci rozpoczęto w ostatniej godzinie zbyt wiele logowań. Spróbuj ponownie za {minutes} min."
+        ),
+        (Limited::LinkEmails, false) => "We have already emailed this address as many links as we send in one day. Please use a link you received, or try again tomorrow.".to_owned(),
+        (Limited::LinkEmails, true) => "Na ten adres wysłaliśmy już dziś tyle linków, ile wysyłamy w ciągu dnia. Użyj otrzymanego linku albo spróbuj jutro.".to_owned(),
+    };
+    WebResponse::html(
+        429,
+        pages::message(
+            &app.settings.company_name,
+            l,
+            tr(l, "Please wait a little", "Prosimy chwilę poczekać"),
+            &[
+                &text,
+                tr(l, "Nothing was sent.", "Nic nie zostało wysłane."),
+            ],
+            None,
+        ),
+    )
+    .with_header("retry-after", &seconds.to_string())
+}
+
+/// RFC 8058: a mail client's one-click unsubscribe (a POST from the mail provider, with the
+/// token in the URL): neither from our page nor from a browser, so it carries no form token.
+fn is_one_click(route: Route, req: &WebRequest) -> bool {
+    route == Route::UnsubscribeSubmit
+        && req.query.as_deref().is_some_and(|q| q.contains("t="))
+        && serde_urlencoded::from_bytes::<TokenForm>(&req.body)
+            .ok()
+            .and_then(|f| f.list_unsubscribe)
+            .as_deref()
+            == Some("One-Click")
+}
+
+/// The start form with a fresh form token.
+fn start_form(
+    app: &App,
+    status: u16,
+    values: &pages::StartValues,
+    error: Option<&str>,
+) -> WebResponse {
+    match app.form_token(Form::Start) {
+        Ok(token) => WebResponse::html(
+            status,
+            pages::start(&app.settings.company_name, values, error, &token),
+        ),
+        Err(e) => internal_error(app, &values.language, &e),
+    }
+}
+
+fn internal_error(app: &App, l: &str, e: &dyn std::fmt::Display) -> WebResponse {
+    tracing::error!(error = %e, "a page failed");
+    WebResponse::html(
+        500,
+        pages::message(
+            &app.settings.company_name,
+            l,
+            tr(
+                l,
+                "Something went wrong on our side",
+                "Coś poszło nie tak po naszej stronie",
+            ),
+            &[tr(
+                l,
+                "Please try again in a moment.",
+                "Spróbuj ponownie za chwilę.",
+            )],
+            None,
+        ),
+    )
+}
+
+/// What an invalid field means, for the person who typed it.
+fn invalid_message(e: &InvalidInput, l: &str) -> String {
+    if l != "pl" {
+        return e.to_string();
+    }
+    match (e.field(), e) {
+        ("email", InvalidInput::Missing { .. }) => "Podaj adres e-mail.".into(),
+        ("email", _) => {
+            "Ten adres e-mail jest nieprawidłowy: wpisz go jak imie@example.com.".into()
+        }
+        ("name", InvalidInput::Missing { .. }) => "Podaj imię i nazwisko.".into(),
+        ("name", InvalidInput::TooLong { max, .. }) => {
+            format!("Imię i nazwisko jest za długie (maks. {max} znaków).")
+        }
+        ("name", _) => {
+            "Imię i nazwisko może zawierać tylko litery, spacje, apostrofy i łączniki.".into()
+        }
+        _ => "Wybierz jedną z wartości z listy.".into(),
+    }
+}
+
+async fn start(app: &App, req: &WebRequest) -> WebResponse {
+    let body = &req.body;
     if body.len() > MAX_BODY {
+        let l = page_lang(app, None);
         return WebResponse::html(
             413,
             pages::message(
-                &company,
-                "en",
-                "Too much data",
-                &["The form sent more data than it can hold."],
-                Some(("Back", "/")),
+                &app.settings.company_name,
+                &l,
+                tr(&l, "Too much data", "Za dużo danych"),
+                &[tr(
+                    &l,
+                    "The form sent more data than it can hold.",
+                    "Formularz wysłał więcej danych, niż może pomieścić.",
+                )],
+                Some((tr(&l, "Back", "Wróć"), "/")),
             ),
         );
     }
     let form: FormBody = match serde_urlencoded::from_bytes(body) {
         Ok(f) => f,
         Err(_) => {
-            return WebResponse::html(
+            let values = pages::StartValues {
+                language: page_lang(app, None),
+                country: app.settings.default_country.as_str().into(),
+                ..Default::default()
+            };
+            let l = values.language.clone();
+            return start_form(
+                app,
                 400,
-                pages::start(
-                    &company,
-                    &Default::default(),
-                    Some("The form could not be read. Please fill it in again."),
-                ),
-            )
+                &values,
+                Some(tr(
+                    &l,
+                    "The form could not be read. Please fill it in again.",
+                    "Nie udało się odczytać formularza. Wypełnij go ponownie.",
+                )),
+            );
         }
     };
     let values = pages::StartValues {
@@ -299,78 +545,83 @@ async fn start(app: &App, body: &[u8]) -> WebResponse {
             .as_str()
             .into(),
     };
-    let start_form = StartForm {
+    let l = values.language.clone();
+    let l = l.as_str();
+    let start_form_values = StartForm {
         email: form.email,
         name: form.name,
         follow_up_consent: form.follow_up_consent,
         language: form.language,
         country: form.country,
         delivery: form.delivery,
+        form_token: form.form_token,
     };
-    match app.start_sign_in(&start_form).await {
+    let from = Requester {
+        client: req.client_ip.clone(),
+    };
+    let company = &app.settings.company_name;
+    match app.start_sign_in(&start_form_values, &from).await {
         Ok(started) => match started.delivery {
             Delivery::Redirect => WebResponse::html(
                 303,
-                pages::redirecting(
-                    &company,
-                    started.redirection.language.as_str(),
-                    &started.link,
-                ),
+                pages::redirecting(company, started.redirection.language.as_str(), &started.link),
             )
             .with_header("location", &started.link),
             Delivery::Email => WebResponse::html(
                 200,
                 pages::link_emailed(
-                    &company,
+                    company,
                     started.redirection.language.as_str(),
                     &pages::mask_email(started.redirection.email.as_str()),
                 ),
             ),
         },
-        Err(StartError::Invalid(e)) => {
-            WebResponse::html(400, pages::start(&company, &values, Some(&e.to_string())))
-        }
+        Err(StartError::Invalid(e)) => start_form(app, 400, &values, Some(&invalid_message(&e, l))),
+        Err(StartError::Form(FormError::Invalid)) => forbidden(app, l),
+        Err(StartError::Form(FormError::Expired)) => start_form(
+            app,
+            400,
+            &values,
+            Some(tr(l, "This page was open for a long time, so for your safety the form has expired. Check it and send it again.", "Strona była długo otwarta, więc dla bezpieczeństwa formularz wygasł. Sprawdź go i wyślij ponownie.")),
+        ),
+        Err(StartError::Form(FormError::Replayed)) => replayed(app, l),
+        Err(StartError::Form(FormError::Internal(e))) => internal_error(app, l, &e),
+        Err(StartError::Limited { limit, retry_after }) => limited(app, l, limit, retry_after),
         Err(StartError::Unavailable(e)) => {
             tracing::warn!(error = %e, "Kontomatik unavailable at start");
-            WebResponse::html(
+            start_form(
+                app,
                 503,
-                pages::start(
-                    &company,
-                    &values,
-                    Some("The bank connection service is busy right now. Please try again in a minute."),
-                ),
+                &values,
+                Some(tr(l, "The bank connection service is busy right now. Please try again in a minute.", "Usługa łączenia z bankiem jest teraz zajęta. Spróbuj ponownie za minutę.")),
             )
             .with_header("retry-after", "60")
         }
         Err(StartError::Internal(e)) => {
             tracing::error!(error = %e, "start failed");
-            WebResponse::html(
+            start_form(
+                app,
                 500,
-                pages::start(
-                    &company,
-                    &values,
-                    Some("Something went wrong on our side. Please try again."),
-                ),
+                &values,
+                Some(tr(l, "Something went wrong on our side. Please try again.", "Coś poszło nie tak po naszej stronie. Spróbuj ponownie.")),
             )
         }
     }
 }
 
-async fn callback(app: &App, raw_id: Option<&str>) -> WebResponse {
+async fn callback(app: &App, l: &str, raw_id: Option<&str>) -> WebResponse {
     let company = app.settings.company_name.clone();
     let outcome = match app.callback(raw_id).await {
         Ok(o) => o,
-        Err(CallbackError::Invalid(e)) => {
+        Err(CallbackError::Invalid(_)) => {
             return WebResponse::html(
                 400,
                 pages::message(
                     &company,
-                    "en",
-                    "This link is not valid",
-                    &[&format!(
-                        "The address is missing a valid sign-in reference ({e})."
-                    )],
-                    Some(("Start again", "/")),
+                    l,
+                    tr(l, "This link is not valid", "Ten link jest nieprawidłowy"),
+                    &[tr(l, "The address is missing a valid sign-in reference. You can start a new sign-in.", "W adresie brakuje prawidłowego identyfikatora logowania. Możesz rozpocząć nowe logowanie.")],
+                    Some((tr(l, "Start again", "Zacznij od nowa"), &app.start_url_in(l))),
                 ),
             )
         }
@@ -379,10 +630,10 @@ async fn callback(app: &App, raw_id: Option<&str>) -> WebResponse {
                 404,
                 pages::message(
                     &company,
-                    "en",
-                    "We don't know this sign-in",
-                    &["It may be more than a day old. You can start a new one."],
-                    Some(("Start again", "/")),
+                    l,
+                    tr(l, "We don't know this sign-in", "Nie znamy tego logowania"),
+                    &[tr(l, "It may be more than a day old. You can start a new one.", "Mogło minąć ponad 24 godziny. Możesz rozpocząć nowe.")],
+                    Some((tr(l, "Start again", "Zacznij od nowa"), &app.start_url_in(l))),
                 ),
             )
         }
@@ -392,9 +643,9 @@ async fn callback(app: &App, raw_id: Option<&str>) -> WebResponse {
                 500,
                 pages::message(
                     &company,
-                    "en",
-                    "Something went wrong on our side",
-                    &["Your sign-in is not lost. Please reload this page in a moment."],
+                    l,
+                    tr(l, "Something went wrong on our side", "Coś poszło nie tak po naszej stronie"),
+                    &[tr(l, "Your sign-in is not lost. Please reload this page in a moment.", "Twoje logowanie nie przepadło. Odśwież tę stronę za chwilę.")],
                     None,
                 ),
             );
@@ -402,6 +653,8 @@ async fn callback(app: &App, raw_id: Option<&str>) -> WebResponse {
     };
     let r = &outcome.redirection;
     let lang = r.language.as_str();
+    let pl = lang == "pl";
+    let t = |en, pl_text| tr(lang, en, pl_text);
     let email = pages::mask_email(r.email.as_str());
     let restart = app.start_url(r.language);
     let page = |status: u16, title: &str, paras: &[&str], button: Option<(&str, &str)>| {
@@ -410,172 +663,267 @@ async fn callback(app: &App, raw_id: Option<&str>) -> WebResponse {
     match outcome.view {
         CallbackView::Importing => page(
             200,
-            "Thank you – we are importing your data",
+            t("Thank you – we are importing your data", "Dziękujemy – pobieramy Twoje dane"),
             &[
-                "Your bank connection worked. We are fetching your account history now.",
-                &format!("You can close this page: we will email {email} when it is done."),
+                t("Your bank connection worked. We are fetching your account history now.", "Połączenie z bankiem się udało. Właśnie pobieramy historię rachunku."),
+                &if pl {
+                    format!("Możesz zamknąć tę stronę: gdy skończymy, napiszemy na {email}.")
+                } else {
+                    format!("You can close this page: we will email {email} when it is done.")
+                },
             ],
             None,
         ),
         CallbackView::Imported => page(
             200,
-            "All done – we have your data",
-            &[&format!("We received your bank data and emailed the next steps to {email}.")],
+            t("All done – we have your data", "Gotowe – mamy Twoje dane"),
+            &[&if pl {
+                format!("Otrzymaliśmy dane z banku i wysłaliśmy dalsze kroki na {email}.")
+            } else {
+                format!("We received your bank data and emailed the next steps to {email}.")
+            }],
             None,
         ),
         CallbackView::ImportFailed => page(
             200,
-            "We could not fetch your data",
-            &["The bank connection worked but fetching the data failed. Please sign in again to retry."],
-            Some(("Try again", &restart)),
+            t("We could not fetch your data", "Nie udało się pobrać danych"),
+            &[t("The bank connection worked but fetching the data failed. Please sign in again to retry.", "Połączenie z bankiem się udało, ale pobranie danych nie. Zaloguj się ponownie, aby spróbować jeszcze raz.")],
+            Some((t("Try again", "Spróbuj ponownie"), &restart)),
         ),
         CallbackView::SignInFailed(error) => {
             let reason = error.map(|e| e.message).unwrap_or_default();
             page(
                 200,
-                "The bank sign-in did not finish",
-                &["Nothing was shared.", &reason],
-                Some(("Try again", &restart)),
+                t("The bank sign-in did not finish", "Logowanie w banku nie zostało dokończone"),
+                &[t("Nothing was shared.", "Nic nie zostało udostępnione."), &reason],
+                Some((t("Try again", "Spróbuj ponownie"), &restart)),
             )
         }
         CallbackView::Expired => page(
             200,
-            "This sign-in link has expired",
-            &["Links work for one hour. Start a fresh one – it only takes a minute."],
-            Some(("Start a new sign-in", &restart)),
+            t("This sign-in link has expired", "Ten link do logowania wygasł"),
+            &[t("Links work for one hour. Start a fresh one – it only takes a minute.", "Linki działają przez godzinę. Rozpocznij od nowa – to zajmie tylko minutę.")],
+            Some((t("Start a new sign-in", "Rozpocznij nowe logowanie"), &restart)),
         ),
         CallbackView::StillOpen => page(
             200,
-            "Your bank sign-in is still in progress",
-            &[&format!("As soon as it finishes we will take it from here and email {email}.")],
+            t("Your bank sign-in is still in progress", "Logowanie w banku wciąż trwa"),
+            &[&if pl {
+                format!("Gdy tylko się zakończy, zajmiemy się resztą i napiszemy na {email}.")
+            } else {
+                format!("As soon as it finishes we will take it from here and email {email}.")
+            }],
             None,
         ),
         CallbackView::TryLater => page(
             503,
-            "We are still waiting for the bank connection service",
-            &["Nothing is lost: we will check again in a few minutes and email you. You can also reload this page shortly."],
+            t("We are still waiting for the bank connection service", "Wciąż czekamy na usługę łączenia z bankiem"),
+            &[t("Nothing is lost: we will check again in a few minutes and email you. You can also reload this page shortly.", "Nic nie przepadło: sprawdzimy ponownie za kilka minut i napiszemy do Ciebie. Możesz też za chwilę odświeżyć tę stronę.")],
             None,
         )
         .with_header("retry-after", "120"),
     }
 }
 
-fn link_error_page(app: &App, e: &signin_core::links::LinkError) -> WebResponse {
+fn link_error_page(app: &App, l: &str, e: &signin_core::links::LinkError) -> WebResponse {
     use signin_core::links::LinkError;
     let company = &app.settings.company_name;
-    let start = app.start_url(app.settings.default_language);
+    let start = app.start_url_in(l);
+    let button = Some((tr(l, "Start again", "Zacznij od nowa"), start.as_str()));
     match e {
         LinkError::Expired => WebResponse::html(
             410,
-            pages::message(company, "en", "This link has expired", &["You can start a new sign-in from our start page."], Some(("Start again", &start))),
+            pages::message(company, l, tr(l, "This link has expired", "Ten link wygasł"), &[tr(l, "You can start a new sign-in from our start page.", "Nowe logowanie możesz rozpocząć na naszej stronie startowej.")], button),
         ),
         LinkError::Invalid => WebResponse::html(
             400,
-            pages::message(company, "en", "This link is not valid", &["It may have been cut off or changed. You can start a new sign-in from our start page."], Some(("Start again", &start))),
+            pages::message(company, l, tr(l, "This link is not valid", "Ten link jest nieprawidłowy"), &[tr(l, "It may have been cut off or changed. You can start a new sign-in from our start page.", "Mógł zostać ucięty lub zmieniony. Nowe logowanie możesz rozpocząć na naszej stronie startowej.")], button),
         ),
     }
 }
 
-fn token_of(body: &[u8], query: Option<&str>) -> Option<String> {
+/// The link token and the form token of a confirm page's POST (the link token may also be in
+/// the URL, as in a one-click unsubscribe).
+fn tokens_of(body: &[u8], query: Option<&str>) -> (Option<String>, Option<String>) {
     if body.len() > MAX_BODY {
-        return None;
+        return (None, None);
     }
-    serde_urlencoded::from_bytes::<TokenForm>(body)
-        .ok()
-        .and_then(|f| f.t)
-        .or_else(|| query.map(str::to_owned))
+    let form = serde_urlencoded::from_bytes::<TokenForm>(body).unwrap_or_default();
+    (form.t.or_else(|| query.map(str::to_owned)), form.form_token)
 }
+
+/// What a confirm page says, in both languages: (title, text, action, button).
+struct Confirm {
+    form: Form,
+    purpose: signin_core::links::Purpose,
+    en: (&'static str, &'static str, &'static str),
+    pl: (&'static str, &'static str, &'static str),
+}
+
+const RESUME: Confirm = Confirm {
+    form: Form::Resume,
+    purpose: signin_core::links::Purpose::Resume,
+    en: (
+        "Continue connecting your bank",
+        "You will get a fresh, secure sign-in link and go straight to your bank.",
+        "Continue to my bank",
+    ),
+    pl: (
+        "Kontynuuj łączenie z bankiem",
+        "Otrzymasz nowy, bezpieczny link i przejdziesz prosto do banku.",
+        "Przejdź do banku",
+    ),
+};
+
+const UNSUBSCRIBE: Confirm = Confirm {
+    form: Form::Unsubscribe,
+    purpose: signin_core::links::Purpose::Unsubscribe,
+    en: ("Unsubscribe from reminders", "We will not email you reminders about unfinished bank connections any more. Emails about data you shared are not affected.", "Unsubscribe"),
+    pl: ("Wypisz się z przypomnień", "Nie będziemy już wysyłać przypomnień o niedokończonym łączeniu z bankiem. Nie dotyczy to wiadomości o udostępnionych danych.", "Wypisz mnie"),
+};
+
+const ERASE: Confirm = Confirm {
+    form: Form::Erase,
+    purpose: signin_core::links::Purpose::Erase,
+    en: ("Delete your data", "We will delete everything we hold about you: your details, your sign-ins and the bank data you shared, and ask Kontomatik to delete it too. This cannot be undone.", "Delete my data"),
+    pl: ("Usuń swoje dane", "Usuniemy wszystko, co o Tobie przechowujemy: Twoje dane, logowania i udostępnione dane z banku, oraz poprosimy Kontomatik o ich usunięcie. Tego nie można cofnąć.", "Usuń moje dane"),
+};
 
 /// GET of a signed link: a page with a button (a POST), so mail scanners that follow links
 /// change nothing.
-fn confirm_page(
-    app: &App,
-    token: Option<&str>,
-    purpose: signin_core::links::Purpose,
-    (title, text, action, button): (&str, &str, &str, &str),
-) -> WebResponse {
-    match app.check_link(token.unwrap_or(""), purpose) {
-        Ok(claims) => WebResponse::html(
+fn confirm_page(app: &App, l: &str, token: Option<&str>, c: &Confirm) -> WebResponse {
+    let claims = match app.check_link(token.unwrap_or(""), c.purpose) {
+        Ok(claims) => claims,
+        Err(e) => return link_error_page(app, l, &e),
+    };
+    let lang = claims.language.as_str();
+    let (title, text, button) = if lang == "pl" { c.pl } else { c.en };
+    let action = match c.form {
+        Form::Resume => "/resume",
+        Form::Unsubscribe => "/unsubscribe",
+        _ => "/erase",
+    };
+    match app.form_token(c.form) {
+        Ok(form_token) => WebResponse::html(
             200,
             pages::confirm(
                 &app.settings.company_name,
-                claims.language.as_str(),
+                lang,
                 title,
                 text,
                 action,
                 token.unwrap_or(""),
+                &form_token,
                 button,
             ),
         ),
-        Err(e) => link_error_page(app, &e),
+        Err(e) => internal_error(app, lang, &e),
     }
 }
 
-fn resume_page(app: &App, token: Option<&str>) -> WebResponse {
-    confirm_page(
-        app,
-        token,
-        signin_core::links::Purpose::Resume,
-        (
-            "Continue connecting your bank",
-            "You will get a fresh, secure sign-in link and go straight to your bank.",
-            "/resume",
-            "Continue to my bank",
-        ),
-    )
+fn resume_page(app: &App, l: &str, token: Option<&str>) -> WebResponse {
+    confirm_page(app, l, token, &RESUME)
 }
 
-fn unsubscribe_page(app: &App, token: Option<&str>) -> WebResponse {
-    confirm_page(
-        app,
-        token,
-        signin_core::links::Purpose::Unsubscribe,
-        (
-            "Unsubscribe from reminders",
-            "We will not email you reminders about unfinished bank connections any more. Emails about data you shared are not affected.",
-            "/unsubscribe",
-            "Unsubscribe",
-        ),
-    )
+fn unsubscribe_page(app: &App, l: &str, token: Option<&str>) -> WebResponse {
+    confirm_page(app, l, token, &UNSUBSCRIBE)
+}
+
+fn erase_page(app: &App, l: &str, token: Option<&str>) -> WebResponse {
+    confirm_page(app, l, token, &ERASE)
+}
+
+/// Checks a signed link before anything else (no write): its language for the pages that
+/// follow, or the page that says why it cannot be used.
+fn checked_link(
+    app: &App,
+    l: &str,
+    token: &str,
+    purpose: signin_core::links::Purpose,
+) -> Result<String, WebResponse> {
+    app.check_link(token, purpose)
+        .map(|c| c.language.as_str().to_owned())
+        .map_err(|e| link_error_page(app, l, &e))
+}
+
+/// A confirm page's POST: its form token is checked and spent before anything else, unless
+/// this is a one-click unsubscribe.
+async fn confirmed(app: &App, l: &str, req: &WebRequest, form: Form) -> Result<(), WebResponse> {
+    let (_, form_token) = tokens_of(&req.body, None);
+    match app.use_form_token(form, form_token.as_deref()).await {
+        Ok(()) => Ok(()),
+        Err(FormError::Invalid) => Err(forbidden(app, l)),
+        Err(FormError::Expired) => Err(WebResponse::html(
+            400,
+            pages::message(
+                &app.settings.company_name,
+                l,
+                tr(
+                    l,
+                    "This page was open too long",
+                    "Strona była zbyt długo otwarta",
+                ),
+                &[tr(
+                    l,
+                    "For your safety the button has expired. Open the link from your email again.",
+                    "Dla bezpieczeństwa przycisk wygasł. Otwórz ponownie link z wiadomości e-mail.",
+                )],
+                None,
+            ),
+        )),
+        Err(FormError::Replayed) => Err(replayed(app, l)),
+        Err(FormError::Internal(e)) => Err(internal_error(app, l, &e)),
+    }
 }
 
 /// The page for a signed link that could not be used.
-fn link_use_error(app: &App, e: signin_core::flow::LinkUseError) -> WebResponse {
-    use signin_core::flow::LinkUseError;
+fn link_use_error(app: &App, l: &str, e: LinkUseError) -> WebResponse {
     let company = &app.settings.company_name;
     match e {
-        LinkUseError::Link(e) => link_error_page(app, &e),
-        LinkUseError::UnknownUser => link_error_page(app, &signin_core::links::LinkError::Invalid),
+        LinkUseError::Link(e) => link_error_page(app, l, &e),
+        LinkUseError::UnknownUser => {
+            link_error_page(app, l, &signin_core::links::LinkError::Invalid)
+        }
+        LinkUseError::Start(StartError::Limited { limit, retry_after }) => {
+            limited(app, l, limit, retry_after)
+        }
         LinkUseError::Start(StartError::Unavailable(_)) => WebResponse::html(
             503,
             pages::message(
                 company,
-                "en",
-                "Please try again in a minute",
-                &["The bank connection service is busy right now."],
+                l,
+                tr(
+                    l,
+                    "Please try again in a minute",
+                    "Spróbuj ponownie za minutę",
+                ),
+                &[tr(
+                    l,
+                    "The bank connection service is busy right now.",
+                    "Usługa łączenia z bankiem jest teraz zajęta.",
+                )],
                 None,
             ),
         )
         .with_header("retry-after", "60"),
-        e => {
-            tracing::error!(error = %e, "a signed link failed");
-            WebResponse::html(
-                500,
-                pages::message(
-                    company,
-                    "en",
-                    "Something went wrong on our side",
-                    &["Please try the link again in a moment."],
-                    None,
-                ),
-            )
-        }
+        e => internal_error(app, l, &e),
     }
 }
 
-async fn resume(app: &App, body: &[u8], query_token: Option<&str>) -> WebResponse {
-    let token = token_of(body, query_token).unwrap_or_default();
-    match app.resume(&token).await {
+async fn resume(app: &App, l: &str, req: &WebRequest, query_token: Option<&str>) -> WebResponse {
+    let (token, _) = tokens_of(&req.body, query_token);
+    let token = token.unwrap_or_default();
+    let l = match checked_link(app, l, &token, signin_core::links::Purpose::Resume) {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    if let Err(page) = confirmed(app, &l, req, Form::Resume).await {
+        return page;
+    }
+    let from = Requester {
+        client: req.client_ip.clone(),
+    };
+    match app.resume(&token, &from).await {
         Ok(started) => WebResponse::html(
             303,
             pages::redirecting(
@@ -585,26 +933,99 @@ async fn resume(app: &App, body: &[u8], query_token: Option<&str>) -> WebRespons
             ),
         )
         .with_header("location", &started.link),
-        Err(e) => link_use_error(app, e),
+        Err(e) => link_use_error(app, &l, e),
     }
 }
 
 /// POST: from the page's button, or one-click from the mail client (RFC 8058: the token in the
 /// URL, `List-Unsubscribe=One-Click` in the body).
-async fn unsubscribe(app: &App, body: &[u8], query_token: Option<&str>) -> WebResponse {
-    let token = token_of(body, query_token).unwrap_or_default();
+async fn unsubscribe(
+    app: &App,
+    l: &str,
+    req: &WebRequest,
+    query_token: Option<&str>,
+) -> WebResponse {
+    let (token, _) = tokens_of(&req.body, query_token);
+    let token = token.unwrap_or_default();
+    let l = match checked_link(app, l, &token, signin_core::links::Purpose::Unsubscribe) {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    if !is_one_click(Route::UnsubscribeSubmit, req) {
+        if let Err(page) = confirmed(app, &l, req, Form::Unsubscribe).await {
+            return page;
+        }
+    }
     match app.unsubscribe(&token).await {
-        Ok(claims) => WebResponse::html(
-            200,
-            pages::message(
-                &app.settings.company_name,
-                claims.language.as_str(),
-                "You are unsubscribed",
-                &["You will not get reminder emails from us any more."],
-                None,
-            ),
-        ),
-        Err(e) => link_use_error(app, e),
+        Ok(claims) => {
+            let l = claims.language.as_str();
+            WebResponse::html(
+                200,
+                pages::message(
+                    &app.settings.company_name,
+                    l,
+                    tr(l, "You are unsubscribed", "Wypisano Cię"),
+                    &[tr(l, "You will not get reminder emails from us any more. If you tick the box on our start form again, we will take that as your new choice.", "Nie będziesz już dostawać od nas przypomnień. Jeśli ponownie zaznaczysz pole w formularzu startowym, uznamy to za Twoją nową decyzję.")],
+                    None,
+                ),
+            )
+        }
+        Err(e) => link_use_error(app, &l, e),
+    }
+}
+
+/// POST from the erase page's button: everything of the person goes.
+async fn erase(app: &App, l: &str, req: &WebRequest, query_token: Option<&str>) -> WebResponse {
+    let (token, _) = tokens_of(&req.body, query_token);
+    let token = token.unwrap_or_default();
+    let l = match checked_link(app, l, &token, signin_core::links::Purpose::Erase) {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let l = l.as_str();
+    if let Err(page) = confirmed(app, l, req, Form::Erase).await {
+        return page;
+    }
+    let company = &app.settings.company_name;
+    match app.erase_by_link(&token).await {
+        Ok((claims, erased)) => {
+            let l = claims.language.as_str();
+            let text = if erased.found.is_empty() {
+                tr(
+                    l,
+                    "We hold no data about you (it may have been deleted already).",
+                    "Nie przechowujemy żadnych Twoich danych (mogły już zostać usunięte).",
+                )
+            } else {
+                tr(l, "We deleted your details, your sign-ins and the bank data you shared, and Kontomatik was asked to delete theirs.", "Usunęliśmy Twoje dane, logowania i udostępnione dane z banku, a Kontomatik otrzymał prośbę o usunięcie swoich.")
+            };
+            WebResponse::html(
+                200,
+                pages::message(
+                    company,
+                    l,
+                    tr(l, "Your data is deleted", "Twoje dane zostały usunięte"),
+                    &[text],
+                    None,
+                ),
+            )
+        }
+        Err(EraseError::Link(e)) => link_error_page(app, l, &e),
+        Err(EraseError::Unavailable(e)) => {
+            tracing::warn!(error = %e, "erasure waits for Kontomatik");
+            WebResponse::html(
+                503,
+                pages::message(
+                    company,
+                    l,
+                    tr(l, "Please try again in a few minutes", "Spróbuj ponownie za kilka minut"),
+                    &[tr(l, "We could not reach the bank connection service to delete your data there too, so nothing was deleted yet. Please open the link from your email again shortly.", "Nie udało się połączyć z usługą łączenia z bankiem, by usunąć dane także tam, więc niczego jeszcze nie usunięto. Otwórz ponownie link z wiadomości za chwilę.")],
+                    None,
+                ),
+            )
+            .with_header("retry-after", "300")
+        }
+        Err(EraseError::Internal(e)) => internal_error(app, l, &e),
     }
 }
 

@@ -64,28 +64,42 @@ pub struct StartValues {
     pub country: String,
 }
 
-pub fn start(company: &str, values: &StartValues, error: Option<&str>) -> String {
+/// The text in the page's language: Polish for `pl`, else English.
+pub fn tr<'a>(lang: &str, en: &'a str, pl: &'a str) -> &'a str {
+    if lang == "pl" {
+        pl
+    } else {
+        en
+    }
+}
+
+pub fn start(company: &str, values: &StartValues, error: Option<&str>, form_token: &str) -> String {
     let lang = if values.language.is_empty() {
         "en"
     } else {
         values.language.as_str()
     };
+    let t = |en, pl| tr(lang, en, pl);
     layout(
-        "Connect your bank",
+        t("Connect your bank", "Połącz konto bankowe"),
         company,
         lang,
         html! {
-            h1 { "Share your bank data securely" }
-            p.muted { "We use Kontomatik to read your account history once, with your consent at your bank. We never see your bank password." }
+            h1 { (t("Share your bank data securely", "Bezpiecznie udostępnij dane z banku")) }
+            p.muted { (t(
+                "We use Kontomatik to read your account history once, with your consent at your bank. We never see your bank password.",
+                "Korzystamy z Kontomatik, aby jednorazowo odczytać historię rachunku, za Twoją zgodą wyrażoną w banku. Nigdy nie widzimy Twojego hasła do banku.",
+            )) }
             @if let Some(e) = error { div.error role="alert" id="form-error" { (e) } }
             form method="post" action="/start" {
-                label for="email" { "Email" }
+                input type="hidden" name="formToken" value=(form_token);
+                label for="email" { (t("Email", "E-mail")) }
                 input type="email" id="email" name="email" required autocomplete="email" maxlength="254" value=(values.email);
-                label for="name" { "Name" }
+                label for="name" { (t("Name", "Imię i nazwisko")) }
                 input type="text" id="name" name="name" required autocomplete="name" maxlength="100" value=(values.name);
                 div.row {
                     div {
-                        label for="language" { "Language" }
+                        label for="language" { (t("Language", "Język")) }
                         select id="language" name="language" {
                             @for l in Language::SUPPORTED {
                                 option value=(l) selected[*l == values.language] { (l) }
@@ -93,7 +107,7 @@ pub fn start(company: &str, values: &StartValues, error: Option<&str>) -> String
                         }
                     }
                     div {
-                        label for="country" { "Bank country" }
+                        label for="country" { (t("Bank country", "Kraj banku")) }
                         select id="country" name="country" {
                             @for c in Country::SUPPORTED {
                                 option value=(c) selected[*c == values.country] { (c.to_uppercase()) }
@@ -103,10 +117,13 @@ pub fn start(company: &str, values: &StartValues, error: Option<&str>) -> String
                 }
                 label.check {
                     input type="checkbox" name="followUpConsent" value="yes" checked[values.consent];
-                    span { "If I don't finish, you may email me once with a link to continue." }
+                    span { (t(
+                        "If I don't finish, you may email me once with a link to continue.",
+                        "Jeśli nie dokończę, możecie raz wysłać mi e-mail z linkiem, by kontynuować.",
+                    )) }
                 }
-                button.primary type="submit" name="delivery" value="redirect" id="start" { "Continue to my bank" }
-                button.secondary type="submit" name="delivery" value="email" id="email-link" { "Email me the link instead" }
+                button.primary type="submit" name="delivery" value="redirect" id="start" { (t("Continue to my bank", "Przejdź do banku")) }
+                button.secondary type="submit" name="delivery" value="email" id="email-link" { (t("Email me the link instead", "Wyślij mi link e-mailem")) }
             }
         },
     )
@@ -114,26 +131,32 @@ pub fn start(company: &str, values: &StartValues, error: Option<&str>) -> String
 
 /// The fallback body of the 303 to Kontomatik (for clients that do not follow it).
 pub fn redirecting(company: &str, lang: &str, link: &str) -> String {
+    let t = |en, pl| tr(lang, en, pl);
     layout(
-        "Taking you to your bank",
+        t("Taking you to your bank", "Przekierowanie do banku"),
         company,
         lang,
         html! {
-            h1 { "Taking you to your bank…" }
-            p { "If nothing happens, use the button." }
-            a.button.primary href=(link) id="go" { "Continue to Kontomatik" }
+            h1 { (t("Taking you to your bank…", "Przekierowujemy do banku…")) }
+            p { (t("If nothing happens, use the button.", "Jeśli nic się nie dzieje, użyj przycisku.")) }
+            a.button.primary href=(link) id="go" { (t("Continue to Kontomatik", "Przejdź do Kontomatik")) }
         },
     )
 }
 
 pub fn link_emailed(company: &str, lang: &str, masked_email: &str) -> String {
+    let t = |en, pl| tr(lang, en, pl);
     layout(
-        "Check your inbox",
+        t("Check your inbox", "Sprawdź skrzynkę"),
         company,
         lang,
         html! {
-            h1 { "Check your inbox" }
-            p { "We sent a link to " strong { (masked_email) } ". It works for one hour, in any browser." }
+            h1 { (t("Check your inbox", "Sprawdź skrzynkę")) }
+            p {
+                (t("We sent a link to ", "Wysłaliśmy link na adres "))
+                strong { (masked_email) }
+                (t(". It works for one hour, in any browser.", ". Działa przez godzinę, w dowolnej przeglądarce."))
+            }
         },
     )
 }
@@ -160,7 +183,8 @@ pub fn message(
     )
 }
 
-/// A confirmation page whose button POSTs the token back.
+/// A confirmation page whose button POSTs the link's token back, with the page's form token.
+#[allow(clippy::too_many_arguments)]
 pub fn confirm(
     company: &str,
     lang: &str,
@@ -168,6 +192,7 @@ pub fn confirm(
     text: &str,
     action: &str,
     token: &str,
+    form_token: &str,
     button: &str,
 ) -> String {
     layout(
@@ -179,6 +204,7 @@ pub fn confirm(
             p { (text) }
             form method="post" action=(action) {
                 input type="hidden" name="t" value=(token);
+                input type="hidden" name="formToken" value=(form_token);
                 button.primary type="submit" id="confirm" { (button) }
             }
         },
@@ -209,7 +235,8 @@ mod tests {
             language: "pl".into(),
             country: "de".into(),
         };
-        let page = start("Lender & Co", &v, Some("<oops>"));
+        let page = start("Lender & Co", &v, Some("<oops>"), "tok\"en");
+        assert!(page.contains(r#"name="formToken" value="tok&quot;en""#));
         assert!(!page.contains("<script>alert"));
         assert!(page.contains("&lt;b&gt;Ann&lt;/b&gt;"));
         assert!(page.contains("&lt;oops&gt;"));

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -310,7 +310,14 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
         }
     };
 
-    let settings = settings(&url);
+    let mut settings = settings(&url);
+    if let Some(sandbox) = &sandbox {
+        // The sandbox's hosted page is plain http on 127.0.0.1: allowed for this run only.
+        settings
+            .link_origins
+            .allow_loopback_http(sandbox.base_url.as_str())
+            .map_err(DevError::Setup)?;
+    }
     let (app, embedded, consumer): (App, Option<Embedded>, Arc<dyn ImportQueueConsumer>) =
         if options.aws {
             let (app, consumer) = aws_app(settings, kontomatik, clock_arc, clock.pause()).await?;
@@ -406,11 +413,14 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
         .with_state(dev.clone());
     let mut serve_stop = stopped.clone();
     tasks.push(tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = serve_stop.wait_for(|s| *s).await;
-            })
-            .await;
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = serve_stop.wait_for(|s| *s).await;
+        })
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "server stopped");
         }
@@ -495,7 +505,11 @@ async fn aws_app(
 }
 
 /// Everything that is not `/_dev`: the same routes the Lambdas serve.
-async fn web(State(dev): State<Arc<Dev>>, req: Request) -> Response {
+async fn web(
+    State(dev): State<Arc<Dev>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(body) = to_bytes(body, 64 * 1024).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
@@ -510,6 +524,7 @@ async fn web(State(dev): State<Arc<Dev>>, req: Request) -> Response {
             .iter()
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
+        client_ip: Some(peer.ip().to_string()),
     };
     let res = handle(&dev.app, web).await;
     let mut out = Response::new(Body::from(res.body));

@@ -7,13 +7,13 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::{App, FlowError, Started, Step, ValidStart};
+use super::{App, FlowError, Requester, Started, Step, ValidStart};
 use crate::domain::Country;
 use crate::flow::Delivery;
 use crate::links::{self, LinkClaims, LinkError, Purpose};
 use crate::machine::{Event, Redirection, State};
 use crate::notify::{self, DropOff};
-use crate::ports::{FollowUpClaim, FunnelDay, FunnelStep};
+use crate::ports::{ConsentChoice, ConsentSource, FollowUpClaim, FunnelDay, FunnelStep};
 
 /// Why a signed link could not be used.
 #[derive(Debug, Error)]
@@ -49,6 +49,8 @@ impl App {
         let life = match purpose {
             Purpose::Resume => self.settings.resume_link_life,
             Purpose::Unsubscribe => self.settings.unsubscribe_link_life,
+            // As long as anything of theirs may be kept.
+            Purpose::Erase => self.settings.user_retention,
         };
         let token = links::sign(
             key,
@@ -63,8 +65,14 @@ impl App {
         let path = match purpose {
             Purpose::Resume => "/resume",
             Purpose::Unsubscribe => "/unsubscribe",
+            Purpose::Erase => "/erase",
         };
         Ok(format!("{}{path}?t={token}", self.settings.public_base_url))
+    }
+
+    /// The signed "delete my data" link every email carries.
+    pub(crate) fn erase_url(&self, r: &Redirection) -> Result<String, FlowError> {
+        self.link(Purpose::Erase, r)
     }
 
     /// Decides the follow-up of one drop-off; `true` if an email was sent.
@@ -79,6 +87,7 @@ impl App {
         // follow-up.
         let resume = self.link(Purpose::Resume, &r)?;
         let unsubscribe = self.link(Purpose::Unsubscribe, &r)?;
+        let erase = self.erase_url(&r)?;
         let claimed = self
             .store
             .claim_follow_up(
@@ -104,8 +113,11 @@ impl App {
                 r.language,
                 &self.settings.company_name,
                 why,
-                &resume,
-                &unsubscribe,
+                notify::FollowUpLinks {
+                    resume: &resume,
+                    unsubscribe: &unsubscribe,
+                    erase: &erase,
+                },
             );
             match self.mailer.send(&mail).await {
                 Ok(_) => sent = true,
@@ -134,8 +146,9 @@ impl App {
         links::verify(key, token, purpose, self.now())
     }
 
-    /// Starts a fresh sign-in for the user of a follow-up link.
-    pub async fn resume(&self, token: &str) -> Result<Started, LinkUseError> {
+    /// Starts a fresh sign-in for the user of a follow-up link (within the client's start
+    /// allowance; the person's consent choice stays as it is).
+    pub async fn resume(&self, token: &str, from: &Requester) -> Result<Started, LinkUseError> {
         let claims = self.check_link(token, Purpose::Resume)?;
         let user = self
             .store
@@ -143,25 +156,35 @@ impl App {
             .await
             .map_err(FlowError::from)?
             .ok_or(LinkUseError::UnknownUser)?;
+        self.take_start_allowance(from).await?;
         let country: Country = claims.country;
         Ok(self
-            .start_valid(ValidStart {
-                email: user.email,
-                name: user.name,
-                follow_up_consent: user.follow_up_consent,
-                language: claims.language,
-                country,
-                delivery: Delivery::Redirect,
-            })
+            .start_valid(
+                ValidStart {
+                    follow_up_consent: user.follow_up_consent(),
+                    email: user.email,
+                    name: user.name,
+                    language: claims.language,
+                    country,
+                    delivery: Delivery::Redirect,
+                },
+                false,
+            )
             .await?)
     }
 
-    /// Opts the user of an unsubscribe link out of follow-up email.
+    /// Records the unsubscribe of the user of an unsubscribe link: their latest choice, until
+    /// they tick the box on the start form again.
     pub async fn unsubscribe(&self, token: &str) -> Result<LinkClaims, LinkUseError> {
         let claims = self.check_link(token, Purpose::Unsubscribe)?;
+        let choice = ConsentChoice {
+            given: false,
+            at: self.now(),
+            source: ConsentSource::Unsubscribe,
+        };
         if !self
             .store
-            .set_opt_out(&claims.user, true)
+            .record_consent(&claims.user, choice)
             .await
             .map_err(FlowError::from)?
         {

@@ -3,6 +3,7 @@
 //! ports differ.
 
 mod callback;
+mod erase;
 mod followup;
 mod poller;
 mod start;
@@ -17,9 +18,12 @@ use std::time::Duration as StdDuration;
 use thiserror::Error;
 
 pub use callback::{CallbackError, CallbackOutcome, CallbackView};
+pub use erase::{EraseError, Erased};
 pub use followup::{FunnelReport, LinkUseError};
 pub use poller::PollReport;
-pub use start::{Delivery, StartError, StartForm, Started, ValidStart};
+pub use start::{
+    Delivery, FormError, Limited, Requester, StartError, StartForm, Started, ValidStart,
+};
 pub use worker::JobOutcome;
 
 use crate::clock::{Clock, Pause};
@@ -283,6 +287,13 @@ impl App {
 
     /// The start page, in the user's language.
     pub fn start_url(&self, lang: crate::domain::Language) -> String {
+        self.start_url_in(lang.as_str())
+    }
+
+    /// The start page in the language of this code (`en`, `pl`…); an unsupported one falls
+    /// back to the default.
+    pub fn start_url_in(&self, lang: &str) -> String {
+        let lang = crate::domain::Language::parse(lang).unwrap_or(self.settings.default_language);
         format!("{}/?lang={}", self.settings.public_base_url, lang)
     }
 }

@@ -3,12 +3,18 @@
 
 use thiserror::Error;
 
+use chrono::{Duration, TimeZone, Utc};
+
 use super::{App, FlowError};
 use crate::config::Settings;
-use crate::domain::{Country, Email, InvalidInput, Language, OwnerExternalId};
+use crate::domain::{Country, Email, InvalidInput, Language, OwnerExternalId, Timestamp};
+use crate::links::{self, Form, FormClaims, FormTokenError};
 use crate::machine::{NewRedirection, Redirection};
 use crate::notify;
-use crate::ports::{Created, FetchRedirection, FunnelStep, KontomatikError, UserProfile};
+use crate::ports::{
+    Allowance, ConsentChoice, ConsentSource, Created, FetchRedirection, FunnelStep,
+    KontomatikError, UserProfile,
+};
 
 /// The start form as submitted (strings straight from the request).
 #[derive(Debug, Clone, Default)]
@@ -20,6 +26,50 @@ pub struct StartForm {
     pub country: Option<String>,
     /// `redirect` (default) or `email`.
     pub delivery: Option<String>,
+    /// The page's form token.
+    pub form_token: Option<String>,
+}
+
+/// Who is asking, as far as the abuse limits need to know.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requester {
+    /// The client's address (API Gateway's `requestContext.http.sourceIp`); requests without
+    /// one share one allowance.
+    pub client: Option<String>,
+}
+
+/// A limit that stopped a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// Too many starts from this client this hour.
+    StartsFromClient,
+    /// Too many sign-in links emailed to this address today.
+    LinkEmails,
+}
+
+/// Why a form's token was refused.
+#[derive(Debug, Error)]
+pub enum FormError {
+    /// Missing, forged, cut, or issued for another form.
+    #[error("this form did not come from our page")]
+    Invalid,
+    /// Genuine, but the page was open too long.
+    #[error("this form was open too long")]
+    Expired,
+    /// Genuine, but already sent once.
+    #[error("this form was already sent")]
+    Replayed,
+    #[error(transparent)]
+    Internal(#[from] FlowError),
+}
+
+impl From<FormTokenError> for FormError {
+    fn from(e: FormTokenError) -> Self {
+        match e {
+            FormTokenError::Invalid => FormError::Invalid,
+            FormTokenError::Expired => FormError::Expired,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +93,16 @@ pub struct ValidStart {
 
 pub const NAME_MAX: usize = 100;
 
+/// A name: letters (any script), single spaces, apostrophes and hyphens; at least one letter.
+/// No digits, punctuation, URLs or markup: the name is written into our emails.
+fn name_is_plain(name: &str) -> bool {
+    name.chars().any(char::is_alphabetic)
+        && name
+            .chars()
+            .all(|c| c.is_alphabetic() || matches!(c, ' ' | '\'' | '’' | '-'))
+        && !name.contains("  ")
+}
+
 impl StartForm {
     /// Checks every field; the first problem is returned with the field's name.
     pub fn validate(&self, settings: &Settings) -> Result<ValidStart, InvalidInput> {
@@ -57,10 +117,10 @@ impl StartForm {
                 max: NAME_MAX,
             });
         }
-        if name.chars().any(char::is_control) {
+        if !name_is_plain(&name) {
             return Err(InvalidInput::Format {
                 field: "name",
-                reason: "it contains control characters",
+                reason: "use letters, spaces, apostrophes and hyphens only",
             });
         }
         let consent = match self.follow_up_consent.as_deref() {
@@ -107,6 +167,14 @@ impl StartForm {
 pub enum StartError {
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
+    #[error(transparent)]
+    Form(FormError),
+    /// An abuse limit: try again after `retry_after`. Nothing was sent or asked.
+    #[error("too many requests; try again in {} s", retry_after.num_seconds())]
+    Limited {
+        limit: Limited,
+        retry_after: Duration,
+    },
     /// Kontomatik could not be reached or asked us to slow down: try again shortly.
     #[error("the bank connection service is unavailable: {0}")]
     Unavailable(KontomatikError),
@@ -123,30 +191,190 @@ pub struct Started {
     pub user: UserProfile,
 }
 
+/// The end of the hour of `now` (abuse-limit windows are whole UTC hours and days).
+fn hour_of(now: Timestamp) -> (i64, Timestamp) {
+    let hour = now.timestamp().div_euclid(3600);
+    let end = Utc
+        .timestamp_opt((hour + 1) * 3600, 0)
+        .single()
+        .unwrap_or(now);
+    (hour, end)
+}
+
+fn day_end(now: Timestamp) -> Timestamp {
+    let next = now.date_naive() + chrono::Days::new(1);
+    next.and_hms_opt(0, 0, 0)
+        .map(|t| Utc.from_utc_datetime(&t))
+        .unwrap_or(now)
+}
+
 impl App {
-    /// Validates the form and starts a sign-in. Nothing is written for an invalid form.
-    pub async fn start_sign_in(&self, form: &StartForm) -> Result<Started, StartError> {
-        let valid = form.validate(&self.settings)?;
-        self.start_valid(valid).await
+    /// A fresh token for one of our forms (no state is kept for it).
+    pub fn form_token(&self, form: Form) -> Result<String, FlowError> {
+        let key = self
+            .settings
+            .link_signing_key
+            .as_ref()
+            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
+        let expires = (self.now() + self.settings.form_token_life).timestamp();
+        Ok(links::sign_form(key, form, expires))
     }
 
-    /// Starts a sign-in for an already validated request.
-    pub async fn start_valid(&self, v: ValidStart) -> Result<Started, StartError> {
+    /// Checks a form token (no write).
+    pub fn check_form_token(
+        &self,
+        form: Form,
+        token: Option<&str>,
+    ) -> Result<FormClaims, FormError> {
+        let key = self
+            .settings
+            .link_signing_key
+            .as_ref()
+            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
+        Ok(links::verify_form(
+            key,
+            token.unwrap_or(""),
+            form,
+            self.now(),
+        )?)
+    }
+
+    /// Spends a checked form token: the first use wins, every later one is [`FormError::Replayed`].
+    pub async fn spend_form_token(&self, claims: &FormClaims) -> Result<(), FormError> {
+        let end = Utc
+            .timestamp_opt(claims.expires, 0)
+            .single()
+            .ok_or(FormError::Invalid)?;
+        let first = self
+            .store
+            .take_allowance(
+                &Allowance::FormToken {
+                    nonce: claims.nonce.clone(),
+                },
+                1,
+                end,
+            )
+            .await
+            .map_err(FlowError::from)?;
+        if first {
+            Ok(())
+        } else {
+            Err(FormError::Replayed)
+        }
+    }
+
+    /// Checks and spends a form token in one go (forms whose fields need no validation).
+    pub async fn use_form_token(&self, form: Form, token: Option<&str>) -> Result<(), FormError> {
+        let claims = self.check_form_token(form, token)?;
+        self.spend_form_token(&claims).await
+    }
+
+    /// Takes one start from the client's hourly allowance (each start costs a Kontomatik call).
+    pub(crate) async fn take_start_allowance(&self, from: &Requester) -> Result<(), StartError> {
+        let key = self
+            .settings
+            .link_signing_key
+            .as_ref()
+            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
         let now = self.now();
+        let (hour, end) = hour_of(now);
+        let client = links::pseudonym(key, "client", from.client.as_deref().unwrap_or("unknown"));
+        let allowed = self
+            .store
+            .take_allowance(
+                &Allowance::StartsFromClient { client, hour },
+                self.settings.limits.starts_per_client_per_hour,
+                end,
+            )
+            .await
+            .map_err(FlowError::from)?;
+        if allowed {
+            Ok(())
+        } else {
+            tracing::warn!(
+                limit = "starts_per_client_per_hour",
+                "a start was refused by its limit"
+            );
+            Err(StartError::Limited {
+                limit: Limited::StartsFromClient,
+                retry_after: end - now,
+            })
+        }
+    }
+
+    /// Validates the form, checks its token and the client's allowance, and starts a sign-in.
+    /// Nothing is written for a forged or invalid form; nothing is asked of Kontomatik or sent
+    /// over a limit.
+    pub async fn start_sign_in(
+        &self,
+        form: &StartForm,
+        from: &Requester,
+    ) -> Result<Started, StartError> {
+        let claims = self
+            .check_form_token(Form::Start, form.form_token.as_deref())
+            .map_err(StartError::Form)?;
+        let valid = form.validate(&self.settings)?;
+        self.spend_form_token(&claims)
+            .await
+            .map_err(StartError::Form)?;
+        self.take_start_allowance(from).await?;
+        self.start_valid(valid, true).await
+    }
+
+    /// Starts a sign-in for an already validated request; `consent_chosen` when the request
+    /// carries the person's explicit consent choice (the start form does; a resume link not).
+    pub async fn start_valid(
+        &self,
+        v: ValidStart,
+        consent_chosen: bool,
+    ) -> Result<Started, StartError> {
+        let now = self.now();
+        if v.delivery == Delivery::Email {
+            let end = day_end(now);
+            let allowed = self
+                .store
+                .take_allowance(
+                    &Allowance::LinkEmails {
+                        user: v.email.user_key(),
+                        day: now.date_naive(),
+                    },
+                    self.settings.limits.link_emails_per_recipient_per_day,
+                    end,
+                )
+                .await
+                .map_err(FlowError::from)?;
+            if !allowed {
+                tracing::warn!(
+                    limit = "link_emails_per_recipient_per_day",
+                    "a link email was refused by its limit"
+                );
+                return Err(StartError::Limited {
+                    limit: Limited::LinkEmails,
+                    retry_after: end - now,
+                });
+            }
+        }
         let user = self
             .store
-            .get_or_create_user(&UserProfile {
-                key: v.email.user_key(),
-                owner: OwnerExternalId::generate(),
-                email: v.email.clone(),
-                name: v.name.clone(),
-                language: v.language,
-                follow_up_consent: v.follow_up_consent,
-                opted_out: false,
-                created_at: now,
-                last_follow_up_at: None,
-                last_success_at: None,
-            })
+            .record_start(
+                &UserProfile {
+                    key: v.email.user_key(),
+                    owner: OwnerExternalId::generate(),
+                    email: v.email.clone(),
+                    name: v.name.clone(),
+                    language: v.language,
+                    consent: ConsentChoice {
+                        given: v.follow_up_consent,
+                        at: now,
+                        source: ConsentSource::StartForm,
+                    },
+                    created_at: now,
+                    last_follow_up_at: None,
+                    last_success_at: None,
+                    expires_at: now + self.settings.user_retention,
+                },
+                consent_chosen,
+            )
             .await
             .map_err(FlowError::from)?;
         let link = self
@@ -163,6 +391,13 @@ impl App {
                 e if e.is_transient() => StartError::Unavailable(e),
                 e => StartError::Internal(FlowError::Kontomatik(e)),
             })?;
+        if !self.settings.link_origins.allows(&link.url) {
+            // Never sent on: a link elsewhere than Kontomatik would be an open redirect.
+            tracing::error!(redirection = %link.redirection_id, "Kontomatik's link is not on an allowed https host (KONTOMATIK_LINK_HOSTS); refused");
+            return Err(StartError::Internal(FlowError::Kontomatik(
+                KontomatikError::Malformed("the link is not on an allowed host".into()),
+            )));
+        }
         let r = Redirection::new(
             NewRedirection {
                 id: link.redirection_id.clone(),
@@ -195,6 +430,7 @@ impl App {
                 v.language,
                 &self.settings.company_name,
                 &link.url,
+                &self.erase_url(&r)?,
             );
             self.mailer.send(&mail).await.map_err(FlowError::from)?;
         }

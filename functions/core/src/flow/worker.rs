@@ -236,15 +236,21 @@ impl App {
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
                     let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
                     let summary = summary.build();
-                    self.store
-                        .put_import_record(&ImportRecord {
-                            owner: r.owner.clone(),
-                            redirection_id: r.id.clone(),
-                            imported_at,
-                            summary: summary.clone(),
-                        })
-                        .await?;
-                    return self.finish(r, Ended::Imported(summary)).await;
+                    let record = ImportRecord {
+                        owner: r.owner.clone(),
+                        redirection_id: r.id.clone(),
+                        imported_at,
+                        summary: summary.clone(),
+                        expires_at: self.now() + self.settings.import_retention,
+                    };
+                    self.store.put_import_record(&record).await?;
+                    let outcome = self.finish(r, Ended::Imported(summary)).await?;
+                    if outcome == JobOutcome::Done(State::Expired) {
+                        // The redirection vanished while we imported: the person erased
+                        // their data. What we just stored goes too.
+                        self.store.delete_import_record(&record).await?;
+                    }
+                    return Ok(outcome);
                 }
                 Ok(status) => {
                     let error = status
@@ -326,24 +332,38 @@ impl App {
             }
         };
         let company = &self.settings.company_name;
-        let mail = match summary {
-            Some(summary) => notify::import_done_email(
-                &done.email,
-                &name,
-                done.language,
-                company,
-                summary,
-                &self.status_url(done),
-            ),
-            None => notify::import_failed_email(
-                &done.email,
-                &name,
-                done.language,
-                company,
-                &self.start_url(done.language),
-            ),
+        let tag = match summary {
+            Some(_) => notify::TAG_IMPORT_DONE,
+            None => notify::TAG_IMPORT_FAILED,
         };
-        match self.mailer.send(&mail).await {
+        let sent = match self.erase_url(done) {
+            Ok(erase) => {
+                let mail = match summary {
+                    Some(summary) => notify::import_done_email(
+                        &done.email,
+                        &name,
+                        done.language,
+                        company,
+                        summary,
+                        &self.status_url(done),
+                        &erase,
+                    ),
+                    None => notify::import_failed_email(
+                        &done.email,
+                        &name,
+                        done.language,
+                        company,
+                        &self.start_url(done.language),
+                        &erase,
+                    ),
+                };
+                self.mailer.send(&mail).await.map_err(FlowError::from)
+            }
+            // A wiring mistake (the function does not read LINK_SIGNING_KEY): the email waits
+            // like an unsent one rather than go out without its erase link.
+            Err(e) => Err(e),
+        };
+        match sent {
             Ok(_) => {
                 if let Err(e) = self.step(done, |_| Event::EmailSent).await {
                     tracing::warn!(redirection = %done.id, error = %e, "email sent; could not record it (it may be sent once more)");
@@ -352,7 +372,7 @@ impl App {
             }
             Err(e) => {
                 let retry_at = self.now() + crate::machine::email_retry();
-                tracing::error!(redirection = %done.id, error = %e, tag = %mail.tag, "could not email the user; trying again later");
+                tracing::error!(redirection = %done.id, error = %e, tag, "could not email the user; trying again later");
                 if let Err(e) = self.step(done, |_| Event::EmailUnsent { retry_at }).await {
                     tracing::error!(redirection = %done.id, error = %e, "could not record the unsent email");
                 }
