@@ -46,6 +46,16 @@ pub struct Page {
     pub body: String,
 }
 
+impl Page {
+    /// A response header (names in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// One email moto's SES recorded, parsed.
 #[derive(Debug, Clone)]
 pub struct Mail {

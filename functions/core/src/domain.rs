@@ -40,10 +40,20 @@ impl InvalidInput {
     }
 }
 
+/// Characters that change how text is shown without being seen: controls, bidirectional
+/// overrides and isolates, zero-width characters, the byte-order mark. Never part of an address
+/// or a name, and never shown back.
+pub fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// A value shown back to a user in an error message is cut short, so a 10 KB input does not come
 /// back as a 10 KB page.
 pub(crate) fn shorten(value: &str) -> String {
     const MAX: usize = 24;
+    let value: String = value.chars().filter(|c| !is_invisible(*c)).collect();
+    let value = value.as_str();
     if value.chars().count() <= MAX {
         value.to_owned()
     } else {
@@ -166,7 +176,7 @@ impl Email {
             field: FIELD,
             reason,
         };
-        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if raw.chars().any(|c| c.is_whitespace() || is_invisible(c)) {
             return Err(bad("it must not contain spaces"));
         }
         if raw

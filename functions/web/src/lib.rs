@@ -517,21 +517,18 @@ async fn start(app: &App, req: &WebRequest) -> WebResponse {
             );
         }
     };
+    // What was typed is shown again (escaped by the template), without invisible characters.
+    let shown = |v: &Option<String>, max: usize| -> String {
+        v.as_deref()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !signin_core::domain::is_invisible(*c))
+            .take(max)
+            .collect()
+    };
     let values = pages::StartValues {
-        email: form
-            .email
-            .clone()
-            .unwrap_or_default()
-            .chars()
-            .take(254)
-            .collect(),
-        name: form
-            .name
-            .clone()
-            .unwrap_or_default()
-            .chars()
-            .take(100)
-            .collect(),
+        email: shown(&form.email, 254),
+        name: shown(&form.name, 100),
         consent: matches!(
             form.follow_up_consent.as_deref(),
             Some("yes" | "true" | "on")
