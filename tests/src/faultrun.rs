@@ -519,11 +519,12 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
                     language: Some("en".into()),
                     country: Some("pl".into()),
                     delivery: None,
-                    form_token: app.form_token(Form::Start).ok(),
+                    form_token: app.form_token(Form::Start, "").ok(),
                 };
                 // Each user from an address of their own (the abuse limit is not under test).
                 let from = Requester {
                     client: Some(format!("198.51.100.{}", all_ids.len() % 250)),
+                    form_binding: String::new(),
                 };
                 // A failed start (Kontomatik down) is retried by the user a minute later.
                 match app.start_sign_in(&form, &from).await {

@@ -123,6 +123,8 @@ pub struct Flow {
     recipient_domain: String,
     /// The next user's client address.
     next_client: std::sync::atomic::AtomicU32,
+    /// The browser's cookies (set by our answers, sent with every request).
+    cookies: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 /// The client address of requests that do not say otherwise.
@@ -257,6 +259,7 @@ impl Flow {
             queue_url,
             recipient_domain: format!("{}.example", unique("users")),
             next_client: std::sync::atomic::AtomicU32::new(0),
+            cookies: Default::default(),
         }
     }
 
@@ -285,6 +288,33 @@ impl Flow {
     pub async fn http(&self, method: &str, path_and_query: &str, form: Option<&str>) -> Page {
         self.request(method, path_and_query, form, &[], DEFAULT_CLIENT_IP)
             .await
+    }
+
+    /// A request from another browser (none of this browser's cookies), e.g. an attacker's
+    /// page posting a form it filled in itself.
+    pub async fn http_as_stranger(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        form: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let saved = std::mem::take(&mut *self.cookies.lock().unwrap());
+        let page = self
+            .request(method, path_and_query, form, headers, "192.0.2.66")
+            .await;
+        *self.cookies.lock().unwrap() = saved;
+        page
+    }
+
+    /// This browser's form binding (the cookie its form tokens are bound to), once a page with
+    /// a form was opened.
+    pub fn form_binding(&self) -> Option<String> {
+        self.cookies
+            .lock()
+            .unwrap()
+            .get("__Host-signin-form")
+            .cloned()
     }
 
     /// [`Flow::http`] with request headers, from the client address `client_ip`.
@@ -364,6 +394,16 @@ impl Flow {
         for (name, value) in headers {
             event["headers"][*name] = serde_json::Value::String((*value).to_owned());
         }
+        let cookies: Vec<String> = self
+            .cookies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !cookies.is_empty() {
+            event["cookies"] = serde_json::json!(cookies);
+        }
         if let Some(body) = form {
             event["body"] = serde_json::Value::String(body.to_owned());
             event["headers"]["content-type"] =
@@ -396,6 +436,21 @@ impl Flow {
             .headers()
             .get("location")
             .map(|v| v.to_str().unwrap().to_owned());
+        for set in response.headers().get_all("set-cookie") {
+            let set = set.to_str().unwrap();
+            assert!(
+                set.contains("HttpOnly")
+                    && set.contains("SameSite=Strict")
+                    && set.contains("Secure"),
+                "{set}"
+            );
+            if let Some((k, v)) = set.split(';').next().and_then(|c| c.split_once('=')) {
+                self.cookies
+                    .lock()
+                    .unwrap()
+                    .insert(k.to_owned(), v.to_owned());
+            }
+        }
         let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
         Page {
             status,

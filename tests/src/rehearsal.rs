@@ -1602,6 +1602,14 @@ impl HttpAnswer {
                     .or_insert_with(|| first.to_owned());
             }
         }
+        // Payload 2.0 answers carry their cookies apart from the headers.
+        if let Some(first) = r["cookies"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(Json::as_str)
+        {
+            headers.insert("set-cookie".into(), first.to_owned());
+        }
         let raw = r["body"].as_str().unwrap_or("");
         let body = if r["isBase64Encoded"].as_bool() == Some(true) {
             String::from_utf8_lossy(

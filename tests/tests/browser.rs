@@ -112,7 +112,18 @@ async fn click(c: &Client, id: &str) {
 
 /// Waits until the browser is on a page whose URL satisfies `on`.
 async fn wait_until_on(c: &Client, what: &str, on: impl Fn(&url::Url) -> bool) {
-    wait_for(what, || async { on(&c.current_url().await.unwrap()) }).await;
+    let started = Instant::now();
+    loop {
+        let url = c.current_url().await.unwrap();
+        if on(&url) {
+            return;
+        }
+        if started.elapsed() > StdDuration::from_secs(20) {
+            let page = c.source().await.unwrap_or_default();
+            panic!("timed out waiting for {what}; on {url}: {page}");
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
 }
 
 async fn fill_start_form(c: &Client, dev: &RunningDev, email: &str) {

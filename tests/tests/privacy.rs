@@ -78,7 +78,6 @@ async fn cross_site_posts_are_refused_with_a_403_and_write_nothing() {
         vec![("sec-fetch-site", "cross-site")],
         vec![("sec-fetch-site", "same-site")],
         vec![("origin", "https://evil.example")],
-        vec![("origin", "null")],
         vec![("origin", "https://signin.lender.example.evil.example")],
         vec![("origin", "http://signin.lender.example")],
         vec![
@@ -98,6 +97,13 @@ async fn cross_site_posts_are_refused_with_a_403_and_write_nothing() {
             );
         }
     }
+    // The attacker's own page: a token the attacker fetched for their own browser, posted from
+    // the victim's, with an `Origin: null` (what no-referrer pages send) and no
+    // `Sec-Fetch-Site` (an older browser): the token is bound to the attacker's cookie.
+    let page = f
+        .http_as_stranger("POST", "/start", Some(&body), &[("origin", "null")])
+        .await;
+    assert_eq!(page.status, 403, "{}", page.body);
     assert!(f.table_items().await.is_empty(), "nothing written");
     assert_eq!(f.counters().calls.get("fetch_redirection"), None);
     assert!(f.mails().await.is_empty());
@@ -119,18 +125,28 @@ async fn cross_site_posts_are_refused_with_a_403_and_write_nothing() {
 async fn the_start_form_needs_a_genuine_unexpired_unspent_token_of_its_own_form() {
     let f = Flow::start().await;
     let email = f.email("ann");
+    f.form_token("/start").await;
+    let binding = f.form_binding().expect("the page set the binding cookie");
     let forged = sign_form(
         &Secret::new("not-our-key-not-our-key-not-our-key"),
         Form::Start,
         f.app.now().timestamp() + 3600,
+        &binding,
     );
     let key = f.app.settings.link_signing_key.clone().unwrap();
-    let other_form = sign_form(&key, Form::Erase, f.app.now().timestamp() + 3600);
+    let other_form = sign_form(&key, Form::Erase, f.app.now().timestamp() + 3600, &binding);
+    let other_browser = sign_form(
+        &key,
+        Form::Start,
+        f.app.now().timestamp() + 3600,
+        "0123456789abcdef0123456789abcdef",
+    );
     for (token, why) in [
         ("", "missing"),
         ("garbage.token", "cut or invented"),
         (forged.as_str(), "signed with another key"),
         (other_form.as_str(), "issued for the erase form"),
+        (other_browser.as_str(), "issued to another browser"),
     ] {
         let page = f
             .http("POST", "/start", Some(&form(&email, "Ann", token)))
@@ -537,7 +553,7 @@ async fn a_sweep_of_bad_and_hostile_input_over_every_route() {
         "followUpConsent",
     ] {
         for value in [markup, "\u{0000}", "\u{202e}evil", "ﬀ😀", &"x".repeat(300)] {
-            let mut fields = vec![
+            let mut fields = [
                 ("email", "ann@users.example".to_owned()),
                 ("name", "Ann".to_owned()),
                 ("language", "en".to_owned()),

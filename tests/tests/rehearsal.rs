@@ -39,8 +39,9 @@ fn start_form(email: &str) -> String {
     )
 }
 
-/// The start form as a browser sends it: with the token of the page it was filled on.
-async fn start_form_from_page(r: &Rehearsal, email: &str) -> String {
+/// The start form as a browser sends it: with the token of the page it was filled on, and the
+/// cookie that page set (returned as the `Cookie` to send).
+async fn start_form_from_page(r: &Rehearsal, email: &str) -> (String, String) {
     let page = r
         .http(HttpRequest {
             method: "GET",
@@ -49,11 +50,24 @@ async fn start_form_from_page(r: &Rehearsal, email: &str) -> String {
         })
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    format!(
-        "{}&formToken={}",
-        start_form(email),
-        e2e_tests::form_token_in(&page.body)
+    (
+        format!(
+            "{}&formToken={}",
+            start_form(email),
+            e2e_tests::form_token_in(&page.body)
+        ),
+        cookie_of(&page),
     )
+}
+
+/// The cookie an answer set, as the browser sends it back.
+fn cookie_of(page: &e2e_tests::rehearsal::HttpAnswer) -> String {
+    let set = page
+        .headers
+        .get("set-cookie")
+        .unwrap_or_else(|| panic!("no cookie set: {:?}", page.headers));
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"));
+    set.split(';').next().unwrap().to_owned()
 }
 
 /// The first `PUBLIC_BASE…` link in `text` whose path starts with `path`.
@@ -150,13 +164,14 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
 
     // The form, base64-encoded as API Gateway may deliver it.
     let email = "ann@users.rehearsal.example";
-    let form = start_form_from_page(&r, email).await;
+    let (form, cookie) = start_form_from_page(&r, email).await;
     let started = r
         .http(HttpRequest {
             method: "POST",
             path: "/start",
             form: Some(&form),
             base64: true,
+            cookies: &[&cookie],
             ..HttpRequest::default()
         })
         .await;
@@ -183,6 +198,15 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         .await;
     assert_eq!(came_back.status, 200, "{}", came_back.body);
     assert!(came_back.body.contains("importing"), "{}", came_back.body);
+    // The session's secrets, while the redirection holds them (until the import is final).
+    let session = r
+        .store()
+        .get_redirection(&id_of(&link_ann))
+        .await
+        .unwrap()
+        .unwrap()
+        .session
+        .expect("the session was saved");
 
     // The queue → the worker → the email.
     assert_eq!(r.depth(&r.queue_url).await, 1);
@@ -204,12 +228,13 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
 
     // A user who fails at the bank and walks away: the poller finds it, then follows up.
     let bo = "bo@users.rehearsal.example";
-    let form = start_form_from_page(&r, bo).await;
+    let (form, cookie) = start_form_from_page(&r, bo).await;
     let started = r
         .http(HttpRequest {
             method: "POST",
             path: "/start",
             form: Some(&form),
+            cookies: &[&cookie],
             ..HttpRequest::default()
         })
         .await;
@@ -270,11 +295,13 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         token(&resume),
         e2e_tests::form_token_in(&confirm.body)
     );
+    let cookie = cookie_of(&confirm);
     let resumed = r
         .http(HttpRequest {
             method: "POST",
             path: "/resume",
             form: Some(&form),
+            cookies: &[&cookie],
             ..HttpRequest::default()
         })
         .await;
@@ -337,7 +364,10 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         .await
         .unwrap()
         .unwrap();
-    let session = imported.session.expect("the session was saved");
+    assert!(
+        imported.session.is_none(),
+        "removed once the import is final"
+    );
     let mut session_secrets = vec![session.session_id_signature.expose().to_owned()];
     session_secrets.extend(session.multiple_access_token.map(|t| t.expose().to_owned()));
     let session_secrets: Vec<&str> = session_secrets.iter().map(String::as_str).collect();
@@ -395,12 +425,13 @@ async fn a_role_missing_one_action_makes_its_function_fail() {
         r.functions.get_mut(name).unwrap().ready().await.unwrap();
     }
 
-    let form = start_form_from_page(&r, "cy@users.rehearsal.example").await;
+    let (form, cookie) = start_form_from_page(&r, "cy@users.rehearsal.example").await;
     let started = r
         .http(HttpRequest {
             method: "POST",
             path: "/start",
             form: Some(&form),
+            cookies: &[&cookie],
             ..HttpRequest::default()
         })
         .await;

@@ -144,7 +144,8 @@ fn user_from(item: &Item) -> Result<UserProfile, StoreError> {
         language: Language::parse(get_s(item, "language")?).map_err(corrupt)?,
         consent: match get_n(item, "consentAt").and_then(from_millis) {
             Some(at) => ConsentChoice {
-                given: get_bool(item, "followUpConsent"),
+                // An opt-out kept from before consent had its time (removed by the next choice).
+                given: get_bool(item, "followUpConsent") && !get_bool(item, "optedOut"),
                 at,
                 source: ConsentSource::parse(get_s(item, "consentSource")?)
                     .ok_or_else(|| StoreError::Corrupt("user consentSource".into()))?,
@@ -485,9 +486,14 @@ impl RedirectionStore for DynamoStore {
             }
             let mut expression = format!("SET {}", sets.join(", "));
             if replace {
-                expression.push_str(" REMOVE lastFollowUpAt, lastSuccessAt");
+                expression.push_str(" REMOVE lastFollowUpAt, lastSuccessAt, optedOut");
                 req = req.condition_expression("#ttl <= :now");
             } else {
+                if record_consent {
+                    // A record from before consent had its time kept an opt-out apart; the
+                    // choice made now replaces it.
+                    expression.push_str(" REMOVE optedOut");
+                }
                 req = req.condition_expression("attribute_not_exists(#ttl) OR #ttl > :now");
             }
             req.update_expression(expression)
@@ -544,7 +550,10 @@ impl RedirectionStore for DynamoStore {
             .update_expression(
                 "SET followUpConsent = :given, consentAt = :at, consentSource = :source",
             )
-            .condition_expression("attribute_exists(#pk) AND #ttl > :now")
+            // A record written before retention has no TTL: it is live.
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+            )
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":given", AttributeValue::Bool(choice.given))
@@ -671,7 +680,9 @@ impl RedirectionStore for DynamoStore {
             .set_key(Some(user_key(key)))
             .update_expression("SET lastFollowUpAt = :now")
             .condition_expression(
-                "attribute_exists(#pk) AND followUpConsent = :yes AND #ttl > :epoch \
+                "attribute_exists(#pk) AND followUpConsent = :yes \
+                 AND (attribute_not_exists(#ttl) OR #ttl > :epoch) \
+                 AND (attribute_not_exists(optedOut) OR optedOut = :no) \
                  AND (attribute_not_exists(lastFollowUpAt) OR lastFollowUpAt < :cutoff) \
                  AND (attribute_not_exists(lastSuccessAt) OR lastSuccessAt < :since)",
             )
@@ -680,6 +691,7 @@ impl RedirectionStore for DynamoStore {
             .expression_attribute_values(":now", n(millis(claim.now)))
             .expression_attribute_values(":epoch", n(claim.now.timestamp()))
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":cutoff", n(millis(claim.now - claim.not_within)))
             .expression_attribute_values(":since", n(millis(claim.no_success_since)))
             .send()

@@ -168,6 +168,12 @@ impl LinkOrigins {
         Ok(())
     }
 
+    /// `link` as parsed and written out again, if the user may be sent there.
+    pub fn allowed(&self, link: &str) -> Option<String> {
+        let url = url::Url::parse(link).ok()?;
+        self.allows(link).then(|| url.to_string())
+    }
+
     /// Whether the user may be sent to `link`.
     pub fn allows(&self, link: &str) -> bool {
         let Ok(url) = url::Url::parse(link) else {
@@ -505,6 +511,12 @@ impl Config {
                     name: "KONTOMATIK_LINK_HOSTS",
                     reason,
                 })?;
+        }
+        if settings.import_retention > settings.user_retention {
+            return Err(ConfigError::Invalid {
+                name: "IMPORT_RETENTION_DAYS",
+                reason: "keep import records no longer than user records (USER_RETENTION_DAYS), or erasure could not find them".into(),
+            });
         }
         let kontomatik = match need("KONTOMATIK_BASE_URL")? {
             Some(raw) => Some(KontomatikConfig {

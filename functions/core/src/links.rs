@@ -165,11 +165,18 @@ pub enum FormTokenError {
 
 const FORM_VERSION: &str = "f1";
 
-/// A fresh token for `form`, valid until `expires` (epoch seconds).
-pub fn sign_form(key: &Secret, form: Form, expires: i64) -> String {
+/// The MAC of a form token: over its payload and the browser's binding (the value of a cookie
+/// only that browser holds, not in the token itself), so a token fetched by someone else is
+/// worthless in this browser.
+fn form_mac(key: &Secret, payload: &str, binding: &str) -> Hmac<Sha256> {
+    mac(key, &format!("{payload}|bound|{binding}"))
+}
+
+/// A fresh token for `form`, bound to `binding`, valid until `expires` (epoch seconds).
+pub fn sign_form(key: &Secret, form: Form, expires: i64, binding: &str) -> String {
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let payload = format!("{FORM_VERSION}|{}|{nonce}|{expires}", form.tag());
-    let sig = mac(key, &payload).finalize().into_bytes();
+    let sig = form_mac(key, &payload, binding).finalize().into_bytes();
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(payload.as_bytes()),
@@ -183,6 +190,7 @@ pub fn verify_form(
     key: &Secret,
     token: &str,
     form: Form,
+    binding: &str,
     now: Timestamp,
 ) -> Result<FormClaims, FormTokenError> {
     let invalid = |_| FormTokenError::Invalid;
@@ -193,7 +201,7 @@ pub fn verify_form(
     let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(invalid)?;
     let sig = URL_SAFE_NO_PAD.decode(sig_b64).map_err(invalid)?;
     let payload = String::from_utf8(payload).map_err(|_| FormTokenError::Invalid)?;
-    mac(key, &payload)
+    form_mac(key, &payload, binding)
         .verify_slice(&sig)
         .map_err(|_| FormTokenError::Invalid)?;
     let parts: Vec<&str> = payload.split('|').collect();
@@ -308,20 +316,29 @@ mod tests {
     #[test]
     fn a_form_token_works_for_its_own_form_until_it_expires() {
         let exp = (t0() + chrono::Duration::hours(2)).timestamp();
-        let token = sign_form(&key(), Form::Start, exp);
-        let claims = verify_form(&key(), &token, Form::Start, t0()).expect("genuine");
+        let token = sign_form(&key(), Form::Start, exp, "b1");
+        let claims = verify_form(&key(), &token, Form::Start, "b1", t0()).expect("genuine");
         assert_eq!(claims.expires, exp);
         assert_eq!(claims.nonce.len(), 32);
-        let again = sign_form(&key(), Form::Start, exp);
+        assert_eq!(
+            verify_form(&key(), &token, Form::Start, "b2", t0()),
+            Err(FormTokenError::Invalid),
+            "a token is worthless in another browser"
+        );
+        assert_eq!(
+            verify_form(&key(), &token, Form::Start, "", t0()),
+            Err(FormTokenError::Invalid)
+        );
+        let again = sign_form(&key(), Form::Start, exp, "b1");
         assert_ne!(
-            verify_form(&key(), &again, Form::Start, t0())
+            verify_form(&key(), &again, Form::Start, "b1", t0())
                 .expect("genuine")
                 .nonce,
             claims.nonce,
             "each token has its own nonce"
         );
         assert_eq!(
-            verify_form(&key(), &token, Form::Erase, t0()),
+            verify_form(&key(), &token, Form::Erase, "b1", t0()),
             Err(FormTokenError::Invalid),
             "a start form's token does not work on the erase form"
         );
@@ -330,19 +347,20 @@ mod tests {
                 &key(),
                 &token,
                 Form::Start,
+                "b1",
                 t0() + chrono::Duration::hours(2)
             ),
             Err(FormTokenError::Expired)
         );
         let other = Secret::new("another-key-another-key-another-key");
         assert_eq!(
-            verify_form(&other, &token, Form::Start, t0()),
+            verify_form(&other, &token, Form::Start, "b1", t0()),
             Err(FormTokenError::Invalid)
         );
         // A link token is not a form token, and the other way round.
         let link = sign(&key(), &claims_for(Purpose::Erase));
         assert_eq!(
-            verify_form(&key(), &link, Form::Erase, t0()),
+            verify_form(&key(), &link, Form::Erase, "b1", t0()),
             Err(FormTokenError::Invalid)
         );
         assert_eq!(
@@ -351,7 +369,7 @@ mod tests {
         );
         for junk in ["", ".", "a.b", &"x".repeat(300), &token[..token.len() - 3]] {
             assert_eq!(
-                verify_form(&key(), junk, Form::Start, t0()),
+                verify_form(&key(), junk, Form::Start, "b1", t0()),
                 Err(FormTokenError::Invalid)
             );
         }

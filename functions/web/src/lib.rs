@@ -220,26 +220,65 @@ impl Route {
     }
 }
 
-/// The origin (`scheme://host[:port]`) of a URL.
-fn origin_of(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(i) => &url[..after_scheme + i],
-        None => url,
+/// A browser says this request comes from another site: `Sec-Fetch-Site` (set by the browser,
+/// never by a page) is `cross-site` or `same-site` (a sibling subdomain is not us), or `Origin`
+/// is not ours. `Origin: null` is what browsers send under our `Referrer-Policy: no-referrer`,
+/// so it decides nothing; neither does a missing header (an older browser): there the form
+/// token, bound to this browser's cookie, does.
+fn cross_site(app: &App, req: &WebRequest) -> bool {
+    let fetch_site = req.header("sec-fetch-site").map(str::to_ascii_lowercase);
+    let foreign_site = fetch_site
+        .as_deref()
+        .is_some_and(|site| !matches!(site, "same-origin" | "none"));
+    let foreign_origin = match req.header("origin") {
+        None | Some("null") => false,
+        Some(origin) => !same_origin(origin, &app.settings.public_base_url),
+    };
+    foreign_site || foreign_origin
+}
+
+/// Whether two URLs have the same origin (scheme, host and port, default ports included).
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin() && a.origin().is_tuple(),
+        _ => false,
     }
 }
 
-/// A browser says this request comes from another site: `Sec-Fetch-Site` is `cross-site` or
-/// `same-site` (a sibling subdomain is not us), or `Origin` is not our own origin. Requests
-/// without either header (old browsers, scripts) rely on the form token alone.
-fn cross_site(app: &App, req: &WebRequest) -> bool {
-    let fetch_site = req.header("sec-fetch-site").map(str::to_ascii_lowercase);
-    if matches!(fetch_site.as_deref(), Some("cross-site" | "same-site")) {
-        return true;
+/// The cookie a browser's form tokens are bound to (double submit, no server state): HttpOnly,
+/// SameSite=Strict, and over https `__Host-` (Secure, this host only, so a sibling subdomain
+/// cannot plant one).
+fn binding_cookie(app: &App) -> &'static str {
+    if app.settings.public_base_url.starts_with("https://") {
+        "__Host-signin-form"
+    } else {
+        "signin-form"
     }
-    match req.header("origin") {
-        None => false,
-        Some(origin) => !origin.eq_ignore_ascii_case(origin_of(&app.settings.public_base_url)),
+}
+
+/// The browser's form binding: its cookie's value, or a fresh one to set.
+fn form_binding(app: &App, req: &WebRequest) -> (String, Option<String>) {
+    let name = binding_cookie(app);
+    let existing = req
+        .header("cookie")
+        .into_iter()
+        .flat_map(|h| h.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+    match existing {
+        Some(v) => (v, None),
+        None => {
+            let v = uuid::Uuid::new_v4().simple().to_string();
+            let secure = if name.starts_with("__Host-") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let cookie = format!("{name}={v}; Path=/; HttpOnly; SameSite=Strict{secure}");
+            (v, Some(cookie))
+        }
     }
 }
 
@@ -263,6 +302,19 @@ pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebR
 }
 
 async fn route(app: &App, req: WebRequest, served: &[Route]) -> WebResponse {
+    let (binding, set_binding) = form_binding(app, &req);
+    let mut res = route_bound(app, req, served, &binding).await;
+    if let Some(cookie) = set_binding {
+        if res.headers.iter().any(|(k, _)| k == "content-type")
+            && res.body.contains("name=\"formToken\"")
+        {
+            res.headers.push(("set-cookie".into(), cookie));
+        }
+    }
+    res
+}
+
+async fn route_bound(app: &App, req: WebRequest, served: &[Route], binding: &str) -> WebResponse {
     let company = app.settings.company_name.clone();
     let query = Query::parse(req.query.as_deref().unwrap_or(""));
     let lang = request_lang(app, &req, &query);
@@ -304,16 +356,16 @@ async fn route(app: &App, req: WebRequest, served: &[Route]) -> WebResponse {
                 country: app.settings.default_country.as_str().into(),
                 ..Default::default()
             };
-            start_form(app, 200, &values, None)
+            start_form(app, binding, 200, &values, None)
         }
-        Route::StartSubmit => start(app, &req).await,
+        Route::StartSubmit => start(app, &req, binding).await,
         Route::Callback => callback(app, l, query.redirection_id.as_deref()).await,
-        Route::ResumePage => resume_page(app, l, query.t.as_deref()),
-        Route::ResumeSubmit => resume(app, l, &req, query.t.as_deref()).await,
-        Route::UnsubscribePage => unsubscribe_page(app, l, query.t.as_deref()),
-        Route::UnsubscribeSubmit => unsubscribe(app, l, &req, query.t.as_deref()).await,
-        Route::ErasePage => erase_page(app, l, query.t.as_deref()),
-        Route::EraseSubmit => erase(app, l, &req, query.t.as_deref()).await,
+        Route::ResumePage => confirm_page(app, binding, l, query.t.as_deref(), &RESUME),
+        Route::ResumeSubmit => resume(app, binding, l, &req, query.t.as_deref()).await,
+        Route::UnsubscribePage => confirm_page(app, binding, l, query.t.as_deref(), &UNSUBSCRIBE),
+        Route::UnsubscribeSubmit => unsubscribe(app, binding, l, &req, query.t.as_deref()).await,
+        Route::ErasePage => confirm_page(app, binding, l, query.t.as_deref(), &ERASE),
+        Route::EraseSubmit => erase(app, binding, l, &req, query.t.as_deref()).await,
         Route::Stats => stats(app, &req, &query).await,
         Route::Health => WebResponse {
             status: 200,
@@ -421,11 +473,12 @@ fn is_one_click(route: Route, req: &WebRequest) -> bool {
 /// The start form with a fresh form token.
 fn start_form(
     app: &App,
+    binding: &str,
     status: u16,
     values: &pages::StartValues,
     error: Option<&str>,
 ) -> WebResponse {
-    match app.form_token(Form::Start) {
+    match app.form_token(Form::Start, binding) {
         Ok(token) => WebResponse::html(
             status,
             pages::start(&app.settings.company_name, values, error, &token),
@@ -477,7 +530,7 @@ fn invalid_message(e: &InvalidInput, l: &str) -> String {
     }
 }
 
-async fn start(app: &App, req: &WebRequest) -> WebResponse {
+async fn start(app: &App, req: &WebRequest, binding: &str) -> WebResponse {
     let body = &req.body;
     if body.len() > MAX_BODY {
         let l = page_lang(app, None);
@@ -507,6 +560,7 @@ async fn start(app: &App, req: &WebRequest) -> WebResponse {
             let l = values.language.clone();
             return start_form(
                 app,
+                binding,
                 400,
                 &values,
                 Some(tr(
@@ -555,6 +609,7 @@ async fn start(app: &App, req: &WebRequest) -> WebResponse {
     };
     let from = Requester {
         client: req.client_ip.clone(),
+        form_binding: binding.to_owned(),
     };
     let company = &app.settings.company_name;
     match app.start_sign_in(&start_form_values, &from).await {
@@ -573,10 +628,11 @@ async fn start(app: &App, req: &WebRequest) -> WebResponse {
                 ),
             ),
         },
-        Err(StartError::Invalid(e)) => start_form(app, 400, &values, Some(&invalid_message(&e, l))),
+        Err(StartError::Invalid(e)) => start_form(app, binding, 400, &values, Some(&invalid_message(&e, l))),
         Err(StartError::Form(FormError::Invalid)) => forbidden(app, l),
         Err(StartError::Form(FormError::Expired)) => start_form(
             app,
+            binding,
             400,
             &values,
             Some(tr(l, "This page was open for a long time, so for your safety the form has expired. Check it and send it again.", "Strona była długo otwarta, więc dla bezpieczeństwa formularz wygasł. Sprawdź go i wyślij ponownie.")),
@@ -588,6 +644,7 @@ async fn start(app: &App, req: &WebRequest) -> WebResponse {
             tracing::warn!(error = %e, "Kontomatik unavailable at start");
             start_form(
                 app,
+                binding,
                 503,
                 &values,
                 Some(tr(l, "The bank connection service is busy right now. Please try again in a minute.", "Usługa łączenia z bankiem jest teraz zajęta. Spróbuj ponownie za minutę.")),
@@ -598,6 +655,7 @@ async fn start(app: &App, req: &WebRequest) -> WebResponse {
             tracing::error!(error = %e, "start failed");
             start_form(
                 app,
+                binding,
                 500,
                 &values,
                 Some(tr(l, "Something went wrong on our side. Please try again.", "Coś poszło nie tak po naszej stronie. Spróbuj ponownie.")),
@@ -788,7 +846,13 @@ const ERASE: Confirm = Confirm {
 
 /// GET of a signed link: a page with a button (a POST), so mail scanners that follow links
 /// change nothing.
-fn confirm_page(app: &App, l: &str, token: Option<&str>, c: &Confirm) -> WebResponse {
+fn confirm_page(
+    app: &App,
+    binding: &str,
+    l: &str,
+    token: Option<&str>,
+    c: &Confirm,
+) -> WebResponse {
     let claims = match app.check_link(token.unwrap_or(""), c.purpose) {
         Ok(claims) => claims,
         Err(e) => return link_error_page(app, l, &e),
@@ -800,7 +864,7 @@ fn confirm_page(app: &App, l: &str, token: Option<&str>, c: &Confirm) -> WebResp
         Form::Unsubscribe => "/unsubscribe",
         _ => "/erase",
     };
-    match app.form_token(c.form) {
+    match app.form_token(c.form, binding) {
         Ok(form_token) => WebResponse::html(
             200,
             pages::confirm(
@@ -818,18 +882,6 @@ fn confirm_page(app: &App, l: &str, token: Option<&str>, c: &Confirm) -> WebResp
     }
 }
 
-fn resume_page(app: &App, l: &str, token: Option<&str>) -> WebResponse {
-    confirm_page(app, l, token, &RESUME)
-}
-
-fn unsubscribe_page(app: &App, l: &str, token: Option<&str>) -> WebResponse {
-    confirm_page(app, l, token, &UNSUBSCRIBE)
-}
-
-fn erase_page(app: &App, l: &str, token: Option<&str>) -> WebResponse {
-    confirm_page(app, l, token, &ERASE)
-}
-
 /// Checks a signed link before anything else (no write): its language for the pages that
 /// follow, or the page that says why it cannot be used.
 fn checked_link(
@@ -845,9 +897,18 @@ fn checked_link(
 
 /// A confirm page's POST: its form token is checked and spent before anything else, unless
 /// this is a one-click unsubscribe.
-async fn confirmed(app: &App, l: &str, req: &WebRequest, form: Form) -> Result<(), WebResponse> {
+async fn confirmed(
+    app: &App,
+    binding: &str,
+    l: &str,
+    req: &WebRequest,
+    form: Form,
+) -> Result<(), WebResponse> {
     let (_, form_token) = tokens_of(&req.body, None);
-    match app.use_form_token(form, form_token.as_deref()).await {
+    match app
+        .use_form_token(form, form_token.as_deref(), binding)
+        .await
+    {
         Ok(()) => Ok(()),
         Err(FormError::Invalid) => Err(forbidden(app, l)),
         Err(FormError::Expired) => Err(WebResponse::html(
@@ -907,18 +968,25 @@ fn link_use_error(app: &App, l: &str, e: LinkUseError) -> WebResponse {
     }
 }
 
-async fn resume(app: &App, l: &str, req: &WebRequest, query_token: Option<&str>) -> WebResponse {
+async fn resume(
+    app: &App,
+    binding: &str,
+    l: &str,
+    req: &WebRequest,
+    query_token: Option<&str>,
+) -> WebResponse {
     let (token, _) = tokens_of(&req.body, query_token);
     let token = token.unwrap_or_default();
     let l = match checked_link(app, l, &token, signin_core::links::Purpose::Resume) {
         Ok(l) => l,
         Err(page) => return page,
     };
-    if let Err(page) = confirmed(app, &l, req, Form::Resume).await {
+    if let Err(page) = confirmed(app, binding, &l, req, Form::Resume).await {
         return page;
     }
     let from = Requester {
         client: req.client_ip.clone(),
+        form_binding: binding.to_owned(),
     };
     match app.resume(&token, &from).await {
         Ok(started) => WebResponse::html(
@@ -938,6 +1006,7 @@ async fn resume(app: &App, l: &str, req: &WebRequest, query_token: Option<&str>)
 /// URL, `List-Unsubscribe=One-Click` in the body).
 async fn unsubscribe(
     app: &App,
+    binding: &str,
     l: &str,
     req: &WebRequest,
     query_token: Option<&str>,
@@ -949,7 +1018,7 @@ async fn unsubscribe(
         Err(page) => return page,
     };
     if !is_one_click(Route::UnsubscribeSubmit, req) {
-        if let Err(page) = confirmed(app, &l, req, Form::Unsubscribe).await {
+        if let Err(page) = confirmed(app, binding, &l, req, Form::Unsubscribe).await {
             return page;
         }
     }
@@ -972,7 +1041,13 @@ async fn unsubscribe(
 }
 
 /// POST from the erase page's button: everything of the person goes.
-async fn erase(app: &App, l: &str, req: &WebRequest, query_token: Option<&str>) -> WebResponse {
+async fn erase(
+    app: &App,
+    binding: &str,
+    l: &str,
+    req: &WebRequest,
+    query_token: Option<&str>,
+) -> WebResponse {
     let (token, _) = tokens_of(&req.body, query_token);
     let token = token.unwrap_or_default();
     let l = match checked_link(app, l, &token, signin_core::links::Purpose::Erase) {
@@ -980,7 +1055,7 @@ async fn erase(app: &App, l: &str, req: &WebRequest, query_token: Option<&str>) 
         Err(page) => return page,
     };
     let l = l.as_str();
-    if let Err(page) = confirmed(app, l, req, Form::Erase).await {
+    if let Err(page) = confirmed(app, binding, l, req, Form::Erase).await {
         return page;
     }
     let company = &app.settings.company_name;

@@ -164,16 +164,13 @@ impl Drop for RunningDev {
 
 const STATE_FILE: &str = "state.json";
 
-impl Dev {
-    /// Writes the embedded state to the data directory (if any).
-    pub fn save(&self) {
-        let (Some(dir), Some(e)) = (&self.data_dir, &self.embedded) else {
-            return;
-        };
+impl Embedded {
+    /// Writes the state to `dir`.
+    fn save_to(&self, dir: &std::path::Path) {
         let snapshot = (|| -> Result<String, String> {
-            let store = e.store.snapshot().map_err(|x| x.to_string())?;
-            let queue = e.queue.snapshot().map_err(|x| x.to_string())?;
-            let outbox = e.outbox.snapshot().map_err(|x| x.to_string())?;
+            let store = self.store.snapshot().map_err(|x| x.to_string())?;
+            let queue = self.queue.snapshot().map_err(|x| x.to_string())?;
+            let outbox = self.outbox.snapshot().map_err(|x| x.to_string())?;
             serde_json::to_string(&serde_json::json!({
                 "store": store, "queue": queue, "outbox": outbox
             }))
@@ -192,10 +189,8 @@ impl Dev {
         }
     }
 
-    fn load(&self) -> Result<(), DevError> {
-        let (Some(dir), Some(e)) = (&self.data_dir, &self.embedded) else {
-            return Ok(());
-        };
+    /// Reads the state saved in `dir`, if any.
+    fn load_from(&self, dir: &std::path::Path) -> Result<(), DevError> {
         let path = dir.join(STATE_FILE);
         if !path.exists() {
             return Ok(());
@@ -204,16 +199,32 @@ impl Dev {
         let raw = std::fs::read_to_string(&path).map_err(|x| bad(x.to_string()))?;
         let v: serde_json::Value = serde_json::from_str(&raw).map_err(|x| bad(x.to_string()))?;
         let part = |k: &str| v[k].as_str().unwrap_or("").to_owned();
-        e.store
+        self.store
             .restore(&part("store"))
             .map_err(|x| bad(x.to_string()))?;
-        e.queue
+        self.queue
             .restore(&part("queue"))
             .map_err(|x| bad(x.to_string()))?;
-        e.outbox
+        self.outbox
             .restore(&part("outbox"))
             .map_err(|x| bad(x.to_string()))?;
         Ok(())
+    }
+}
+
+impl Dev {
+    /// Writes the embedded state to the data directory (if any).
+    pub fn save(&self) {
+        if let (Some(dir), Some(e)) = (&self.data_dir, &self.embedded) {
+            e.save_to(dir);
+        }
+    }
+
+    fn load(&self) -> Result<(), DevError> {
+        match (&self.data_dir, &self.embedded) {
+            (Some(dir), Some(e)) => e.load_from(dir),
+            _ => Ok(()),
+        }
     }
 
     /// One round of the import worker: what a Lambda invocation with one SQS batch does.
@@ -536,4 +547,123 @@ async fn web(
         }
     }
     out
+}
+
+/// `devstack --aws erase`: erases one person from a deployed table (`TABLE_NAME`, which must
+/// exist) and asks the real Kontomatik (`KONTOMATIK_BASE_URL`, `KONTOMATIK_API_KEY`) to delete
+/// their owner data. Nothing else runs: no poller, no worker, no pages, nothing created.
+pub async fn erase_in_aws(
+    email: &signin_core::domain::Email,
+) -> Result<signin_core::flow::Erased, DevError> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| DevError::Setup(format!("erase --aws needs {name}")))
+    };
+    let table = var("TABLE_NAME")?;
+    let base = url::Url::parse(&var("KONTOMATIK_BASE_URL")?)
+        .map_err(|e| DevError::Setup(format!("KONTOMATIK_BASE_URL: {e}")))?;
+    let kontomatik = KontomatikClient::new(ClientConfig::new(
+        base,
+        Secret::new(var("KONTOMATIK_API_KEY")?),
+    ))
+    .map_err(|e| DevError::Setup(e.to_string()))?;
+    let aws = signin_aws::load_aws_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    dynamo
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .map_err(|e| {
+            DevError::Setup(format!(
+                "table {table}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            ))
+        })?;
+    let clock: Arc<dyn Clock> = Arc::new(signin_core::SystemClock);
+    let unwired = Arc::new(signin_runtime::unwired::Unwired {
+        function: "devstack erase",
+    });
+    let app = App {
+        store: Arc::new(signin_aws::DynamoStore::new(dynamo, table, clock.clone())),
+        queue: unwired.clone(),
+        mailer: unwired,
+        kontomatik: Arc::new(kontomatik),
+        clock,
+        pause: Arc::new(signin_core::TokioPause),
+        settings: Settings::with_defaults(""),
+    };
+    app.erase_email(email)
+        .await
+        .map_err(|e| DevError::Setup(e.to_string()))
+}
+
+/// `devstack --data-dir DIR erase`: erases one person from a local run's saved state (store and
+/// outbox). Kontomatik is the real one when `KONTOMATIK_BASE_URL` and `KONTOMATIK_API_KEY` are
+/// set; else a fresh sandbox, which holds nothing (a local sandbox's data ends with its run).
+/// Nothing else runs.
+pub async fn erase_in_data_dir(
+    dir: PathBuf,
+    email: &signin_core::domain::Email,
+) -> Result<signin_core::flow::Erased, DevError> {
+    if !dir.join(STATE_FILE).exists() {
+        return Err(DevError::Setup(format!(
+            "{}: no saved state here",
+            dir.display()
+        )));
+    }
+    let clock: Arc<dyn Clock> = Arc::new(signin_core::SystemClock);
+    let embedded = Embedded {
+        store: Arc::new(EmbeddedStore::new(clock.clone())),
+        queue: Arc::new(EmbeddedQueue::new(clock.clone(), 5)),
+        outbox: Arc::new(Outbox::new(clock.clone())),
+    };
+    embedded.load_from(&dir)?;
+    let mut _sandbox = None;
+    let kontomatik: Arc<dyn Kontomatik> = match (
+        std::env::var("KONTOMATIK_BASE_URL"),
+        std::env::var("KONTOMATIK_API_KEY"),
+    ) {
+        (Ok(base), Ok(key)) if !base.is_empty() && !key.is_empty() => {
+            let base = url::Url::parse(&base)
+                .map_err(|e| DevError::Setup(format!("KONTOMATIK_BASE_URL: {e}")))?;
+            Arc::new(
+                KontomatikClient::new(ClientConfig::new(base, Secret::new(key)))
+                    .map_err(|e| DevError::Setup(e.to_string()))?,
+            )
+        }
+        _ => {
+            let key = "devstack-erase-key";
+            let sandbox = kontomatik_sandbox::start_local(SandboxOptions {
+                api_key: key.into(),
+                ..SandboxOptions::default()
+            })
+            .await
+            .map_err(|e| DevError::Sandbox(e.to_string()))?;
+            let client = KontomatikClient::new(ClientConfig::new(
+                sandbox.base_url.clone(),
+                Secret::new(key),
+            ))
+            .map_err(|e| DevError::Setup(e.to_string()))?;
+            _sandbox = Some(sandbox);
+            Arc::new(client)
+        }
+    };
+    let app = App {
+        store: embedded.store.clone(),
+        queue: embedded.queue.clone(),
+        mailer: embedded.outbox.clone(),
+        kontomatik,
+        clock,
+        pause: Arc::new(signin_core::TokioPause),
+        settings: Settings::with_defaults(""),
+    };
+    let erased = app
+        .erase_email(email)
+        .await
+        .map_err(|e| DevError::Setup(e.to_string()))?;
+    embedded.save_to(&dir);
+    Ok(erased)
 }

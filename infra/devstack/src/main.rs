@@ -90,15 +90,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
-    if let Some(Command::Erase { .. }) = &args.command {
-        let real_kontomatik = std::env::var("KONTOMATIK_BASE_URL").is_ok_and(|v| !v.is_empty())
-            && std::env::var("KONTOMATIK_API_KEY").is_ok_and(|v| !v.is_empty());
-        if args.aws && !real_kontomatik {
-            return Err("erase --aws: set KONTOMATIK_BASE_URL and KONTOMATIK_API_KEY, so that the owner's data is deleted at Kontomatik too".into());
-        }
-        if !args.aws && args.data_dir.is_none() {
-            return Err("erase: say where the data is: --data-dir DIR, or --aws".into());
-        }
+    if let Some(Command::Erase { email }) = &args.command {
+        let email = signin_core::domain::Email::parse(email)?;
+        let erased = if args.aws {
+            // A deployed table: nothing but the erasure runs (no poller, no worker, no pages).
+            devstack::erase_in_aws(&email).await?
+        } else {
+            let Some(data_dir) = args.data_dir.clone() else {
+                return Err("erase: say where the data is: --data-dir DIR, or --aws".into());
+            };
+            devstack::erase_in_data_dir(data_dir, &email).await?
+        };
+        println!(
+            "erased: user record {}, {} redirection(s), {} import record(s), {} owner id(s) ({} deleted at Kontomatik), {} stored email(s)",
+            if erased.found.user.is_some() { "yes" } else { "none" },
+            erased.found.redirections.len(),
+            erased.found.imports,
+            erased.found.owners.len(),
+            erased.deleted_at_kontomatik,
+            erased.mails_forgotten,
+        );
+        return Ok(());
     }
     let options = DevOptions {
         port: if args.command.is_some() { 0 } else { args.port },
@@ -124,22 +136,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let report = running.dev.app.funnel_report(from, to).await?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         running.stop().await;
-        return Ok(());
-    }
-    if let Some(Command::Erase { email }) = args.command {
-        let email = signin_core::domain::Email::parse(&email)?;
-        let erased = running.dev.app.erase_email(&email).await;
-        running.stop().await;
-        let erased = erased?;
-        println!(
-            "erased: user record {}, {} redirection(s), {} import record(s), {} owner id(s) ({} deleted at Kontomatik), {} stored email(s)",
-            if erased.found.user.is_some() { "yes" } else { "none" },
-            erased.found.redirections.len(),
-            erased.found.imports,
-            erased.found.owners.len(),
-            erased.deleted_at_kontomatik,
-            erased.mails_forgotten,
-        );
         return Ok(());
     }
     println!();

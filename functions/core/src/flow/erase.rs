@@ -88,8 +88,8 @@ impl App {
                 .map_err(FlowError::from)?,
             None => 0,
         };
+        // Nothing that identifies the person (not even the hash of their address).
         tracing::info!(
-            user = %key,
             owners = found.owners.len(),
             redirections = found.redirections.len(),
             imports = found.imports,

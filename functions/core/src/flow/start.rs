@@ -36,6 +36,8 @@ pub struct Requester {
     /// The client's address (API Gateway's `requestContext.http.sourceIp`); requests without
     /// one share one allowance.
     pub client: Option<String>,
+    /// The browser's form binding (its cookie's value); its form tokens are bound to it.
+    pub form_binding: String,
 }
 
 /// A limit that stopped a request.
@@ -208,23 +210,52 @@ fn day_end(now: Timestamp) -> Timestamp {
         .unwrap_or(now)
 }
 
+/// The network a client address counts for: an IPv4 address itself, an IPv6 address its /64
+/// (one subscriber's prefix, which they can rotate addresses within).
+fn client_network(client: Option<&str>) -> String {
+    match client.map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V6(v6))) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(Ok(ip)) => ip.to_string(),
+        Some(Err(_)) | None => "unknown".into(),
+    }
+}
+
+/// The mailbox an address reaches, for the link-email limit: `ann+1@x` and `ann+2@x` are one.
+fn mailbox_key(email: &Email) -> crate::domain::UserKey {
+    let address = email.as_str();
+    let canonical = match address.rsplit_once('@') {
+        Some((local, domain)) => {
+            let base = local.split('+').next().unwrap_or(local);
+            format!("{base}@{domain}")
+        }
+        None => address.to_owned(),
+    };
+    Email::parse(&canonical)
+        .map(|e| e.user_key())
+        .unwrap_or_else(|_| email.user_key())
+}
+
 impl App {
-    /// A fresh token for one of our forms (no state is kept for it).
-    pub fn form_token(&self, form: Form) -> Result<String, FlowError> {
+    /// A fresh token for one of our forms, bound to the browser's `binding` (no state is kept).
+    pub fn form_token(&self, form: Form, binding: &str) -> Result<String, FlowError> {
         let key = self
             .settings
             .link_signing_key
             .as_ref()
             .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
         let expires = (self.now() + self.settings.form_token_life).timestamp();
-        Ok(links::sign_form(key, form, expires))
+        Ok(links::sign_form(key, form, expires, binding))
     }
 
-    /// Checks a form token (no write).
+    /// Checks a form token against the browser's binding (no write).
     pub fn check_form_token(
         &self,
         form: Form,
         token: Option<&str>,
+        binding: &str,
     ) -> Result<FormClaims, FormError> {
         let key = self
             .settings
@@ -235,6 +266,7 @@ impl App {
             key,
             token.unwrap_or(""),
             form,
+            binding,
             self.now(),
         )?)
     }
@@ -264,8 +296,13 @@ impl App {
     }
 
     /// Checks and spends a form token in one go (forms whose fields need no validation).
-    pub async fn use_form_token(&self, form: Form, token: Option<&str>) -> Result<(), FormError> {
-        let claims = self.check_form_token(form, token)?;
+    pub async fn use_form_token(
+        &self,
+        form: Form,
+        token: Option<&str>,
+        binding: &str,
+    ) -> Result<(), FormError> {
+        let claims = self.check_form_token(form, token, binding)?;
         self.spend_form_token(&claims).await
     }
 
@@ -278,7 +315,7 @@ impl App {
             .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
         let now = self.now();
         let (hour, end) = hour_of(now);
-        let client = links::pseudonym(key, "client", from.client.as_deref().unwrap_or("unknown"));
+        let client = links::pseudonym(key, "client", &client_network(from.client.as_deref()));
         let allowed = self
             .store
             .take_allowance(
@@ -311,7 +348,7 @@ impl App {
         from: &Requester,
     ) -> Result<Started, StartError> {
         let claims = self
-            .check_form_token(Form::Start, form.form_token.as_deref())
+            .check_form_token(Form::Start, form.form_token.as_deref(), &from.form_binding)
             .map_err(StartError::Form)?;
         let valid = form.validate(&self.settings)?;
         self.spend_form_token(&claims)
@@ -335,7 +372,7 @@ impl App {
                 .store
                 .take_allowance(
                     &Allowance::LinkEmails {
-                        user: v.email.user_key(),
+                        user: mailbox_key(&v.email),
                         day: now.date_naive(),
                     },
                     self.settings.limits.link_emails_per_recipient_per_day,
@@ -391,13 +428,18 @@ impl App {
                 e if e.is_transient() => StartError::Unavailable(e),
                 e => StartError::Internal(FlowError::Kontomatik(e)),
             })?;
-        if !self.settings.link_origins.allows(&link.url) {
+        let Some(link_url) = self.settings.link_origins.allowed(&link.url) else {
             // Never sent on: a link elsewhere than Kontomatik would be an open redirect.
             tracing::error!(redirection = %link.redirection_id, "Kontomatik's link is not on an allowed https host (KONTOMATIK_LINK_HOSTS); refused");
             return Err(StartError::Internal(FlowError::Kontomatik(
                 KontomatikError::Malformed("the link is not on an allowed host".into()),
             )));
-        }
+        };
+        // From here on, the link as checked (parsed and written out again), never the raw one.
+        let link = crate::ports::RedirectionLink {
+            redirection_id: link.redirection_id,
+            url: link_url,
+        };
         let r = Redirection::new(
             NewRedirection {
                 id: link.redirection_id.clone(),

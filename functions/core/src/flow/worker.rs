@@ -244,11 +244,19 @@ impl App {
                         expires_at: self.now() + self.settings.import_retention,
                     };
                     self.store.put_import_record(&record).await?;
-                    let outcome = self.finish(r, Ended::Imported(summary)).await?;
+                    let outcome = self.finish(r.clone(), Ended::Imported(summary)).await?;
                     if outcome == JobOutcome::Done(State::Expired) {
-                        // The redirection vanished while we imported: the person erased
-                        // their data. What we just stored goes too.
+                        // The redirection vanished while we imported (its deadline is well
+                        // inside its 24 h, so only an erasure removes it): what we just stored
+                        // goes too, Kontomatik is asked again for what this import added, and
+                        // the bank session is ended.
                         self.store.delete_import_record(&record).await?;
+                        if let Err(e) = self.kontomatik.delete_owner_data(&r.owner).await {
+                            tracing::error!(redirection = %r.id, error = %e, "an import finished after an erasure; Kontomatik's copy could not be deleted");
+                        }
+                        if let Some(session) = &r.session {
+                            self.sign_out(&r.id, session).await;
+                        }
                     }
                     return Ok(outcome);
                 }
