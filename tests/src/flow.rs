@@ -439,9 +439,7 @@ impl Flow {
         for set in response.headers().get_all("set-cookie") {
             let set = set.to_str().unwrap();
             assert!(
-                set.contains("HttpOnly")
-                    && set.contains("SameSite=Strict")
-                    && set.contains("Secure"),
+                set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Secure"),
                 "{set}"
             );
             if let Some((k, v)) = set.split(';').next().and_then(|c| c.split_once('=')) {

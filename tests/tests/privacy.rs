@@ -108,6 +108,34 @@ async fn cross_site_posts_are_refused_with_a_403_and_write_nothing() {
     assert_eq!(f.counters().calls.get("fetch_redirection"), None);
     assert!(f.mails().await.is_empty());
 
+    // Our own page in a browser that lost its cookie (restarted): the form again, as typed.
+    let page = f
+        .http_as_stranger(
+            "POST",
+            "/start",
+            Some(&body),
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains(&f.email("victim")), "kept as typed");
+    assert!(page.body.contains("send it again"));
+    assert!(f.table_items().await.is_empty(), "still nothing written");
+
+    // What browsers send from our page under `Referrer-Policy: no-referrer`: `Origin: null`.
+    let token = f.form_token("/start").await;
+    let own = form(&f.email("own-page"), "Ann Smith", &token);
+    let page = f
+        .http_from(
+            "POST",
+            "/start",
+            Some(&own),
+            &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+            DEFAULT_CLIENT_IP,
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+
     // The same form from our own page (same origin) goes through, once.
     let page = f
         .http_from(

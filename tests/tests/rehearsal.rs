@@ -66,7 +66,7 @@ fn cookie_of(page: &e2e_tests::rehearsal::HttpAnswer) -> String {
         .headers
         .get("set-cookie")
         .unwrap_or_else(|| panic!("no cookie set: {:?}", page.headers));
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Secure"));
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Secure"));
     set.split(';').next().unwrap().to_owned()
 }
 
@@ -94,6 +94,78 @@ async fn make_due(r: &Rehearsal, id: &RedirectionId) {
 
 /// No call was refused (by the gate or by moto), every function's calls went through its gate,
 /// and no secret — ours or a user's session — is in any function's log.
+/// The EMF data points a function wrote (its log lines that are metric documents), as
+/// (metric, dimension value) pairs.
+fn emf_points(r: &Rehearsal, function: &str) -> Vec<(String, String)> {
+    let logs = r.functions[function].logs();
+    let mut points = vec![];
+    let docs = logs.lines().filter_map(|l| {
+        serde_json::from_str::<serde_json::Value>(l)
+            .ok()
+            .filter(|d| d.get("_aws").is_some())
+            .map(|d| (l, d))
+    });
+    for (line, doc) in docs {
+        let spec = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(spec["Namespace"], signin_core::metrics::NAMESPACE, "{line}");
+        assert_eq!(doc["Function"], function, "{line}");
+        let name = spec["Metrics"][0]["Name"].as_str().unwrap().to_owned();
+        assert!(doc[&name].is_number(), "{line}");
+        let dims: Vec<&str> = spec["Dimensions"][0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d.as_str().unwrap())
+            .collect();
+        assert!(
+            dims.len() <= 2 && dims[0] == "Function",
+            "small dimensions: {line}"
+        );
+        let value = dims
+            .get(1)
+            .map(|d| doc[*d].as_str().unwrap().to_owned())
+            .unwrap_or_default();
+        assert!(
+            !value.contains('@'),
+            "no personal data in a dimension: {line}"
+        );
+        points.push((name, value));
+    }
+    points
+}
+
+/// The metrics of the whole flow, per function.
+fn assert_flow_metrics(r: &Rehearsal) {
+    let has = |function: &str, name: &str, value: &str| {
+        let points = emf_points(r, function);
+        assert!(
+            points.iter().any(|(n, v)| n == name && v == value),
+            "{function} wrote no {name}={value:?}: {points:?}"
+        );
+    };
+    has("create-redirection", "Funnel", "started");
+    has(
+        "create-redirection",
+        "KontomatikLatency",
+        "fetch_redirection",
+    );
+    has("create-redirection", "KontomatikCalls", "ok");
+    has("callback", "Funnel", "returned");
+    has("callback", "Funnel", "success");
+    has("callback", "KontomatikLatency", "redirection_status");
+    has("import-worker", "DefaultImport", "started");
+    has("import-worker", "DefaultImport", "imported");
+    has("import-worker", "Funnel", "imported");
+    has("import-worker", "KontomatikLatency", "default_import");
+    has("import-worker", "MailSent", "import_done");
+    has("status-poller", "PollerDue", "");
+    has("status-poller", "PollerChecked", "");
+    has("status-poller", "PollerOldestDueAge", "");
+    has("status-poller", "Funnel", "follow_ups");
+    has("status-poller", "MailSent", "follow_up");
+    has("unsubscribe-and-stats", "KontomatikCalls", "ok");
+}
+
 fn assert_clean_logs(r: &Rehearsal, session_secrets: &[&str]) {
     let denials = r.denials();
     assert!(
@@ -368,10 +440,53 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         imported.session.is_none(),
         "removed once the import is final"
     );
+
+    // Ann erases her data through the link in her email (its own function, with Kontomatik).
+    let mails = r.moto.mails().await;
+    let ann_mail = mails.iter().find(|m| m.to == email).unwrap();
+    let erase = link_in(&ann_mail.text, "/erase?t=");
+    let confirm = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/erase",
+            query: &format!("t={}", token(&erase)),
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let form = format!(
+        "t={}&formToken={}",
+        token(&erase),
+        e2e_tests::form_token_in(&confirm.body)
+    );
+    let cookie = cookie_of(&confirm);
+    let erased = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/erase",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert!(
+        erased.body.contains("Your data is deleted"),
+        "{}",
+        erased.body
+    );
+    assert!(r
+        .store()
+        .get_redirection(&id_of(&link_ann))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(r.sandbox.handle.counters().owner_data_deletes, 1);
     let mut session_secrets = vec![session.session_id_signature.expose().to_owned()];
     session_secrets.extend(session.multiple_access_token.map(|t| t.expose().to_owned()));
     let session_secrets: Vec<&str> = session_secrets.iter().map(String::as_str).collect();
     assert_clean_logs(&r, &session_secrets);
+    assert_flow_metrics(&r);
     e2e_tests::assert_no_secret_in_any_url(&r.sandbox, &[LINK_SIGNING_KEY]);
     println!("deploy rehearsal, per function:\n{}", r.timings());
 }

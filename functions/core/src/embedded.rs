@@ -290,9 +290,11 @@ impl RedirectionStore for EmbeddedStore {
     async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
         let now = self.clock.now();
         let d = lock(&self.data);
-        let user = d.users.get(key).filter(|u| u.expires_at > now).cloned();
+        let stored = d.users.get(key);
+        let user = stored.filter(|u| u.expires_at > now).cloned();
+        // An expired record's owner id still finds that owner's import records.
         let mut owners: std::collections::BTreeSet<OwnerExternalId> =
-            user.iter().map(|u| u.owner.clone()).collect();
+            stored.iter().map(|u| u.owner.clone()).collect();
         let mut redirections = vec![];
         for r in d.redirections.values().filter(|r| &r.user_key == key) {
             owners.insert(r.owner.clone());

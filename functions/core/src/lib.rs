@@ -12,6 +12,7 @@ pub mod flow;
 pub mod import;
 pub mod links;
 pub mod machine;
+pub mod metrics;
 pub mod notify;
 pub mod pacing;
 pub mod ports;

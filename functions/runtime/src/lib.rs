@@ -115,10 +115,10 @@ fn app_on(
         Some(k) => {
             let base = url::Url::parse(&k.base_url)
                 .map_err(|e| StartupError::KontomatikUrl(e.to_string()))?;
-            Arc::new(
+            Arc::new(signin_core::metrics::MeasuredKontomatik(
                 KontomatikClient::new(ClientConfig::new(base, k.api_key))
                     .map_err(|e| StartupError::Client(e.to_string()))?,
-            )
+            ))
         }
         None => unwired.clone(),
     };
@@ -127,12 +127,12 @@ fn app_on(
         None => unwired.clone(),
     };
     let mailer: Arc<dyn Mailer> = match config.mail {
-        Some(mail) => Arc::new(SesMailer::new(
+        Some(mail) => Arc::new(signin_core::metrics::MeasuredMailer(SesMailer::new(
             aws_sdk_sesv2::Client::new(aws),
             mail.sender_email,
             mail.configuration_set,
             clock.clone(),
-        )),
+        ))),
         None => unwired,
     };
     Ok(App {
@@ -192,6 +192,8 @@ where
     Fut: std::future::Future<Output = Result<(), lambda_runtime::Error>>,
 {
     init_tracing();
+    // Metrics as EMF lines on standard output, dimensioned by this function's name.
+    signin_core::metrics::install_stdout(function.name);
     let app = match app_from_env(function).await {
         Ok(app) => app,
         Err(e) => {

@@ -32,8 +32,18 @@ pub async fn handle_event(
         follow_ups_skipped = report.follow_ups_skipped,
         errors = report.errors,
         out_of_time = report.out_of_time,
+        oldest_due_seconds = report.oldest_due_seconds,
         "poller run"
     );
+    use signin_core::metrics::put;
+    put("PollerDue", None, report.due as f64);
+    put("PollerChecked", None, report.checked as f64);
+    put(
+        "PollerOutOfTime",
+        None,
+        f64::from(u8::from(report.out_of_time)),
+    );
+    put("PollerOldestDueAge", None, report.oldest_due_seconds as f64);
     Ok(report)
 }
 

@@ -246,8 +246,9 @@ fn same_origin(a: &str, b: &str) -> bool {
 }
 
 /// The cookie a browser's form tokens are bound to (double submit, no server state): HttpOnly,
-/// SameSite=Strict, and over https `__Host-` (Secure, this host only, so a sibling subdomain
-/// cannot plant one).
+/// SameSite=Lax (never sent with a cross-site POST, but kept on a link from an email, so that
+/// arriving from one does not replace it under the user's other open tabs), and over https
+/// `__Host-` (Secure, this host only, so a sibling subdomain cannot plant one).
 fn binding_cookie(app: &App) -> &'static str {
     if app.settings.public_base_url.starts_with("https://") {
         "__Host-signin-form"
@@ -276,7 +277,7 @@ fn form_binding(app: &App, req: &WebRequest) -> (String, Option<String>) {
             } else {
                 ""
             };
-            let cookie = format!("{name}={v}; Path=/; HttpOnly; SameSite=Strict{secure}");
+            let cookie = format!("{name}={v}; Path=/; HttpOnly; SameSite=Lax{secure}");
             (v, Some(cookie))
         }
     }
@@ -629,6 +630,21 @@ async fn start(app: &App, req: &WebRequest, binding: &str) -> WebResponse {
             ),
         },
         Err(StartError::Invalid(e)) => start_form(app, binding, 400, &values, Some(&invalid_message(&e, l))),
+        // Our own page, by the browser's word, but its binding cookie is gone (a restarted
+        // browser, a restored tab): the form again, as typed, with a fresh token and cookie.
+        // From anywhere else nothing typed is shown back (a forged post must not come back as
+        // a filled-in form to click).
+        Err(StartError::Form(FormError::Invalid))
+            if req.header("sec-fetch-site") == Some("same-origin") =>
+        {
+            start_form(
+                app,
+                binding,
+                400,
+                &values,
+                Some(tr(l, "For your safety, please check the form and send it again.", "Dla bezpieczeństwa sprawdź formularz i wyślij go ponownie.")),
+            )
+        }
         Err(StartError::Form(FormError::Invalid)) => forbidden(app, l),
         Err(StartError::Form(FormError::Expired)) => start_form(
             app,

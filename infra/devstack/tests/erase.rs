@@ -6,7 +6,6 @@
 use std::process::Command;
 
 use devstack::{start, DevClock, DevOptions};
-use signin_core::SimClock;
 
 /// Opens the start page and sends its form with `delivery=email` (no bank step needed).
 async fn start_by_email(base: &str, email: &str) {
@@ -48,7 +47,8 @@ async fn the_erase_command_leaves_nothing_of_the_person_in_a_local_runs_data() {
     let running = start(DevOptions {
         port: 0,
         sandbox_port: 0,
-        clock: DevClock::Sim(SimClock::at_default_start()),
+        // Real time: the command that erases runs on the system clock.
+        clock: DevClock::scaled(1.0),
         data_dir: Some(dir.clone()),
         aws: false,
     })

@@ -124,6 +124,7 @@ impl App {
 
     /// Counts one funnel step for today. Statistics never fail a user's request.
     pub(crate) async fn count(&self, step: FunnelStep) {
+        crate::metrics::count("Funnel", Some(("Step", step.as_str())));
         let day = self.now().date_naive();
         if let Err(e) = self.store.add_to_funnel(day, step, 1).await {
             tracing::warn!(error = %e, step = step.as_str(), "could not count a funnel step");

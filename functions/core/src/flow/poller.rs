@@ -41,6 +41,8 @@ pub struct PollReport {
     pub errors: usize,
     /// The deadline came before every due item was handled.
     pub out_of_time: bool,
+    /// How long the longest-waiting due item had been due when the run read it (poller lag).
+    pub oldest_due_seconds: i64,
 }
 
 enum One {
@@ -84,6 +86,10 @@ impl App {
                 }
                 let page = self.store.due_for_poll(shard, now, PAGE, cursor).await?;
                 report.due += page.items.len();
+                if let Some(oldest) = page.items.iter().map(|i| i.next_poll_at).min() {
+                    report.oldest_due_seconds =
+                        report.oldest_due_seconds.max((now - oldest).num_seconds());
+                }
                 let results: Vec<Result<One, FlowError>> = stream::iter(page.items)
                     .map(|item| async move { self.poll_one(&item.id, deadline).await })
                     .buffer_unordered(concurrency.max(1))

@@ -214,6 +214,10 @@ fn day_end(now: Timestamp) -> Timestamp {
 /// (one subscriber's prefix, which they can rotate addresses within).
 fn client_network(client: Option<&str>) -> String {
     match client.map(str::parse::<std::net::IpAddr>) {
+        Some(Ok(std::net::IpAddr::V6(v6))) if v6.to_ipv4_mapped().is_some() => v6
+            .to_ipv4_mapped()
+            .map(|v4| v4.to_string())
+            .unwrap_or_default(),
         Some(Ok(std::net::IpAddr::V6(v6))) => {
             let s = v6.segments();
             format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])

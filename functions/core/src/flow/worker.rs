@@ -117,6 +117,7 @@ impl App {
         let since = self.settings.import_since(self.now().date_naive());
         match self.kontomatik.default_import(&session, since).await {
             Ok(cmd) => {
+                crate::metrics::count("DefaultImport", Some(("Outcome", "started")));
                 tracing::info!(redirection = %r.id, command = %cmd, "default import started");
                 match self
                     .step(&r, |_| Event::ImportCommandStarted {
@@ -148,6 +149,7 @@ impl App {
                     ref e if e.is_transient() => "Interrupted",
                     _ => "ImportRefused",
                 };
+                crate::metrics::count("DefaultImport", Some(("Outcome", code)));
                 self.finish(r, Ended::Failed(failure(code, e.to_string())))
                     .await
             }
@@ -195,6 +197,7 @@ impl App {
                 tracing::warn!(redirection = %r.id, error = %e, "handed on, but the import could not be marked alive")
             }
         }
+        crate::metrics::count("WorkerHandOn", None);
         tracing::info!(redirection = %r.id, continuation, "import handed on");
         Ok(JobOutcome::Continued)
     }
@@ -247,15 +250,17 @@ impl App {
                     let outcome = self.finish(r.clone(), Ended::Imported(summary)).await?;
                     if outcome == JobOutcome::Done(State::Expired) {
                         // The redirection vanished while we imported (its deadline is well
-                        // inside its 24 h, so only an erasure removes it): what we just stored
-                        // goes too, Kontomatik is asked again for what this import added, and
-                        // the bank session is ended.
-                        self.store.delete_import_record(&record).await?;
+                        // inside its 24 h, so only an erasure removes it): Kontomatik is asked
+                        // again for what this import added, the bank session is ended, and
+                        // what we just stored goes too — each step whatever the others did.
                         if let Err(e) = self.kontomatik.delete_owner_data(&r.owner).await {
                             tracing::error!(redirection = %r.id, error = %e, "an import finished after an erasure; Kontomatik's copy could not be deleted");
                         }
                         if let Some(session) = &r.session {
                             self.sign_out(&r.id, session).await;
+                        }
+                        if let Err(e) = self.store.delete_import_record(&record).await {
+                            tracing::error!(redirection = %r.id, error = %e, "an import finished after an erasure; its record could not be deleted");
                         }
                     }
                     return Ok(outcome);
@@ -309,6 +314,15 @@ impl App {
             Step::Gone => return Ok(JobOutcome::Done(State::Expired)),
         };
         // The state is final now: nothing below may stop the email or the sign-out.
+        let (outcome, reason) = match &ended {
+            Ended::Imported(_) => ("imported", String::new()),
+            Ended::Failed(e) => ("failed", e.code.clone()),
+            Ended::Interrupted(e) => ("interrupted", e.code.clone()),
+            Ended::Abandoned(e) => ("abandoned", e.code.clone()),
+        };
+        crate::metrics::count("DefaultImport", Some(("Outcome", outcome)));
+        // The saved query "import failures by reason" reads this line.
+        tracing::info!(redirection = %done.id, outcome, reason = %reason, "import ended");
         let summary = match &ended {
             Ended::Imported(summary) => {
                 self.count(FunnelStep::Imported).await;
