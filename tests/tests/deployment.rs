@@ -707,3 +707,112 @@ fn the_network_modes_route_every_function_through_one_whitelistable_ip_or_none()
         assert!(r.is_err(), "case {i} must be refused");
     }
 }
+
+/// The dashboard shows every metric the functions write, for this stack's functions, queue and
+/// log groups; the saved queries read every function's log group.
+#[test]
+fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group() {
+    let mut resources = physical(
+        STACK,
+        "signin-check-Table",
+        "https://sqs.eu-central-1.amazonaws.com/123456789012/signin-check-imports",
+        "https://sqs.eu-central-1.amazonaws.com/123456789012/signin-check-dlq",
+    );
+    let deployed = stack(true).functions();
+    let mut log_groups = BTreeSet::new();
+    for d in &deployed {
+        resources.insert(
+            d.logical_id.clone(),
+            e2e_tests::template::Physical {
+                reference: format!("{STACK}-{}-A1B2", d.logical_id),
+                attributes: Default::default(),
+            },
+        );
+        let logs = d.logical_id.replace("Function", "Logs");
+        let group = format!("/aws/lambda/{STACK}-{}", d.binary);
+        resources.insert(
+            logs,
+            e2e_tests::template::Physical {
+                reference: group.clone(),
+                attributes: Default::default(),
+            },
+        );
+        log_groups.insert(group);
+    }
+    let stack = Stack::new(
+        STACK,
+        &[
+            ("SenderEmail", SENDER),
+            ("PublicBaseUrl", "https://signin.lender.example"),
+        ],
+        &[],
+        resources,
+    )
+    .unwrap();
+    let body = stack.properties("OperationsDashboard")["DashboardBody"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dashboard: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
+    let widgets = dashboard["widgets"].as_array().unwrap();
+    let text = body.replace("\\\"", "\"");
+    for (metric, _) in signin_core::metrics::METRICS {
+        assert!(text.contains(metric), "the dashboard shows {metric}");
+    }
+    for step in signin_core::ports::FunnelStep::ALL {
+        assert!(
+            text.contains(&format!("Step=\"{}\"", step.as_str())),
+            "the funnel shows {step:?}"
+        );
+    }
+    assert!(
+        text.contains(&format!("{STACK}")),
+        "searches stay in this stack"
+    );
+    assert!(text.contains("\"signin-check-imports\"") && text.contains("\"signin-check-dlq\""));
+    for d in &deployed {
+        let name = format!("{STACK}-{}-A1B2", d.logical_id);
+        for metric in ["Errors", "Duration"] {
+            assert!(
+                widgets.iter().any(|w| w["properties"]["metrics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m[1] == metric && m[3] == name.as_str())),
+                "{metric} of {}",
+                d.binary
+            );
+        }
+    }
+    let log_query = widgets.iter().find(|w| w["type"] == "log").unwrap()["properties"]["query"]
+        .as_str()
+        .unwrap();
+    for group in &log_groups {
+        assert!(log_query.contains(&format!("SOURCE '{group}'")), "{group}");
+    }
+    for (query, every) in [
+        ("ColdWarmQuery", true),
+        ("RedirectionStoryQuery", true),
+        ("ImportFailuresQuery", false),
+    ] {
+        let p = stack.properties(query);
+        let groups: BTreeSet<String> = p["LogGroupNames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g.as_str().unwrap().to_owned())
+            .collect();
+        assert!(groups.is_subset(&log_groups), "{query}");
+        if every {
+            assert_eq!(groups, log_groups, "{query} reads every function's logs");
+        }
+        assert!(p["QueryString"].as_str().unwrap().contains("|"), "{query}");
+    }
+    // The import-failure query reads the line the worker writes when an import ends.
+    let worker_source = include_str!("../../functions/core/src/flow/worker.rs");
+    assert!(worker_source.contains("\"import ended\""));
+    assert!(stack.properties("ImportFailuresQuery")["QueryString"]
+        .as_str()
+        .unwrap()
+        .contains("fields.message = \"import ended\""));
+}

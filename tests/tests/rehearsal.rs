@@ -108,7 +108,11 @@ fn emf_points(r: &Rehearsal, function: &str) -> Vec<(String, String)> {
     for (line, doc) in docs {
         let spec = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(spec["Namespace"], signin_core::metrics::NAMESPACE, "{line}");
-        assert_eq!(doc["Function"], function, "{line}");
+        assert_eq!(
+            doc["Function"],
+            format!("rehearsal-{function}"),
+            "the deployed function's name: {line}"
+        );
         let name = spec["Metrics"][0]["Name"].as_str().unwrap().to_owned();
         assert!(doc[&name].is_number(), "{line}");
         let dims: Vec<&str> = spec["Dimensions"][0]

@@ -192,8 +192,11 @@ where
     Fut: std::future::Future<Output = Result<(), lambda_runtime::Error>>,
 {
     init_tracing();
-    // Metrics as EMF lines on standard output, dimensioned by this function's name.
-    signin_core::metrics::install_stdout(function.name);
+    // Metrics as EMF lines on standard output, dimensioned by the deployed function's name
+    // (unique per stack, and what the template's dashboard refers to).
+    let deployed_name =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| function.name.to_owned());
+    signin_core::metrics::install_stdout(&deployed_name);
     let app = match app_from_env(function).await {
         Ok(app) => app,
         Err(e) => {
