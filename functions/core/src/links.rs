@@ -21,6 +21,10 @@ pub enum Purpose {
     Unsubscribe,
     /// Erase everything we hold about this user (the right to erasure).
     Erase,
+    /// A staff member's one-time sign-in to the funnel page (from the emailed link).
+    StaffLogin,
+    /// A staff member's signed-in session (the cookie's value).
+    StaffSession,
 }
 
 impl Purpose {
@@ -29,6 +33,8 @@ impl Purpose {
             Purpose::Resume => "resume",
             Purpose::Unsubscribe => "unsub",
             Purpose::Erase => "erase",
+            Purpose::StaffLogin => "staff-login",
+            Purpose::StaffSession => "staff-session",
         }
     }
 }
@@ -130,6 +136,10 @@ pub enum Form {
     Resume,
     Unsubscribe,
     Erase,
+    /// Marketing asks for a sign-in link.
+    StaffLogin,
+    /// Marketing confirms the emailed sign-in link.
+    StaffSession,
 }
 
 impl Form {
@@ -139,6 +149,8 @@ impl Form {
             Form::Resume => "resume",
             Form::Unsubscribe => "unsubscribe",
             Form::Erase => "erase",
+            Form::StaffLogin => "staff-login",
+            Form::StaffSession => "staff-session",
         }
     }
 }

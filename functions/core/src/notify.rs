@@ -15,6 +15,7 @@ pub const TAG_LINK: &str = "signin_link";
 pub const TAG_IMPORT_DONE: &str = "import_done";
 pub const TAG_IMPORT_FAILED: &str = "import_failed";
 pub const TAG_FOLLOW_UP: &str = "follow_up";
+pub const TAG_STAFF_LOGIN: &str = "staff_login";
 
 /// Why a user gets a follow-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -538,6 +539,34 @@ pub fn follow_up_email(
         ],
         category: MailCategory::Marketing,
         tag: TAG_FOLLOW_UP.into(),
+    }
+}
+
+/// A staff member's one-time sign-in link to the funnel page (staff are not data subjects of
+/// this system: no erase link).
+pub fn staff_login_email(to: &Email, company: &str, link: &str) -> OutgoingEmail {
+    let text = format!(
+        "Hello,\n\nhere is your sign-in link to the {company} sign-in funnel. It works once, for 15 minutes:\n\n{link}\n\nIf you did not ask for it, ignore this email.\n"
+    );
+    OutgoingEmail {
+        to: to.clone(),
+        subject: format!("{company}: your sign-in link to the funnel"),
+        text,
+        html: html! {
+            (DOCTYPE)
+            html lang="en" {
+                body style="font-family:Arial,Helvetica,sans-serif" {
+                    p { "Hello," }
+                    p { "here is your sign-in link to the " (company) " sign-in funnel. It works once, for 15 minutes:" }
+                    (button(link, "Open the funnel"))
+                    p { "If you did not ask for it, ignore this email." }
+                }
+            }
+        }
+        .into_string(),
+        headers: vec![],
+        category: MailCategory::Transactional,
+        tag: TAG_STAFF_LOGIN.into(),
     }
 }
 

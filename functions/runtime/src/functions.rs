@@ -262,6 +262,10 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         Route::ErasePage,
         Route::EraseSubmit,
         Route::Stats,
+        Route::StatsCsv,
+        Route::StatsLogin,
+        Route::StatsLoginLink,
+        Route::StatsSession,
     ]),
     reads: &[
         "TABLE_NAME",
@@ -275,6 +279,10 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         "KONTOMATIK_API_KEY",
         // optional: GET /stats is off without it
         "STATS_TOKEN",
+        // marketing's funnel page: who may sign in, and the emailed sign-in link
+        "STAFF_EMAILS",
+        "SENDER_EMAIL",
+        "SES_CONFIGURATION_SET",
     ],
     grants: &[
         // the consent choice (UpdateItem), spent form tokens (UpdateItem), the funnel days
@@ -302,6 +310,11 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         Grant {
             resource: Resource::Parameter("STATS_TOKEN"),
             actions: SECRET_READ,
+        },
+        // the staff sign-in link
+        Grant {
+            resource: Resource::MailSending,
+            actions: SEND_MAIL,
         },
     ],
 };

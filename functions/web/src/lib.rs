@@ -87,6 +87,8 @@ struct Query {
     t: Option<String>,
     since: Option<String>,
     until: Option<String>,
+    /// The funnel page's range: 7, 30 or 90 days.
+    days: Option<String>,
 }
 
 impl Query {
@@ -170,6 +172,10 @@ pub enum Route {
     ErasePage,
     EraseSubmit,
     Stats,
+    StatsCsv,
+    StatsLogin,
+    StatsLoginLink,
+    StatsSession,
 }
 
 impl Route {
@@ -186,6 +192,10 @@ impl Route {
         Route::ErasePage,
         Route::EraseSubmit,
         Route::Stats,
+        Route::StatsCsv,
+        Route::StatsLogin,
+        Route::StatsLoginLink,
+        Route::StatsSession,
     ];
 
     pub fn method(self) -> &'static str {
@@ -193,7 +203,9 @@ impl Route {
             Route::StartSubmit
             | Route::ResumeSubmit
             | Route::UnsubscribeSubmit
-            | Route::EraseSubmit => "POST",
+            | Route::EraseSubmit
+            | Route::StatsLogin
+            | Route::StatsSession => "POST",
             _ => "GET",
         }
     }
@@ -208,6 +220,9 @@ impl Route {
             Route::UnsubscribePage | Route::UnsubscribeSubmit => "/unsubscribe",
             Route::ErasePage | Route::EraseSubmit => "/erase",
             Route::Stats => "/stats",
+            Route::StatsCsv => "/stats.csv",
+            Route::StatsLogin | Route::StatsLoginLink => "/stats/login",
+            Route::StatsSession => "/stats/session",
         }
     }
 
@@ -367,7 +382,11 @@ async fn route_bound(app: &App, req: WebRequest, served: &[Route], binding: &str
         Route::UnsubscribeSubmit => unsubscribe(app, binding, l, &req, query.t.as_deref()).await,
         Route::ErasePage => confirm_page(app, binding, l, query.t.as_deref(), &ERASE),
         Route::EraseSubmit => erase(app, binding, l, &req, query.t.as_deref()).await,
-        Route::Stats => stats(app, &req, &query).await,
+        Route::Stats => stats(app, &req, &query, binding).await,
+        Route::StatsCsv => stats_csv(app, &req, &query).await,
+        Route::StatsLogin => staff_login(app, &req, binding).await,
+        Route::StatsLoginLink => staff_login_link(app, binding, query.t.as_deref()),
+        Route::StatsSession => staff_session(app, binding, &req).await,
         Route::Health => WebResponse {
             status: 200,
             headers: vec![("content-type".into(), "text/plain".into())],
@@ -1128,30 +1147,118 @@ fn json(status: u16, body: String) -> WebResponse {
     }
 }
 
-/// Funnel statistics as JSON, for marketing: `Authorization: Bearer <STATS_TOKEN>`.
-async fn stats(app: &App, req: &WebRequest, query: &Query) -> WebResponse {
-    let Some(expected) = app.settings.stats_token.as_ref() else {
-        return WebResponse::html(
-            404,
-            pages::message(
-                &app.settings.company_name,
-                "en",
-                "Page not found",
-                &["There is no page at this address."],
-                None,
-            ),
-        );
-    };
+/// The staff session cookie (over https `__Host-`: Secure, this host only).
+fn staff_cookie(app: &App) -> &'static str {
+    if app.settings.public_base_url.starts_with("https://") {
+        "__Host-signin-staff"
+    } else {
+        "signin-staff"
+    }
+}
+
+fn cookie_value<'a>(req: &'a WebRequest, name: &str) -> Option<&'a str> {
+    req.header("cookie")?
+        .split(';')
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A signed-in staff member (the session cookie).
+fn is_staff_session(app: &App, req: &WebRequest) -> bool {
+    cookie_value(req, staff_cookie(app)).is_some_and(|v| app.staff_session_valid(v))
+}
+
+/// A script with the stats token.
+fn has_bearer(app: &App, req: &WebRequest) -> Option<bool> {
+    let expected = app.settings.stats_token.as_ref()?;
     let given = req
         .header("authorization")
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), expected.expose().as_bytes()) {
-        return json(
-            401,
-            r#"{"error":"a valid bearer token is required"}"#.into(),
-        )
-        .with_header("www-authenticate", "Bearer");
+        .and_then(|h| h.strip_prefix("Bearer "))?;
+    Some(constant_time_eq(
+        given.as_bytes(),
+        expected.expose().as_bytes(),
+    ))
+}
+
+fn not_found_en(app: &App) -> WebResponse {
+    not_found(app, "en")
+}
+
+/// The funnel page's range.
+fn page_days(query: &Query) -> u32 {
+    match query.days.as_deref() {
+        Some("7") => 7,
+        Some("90") => 90,
+        _ => 30,
+    }
+}
+
+async fn page_report(
+    app: &App,
+    days: u32,
+) -> Result<signin_core::flow::FunnelReport, signin_core::flow::FlowError> {
+    let today = app.now().date_naive();
+    app.funnel_report(today - chrono_days(u64::from(days) - 1), today)
+        .await
+}
+
+fn rows_of(report: &signin_core::flow::FunnelReport) -> (Vec<pages::FunnelRow>, Vec<u64>) {
+    use signin_core::ports::FunnelStep;
+    let rows = report
+        .days
+        .iter()
+        .map(|d| pages::FunnelRow {
+            day: d.day.map(|x| x.to_string()).unwrap_or_default(),
+            counts: FunnelStep::ALL.iter().map(|s| d.get(*s)).collect(),
+        })
+        .collect();
+    let totals = FunnelStep::ALL
+        .iter()
+        .map(|s| report.totals.get(s).copied().unwrap_or(0))
+        .collect();
+    (rows, totals)
+}
+
+/// `GET /stats`: JSON for a script with `Authorization: Bearer <STATS_TOKEN>`; for a browser,
+/// the funnel page once a staff member signed in, else the sign-in page.
+async fn stats(app: &App, req: &WebRequest, query: &Query, binding: &str) -> WebResponse {
+    let browser = req.header("authorization").is_none()
+        && req
+            .header("accept")
+            .is_some_and(|a| a.contains("text/html"));
+    if browser && !app.settings.staff_emails.is_empty() {
+        if !is_staff_session(app, req) {
+            return match app.form_token(Form::StaffLogin, binding) {
+                Ok(token) => WebResponse::html(
+                    200,
+                    pages::staff_login(&app.settings.company_name, &token, None),
+                ),
+                Err(e) => internal_error(app, "en", &e),
+            };
+        }
+        let days = page_days(query);
+        return match page_report(app, days).await {
+            Ok(report) => {
+                let (rows, totals) = rows_of(&report);
+                WebResponse::html(
+                    200,
+                    pages::funnel(&app.settings.company_name, days, &rows, &totals),
+                )
+            }
+            Err(e) => internal_error(app, "en", &e),
+        };
+    }
+    match has_bearer(app, req) {
+        None if app.settings.stats_token.is_none() => return not_found_en(app),
+        Some(true) => {}
+        _ => {
+            return json(
+                401,
+                r#"{"error":"a valid bearer token is required"}"#.into(),
+            )
+            .with_header("www-authenticate", "Bearer")
+        }
     }
     let today = app.now().date_naive();
     let day = |raw: Option<&str>, default| match raw {
@@ -1174,6 +1281,161 @@ async fn stats(app: &App, req: &WebRequest, query: &Query) -> WebResponse {
                 r#"{"error":"statistics are unavailable right now"}"#.into(),
             )
         }
+    }
+}
+
+/// `GET /stats.csv`: the funnel page's table, for a signed-in staff member or a script.
+async fn stats_csv(app: &App, req: &WebRequest, query: &Query) -> WebResponse {
+    if !(is_staff_session(app, req) || has_bearer(app, req) == Some(true)) {
+        return not_found_en(app);
+    }
+    let days = page_days(query);
+    let report = match page_report(app, days).await {
+        Ok(r) => r,
+        Err(e) => return internal_error(app, "en", &e),
+    };
+    let (rows, totals) = rows_of(&report);
+    let mut csv = format!(
+        "day,{},conversion_percent\n",
+        pages::FUNNEL_COLUMNS.join(",")
+    );
+    let percent = |c: &[u64]| {
+        if c[0] == 0 {
+            String::new()
+        } else {
+            format!("{:.1}", c[5] as f64 * 100.0 / c[0] as f64)
+        }
+    };
+    for r in &rows {
+        let counts: Vec<String> = r.counts.iter().map(u64::to_string).collect();
+        csv.push_str(&format!(
+            "{},{},{}\n",
+            r.day,
+            counts.join(","),
+            percent(&r.counts)
+        ));
+    }
+    let counts: Vec<String> = totals.iter().map(u64::to_string).collect();
+    csv.push_str(&format!(
+        "total,{},{}\n",
+        counts.join(","),
+        percent(&totals)
+    ));
+    WebResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "text/csv; charset=utf-8".into()),
+            (
+                "content-disposition".into(),
+                format!("attachment; filename=\"funnel-{days}-days.csv\""),
+            ),
+            ("cache-control".into(), "no-store".into()),
+            ("x-content-type-options".into(), "nosniff".into()),
+        ],
+        body: csv,
+    }
+}
+
+/// `POST /stats/login`: an address asks for a sign-in link; the same answer whoever asks.
+async fn staff_login(app: &App, req: &WebRequest, binding: &str) -> WebResponse {
+    if app.settings.staff_emails.is_empty() {
+        return not_found_en(app);
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct LoginForm {
+        email: Option<String>,
+        form_token: Option<String>,
+    }
+    let form: LoginForm = serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
+    if let Err(e) = app
+        .use_form_token(Form::StaffLogin, form.form_token.as_deref(), binding)
+        .await
+    {
+        return match e {
+            FormError::Internal(e) => internal_error(app, "en", &e),
+            _ => forbidden(app, "en"),
+        };
+    }
+    let note =
+        "If this address may see the funnel, a sign-in link is on its way (valid 15 minutes).";
+    if let Ok(email) = signin_core::domain::Email::parse(form.email.as_deref().unwrap_or("")) {
+        if let Err(e) = app.request_staff_login(&email).await {
+            return internal_error(app, "en", &e);
+        }
+    }
+    match app.form_token(Form::StaffLogin, binding) {
+        Ok(token) => WebResponse::html(
+            200,
+            pages::staff_login(&app.settings.company_name, &token, Some(note)),
+        ),
+        Err(e) => internal_error(app, "en", &e),
+    }
+}
+
+/// `GET /stats/login?t=`: the emailed link shows a button (mail scanners follow links).
+fn staff_login_link(app: &App, binding: &str, token: Option<&str>) -> WebResponse {
+    if let Err(e) = app.check_link(token.unwrap_or(""), signin_core::links::Purpose::StaffLogin) {
+        return link_error_page(app, "en", &e);
+    }
+    match app.form_token(Form::StaffSession, binding) {
+        Ok(form_token) => WebResponse::html(
+            200,
+            pages::confirm(
+                &app.settings.company_name,
+                "en",
+                "Sign in to the funnel",
+                "Continue to the sign-in funnel.",
+                "/stats/session",
+                token.unwrap_or(""),
+                &form_token,
+                "Sign in",
+            ),
+        ),
+        Err(e) => internal_error(app, "en", &e),
+    }
+}
+
+/// `POST /stats/session`: spends the one-time link and sets the session cookie.
+async fn staff_session(app: &App, binding: &str, req: &WebRequest) -> WebResponse {
+    let (token, _) = tokens_of(&req.body, None);
+    let token = token.unwrap_or_default();
+    if let Err(page) = checked_link(app, "en", &token, signin_core::links::Purpose::StaffLogin) {
+        return page;
+    }
+    if let Err(page) = confirmed(app, binding, "en", req, Form::StaffSession).await {
+        return page;
+    }
+    match app.staff_session_from_link(&token).await {
+        Ok(session) => {
+            let secure = if staff_cookie(app).starts_with("__Host-") {
+                "; Secure"
+            } else {
+                ""
+            };
+            WebResponse::html(
+                303,
+                pages::message(
+                    &app.settings.company_name,
+                    "en",
+                    "Signed in",
+                    &["Opening the funnel…"],
+                    Some(("Open the funnel", "/stats")),
+                ),
+            )
+            .with_header("location", "/stats")
+            .with_header(
+                "set-cookie",
+                &format!(
+                    "{}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                    staff_cookie(app),
+                    signin_core::flow::STAFF_COOKIE_LIFE
+                ),
+            )
+        }
+        Err(signin_core::flow::StaffError::Used) => replayed(app, "en"),
+        Err(signin_core::flow::StaffError::Link(e)) => link_error_page(app, "en", &e),
+        Err(signin_core::flow::StaffError::Internal(e)) => internal_error(app, "en", &e),
     }
 }
 

@@ -255,6 +255,10 @@ impl Dev {
     }
 }
 
+/// Who may sign in to the funnel page in a local run unless `STAFF_EMAILS` says otherwise (the
+/// sign-in link shows up in the operator view's outbox).
+pub const LOCAL_STAFF_EMAIL: &str = "marketing@lender.example";
+
 /// The link-signing key of local runs (never of a deployment: the template reads it from SSM).
 pub const LOCAL_LINK_SIGNING_KEY: &str = "local-development-signing-key-0123456789";
 
@@ -271,6 +275,11 @@ fn settings(public_base: &str) -> Settings {
         .ok()
         .filter(|t| t.len() >= 24)
         .map(Secret::new);
+    let staff = std::env::var("STAFF_EMAILS").unwrap_or_else(|_| LOCAL_STAFF_EMAIL.into());
+    s.staff_emails = staff
+        .split(',')
+        .filter_map(|e| signin_core::domain::Email::parse(e.trim()).ok())
+        .collect();
     s
 }
 

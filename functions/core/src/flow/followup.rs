@@ -51,6 +51,8 @@ impl App {
             Purpose::Unsubscribe => self.settings.unsubscribe_link_life,
             // As long as anything of theirs may be kept.
             Purpose::Erase => self.settings.user_retention,
+            Purpose::StaffLogin => super::staff::LOGIN_LINK_LIFE,
+            Purpose::StaffSession => super::staff::SESSION_LIFE,
         };
         let token = links::sign(
             key,
@@ -66,6 +68,7 @@ impl App {
             Purpose::Resume => "/resume",
             Purpose::Unsubscribe => "/unsubscribe",
             Purpose::Erase => "/erase",
+            Purpose::StaffLogin | Purpose::StaffSession => "/stats/login",
         };
         Ok(format!("{}{path}?t={token}", self.settings.public_base_url))
     }

@@ -6,6 +6,7 @@ mod callback;
 mod erase;
 mod followup;
 mod poller;
+mod staff;
 mod start;
 mod worker;
 
@@ -21,6 +22,7 @@ pub use callback::{CallbackError, CallbackOutcome, CallbackView};
 pub use erase::{EraseError, Erased};
 pub use followup::{FunnelReport, LinkUseError};
 pub use poller::PollReport;
+pub use staff::{StaffError, STAFF_COOKIE_LIFE};
 pub use start::{
     Delivery, FormError, Limited, Requester, StartError, StartForm, Started, ValidStart,
 };

@@ -1,0 +1,139 @@
+//! Marketing's funnel page on the real handler, moto and the sandbox: a staff member on the
+//! allow-list signs in with a one-time emailed link, sees the funnel as a chart and a table,
+//! downloads it as CSV; nobody else gets in; the Bearer token still works for scripts.
+#![allow(clippy::unwrap_used)]
+
+use e2e_tests::flow::{Flow, PUBLIC_BASE};
+use signin_core::domain::{Email, Secret};
+
+const HTML: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
+
+async fn get_html(f: &Flow, path: &str) -> e2e_tests::flow::Page {
+    f.http_from(
+        "GET",
+        path,
+        None,
+        &[HTML],
+        e2e_tests::flow::DEFAULT_CLIENT_IP,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and_csv() {
+    let mut f = Flow::start().await;
+    let staff = f.email("anna");
+    let stats = &mut f.function_mut("unsubscribe-and-stats").app.settings;
+    stats.staff_emails = vec![Email::parse(&staff).unwrap()];
+    stats.stats_token = Some(Secret::new("marketing-token-0123456789abcdef"));
+    // Some funnel: two starts, one imported.
+    let link = f.start_sign_in(&f.email("a"), true).await.location.unwrap();
+    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
+    f.come_back(&back).await;
+    f.deliver_imports().await;
+    f.start_sign_in(&f.email("b"), true).await;
+
+    // Not signed in: the sign-in page, and no data.
+    let page = get_html(&f, "/stats").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Sign in to the funnel"), "{}", page.body);
+    assert!(!page.body.contains("<table"));
+    assert_eq!(get_html(&f, "/stats.csv").await.status, 404);
+    let before = f.mails().await.len();
+
+    // An address not on the list gets the same answer and no mail.
+    let token = e2e_tests::form_token_in(&page.body);
+    let asked = f
+        .http(
+            "POST",
+            "/stats/login",
+            Some(&format!(
+                "email={}&formToken={token}",
+                f.email("eve").replace('@', "%40")
+            )),
+        )
+        .await;
+    assert_eq!(asked.status, 200);
+    assert!(asked.body.contains("If this address may see the funnel"));
+    assert_eq!(
+        f.mails().await.len(),
+        before,
+        "no mail to an address not on the list"
+    );
+
+    // Anna asks, and gets a one-time link.
+    let token = e2e_tests::form_token_in(&asked.body);
+    let asked = f
+        .http(
+            "POST",
+            "/stats/login",
+            Some(&format!(
+                "email={}&formToken={token}",
+                staff.replacen('a', "A", 1).replace('@', "%40")
+            )),
+        )
+        .await;
+    assert_eq!(asked.status, 200);
+    let mail = f
+        .mails()
+        .await
+        .into_iter()
+        .find(|m| m.to.eq_ignore_ascii_case(&staff))
+        .expect("the sign-in link");
+    let signin = mail
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{PUBLIC_BASE}/stats/login?t=")))
+        .unwrap()
+        .to_owned();
+    let done = f.confirm_link(&signin).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.location.as_deref(), Some("/stats"));
+    let cookie = done
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("__Host-signin-staff="))
+        .map(|(_, v)| v.clone())
+        .expect("the session cookie");
+    for part in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+
+    // The funnel page.
+    let page = get_html(&f, "/stats?days=7").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(r#"<svg id="chart""#), "a chart");
+    assert!(page.body.contains(r#"<table id="funnel""#), "a table");
+    assert!(
+        page.body
+            .contains("Started → imported: <strong>50.0 %</strong>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"href="/stats.csv?days=7""#));
+    assert!(page.body.contains(r#"href="/stats?days=90""#));
+    let csv = get_html(&f, "/stats.csv?days=7").await;
+    assert_eq!(csv.status, 200);
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines[0],
+        "day,started,returned,success,error,expired,imported,follow-ups,recovered,conversion_percent"
+    );
+    assert_eq!(lines.len(), 1 + 7 + 1, "a header, 7 days and the total");
+    assert_eq!(lines[8], "total,2,1,1,0,0,1,0,0,50.0");
+
+    // The link works once; a stranger's browser is not signed in.
+    let again = f.confirm_link(&signin).await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    let stranger = f.http_as_stranger("GET", "/stats", None, &[HTML]).await;
+    assert!(stranger.body.contains("Sign in to the funnel"));
+    assert!(!stranger.body.contains("<table"));
+    // Scripts keep their JSON.
+    let json = f
+        .http_with_auth("/stats", "Bearer marketing-token-0123456789abcdef")
+        .await;
+    assert_eq!(json.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(v["totals"]["imported"], 1);
+}
