@@ -767,10 +767,7 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
             "the funnel shows {step:?}"
         );
     }
-    assert!(
-        text.contains(STACK),
-        "searches stay in this stack"
-    );
+    assert!(text.contains(STACK), "searches stay in this stack");
     assert!(text.contains("\"signin-check-imports\"") && text.contains("\"signin-check-dlq\""));
     for d in &deployed {
         let name = format!("{STACK}-{}-A1B2", d.logical_id);

@@ -80,7 +80,8 @@ async fn dynamo_retention() {
 #[tokio::test]
 async fn dynamo_allowances() {
     let (s, c) = store().await;
-    contract::store_allowances(s, &c).await;
+    // Sequential: moto does not make a conditional update atomic under concurrent requests.
+    contract::store_allowances(s, &c, false).await;
 }
 
 #[tokio::test]

@@ -395,56 +395,69 @@ async fn route_bound(app: &App, req: WebRequest, served: &[Route], binding: &str
     }
 }
 
-fn not_found(app: &App, l: &str) -> WebResponse {
+/// A message page in both languages: (English, Polish) title, text and button label; the
+/// button leads to the start page.
+fn notice(
+    app: &App,
+    l: &str,
+    status: u16,
+    title: (&str, &str),
+    text: (&str, &str),
+    button: (&str, &str),
+) -> WebResponse {
     WebResponse::html(
-        404,
+        status,
         pages::message(
             &app.settings.company_name,
             l,
-            tr(l, "Page not found", "Nie ma takiej strony"),
-            &[tr(
-                l,
-                "There is no page at this address.",
-                "Pod tym adresem nie ma strony.",
-            )],
-            Some((tr(l, "Start", "Start"), &app.start_url_in(l))),
+            tr(l, title.0, title.1),
+            &[tr(l, text.0, text.1)],
+            Some((tr(l, button.0, button.1), &app.start_url_in(l))),
         ),
+    )
+}
+
+fn not_found(app: &App, l: &str) -> WebResponse {
+    notice(
+        app,
+        l,
+        404,
+        ("Page not found", "Nie ma takiej strony"),
+        (
+            "There is no page at this address.",
+            "Pod tym adresem nie ma strony.",
+        ),
+        ("Start", "Start"),
     )
 }
 
 /// A cross-site post, or a form that did not come from our page.
 fn forbidden(app: &App, l: &str) -> WebResponse {
-    WebResponse::html(
+    notice(
+        app,
+        l,
         403,
-        pages::message(
-            &app.settings.company_name,
-            l,
-            tr(l, "This form did not come from our page", "Ten formularz nie pochodzi z naszej strony"),
-            &[tr(
-                l,
-                "For your safety we only accept forms filled in on our own pages. Nothing was sent or saved. Please open the page and fill it in there.",
-                "Dla Twojego bezpieczeństwa przyjmujemy tylko formularze wypełnione na naszych stronach. Nic nie zostało wysłane ani zapisane. Otwórz stronę i wypełnij formularz na niej.",
-            )],
-            Some((tr(l, "Open the start page", "Otwórz stronę startową"), &app.start_url_in(l))),
+        ("This form did not come from our page", "Ten formularz nie pochodzi z naszej strony"),
+        (
+            "For your safety we only accept forms filled in on our own pages. Nothing was sent or saved. Please open the page and fill it in there.",
+            "Dla Twojego bezpieczeństwa przyjmujemy tylko formularze wypełnione na naszych stronach. Nic nie zostało wysłane ani zapisane. Otwórz stronę i wypełnij formularz na niej.",
         ),
+        ("Open the start page", "Otwórz stronę startową"),
     )
 }
 
 /// A form sent a second time (its token is spent).
 fn replayed(app: &App, l: &str) -> WebResponse {
-    WebResponse::html(
+    notice(
+        app,
+        l,
         409,
-        pages::message(
-            &app.settings.company_name,
-            l,
-            tr(l, "This form was already sent", "Ten formularz został już wysłany"),
-            &[tr(
-                l,
-                "We received it the first time. If you were not taken to your bank, start again from the start page.",
-                "Otrzymaliśmy go za pierwszym razem. Jeśli nie nastąpiło przejście do banku, zacznij od nowa na stronie startowej.",
-            )],
-            Some((tr(l, "Start again", "Zacznij od nowa"), &app.start_url_in(l))),
+        ("This form was already sent", "Ten formularz został już wysłany"),
+        (
+            "We received it the first time. If you were not taken to your bank, start again from the start page.",
+            "Otrzymaliśmy go za pierwszym razem. Jeśli nie nastąpiło przejście do banku, zacznij od nowa na stronie startowej.",
         ),
+        ("Start again", "Zacznij od nowa"),
     )
 }
 
