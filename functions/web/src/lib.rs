@@ -1016,6 +1016,27 @@ fn link_use_error(app: &App, l: &str, e: LinkUseError) -> WebResponse {
     }
 }
 
+/// The start of a signed link's POST: the link token (from the body, or the URL) checked
+/// first, then the page's form token spent (`form`; none for a one-click unsubscribe). Gives
+/// the token and the page language, or the page that says why not.
+async fn link_post(
+    app: &App,
+    binding: &str,
+    l: &str,
+    req: &WebRequest,
+    query_token: Option<&str>,
+    purpose: signin_core::links::Purpose,
+    form: Option<Form>,
+) -> Result<(String, String), WebResponse> {
+    let (token, _) = tokens_of(&req.body, query_token);
+    let token = token.unwrap_or_default();
+    let l = checked_link(app, l, &token, purpose)?;
+    if let Some(form) = form {
+        confirmed(app, binding, &l, req, form).await?;
+    }
+    Ok((token, l))
+}
+
 async fn resume(
     app: &App,
     binding: &str,
@@ -1023,15 +1044,21 @@ async fn resume(
     req: &WebRequest,
     query_token: Option<&str>,
 ) -> WebResponse {
-    let (token, _) = tokens_of(&req.body, query_token);
-    let token = token.unwrap_or_default();
-    let l = match checked_link(app, l, &token, signin_core::links::Purpose::Resume) {
-        Ok(l) => l,
+    let purpose = signin_core::links::Purpose::Resume;
+    let (token, l) = match link_post(
+        app,
+        binding,
+        l,
+        req,
+        query_token,
+        purpose,
+        Some(Form::Resume),
+    )
+    .await
+    {
+        Ok(ok) => ok,
         Err(page) => return page,
     };
-    if let Err(page) = confirmed(app, binding, &l, req, Form::Resume).await {
-        return page;
-    }
     let from = Requester {
         client: req.client_ip.clone(),
         form_binding: binding.to_owned(),
@@ -1059,17 +1086,12 @@ async fn unsubscribe(
     req: &WebRequest,
     query_token: Option<&str>,
 ) -> WebResponse {
-    let (token, _) = tokens_of(&req.body, query_token);
-    let token = token.unwrap_or_default();
-    let l = match checked_link(app, l, &token, signin_core::links::Purpose::Unsubscribe) {
-        Ok(l) => l,
+    let purpose = signin_core::links::Purpose::Unsubscribe;
+    let form = (!is_one_click(Route::UnsubscribeSubmit, req)).then_some(Form::Unsubscribe);
+    let (token, l) = match link_post(app, binding, l, req, query_token, purpose, form).await {
+        Ok(ok) => ok,
         Err(page) => return page,
     };
-    if !is_one_click(Route::UnsubscribeSubmit, req) {
-        if let Err(page) = confirmed(app, binding, &l, req, Form::Unsubscribe).await {
-            return page;
-        }
-    }
     match app.unsubscribe(&token).await {
         Ok(claims) => {
             let l = claims.language.as_str();
@@ -1096,16 +1118,22 @@ async fn erase(
     req: &WebRequest,
     query_token: Option<&str>,
 ) -> WebResponse {
-    let (token, _) = tokens_of(&req.body, query_token);
-    let token = token.unwrap_or_default();
-    let l = match checked_link(app, l, &token, signin_core::links::Purpose::Erase) {
-        Ok(l) => l,
+    let purpose = signin_core::links::Purpose::Erase;
+    let (token, l) = match link_post(
+        app,
+        binding,
+        l,
+        req,
+        query_token,
+        purpose,
+        Some(Form::Erase),
+    )
+    .await
+    {
+        Ok(ok) => ok,
         Err(page) => return page,
     };
     let l = l.as_str();
-    if let Err(page) = confirmed(app, binding, l, req, Form::Erase).await {
-        return page;
-    }
     let company = &app.settings.company_name;
     match app.erase_by_link(&token).await {
         Ok((claims, erased)) => {
@@ -1411,14 +1439,12 @@ fn staff_login_link(app: &App, binding: &str, token: Option<&str>) -> WebRespons
 
 /// `POST /stats/session`: spends the one-time link and sets the session cookie.
 async fn staff_session(app: &App, binding: &str, req: &WebRequest) -> WebResponse {
-    let (token, _) = tokens_of(&req.body, None);
-    let token = token.unwrap_or_default();
-    if let Err(page) = checked_link(app, "en", &token, signin_core::links::Purpose::StaffLogin) {
-        return page;
-    }
-    if let Err(page) = confirmed(app, binding, "en", req, Form::StaffSession).await {
-        return page;
-    }
+    let purpose = signin_core::links::Purpose::StaffLogin;
+    let form = Some(Form::StaffSession);
+    let (token, _) = match link_post(app, binding, "en", req, None, purpose, form).await {
+        Ok(ok) => ok,
+        Err(page) => return page,
+    };
     match app.staff_session_from_link(&token).await {
         Ok(session) => {
             let secure = if staff_cookie(app).starts_with("__Host-") {
