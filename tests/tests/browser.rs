@@ -359,6 +359,15 @@ async fn both_paths_clicked_through_in_a_real_browser() {
         .unwrap();
     wait_until_on(&c, "the 90-day funnel", |u| u.query() == Some("days=90")).await;
     assert!(c.source().await.unwrap().contains("Last 90 days"));
+    // The operator view shows the same chart and table, on the local data.
+    c.goto(&format!("{}/_dev", dev.url)).await.unwrap();
+    let view = c.source().await.unwrap();
+    assert!(
+        view.contains(r#"id="funnel-local""#) && view.contains(r#"id="chart""#),
+        "{view}"
+    );
+    assert!(view.contains("Started → imported"));
+    shot(&c, "11-operator-funnel").await;
 
     eprintln!("happy path, form to import email, in a real browser: {happy_path:?}");
     c.close().await.unwrap();

@@ -1244,7 +1244,8 @@ async fn page_report(
         .await
 }
 
-fn rows_of(report: &signin_core::flow::FunnelReport) -> (Vec<pages::FunnelRow>, Vec<u64>) {
+/// A funnel report as the funnel page's rows (one per day) and totals.
+pub fn rows_of(report: &signin_core::flow::FunnelReport) -> (Vec<pages::FunnelRow>, Vec<u64>) {
     use signin_core::ports::FunnelStep;
     let rows = report
         .days

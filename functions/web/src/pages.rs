@@ -262,17 +262,6 @@ pub fn conversion(started: u64, imported: u64) -> String {
 /// The funnel page: a chart (started and imported per day, inline SVG: no script), the table,
 /// the totals and a CSV download.
 pub fn funnel(company: &str, days: u32, rows: &[FunnelRow], totals: &[u64]) -> String {
-    let max = rows
-        .iter()
-        .map(|r| r.counts[0].max(r.counts[5]))
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let (w, h) = (480.0_f64, 160.0_f64);
-    let n = rows.len().max(1) as f64;
-    let slot = w / n;
-    let bar = (slot / 2.0 - 1.0).max(1.0);
-    let y = |v: u64| h - (v as f64 / max as f64) * (h - 10.0);
     layout(
         "Sign-in funnel",
         company,
@@ -286,42 +275,60 @@ pub fn funnel(company: &str, days: u32, rows: &[FunnelRow], totals: &[u64]) -> S
                 }
                 "· " a href={ "/stats.csv?days=" (days) } id="csv" { "Download CSV" }
             }
-            p id="conversion" {
-                "Started → imported: " strong { (conversion(totals[0], totals[5])) }
-                " · recovered by follow-ups: " strong { (totals[7]) }
+            (funnel_section(rows, totals))
+        },
+    )
+}
+
+/// The funnel's conversion line, chart and table (the marketing page and the operator view).
+pub fn funnel_section(rows: &[FunnelRow], totals: &[u64]) -> Markup {
+    let max = rows
+        .iter()
+        .map(|r| r.counts[0].max(r.counts[5]))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let (w, h) = (480.0_f64, 160.0_f64);
+    let n = rows.len().max(1) as f64;
+    let slot = w / n;
+    let bar = (slot / 2.0 - 1.0).max(1.0);
+    let y = |v: u64| h - (v as f64 / max as f64) * (h - 10.0);
+    html! {
+        p id="conversion" {
+            "Started → imported: " strong { (conversion(totals[0], totals[5])) }
+            " · recovered by follow-ups: " strong { (totals[7]) }
+        }
+        svg id="chart" width="100%" viewBox={ "0 0 " (w) " " (h + 20.0) } role="img" aria-label="Started and imported per day" {
+            @for (i, r) in rows.iter().enumerate() {
+                rect x=(i as f64 * slot) y=(y(r.counts[0])) width=(bar) height=(h - y(r.counts[0])) fill="#9bb7d8" {}
+                rect x=(i as f64 * slot + bar + 1.0) y=(y(r.counts[5])) width=(bar) height=(h - y(r.counts[5])) fill="#2b6cb0" {}
             }
-            svg id="chart" width="100%" viewBox={ "0 0 " (w) " " (h + 20.0) } role="img" aria-label="Started and imported per day" {
-                @for (i, r) in rows.iter().enumerate() {
-                    rect x=(i as f64 * slot) y=(y(r.counts[0])) width=(bar) height=(h - y(r.counts[0])) fill="#9bb7d8" {}
-                    rect x=(i as f64 * slot + bar + 1.0) y=(y(r.counts[5])) width=(bar) height=(h - y(r.counts[5])) fill="#2b6cb0" {}
-                }
-                text x="0" y=(h + 16.0) font-size="11" fill="#5b6576" { "light: started · dark: imported · highest day " (max) }
-            }
-            div style="overflow-x:auto" {
-                table id="funnel" style="border-collapse:collapse;font-size:.85rem;width:100%" {
-                    thead { tr {
-                        th style="text-align:left" { "day" }
-                        @for c in FUNNEL_COLUMNS { th style="text-align:right;padding:0 4px" { (c) } }
-                        th style="text-align:right" { "conversion" }
-                    } }
-                    tbody {
-                        @for r in rows.iter().rev() {
-                            tr {
-                                td style="white-space:nowrap" { (r.day) }
-                                @for v in &r.counts { td style="text-align:right;padding:0 4px" { (v) } }
-                                td style="text-align:right" { (conversion(r.counts[0], r.counts[5])) }
-                            }
+            text x="0" y=(h + 16.0) font-size="11" fill="#5b6576" { "light: started · dark: imported · highest day " (max) }
+        }
+        div style="overflow-x:auto" {
+            table id="funnel" style="border-collapse:collapse;font-size:.85rem;width:100%" {
+                thead { tr {
+                    th style="text-align:left" { "day" }
+                    @for c in FUNNEL_COLUMNS { th style="text-align:right;padding:0 4px" { (c) } }
+                    th style="text-align:right" { "conversion" }
+                } }
+                tbody {
+                    @for r in rows.iter().rev() {
+                        tr {
+                            td style="white-space:nowrap" { (r.day) }
+                            @for v in &r.counts { td style="text-align:right;padding:0 4px" { (v) } }
+                            td style="text-align:right" { (conversion(r.counts[0], r.counts[5])) }
                         }
-                        tr style="font-weight:700" {
-                            td { "total" }
-                            @for v in totals { td style="text-align:right;padding:0 4px" { (v) } }
-                            td style="text-align:right" { (conversion(totals[0], totals[5])) }
-                        }
+                    }
+                    tr style="font-weight:700" {
+                        td { "total" }
+                        @for v in totals { td style="text-align:right;padding:0 4px" { (v) } }
+                        td style="text-align:right" { (conversion(totals[0], totals[5])) }
                     }
                 }
             }
-        },
-    )
+        }
+    }
 }
 
 /// `ann@example.com` → `a***@example.com`.

@@ -10,7 +10,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Form;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Deserialize;
-use signin_core::ports::FunnelStep;
 
 use crate::Dev;
 
@@ -64,7 +63,7 @@ pub async fn overview(State(dev): State<Arc<Dev>>) -> Html<String> {
     let today = now.date_naive();
     let funnel = dev
         .app
-        .funnel_report(today - chrono::Days::new(6), today)
+        .funnel_report(today - chrono::Days::new(29), today)
         .await
         .ok();
     let counters = dev.sandbox.as_ref().map(|s| s.counters());
@@ -130,12 +129,10 @@ pub async fn overview(State(dev): State<Arc<Dev>>) -> Html<String> {
                 section { p.muted { "On the AWS adapters: redirections are in DynamoDB, emails go to SES (read them from moto's /moto-api/)." } }
             }
             @if let Some(f) = funnel {
-                section id="funnel" {
-                    h2 { "Funnel, last 7 days" }
-                    table {
-                        tr { @for step in FunnelStep::ALL { th { (step.as_str()) } } }
-                        tr { @for step in FunnelStep::ALL { td { (f.totals.get(&step).copied().unwrap_or(0)) } } }
-                    }
+                section id="funnel-local" {
+                    h2 { "Funnel, last 30 days (as marketing sees it at /stats)" }
+                    @let (rows, totals) = signin_web::rows_of(&f);
+                    (signin_web::pages::funnel_section(&rows, &totals))
                 }
             }
             @if let Some(c) = counters {
