@@ -3,12 +3,12 @@
 //! downloads it as CSV; nobody else gets in; the Bearer token still works for scripts.
 #![allow(clippy::unwrap_used)]
 
-use e2e_tests::flow::{Flow, PUBLIC_BASE};
+use e2e_tests::flow::{Flow, Page, PUBLIC_BASE};
 use signin_core::domain::{Email, Secret};
 
 const HTML: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
 
-async fn get_html(f: &Flow, path: &str) -> e2e_tests::flow::Page {
+async fn get_html(f: &Flow, path: &str) -> Page {
     f.http_from(
         "GET",
         path,
@@ -17,6 +17,13 @@ async fn get_html(f: &Flow, path: &str) -> e2e_tests::flow::Page {
         e2e_tests::flow::DEFAULT_CLIENT_IP,
     )
     .await
+}
+
+/// Sends the sign-in page's form (`page`) for `email`.
+async fn ask_for_link(f: &Flow, page: &Page, email: &str) -> Page {
+    let token = e2e_tests::form_token_in(&page.body);
+    let form = format!("email={}&formToken={token}", email.replace('@', "%40"));
+    f.http("POST", "/stats/login", Some(&form)).await
 }
 
 #[tokio::test]
@@ -42,17 +49,7 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
     let before = f.mails().await.len();
 
     // An address not on the list gets the same answer and no mail.
-    let token = e2e_tests::form_token_in(&page.body);
-    let asked = f
-        .http(
-            "POST",
-            "/stats/login",
-            Some(&format!(
-                "email={}&formToken={token}",
-                f.email("eve").replace('@', "%40")
-            )),
-        )
-        .await;
+    let asked = ask_for_link(&f, &page, &f.email("eve")).await;
     assert_eq!(asked.status, 200);
     assert!(asked.body.contains("If this address may see the funnel"));
     assert_eq!(
@@ -61,18 +58,8 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
         "no mail to an address not on the list"
     );
 
-    // Anna asks, and gets a one-time link.
-    let token = e2e_tests::form_token_in(&asked.body);
-    let asked = f
-        .http(
-            "POST",
-            "/stats/login",
-            Some(&format!(
-                "email={}&formToken={token}",
-                staff.replacen('a', "A", 1).replace('@', "%40")
-            )),
-        )
-        .await;
+    // Anna asks (her address as she types it), and gets a one-time link.
+    let asked = ask_for_link(&f, &asked, &staff.replacen('a', "A", 1)).await;
     assert_eq!(asked.status, 200);
     let mail = f
         .mails()

@@ -193,6 +193,14 @@ fn allowance_key(what: &Allowance) -> Item {
     HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
 }
 
+/// The primary key of a read item.
+fn key_of(item: &Item) -> Result<Item, StoreError> {
+    Ok(HashMap::from([
+        (PK.into(), s(get_s(item, PK)?)),
+        (SK.into(), s(get_s(item, SK)?)),
+    ]))
+}
+
 fn import_sk(record: &ImportRecord) -> String {
     format!(
         "{IMPORT_SK_PREFIX}{}#{}",
@@ -625,19 +633,11 @@ impl RedirectionStore for DynamoStore {
         }
         for owner in &found.owners {
             for item in self.import_items(owner).await? {
-                self.delete(HashMap::from([
-                    (PK.into(), s(get_s(&item, PK)?)),
-                    (SK.into(), s(get_s(&item, SK)?)),
-                ]))
-                .await?;
+                self.delete(key_of(&item)?).await?;
             }
         }
         for item in self.partition(&format!("{USER_PREFIX}{key}")).await? {
-            self.delete(HashMap::from([
-                (PK.into(), s(get_s(&item, PK)?)),
-                (SK.into(), s(get_s(&item, SK)?)),
-            ]))
-            .await?;
+            self.delete(key_of(&item)?).await?;
         }
         Ok(found)
     }

@@ -272,27 +272,35 @@ fn binding_cookie(app: &App) -> &'static str {
     }
 }
 
+/// Who is asking, for the abuse limits and the form token's binding.
+fn requester(req: &WebRequest, binding: &str) -> Requester {
+    Requester {
+        client: req.client_ip.clone(),
+        form_binding: binding.to_owned(),
+    }
+}
+
+/// The attributes of our cookies: never readable by scripts, sent only to this path, and over
+/// https `Secure` (which the `__Host-` names require).
+fn cookie_attributes(app: &App, same_site: &str) -> String {
+    let secure = if app.settings.public_base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("Path=/; HttpOnly; SameSite={same_site}{secure}")
+}
+
 /// The browser's form binding: its cookie's value, or a fresh one to set.
 fn form_binding(app: &App, req: &WebRequest) -> (String, Option<String>) {
     let name = binding_cookie(app);
-    let existing = req
-        .header("cookie")
-        .into_iter()
-        .flat_map(|h| h.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+    let existing = cookie_value(req, name)
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()));
     match existing {
-        Some(v) => (v, None),
+        Some(v) => (v.to_owned(), None),
         None => {
             let v = uuid::Uuid::new_v4().simple().to_string();
-            let secure = if name.starts_with("__Host-") {
-                "; Secure"
-            } else {
-                ""
-            };
-            let cookie = format!("{name}={v}; Path=/; HttpOnly; SameSite=Lax{secure}");
+            let cookie = format!("{name}={v}; {}", cookie_attributes(app, "Lax"));
             (v, Some(cookie))
         }
     }
@@ -320,9 +328,12 @@ pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebR
 async fn route(app: &App, req: WebRequest, served: &[Route]) -> WebResponse {
     let (binding, set_binding) = form_binding(app, &req);
     let mut res = route_bound(app, req, served, &binding).await;
+    // A page served to a browser without a binding may hold a form token bound to the fresh
+    // one: the browser gets it with every HTML page (a random value, nothing about anyone).
     if let Some(cookie) = set_binding {
-        if res.headers.iter().any(|(k, _)| k == "content-type")
-            && res.body.contains("name=\"formToken\"")
+        if res
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/html"))
         {
             res.headers.push(("set-cookie".into(), cookie));
         }
@@ -640,10 +651,7 @@ async fn start(app: &App, req: &WebRequest, binding: &str) -> WebResponse {
         delivery: form.delivery,
         form_token: form.form_token,
     };
-    let from = Requester {
-        client: req.client_ip.clone(),
-        form_binding: binding.to_owned(),
-    };
+    let from = requester(req, binding);
     let company = &app.settings.company_name;
     match app.start_sign_in(&start_form_values, &from).await {
         Ok(started) => match started.delivery {
@@ -1059,11 +1067,7 @@ async fn resume(
         Ok(ok) => ok,
         Err(page) => return page,
     };
-    let from = Requester {
-        client: req.client_ip.clone(),
-        form_binding: binding.to_owned(),
-    };
-    match app.resume(&token, &from).await {
+    match app.resume(&token, &requester(req, binding)).await {
         Ok(started) => WebResponse::html(
             303,
             pages::redirecting(
@@ -1342,11 +1346,7 @@ async fn stats_csv(app: &App, req: &WebRequest, query: &Query) -> WebResponse {
         pages::FUNNEL_COLUMNS.join(",")
     );
     let percent = |c: &[u64]| {
-        if c[0] == 0 {
-            String::new()
-        } else {
-            format!("{:.1}", c[5] as f64 * 100.0 / c[0] as f64)
-        }
+        pages::conversion_percent(c[0], c[5]).map_or(String::new(), |p| format!("{p:.1}"))
     };
     for r in &rows {
         let counts: Vec<String> = r.counts.iter().map(u64::to_string).collect();
@@ -1447,32 +1447,26 @@ async fn staff_session(app: &App, binding: &str, req: &WebRequest) -> WebRespons
         Err(page) => return page,
     };
     match app.staff_session_from_link(&token).await {
-        Ok(session) => {
-            let secure = if staff_cookie(app).starts_with("__Host-") {
-                "; Secure"
-            } else {
-                ""
-            };
-            WebResponse::html(
-                303,
-                pages::message(
-                    &app.settings.company_name,
-                    "en",
-                    "Signed in",
-                    &["Opening the funnel…"],
-                    Some(("Open the funnel", "/stats")),
-                ),
-            )
-            .with_header("location", "/stats")
-            .with_header(
-                "set-cookie",
-                &format!(
-                    "{}={session}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-                    staff_cookie(app),
-                    signin_core::flow::STAFF_COOKIE_LIFE
-                ),
-            )
-        }
+        Ok(session) => WebResponse::html(
+            303,
+            pages::message(
+                &app.settings.company_name,
+                "en",
+                "Signed in",
+                &["Opening the funnel…"],
+                Some(("Open the funnel", "/stats")),
+            ),
+        )
+        .with_header("location", "/stats")
+        .with_header(
+            "set-cookie",
+            &format!(
+                "{}={session}; {}; Max-Age={}",
+                staff_cookie(app),
+                cookie_attributes(app, "Strict"),
+                signin_core::flow::STAFF_COOKIE_LIFE
+            ),
+        ),
         Err(signin_core::flow::StaffError::Used) => replayed(app, "en"),
         Err(signin_core::flow::StaffError::Link(e)) => link_error_page(app, "en", &e),
         Err(signin_core::flow::StaffError::Internal(e)) => internal_error(app, "en", &e),

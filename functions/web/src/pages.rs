@@ -250,13 +250,14 @@ pub const FUNNEL_COLUMNS: &[&str] = &[
     "recovered",
 ];
 
-/// `imported / started` as a percentage, one decimal; `–` without starts.
+/// `imported / started` in percent; none without starts.
+pub fn conversion_percent(started: u64, imported: u64) -> Option<f64> {
+    (started > 0).then(|| imported as f64 * 100.0 / started as f64)
+}
+
+/// [`conversion_percent`] as shown: one decimal, `–` without starts.
 pub fn conversion(started: u64, imported: u64) -> String {
-    if started == 0 {
-        "–".into()
-    } else {
-        format!("{:.1} %", imported as f64 * 100.0 / started as f64)
-    }
+    conversion_percent(started, imported).map_or("–".into(), |p| format!("{p:.1} %"))
 }
 
 /// The funnel page: a chart (started and imported per day, inline SVG: no script), the table,

@@ -41,11 +41,7 @@ pub struct FunnelReport {
 
 impl App {
     fn link(&self, purpose: Purpose, r: &Redirection) -> Result<String, FlowError> {
-        let key = self
-            .settings
-            .link_signing_key
-            .as_ref()
-            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
+        let key = self.signing_key()?;
         let life = match purpose {
             Purpose::Resume => self.settings.resume_link_life,
             Purpose::Unsubscribe => self.settings.unsubscribe_link_life,

@@ -97,6 +97,15 @@ impl App {
         self.clock.now()
     }
 
+    /// The key that signs links, form tokens and pseudonyms; an error in a function that does
+    /// not read it (never an unsigned link).
+    pub(crate) fn signing_key(&self) -> Result<&crate::domain::Secret, FlowError> {
+        self.settings
+            .link_signing_key
+            .as_ref()
+            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))
+    }
+
     /// Applies the event made by `event` to the stored redirection with a conditional write; on
     /// a lost race re-reads and decides again, so exactly one writer's transition lands.
     pub(crate) async fn step(

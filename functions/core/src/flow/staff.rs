@@ -30,13 +30,17 @@ pub enum StaffError {
 }
 
 impl App {
-    /// Whether `email` may see the funnel.
-    pub fn is_staff(&self, email: &Email) -> bool {
-        let key = email.user_key();
+    /// The allow-listed address with this key, if any.
+    fn staff_by_key(&self, key: &crate::domain::UserKey) -> Option<&Email> {
         self.settings
             .staff_emails
             .iter()
-            .any(|s| s.user_key() == key)
+            .find(|s| s.user_key() == *key)
+    }
+
+    /// Whether `email` may see the funnel.
+    pub fn is_staff(&self, email: &Email) -> bool {
+        self.staff_by_key(&email.user_key()).is_some()
     }
 
     fn staff_token(
@@ -45,11 +49,7 @@ impl App {
         email: &Email,
         life: Duration,
     ) -> Result<String, FlowError> {
-        let key = self
-            .settings
-            .link_signing_key
-            .as_ref()
-            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
+        let key = self.signing_key()?;
         Ok(links::sign(
             key,
             &LinkClaims {
@@ -80,17 +80,10 @@ impl App {
     pub async fn staff_session_from_link(&self, token: &str) -> Result<String, StaffError> {
         let claims = self.check_link(token, Purpose::StaffLogin)?;
         let staff = self
-            .settings
-            .staff_emails
-            .iter()
-            .find(|s| s.user_key() == claims.user)
+            .staff_by_key(&claims.user)
             .cloned()
             .ok_or(LinkError::Invalid)?;
-        let key = self
-            .settings
-            .link_signing_key
-            .as_ref()
-            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
+        let key = self.signing_key()?;
         let end = chrono::DateTime::from_timestamp(claims.expires, 0).unwrap_or(self.now());
         let first = self
             .store
@@ -113,11 +106,6 @@ impl App {
     /// Whether a session cookie's value is a live session of someone still on the allow-list.
     pub fn staff_session_valid(&self, session: &str) -> bool {
         self.check_link(session, Purpose::StaffSession)
-            .is_ok_and(|c| {
-                self.settings
-                    .staff_emails
-                    .iter()
-                    .any(|s| s.user_key() == c.user)
-            })
+            .is_ok_and(|c| self.staff_by_key(&c.user).is_some())
     }
 }

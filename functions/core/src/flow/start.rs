@@ -245,11 +245,7 @@ fn mailbox_key(email: &Email) -> crate::domain::UserKey {
 impl App {
     /// A fresh token for one of our forms, bound to the browser's `binding` (no state is kept).
     pub fn form_token(&self, form: Form, binding: &str) -> Result<String, FlowError> {
-        let key = self
-            .settings
-            .link_signing_key
-            .as_ref()
-            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
+        let key = self.signing_key()?;
         let expires = (self.now() + self.settings.form_token_life).timestamp();
         Ok(links::sign_form(key, form, expires, binding))
     }
@@ -261,11 +257,7 @@ impl App {
         token: Option<&str>,
         binding: &str,
     ) -> Result<FormClaims, FormError> {
-        let key = self
-            .settings
-            .link_signing_key
-            .as_ref()
-            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
+        let key = self.signing_key()?;
         Ok(links::verify_form(
             key,
             token.unwrap_or(""),
@@ -312,11 +304,7 @@ impl App {
 
     /// Takes one start from the client's hourly allowance (each start costs a Kontomatik call).
     pub(crate) async fn take_start_allowance(&self, from: &Requester) -> Result<(), StartError> {
-        let key = self
-            .settings
-            .link_signing_key
-            .as_ref()
-            .ok_or(FlowError::Unconfigured("LINK_SIGNING_KEY"))?;
+        let key = self.signing_key()?;
         let now = self.now();
         let (hour, end) = hour_of(now);
         let client = links::pseudonym(key, "client", &client_network(from.client.as_deref()));
