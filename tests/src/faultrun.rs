@@ -31,6 +31,7 @@ use signin_core::domain::{
     CommandId, OwnerExternalId, RedirectionId, Secret, SessionData, Timestamp, UserKey,
 };
 use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::events::EventKind;
 use signin_core::flow::{JobOutcome, Requester, StartForm};
 use signin_core::import::ImportSink;
 use signin_core::links::Form;
@@ -435,6 +436,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     let store = Arc::new(EmbeddedStore::new(clock_arc.clone()));
     let queue = Arc::new(EmbeddedQueue::new(clock_arc.clone(), 5));
     let outbox = Arc::new(Outbox::new(clock_arc.clone()));
+    let events = Arc::new(signin_core::events::EventLog::default());
     let mut settings = Settings {
         link_signing_key: Some(Secret::new("fault-run-link-signing-key-0123456789")),
         ..Settings::with_defaults(PUBLIC)
@@ -456,6 +458,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         }),
         clock: clock_arc.clone(),
         pause: Arc::new(ClockPause(clock.clone())),
+        events: events.clone(),
         settings,
     };
 
@@ -737,6 +740,37 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
                 "funnel {step:?} {} but the records say {counted}",
                 funnel.totals[&step]
             ));
+        }
+    }
+    // The published events: each moment once, and the ending each record reached.
+    let published = events.events();
+    let mut seen_ids = std::collections::BTreeSet::new();
+    for e in &published {
+        if !seen_ids.insert(e.detail.event_id.clone()) {
+            violate(format!("event {} published twice", e.detail.event_id));
+        }
+    }
+    let published_for = |id: &str, kind: EventKind| {
+        published
+            .iter()
+            .filter(|e| e.kind == kind && e.detail.redirection_id.as_deref() == Some(id))
+            .count()
+    };
+    for id in &all_ids {
+        let key = id.to_string();
+        if published_for(&key, EventKind::Started) != 1 {
+            violate(format!("{id}: not one signin.started event"));
+        }
+        let ending = last_seen.get(id).and_then(|r| match r.state {
+            State::Imported => Some(EventKind::Imported),
+            State::ImportFailed => Some(EventKind::ImportFailed),
+            State::FollowUpSent => Some(EventKind::FollowUpSent),
+            _ => None,
+        });
+        if let Some(kind) = ending {
+            if published_for(&key, kind) != 1 {
+                violate(format!("{id}: ended {kind:?} without its event"));
+            }
         }
     }
     totals.violations = violations;

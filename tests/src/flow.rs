@@ -22,9 +22,10 @@ use kontomatik_sandbox::{start_local, Counters, RunningSandbox, SandboxOptions};
 use lambda_runtime::{Context, LambdaEvent};
 use signin_aws::schema::create_table;
 use signin_aws::testing::{recorded_raw_mail, sdk_config};
-use signin_aws::{DynamoStore, SesMailer, SqsQueue};
+use signin_aws::{DynamoStore, EventBridgeBus, SesMailer, SqsQueue};
 use signin_core::config::Config;
 use signin_core::domain::RedirectionId;
+use signin_core::events::{EventBus, NoEvents};
 use signin_core::machine::Redirection;
 use signin_core::ports::RedirectionStore;
 use signin_core::ports::{ImportQueue, Kontomatik, Mailer};
@@ -125,6 +126,19 @@ pub struct Flow {
     next_client: std::sync::atomic::AtomicU32,
     /// The browser's cookies (set by our answers, sent with every request).
     cookies: std::sync::Mutex<BTreeMap<String, String>>,
+    /// The flow's EventBridge bus (on moto), and the queue its one rule delivers every event
+    /// of ours to, read back by [`Flow::events`].
+    pub event_bus: String,
+    event_capture_url: String,
+    captured: std::sync::Mutex<Vec<PublishedEvent>>,
+}
+
+/// An event as a subscriber of the bus receives it.
+#[derive(Debug, Clone)]
+pub struct PublishedEvent {
+    pub source: String,
+    pub detail_type: String,
+    pub detail: serde_json::Value,
 }
 
 /// The client address of requests that do not say otherwise.
@@ -163,6 +177,7 @@ impl Flow {
             .send()
             .await
             .unwrap();
+        let (event_bus, event_capture_url) = capture_events(&aws, &sqs).await;
         let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
         let store = Arc::new(DynamoStore::new(dynamo.clone(), &table, clock_arc.clone()));
         let kontomatik = Arc::new(client_for(&sandbox, API_KEY, StdDuration::from_secs(10)));
@@ -178,6 +193,7 @@ impl Flow {
                 "DEFAULT_LANGUAGE" => "en".into(),
                 "DEFAULT_COUNTRY" => "pl".into(),
                 "ACCESS_MODE" => "single".into(),
+                "EVENT_BUS_NAME" => event_bus.clone(),
                 _ => return None,
             })
         };
@@ -199,6 +215,17 @@ impl Flow {
                     .interceptor(recorder.clone())
                     .build(),
             );
+            let events: Arc<dyn EventBus> = match &config.event_bus {
+                Some(bus) => Arc::new(EventBridgeBus::new(
+                    aws_sdk_eventbridge::Client::from_conf(
+                        aws_sdk_eventbridge::config::Builder::from(&aws)
+                            .interceptor(recorder.clone())
+                            .build(),
+                    ),
+                    bus,
+                )),
+                None => Arc::new(NoEvents),
+            };
             let queue: Arc<dyn ImportQueue> = match &config.import_queue_url {
                 Some(url) => Arc::new(SqsQueue::new(sqs, url)),
                 None => unwired.clone(),
@@ -227,6 +254,7 @@ impl Flow {
                 kontomatik,
                 clock: clock_arc.clone(),
                 pause: Arc::new(clock.clone()),
+                events,
                 settings: config.settings,
             }
         };
@@ -260,7 +288,55 @@ impl Flow {
             recipient_domain: format!("{}.example", unique("users")),
             next_client: std::sync::atomic::AtomicU32::new(0),
             cookies: Default::default(),
+            event_bus,
+            event_capture_url,
+            captured: Default::default(),
         }
+    }
+
+    /// Every event published on the flow's bus so far, in the order received.
+    pub async fn events(&self) -> Vec<PublishedEvent> {
+        loop {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.event_capture_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let body: serde_json::Value =
+                    serde_json::from_str(m.body().unwrap_or_default()).unwrap();
+                self.captured.lock().unwrap().push(PublishedEvent {
+                    source: body["source"].as_str().unwrap_or_default().to_owned(),
+                    detail_type: body["detail-type"].as_str().unwrap_or_default().to_owned(),
+                    detail: body["detail"].clone(),
+                });
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.event_capture_url)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        self.captured.lock().unwrap().clone()
+    }
+
+    /// The detail types published about one redirection, in order.
+    pub async fn event_types_of(&self, id: &RedirectionId) -> Vec<String> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|e| e.detail["redirectionId"].as_str() == Some(id.as_str()))
+            .map(|e| e.detail_type)
+            .collect()
     }
 
     /// A unique address of this flow's users.
@@ -667,6 +743,58 @@ impl Flow {
             .filter(|m| m.to.ends_with(&self.recipient_domain))
             .collect()
     }
+}
+
+/// A fresh bus on moto with one rule (`source` ours) whose target is a fresh queue: what a
+/// subscriber (a CRM's queue) would set up. Returns the bus name and the queue's URL.
+pub async fn capture_events(
+    aws: &aws_config::SdkConfig,
+    sqs: &aws_sdk_sqs::Client,
+) -> (String, String) {
+    let events = aws_sdk_eventbridge::Client::new(aws);
+    let bus = unique("bus");
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("events"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    events
+        .put_rule()
+        .name("subscriber")
+        .event_bus_name(&bus)
+        .event_pattern(serde_json::json!({"source": [signin_core::events::SOURCE]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("subscriber")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    (bus, url)
 }
 
 impl Mail {

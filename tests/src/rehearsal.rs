@@ -532,6 +532,7 @@ pub fn access_of(
             "DynamoDB_20120810" => "dynamodb",
             "AmazonSQS" => "sqs",
             "AmazonSSM" => "ssm",
+            "AWSEvents" => "events",
             other => return Err(format!("a service the gate does not know: {other}")),
         };
         let action = format!("{service}:{operation}");
@@ -557,6 +558,17 @@ pub fn access_of(
                 if let Some(url) = json["QueueUrl"].as_str() {
                     let name = url.rsplit('/').next().unwrap_or_default();
                     resources.push(vec![arn("sqs", name)]);
+                }
+            }
+            // Each entry names its bus (absent: the account's default bus).
+            "events" => {
+                for entry in json["Entries"].as_array().into_iter().flatten() {
+                    let bus = entry["EventBusName"].as_str().unwrap_or("default");
+                    resources.push(vec![if bus.starts_with("arn:") {
+                        bus.to_owned()
+                    } else {
+                        arn("events", &format!("event-bus/{bus}"))
+                    }]);
                 }
             }
             _ => {
@@ -947,6 +959,9 @@ pub struct Options {
     pub withheld_resources: Vec<(String, String)>,
     /// The import queue's visibility timeout, in place of the template's (redelivery tests).
     pub visibility_timeout: Option<u64>,
+    /// Set `EventBusName` to a bus on moto whose one rule delivers to a queue that
+    /// [`Rehearsal::events`] reads (a subscriber's view).
+    pub events: bool,
 }
 
 /// The whole stack, with every function running.
@@ -964,6 +979,8 @@ pub struct Rehearsal {
     pub table: String,
     pub queue_url: String,
     pub dead_letter_url: String,
+    /// The subscriber's queue of the event bus (with [`Options::events`]).
+    event_capture_url: Option<String>,
 }
 
 fn unique(prefix: &str) -> String {
@@ -1026,6 +1043,12 @@ impl Rehearsal {
         ];
         if options.stats_token {
             overrides.push(("StatsTokenParameter", parameter("stats-token")));
+        }
+        let mut event_capture_url = None;
+        if options.events {
+            let (bus, capture) = crate::flow::capture_events(admin, &sqs).await;
+            overrides.push(("EventBusName", bus));
+            event_capture_url = Some(capture);
         }
         let pairs: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let stack = Stack::new(
@@ -1191,6 +1214,39 @@ impl Rehearsal {
             table,
             queue_url,
             dead_letter_url,
+            event_capture_url,
+        }
+    }
+
+    /// What a subscriber of the bus has received so far: (detail-type, detail), in order.
+    pub async fn events(&self) -> Vec<(String, Json)> {
+        let url = self
+            .event_capture_url
+            .as_ref()
+            .expect("a rehearsal with Options::events");
+        let sqs = aws_sdk_sqs::Client::new(&self.moto.admin);
+        let mut out = vec![];
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .visibility_timeout(600)
+                .send()
+                .await
+                .unwrap()
+                .messages
+                .unwrap_or_default();
+            if got.is_empty() {
+                return out;
+            }
+            for m in got {
+                let body: Json = serde_json::from_str(m.body().unwrap_or_default()).unwrap();
+                out.push((
+                    body["detail-type"].as_str().unwrap_or_default().to_owned(),
+                    body["detail"].clone(),
+                ));
+            }
         }
     }
 

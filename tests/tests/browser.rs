@@ -221,6 +221,42 @@ async fn both_paths_clicked_through_in_a_real_browser() {
     c.goto(&format!("{}/_dev", dev.url)).await.unwrap();
     assert!(c.source().await.unwrap().contains("imported"));
     shot(&c, "04-operator-view").await;
+    // The events other systems would receive from EventBridge, as the local run published them.
+    let events = c
+        .find(Locator::Id("events"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let order: Vec<usize> = ["signin.imported", "signin.succeeded", "signin.started"]
+        .iter()
+        .map(|t| {
+            events
+                .find(t)
+                .unwrap_or_else(|| panic!("no {t} in {events}"))
+        })
+        .collect();
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "newest first: {events}"
+    );
+    c.find(Locator::Id("events"))
+        .await
+        .unwrap()
+        .find(Locator::Css("summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.execute(
+        "window.scrollTo(0, document.getElementById('events').offsetTop)",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "04c-operator-events").await;
     // The owner's latest data, read from Kontomatik's owner data (no second import).
     c.find(Locator::Css("a.owner-data"))
         .await

@@ -48,9 +48,11 @@ fn strings(v: &Value) -> Vec<String> {
 
 const STACK: &str = "signin-check";
 const SENDER: &str = "no-reply@mail.lender.example";
+const EVENT_BUS: &str = "crm-events";
 
-/// The template resolved with a full parameter set: a custom domain, the stats token on or off.
-fn stack(stats_token: bool) -> Stack {
+/// The template resolved with a full parameter set: a custom domain, and the optional parts (the
+/// stats token, the staff sign-in, the event bus) all on or all off.
+fn stack(optional_parts: bool) -> Stack {
     let mut params = vec![
         ("Stage", "prod"),
         ("DomainName", "signin.lender.example"),
@@ -62,9 +64,10 @@ fn stack(stats_token: bool) -> Stack {
         ("KontomatikApiKeyParameter", "/check/kontomatik-api-key"),
         ("LinkSigningKeyParameter", "/check/link-signing-key"),
     ];
-    if stats_token {
+    if optional_parts {
         params.push(("StatsTokenParameter", "/check/stats-token"));
         params.push(("StaffEmails", "anna@lender.example,bo@lender.example"));
+        params.push(("EventBusName", EVENT_BUS));
     }
     Stack::new(
         STACK,
@@ -129,6 +132,14 @@ fn expected_grants(
                     format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:configuration-set/{set}"),
                 ]
             }
+            // From the stack's parameter: off (empty) grants nothing.
+            Resource::EventBus => stack
+                .parameters
+                .get("EventBusName")
+                .filter(|name| !name.is_empty())
+                .map(|name| format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{name}"))
+                .into_iter()
+                .collect(),
         };
         for arn in arns {
             for a in grant.actions {
@@ -163,6 +174,7 @@ fn expected_value(stack: &Stack, variable: &str) -> Option<String> {
         "SES_CONFIGURATION_SET" => format!("{STACK}-mail"),
         "PUBLIC_BASE_URL" => "https://signin.lender.example".into(),
         "KONTOMATIK_BASE_URL" => stack.parameters["KontomatikBaseUrl"].clone(),
+        "EVENT_BUS_NAME" => EVENT_BUS.into(),
         _ => return None,
     })
 }
@@ -211,19 +223,24 @@ fn every_function_is_a_cargo_lambda_arm64_build_of_a_workspace_binary() {
 
 #[test]
 fn each_function_gets_exactly_the_variables_it_reads() {
-    for stats_token in [true, false] {
-        let stack = stack(stats_token);
+    for optional_parts in [true, false] {
+        let stack = stack(optional_parts);
         let deployed = stack.functions();
         for f in FUNCTIONS {
             let d = one_of(&deployed, f);
             let mut expected = f.environment();
             expected.insert("RUST_LOG".into());
-            if !stats_token {
+            if !optional_parts {
                 expected.remove("STATS_TOKEN_PARAMETER");
                 expected.remove("STAFF_EMAILS");
+                expected.remove("EVENT_BUS_NAME");
             }
             let got: BTreeSet<String> = d.environment.keys().cloned().collect();
-            assert_eq!(got, expected, "{} (stats token {stats_token})", f.name);
+            assert_eq!(
+                got, expected,
+                "{} (optional parts {optional_parts})",
+                f.name
+            );
             for secret in SECRETS {
                 assert!(
                     !d.environment.contains_key(secret),
@@ -294,8 +311,8 @@ fn each_function_serves_exactly_its_routes() {
 
 #[test]
 fn each_function_is_granted_exactly_its_actions_on_the_resources_it_means() {
-    for stats_token in [true, false] {
-        let stack = stack(stats_token);
+    for optional_parts in [true, false] {
+        let stack = stack(optional_parts);
         let deployed = stack.functions();
         for f in FUNCTIONS {
             let d = one_of(&deployed, f);
@@ -305,7 +322,7 @@ fn each_function_is_granted_exactly_its_actions_on_the_resources_it_means() {
             let extra: Vec<_> = got.difference(&expected).collect();
             assert!(
                 missing.is_empty() && extra.is_empty(),
-                "{} (stats token {stats_token}): missing {missing:?}, extra {extra:?}",
+                "{} (optional parts {optional_parts}): missing {missing:?}, extra {extra:?}",
                 f.name
             );
             for (a, r) in &got {

@@ -170,6 +170,66 @@ fn assert_flow_metrics(r: &Rehearsal) {
     has("unsubscribe-and-stats", "KontomatikCalls", "ok");
 }
 
+/// What a subscriber of the bus received from the whole flow: Ann's sign-in started, succeeded
+/// and was imported, then her data was erased; Bo's started, failed and was followed up. Each
+/// detail is schema version 1, names no address, and holds no session secret.
+async fn assert_flow_events(
+    r: &Rehearsal,
+    ann: &signin_core::domain::RedirectionId,
+    bo: &signin_core::domain::RedirectionId,
+    session_secrets: &[&str],
+) {
+    let events = r.events().await;
+    println!("the subscriber's queue received {} events:", events.len());
+    for (t, d) in &events {
+        println!("  {t} {d}");
+    }
+    let of = |id: &signin_core::domain::RedirectionId| -> Vec<&str> {
+        events
+            .iter()
+            .filter(|(_, d)| d["redirectionId"].as_str() == Some(id.as_str()))
+            .map(|(t, _)| t.as_str())
+            .collect()
+    };
+    assert_eq!(
+        of(ann),
+        ["signin.started", "signin.succeeded", "signin.imported"],
+        "{events:#?}"
+    );
+    assert_eq!(
+        of(bo),
+        ["signin.started", "signin.failed", "signin.follow_up_sent"],
+        "{events:#?}"
+    );
+    let failed = events
+        .iter()
+        .find(|(t, d)| t == "signin.failed" && d["redirectionId"].as_str() == Some(bo.as_str()))
+        .unwrap();
+    assert!(failed.1["reason"].is_string(), "{failed:?}");
+    let ann_owner = events
+        .iter()
+        .find(|(_, d)| d["redirectionId"].as_str() == Some(ann.as_str()))
+        .map(|(_, d)| d["ownerExternalId"].clone())
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|(t, d)| t == "owner.erased" && d["ownerExternalId"] == ann_owner),
+        "{events:#?}"
+    );
+    for (t, d) in &events {
+        assert_eq!(d["schemaVersion"], 1, "{t}: {d}");
+        let text = d.to_string();
+        assert!(!text.contains('@'), "no address in an event: {text}");
+        for secret in session_secrets {
+            assert!(
+                !text.contains(secret),
+                "a session secret in an event: {text}"
+            );
+        }
+    }
+}
+
 fn assert_clean_logs(r: &Rehearsal, session_secrets: &[&str]) {
     let denials = r.denials();
     assert!(
@@ -212,6 +272,7 @@ fn assert_clean_logs(r: &Rehearsal, session_secrets: &[&str]) {
 async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
     let mut r = Rehearsal::start(Options {
         stats_token: true,
+        events: true,
         ..Options::default()
     })
     .await;
@@ -315,6 +376,7 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         })
         .await;
     let link = started.headers["location"].clone();
+    let link_bo = link.clone();
     sign_in_at_bank(&link, "fail_login").await;
     make_due(&r, &id_of(&link)).await;
     let report = r.run_poller().await;
@@ -491,6 +553,7 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
     let session_secrets: Vec<&str> = session_secrets.iter().map(String::as_str).collect();
     assert_clean_logs(&r, &session_secrets);
     assert_flow_metrics(&r);
+    assert_flow_events(&r, &id_of(&link_ann), &id_of(&link_bo), &session_secrets).await;
     e2e_tests::assert_no_secret_in_any_url(&r.sandbox, &[LINK_SIGNING_KEY]);
     println!("deploy rehearsal, per function:\n{}", r.timings());
 }

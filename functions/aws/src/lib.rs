@@ -1,8 +1,10 @@
 //! The production adapters of the core's ports: [`DynamoStore`] (DynamoDB), [`SqsQueue`] (SQS)
-//! and [`SesMailer`] (SESv2). The same contract tests that hold the embedded adapters run against
+//! and [`SesMailer`] (SESv2) and
+//! [`EventBridgeBus`] (EventBridge). The same contract tests that hold the embedded adapters run against
 //! these on moto server.
 
 pub mod dynamo;
+pub mod events;
 pub mod schema;
 pub mod ses;
 pub mod sqs;
@@ -10,6 +12,7 @@ pub mod sqs;
 pub mod testing;
 
 pub use dynamo::DynamoStore;
+pub use events::EventBridgeBus;
 pub use ses::SesMailer;
 pub use sqs::SqsQueue;
 

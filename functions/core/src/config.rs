@@ -330,6 +330,10 @@ pub const OPTIONAL_VARIABLES: &[(&str, &str)] = &[
         "who may sign in to the funnel page by emailed link, comma-separated (default: nobody)",
     ),
     (
+        "EVENT_BUS_NAME",
+        "the EventBridge bus (name or ARN) that the decisive moments are published to (default: none, events off)",
+    ),
+    (
         "KONTOMATIK_LINK_HOSTS",
         "hosts a Kontomatik link may send the user to, https only (default kontomatik.com, *.kontomatik.com)",
     ),
@@ -358,6 +362,8 @@ pub struct Config {
     pub kontomatik: Option<KontomatikConfig>,
     pub import_queue_url: Option<String>,
     pub mail: Option<MailConfig>,
+    /// The EventBridge bus for other systems (`EVENT_BUS_NAME`); events are off without one.
+    pub event_bus: Option<String>,
     pub settings: Settings,
 }
 
@@ -555,6 +561,7 @@ impl Config {
             kontomatik,
             import_queue_url,
             mail,
+            event_bus: optional("EVENT_BUS_NAME").map(|v| v.trim().to_owned()),
             settings,
         })
     }

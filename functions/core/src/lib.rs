@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod embedded;
+pub mod events;
 pub mod flow;
 pub mod import;
 pub mod links;

@@ -36,6 +36,7 @@ pub const METRICS: &[(&str, &str)] = &[
     ("WorkerHandOn", "Count"),
     ("MailSent", "Count"),
     ("MailFailed", "Count"),
+    ("EventsNotPublished", "Count"),
 ];
 
 struct Writer {

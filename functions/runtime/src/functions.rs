@@ -33,6 +33,8 @@ pub enum Resource {
     Parameter(&'static str),
     /// Sending as the sender identity (address and domain) through the configuration set.
     MailSending,
+    /// The EventBridge bus named by `EVENT_BUS_NAME` (only when events are on).
+    EventBus,
 }
 
 /// Actions on one resource.
@@ -66,6 +68,11 @@ const TABLE_ITEMS: &[&str] = &[
 const SECRET_READ: &[&str] = &["ssm:GetParameter"];
 const SEND_MAIL: &[&str] = &["ses:SendEmail"];
 const ENQUEUE: &[&str] = &["sqs:SendMessage"];
+/// The decisive moments, for other systems (optional: without a bus, no variable and no grant).
+const PUBLISH_EVENTS: Grant = Grant {
+    resource: Resource::EventBus,
+    actions: &["events:PutEvents"],
+};
 
 pub const CREATE_REDIRECTION: Function = Function {
     name: "create-redirection",
@@ -97,6 +104,8 @@ pub const CREATE_REDIRECTION: Function = Function {
         "LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
         "USER_RETENTION_DAYS",
         "KONTOMATIK_LINK_HOSTS",
+        // optional: the events for other systems
+        "EVENT_BUS_NAME",
     ],
     grants: &[
         // users, redirections, funnel counters
@@ -116,6 +125,7 @@ pub const CREATE_REDIRECTION: Function = Function {
             resource: Resource::MailSending,
             actions: SEND_MAIL,
         },
+        PUBLISH_EVENTS,
     ],
 };
 
@@ -131,6 +141,8 @@ pub const CALLBACK: Function = Function {
         "IMPORT_QUEUE_URL",
         // a failed sign-in's follow-up time
         "FOLLOW_UP_DELAY_MINUTES",
+        // optional: the events for other systems
+        "EVENT_BUS_NAME",
     ],
     grants: &[
         Grant {
@@ -145,6 +157,7 @@ pub const CALLBACK: Function = Function {
             resource: Resource::Parameter("KONTOMATIK_API_KEY"),
             actions: SECRET_READ,
         },
+        PUBLISH_EVENTS,
     ],
 };
 
@@ -166,6 +179,8 @@ pub const STATUS_POLLER: Function = Function {
         "LINK_SIGNING_KEY",
         // the erase link's life
         "USER_RETENTION_DAYS",
+        // optional: the events for other systems
+        "EVENT_BUS_NAME",
     ],
     grants: &[
         Grant {
@@ -193,6 +208,7 @@ pub const STATUS_POLLER: Function = Function {
             resource: Resource::MailSending,
             actions: SEND_MAIL,
         },
+        PUBLISH_EVENTS,
     ],
 };
 
@@ -214,6 +230,8 @@ pub const IMPORT_WORKER: Function = Function {
         "IMPORT_RETENTION_DAYS",
         "LINK_SIGNING_KEY",
         "USER_RETENTION_DAYS",
+        // optional: the events for other systems
+        "EVENT_BUS_NAME",
     ],
     grants: &[
         // the owner's import records: Query on the table's own key
@@ -250,6 +268,7 @@ pub const IMPORT_WORKER: Function = Function {
             resource: Resource::MailSending,
             actions: SEND_MAIL,
         },
+        PUBLISH_EVENTS,
     ],
 };
 
@@ -283,6 +302,8 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         "STAFF_EMAILS",
         "SENDER_EMAIL",
         "SES_CONFIGURATION_SET",
+        // optional: the events for other systems
+        "EVENT_BUS_NAME",
     ],
     grants: &[
         // the consent choice (UpdateItem), spent form tokens (UpdateItem), the funnel days
@@ -316,6 +337,7 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
             resource: Resource::MailSending,
             actions: SEND_MAIL,
         },
+        PUBLISH_EVENTS,
     ],
 };
 
@@ -374,6 +396,7 @@ impl Function {
 pub fn iam_prefix(sdk_service: &str) -> String {
     match sdk_service.to_ascii_lowercase().as_str() {
         "sesv2" | "ses" => "ses".into(),
+        "eventbridge" => "events".into(),
         other => other.into(),
     }
 }

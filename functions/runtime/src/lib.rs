@@ -15,8 +15,9 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Duration, Utc};
 use kontomatik::{ClientConfig, KontomatikClient};
-use signin_aws::{load_aws_config, DynamoStore, SesMailer, SqsQueue};
+use signin_aws::{load_aws_config, DynamoStore, EventBridgeBus, SesMailer, SqsQueue};
 use signin_core::config::{Config, ConfigError};
+use signin_core::events::{EventBus, NoEvents};
 use signin_core::ports::{ImportQueue, Kontomatik, Mailer};
 use signin_core::{App, Clock, SystemClock, TokioPause};
 use thiserror::Error;
@@ -135,6 +136,13 @@ fn app_on(
         ))),
         None => unwired,
     };
+    let events: Arc<dyn EventBus> = match config.event_bus {
+        Some(bus) => Arc::new(EventBridgeBus::new(
+            aws_sdk_eventbridge::Client::new(aws),
+            bus,
+        )),
+        None => Arc::new(NoEvents),
+    };
     Ok(App {
         store: Arc::new(DynamoStore::new(
             aws_sdk_dynamodb::Client::new(aws),
@@ -146,6 +154,7 @@ fn app_on(
         kontomatik,
         clock,
         pause: Arc::new(TokioPause),
+        events,
         settings: config.settings,
     })
 }

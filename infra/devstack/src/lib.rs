@@ -23,6 +23,7 @@ use kontomatik_sandbox::{RunningSandbox, SandboxHandle, SandboxOptions, TimeSour
 use signin_core::config::Settings;
 use signin_core::domain::Secret;
 use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::events::{EventLog, NoEvents};
 use signin_core::flow::JobOutcome;
 use signin_core::ports::{ImportQueueConsumer, Kontomatik};
 use signin_core::{App, Clock, Pause, ScaledClock, ScaledPause, SimClock};
@@ -124,6 +125,8 @@ pub struct Embedded {
     pub store: Arc<EmbeddedStore>,
     pub queue: Arc<EmbeddedQueue>,
     pub outbox: Arc<Outbox>,
+    /// The events the run published (shown in the operator view).
+    pub events: Arc<EventLog>,
 }
 
 /// Shared by the HTTP handlers and background tasks.
@@ -346,6 +349,7 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
             let store = Arc::new(EmbeddedStore::new(clock_arc.clone()));
             let queue = Arc::new(EmbeddedQueue::new(clock_arc.clone(), 5));
             let outbox = Arc::new(Outbox::new(clock_arc.clone()));
+            let events = Arc::new(EventLog::default());
             let app = App {
                 store: store.clone(),
                 queue: queue.clone(),
@@ -353,6 +357,7 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
                 kontomatik,
                 clock: clock_arc,
                 pause: clock.pause(),
+                events: events.clone(),
                 settings,
             };
             (
@@ -361,6 +366,7 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
                     store,
                     queue: queue.clone(),
                     outbox,
+                    events,
                 }),
                 queue,
             )
@@ -519,6 +525,7 @@ async fn aws_app(
         kontomatik,
         clock,
         pause,
+        events: Arc::new(NoEvents),
         settings,
     };
     Ok((app, queue))
@@ -602,6 +609,14 @@ pub async fn erase_in_aws(
         kontomatik: Arc::new(kontomatik),
         clock,
         pause: Arc::new(signin_core::TokioPause),
+        // With EVENT_BUS_NAME (the stack's EventBusName), subscribers hear of the erasure too.
+        events: match std::env::var("EVENT_BUS_NAME") {
+            Ok(bus) if !bus.trim().is_empty() => Arc::new(signin_aws::EventBridgeBus::new(
+                aws_sdk_eventbridge::Client::new(&aws),
+                bus.trim(),
+            )),
+            _ => Arc::new(NoEvents),
+        },
         settings: Settings::with_defaults(""),
     };
     app.erase_email(email)
@@ -628,6 +643,7 @@ pub async fn erase_in_data_dir(
         store: Arc::new(EmbeddedStore::new(clock.clone())),
         queue: Arc::new(EmbeddedQueue::new(clock.clone(), 5)),
         outbox: Arc::new(Outbox::new(clock.clone())),
+        events: Arc::new(EventLog::default()),
     };
     embedded.load_from(&dir)?;
     let mut _sandbox = None;
@@ -667,6 +683,7 @@ pub async fn erase_in_data_dir(
         kontomatik,
         clock,
         pause: Arc::new(signin_core::TokioPause),
+        events: Arc::new(NoEvents),
         settings: Settings::with_defaults(""),
     };
     let erased = app

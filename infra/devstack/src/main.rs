@@ -41,7 +41,8 @@ enum Command {
     /// Erase everything held about one person (the right to erasure): their user record,
     /// redirections and import records (from --data-dir, or from AWS with --aws), and their
     /// owner data at Kontomatik. With --aws, KONTOMATIK_BASE_URL and KONTOMATIK_API_KEY must
-    /// name the real Kontomatik.
+    /// name the real Kontomatik, and EVENT_BUS_NAME (if the stack publishes events) tells
+    /// subscribers with an `owner.erased` event.
     Erase {
         /// The person's email address.
         #[arg(long)]

@@ -26,7 +26,8 @@ code{font-size:.85rem}
 form.inline{display:inline}
 button{padding:6px 10px;border-radius:6px;border:1px solid #9fb3d1;background:#eef3fb;cursor:pointer}
 .muted{color:#5b6576}
-pre{white-space:pre-wrap;background:#f6f8fb;padding:10px;border-radius:8px}
+pre{white-space:pre-wrap;word-break:break-all;background:#f6f8fb;padding:10px;border-radius:8px}
+tr.detail td{white-space:normal;border-bottom:1px solid #d5dbe5;padding-top:0}
 "#;
 
 fn page(title: &str, body: Markup) -> Html<String> {
@@ -121,6 +122,25 @@ pub async fn overview(State(dev): State<Arc<Dev>>) -> Html<String> {
                                 td { (m.mail.subject) }
                                 td { (m.mail.tag) }
                                 td { a href={ "/_dev/mail/" (i) } class="open-mail" { "open" } }
+                            }
+                        }
+                    }
+                }
+                section id="events" {
+                    h2 { "Events for other systems (EventBridge in AWS, source " code { (signin_core::events::SOURCE) } ")" }
+                    @let events = e.events.events();
+                    @if events.is_empty() { p.muted { "none yet" } }
+                    @else {
+                        table {
+                            tr { th { "at" } th { "detail-type" } th { "redirection" } th { "reason" } }
+                            @for ev in events.iter().rev() {
+                                tr {
+                                    td { (short(ev.detail.occurred_at)) }
+                                    td { strong { (ev.kind.detail_type()) } }
+                                    td { code { (ev.detail.redirection_id.as_deref().map(|id| format!("{}…", id.chars().take(12).collect::<String>())).unwrap_or_else(|| "-".into())) } }
+                                    td { (ev.detail.reason.as_deref().unwrap_or("-")) }
+                                }
+                                tr.detail { td colspan="4" { details { summary { "detail" } pre { (ev.detail_json()) } } } }
                             }
                         }
                     }

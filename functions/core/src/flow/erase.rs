@@ -80,6 +80,10 @@ impl App {
             .erase_person(key)
             .await
             .map_err(FlowError::from)?;
+        for owner in &found.owners {
+            self.publish(crate::events::LifecycleEvent::erased(owner, self.now()))
+                .await;
+        }
         let mails_forgotten = match &address {
             Some(a) => self
                 .mailer

@@ -31,6 +31,7 @@ pub use worker::JobOutcome;
 use crate::clock::{Clock, Pause};
 use crate::config::Settings;
 use crate::domain::{KontomatikStatus, RedirectionStatus, SessionData, Timestamp};
+use crate::events::{EventBus, EventKind, LifecycleEvent};
 use crate::machine::{apply, Event, Redirection};
 use crate::ports::{
     Cas, FunnelStep, ImportJob, ImportQueue, Kontomatik, KontomatikError, MailError, Mailer,
@@ -65,6 +66,8 @@ pub struct App {
     pub kontomatik: Arc<dyn Kontomatik>,
     pub clock: Arc<dyn Clock>,
     pub pause: Arc<dyn Pause>,
+    /// Where the decisive moments are published for other systems ([`crate::events`]).
+    pub events: Arc<dyn EventBus>,
     pub settings: Settings,
 }
 
@@ -115,7 +118,8 @@ impl App {
     ) -> Result<Step, FlowError> {
         let mut current = r.clone();
         for _ in 0..MAX_TRIES {
-            let Ok(next) = apply(&current, event(&current), self.now()) else {
+            let now = self.now();
+            let Ok(next) = apply(&current, event(&current), now) else {
                 return Ok(Step::Refused(current));
             };
             match self
@@ -123,7 +127,14 @@ impl App {
                 .save_redirection(&next, current.expected())
                 .await?
             {
-                Cas::Applied => return Ok(Step::Applied(next)),
+                Cas::Applied => {
+                    if next.state != current.state {
+                        if let Some(kind) = EventKind::on_entering(next.state) {
+                            self.publish(LifecycleEvent::of(kind, &next, now)).await;
+                        }
+                    }
+                    return Ok(Step::Applied(next));
+                }
                 Cas::Conflict => match self.store.get_redirection(&current.id).await? {
                     Some(fresh) => current = fresh,
                     None => return Ok(Step::Gone),
@@ -131,6 +142,23 @@ impl App {
             }
         }
         Err(FlowError::Contended(MAX_TRIES))
+    }
+
+    /// Publishes one event for other systems. Best effort, like the funnel counts: the table
+    /// has decided the moment, and a bus that fails never fails the user's request.
+    pub(crate) async fn publish(&self, event: LifecycleEvent) {
+        if let Err(e) = self.events.publish(std::slice::from_ref(&event)).await {
+            crate::metrics::count(
+                "EventsNotPublished",
+                Some(("DetailType", event.kind.detail_type())),
+            );
+            tracing::warn!(
+                error = %e,
+                detail_type = event.kind.detail_type(),
+                event_id = %event.detail.event_id,
+                "could not publish an event"
+            );
+        }
     }
 
     /// Counts one funnel step for today. Statistics never fail a user's request.

@@ -456,6 +456,12 @@ impl App {
             return Err(StartError::Internal(FlowError::Contended(1)));
         }
         self.count(FunnelStep::Started).await;
+        self.publish(crate::events::LifecycleEvent::of(
+            crate::events::EventKind::Started,
+            &r,
+            now,
+        ))
+        .await;
         tracing::info!(redirection = %r.id, owner = %r.owner, "sign-in started");
         if v.delivery == Delivery::Email {
             let mail = notify::link_email(

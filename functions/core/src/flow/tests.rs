@@ -203,6 +203,7 @@ struct World {
     queue: Arc<EmbeddedQueue>,
     outbox: Arc<Outbox>,
     k: Arc<Scripted>,
+    events: Arc<crate::events::EventLog>,
 }
 
 /// The worker's Lambda timeout (template.yaml) and the poller's.
@@ -215,6 +216,7 @@ fn world() -> World {
     let queue = Arc::new(EmbeddedQueue::new(clock.clone(), 5));
     let outbox = Arc::new(Outbox::new(clock.clone()));
     let k = Arc::new(Scripted::new(clock.clone()));
+    let events = Arc::new(crate::events::EventLog::default());
     let settings = Settings {
         link_signing_key: Some(Secret::new("a-link-signing-key-of-at-least-32-chars")),
         ..Settings::with_defaults("https://signin.lender.example")
@@ -226,6 +228,7 @@ fn world() -> World {
         kontomatik: k.clone(),
         clock: clock.clone(),
         pause: Arc::new(ClockPause(clock.clone())),
+        events: events.clone(),
         settings,
     };
     World {
@@ -235,6 +238,7 @@ fn world() -> World {
         queue,
         outbox,
         k,
+        events,
     }
 }
 
@@ -692,4 +696,117 @@ async fn an_import_email_that_fails_to_send_is_sent_again_by_the_poller() {
         assert_eq!(poll().await.emails_resent, 0);
         assert_eq!(w.mails_tagged(tag), 1, "sent once");
     }
+}
+
+/// Each decisive moment is published once, when the table decides it: a success seen twice
+/// (the callback and the poller racing) is one `signin.succeeded`; the import's end is one
+/// `signin.imported`; a state change that is no moment (queued, running) publishes nothing.
+#[tokio::test]
+async fn each_decisive_moment_is_published_once_with_the_documented_detail() {
+    use crate::events::EventKind;
+    let w = world();
+    let r = w.created(1).await;
+    w.app.on_success(&r, session()).await.unwrap();
+    // The same success again, from a stale copy (the poller's page, read before the callback).
+    w.app.on_success(&r, session()).await.unwrap();
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    let outcomes = w.deliver().await;
+    assert!(
+        outcomes.contains(&JobOutcome::Done(State::Imported)),
+        "{outcomes:?}"
+    );
+    let kinds: Vec<EventKind> = w.events.events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Succeeded, EventKind::Imported]);
+    let imported = &w.events.events()[1];
+    assert_eq!(
+        imported.detail.schema_version,
+        crate::events::SCHEMA_VERSION
+    );
+    assert_eq!(
+        imported.detail.redirection_id.as_deref(),
+        Some(id(1).as_str())
+    );
+    assert_eq!(imported.detail.owner_external_id, "own-1");
+    assert_eq!(imported.detail.language.as_deref(), Some("en"));
+    assert_eq!(imported.detail.reason, None);
+    let finished = w.get(1).await.import.and_then(|i| i.finished_at);
+    assert_eq!(
+        Some(imported.detail.occurred_at),
+        finished,
+        "when the import ended"
+    );
+    let json: serde_json::Value = serde_json::from_str(&imported.detail_json()).unwrap();
+    let mut keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "eventId",
+            "language",
+            "occurredAt",
+            "ownerExternalId",
+            "redirectionId",
+            "schemaVersion"
+        ]
+    );
+}
+
+/// A failed sign-in's event carries Kontomatik's error code; a failed import's, ours.
+#[tokio::test]
+async fn failures_are_published_with_their_reason() {
+    use crate::events::EventKind;
+    let w = world();
+    let r = w.created(1).await;
+    let error = crate::domain::ErrorInfo {
+        code: "InvalidCredentials".into(),
+        message: "wrong password".into(),
+    };
+    w.app
+        .record_status(&r, Ok(RedirectionStatus::Error(error)))
+        .await
+        .unwrap();
+    w.queued(2).await;
+    *w.k.command_default.lock().unwrap() = CommandState::Error;
+    w.deliver().await;
+    let events = w.events.events();
+    let failed = events.iter().find(|e| e.kind == EventKind::Failed).unwrap();
+    assert_eq!(failed.detail.reason.as_deref(), Some("InvalidCredentials"));
+    assert!(
+        !failed.detail_json().contains("wrong password"),
+        "no free text"
+    );
+    let import_failed = events
+        .iter()
+        .find(|e| e.kind == EventKind::ImportFailed)
+        .unwrap();
+    assert_eq!(
+        import_failed.detail.redirection_id.as_deref(),
+        Some(id(2).as_str())
+    );
+    assert!(import_failed.detail.reason.is_some());
+}
+
+/// A bus that fails never fails the user's request: the moment stands.
+#[tokio::test]
+async fn a_failing_bus_does_not_fail_the_step() {
+    struct Down;
+    #[async_trait::async_trait]
+    impl crate::events::EventBus for Down {
+        async fn publish(
+            &self,
+            _: &[crate::events::LifecycleEvent],
+        ) -> Result<(), crate::events::EventError> {
+            Err(crate::events::EventError::Unavailable("down".into()))
+        }
+    }
+    let mut w = world();
+    w.app.events = Arc::new(Down);
+    let r = w.created(1).await;
+    let saved = w.app.on_success(&r, session()).await.unwrap();
+    assert_eq!(saved.state, State::ImportQueued);
 }

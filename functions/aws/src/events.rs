@@ -1,0 +1,67 @@
+//! The event bus for other systems: EventBridge `PutEvents` on the configured bus, one entry
+//! per event, `source` [`signin_core::events::SOURCE`] and the event's `detail-type`.
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::error::DisplayErrorContext;
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_eventbridge::Client;
+use signin_core::events::{EventBus, EventError, LifecycleEvent, SOURCE};
+
+/// EventBridge's largest batch of one `PutEvents`.
+const MAX_ENTRIES: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct EventBridgeBus {
+    client: Client,
+    /// A bus name or ARN.
+    bus: String,
+}
+
+impl EventBridgeBus {
+    pub fn new(client: Client, bus: impl Into<String>) -> Self {
+        EventBridgeBus {
+            client,
+            bus: bus.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for EventBridgeBus {
+    async fn publish(&self, events: &[LifecycleEvent]) -> Result<(), EventError> {
+        for batch in events.chunks(MAX_ENTRIES) {
+            let entries = batch
+                .iter()
+                .map(|e| {
+                    PutEventsRequestEntry::builder()
+                        .event_bus_name(&self.bus)
+                        .source(SOURCE)
+                        .detail_type(e.kind.detail_type())
+                        .detail(e.detail_json())
+                        .time(aws_sdk_eventbridge::primitives::DateTime::from_millis(
+                            e.detail.occurred_at.timestamp_millis(),
+                        ))
+                        .build()
+                })
+                .collect();
+            let out = self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| EventError::Unavailable(DisplayErrorContext(e).to_string()))?;
+            // PutEvents answers 200 with per-entry failures (throttling, an internal error).
+            let failed = usize::try_from(out.failed_entry_count).unwrap_or(0);
+            if failed > 0 {
+                let reason = out
+                    .entries()
+                    .iter()
+                    .find_map(|r| r.error_code().map(str::to_owned))
+                    .unwrap_or_else(|| "unknown".into());
+                return Err(EventError::Refused { failed, reason });
+            }
+        }
+        Ok(())
+    }
+}
