@@ -294,7 +294,8 @@ impl Flow {
         }
     }
 
-    /// Every event published on the flow's bus so far, in the order received.
+    /// Every event published on the flow's bus so far, in the order received, as a subscriber
+    /// that deduplicates on `eventId` reads them (a repeat must be the same event).
     pub async fn events(&self) -> Vec<PublishedEvent> {
         loop {
             let out = self
@@ -312,11 +313,23 @@ impl Flow {
             for m in messages {
                 let body: serde_json::Value =
                     serde_json::from_str(m.body().unwrap_or_default()).unwrap();
-                self.captured.lock().unwrap().push(PublishedEvent {
+                let event = PublishedEvent {
                     source: body["source"].as_str().unwrap_or_default().to_owned(),
                     detail_type: body["detail-type"].as_str().unwrap_or_default().to_owned(),
                     detail: body["detail"].clone(),
-                });
+                };
+                let mut captured = self.captured.lock().unwrap();
+                match captured
+                    .iter()
+                    .find(|e| e.detail["eventId"] == event.detail["eventId"])
+                {
+                    Some(first) => assert!(
+                        first.detail_type == event.detail_type && first.detail == event.detail,
+                        "a repeat differs: {first:?} {event:?}"
+                    ),
+                    None => captured.push(event),
+                }
+                drop(captured);
                 self.sqs
                     .delete_message()
                     .queue_url(&self.event_capture_url)
@@ -329,14 +342,17 @@ impl Flow {
         self.captured.lock().unwrap().clone()
     }
 
-    /// The detail types published about one redirection, in order.
+    /// The detail types published about one redirection, in the order they happened (a
+    /// standard queue does not keep the order of publishing).
     pub async fn event_types_of(&self, id: &RedirectionId) -> Vec<String> {
-        self.events()
+        let mut of: Vec<PublishedEvent> = self
+            .events()
             .await
             .into_iter()
             .filter(|e| e.detail["redirectionId"].as_str() == Some(id.as_str()))
-            .map(|e| e.detail_type)
-            .collect()
+            .collect();
+        of.sort_by_key(|e| occurred_at(&e.detail));
+        of.into_iter().map(|e| e.detail_type).collect()
     }
 
     /// A unique address of this flow's users.
@@ -743,6 +759,15 @@ impl Flow {
             .filter(|m| m.to.ends_with(&self.recipient_domain))
             .collect()
     }
+}
+
+/// An event detail's `occurredAt`.
+pub fn occurred_at(detail: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    detail["occurredAt"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_default()
 }
 
 /// A fresh bus on moto with one rule (`source` ours) whose target is a fresh queue: what a

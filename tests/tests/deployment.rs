@@ -832,3 +832,33 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
         .unwrap()
         .contains("fields.message = \"import ended\""));
 }
+
+/// With events on, each function may put events on the bus only as our own `source` (a shared
+/// bus such as `default` is not a place to impersonate other systems); off, no statement.
+#[test]
+fn functions_publish_events_only_as_our_own_source() {
+    for on in [true, false] {
+        let stack = stack(on);
+        for d in stack.functions() {
+            let props = stack.properties(&d.logical_id);
+            let statements: Vec<serde_json::Value> = props["Policies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
+                .filter(|s| s["Action"].to_string().contains("events:"))
+                .collect();
+            if !on {
+                assert!(statements.is_empty(), "{}: {statements:?}", d.binary);
+                continue;
+            }
+            assert_eq!(statements.len(), 1, "{}: {statements:?}", d.binary);
+            assert_eq!(
+                statements[0]["Condition"]["StringEquals"]["events:source"],
+                signin_core::events::SOURCE,
+                "{}",
+                d.binary
+            );
+        }
+    }
+}

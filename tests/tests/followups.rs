@@ -98,6 +98,14 @@ async fn one_follow_up_per_dropped_user_however_often_the_poller_runs() {
     assert!(states.contains(&State::FollowUpSent) && states.contains(&State::Expired));
     assert!(f.redirection(&a).await.unwrap().next_poll_at.is_none());
     assert!(f.redirection(&b).await.unwrap().next_poll_at.is_none());
+    // Each moment published once although two runs raced to decide it.
+    for (id, state) in [(&a, states[0]), (&b, states[1])] {
+        let mut expected = vec!["signin.started", "signin.expired"];
+        if state == State::FollowUpSent {
+            expected.push("signin.follow_up_sent");
+        }
+        assert_eq!(f.event_types_of(id).await, expected, "{id}");
+    }
 }
 
 #[tokio::test]

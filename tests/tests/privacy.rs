@@ -439,6 +439,19 @@ async fn erasure_leaves_nothing_of_the_person_and_asks_kontomatik_to_delete() {
         "the funnel stays"
     );
     assert_eq!(f.counters().owner_data_deletes, 1, "Kontomatik was asked");
+    // Subscribers of the event bus were told to erase theirs.
+    let erased: Vec<_> = f
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e.detail_type == "owner.erased")
+        .collect();
+    assert_eq!(erased.len(), 1, "{erased:?}");
+    assert_eq!(erased[0].detail["ownerExternalId"], user.owner.as_str());
+    assert_eq!(
+        erased[0].detail["eventId"],
+        format!("{}.owner.erased", user.owner.as_str())
+    );
     assert!(f
         .app
         .owner_data_summary(&user.owner)
@@ -456,6 +469,50 @@ async fn erasure_leaves_nothing_of_the_person_and_asks_kontomatik_to_delete() {
     let again = f.confirm_link(&erase).await;
     assert_eq!(again.status, 200);
     assert!(again.body.contains("hold no data"), "{}", again.body);
+}
+
+/// With events on, subscribers hold copies keyed by the owner id: an erasure that cannot tell
+/// them (the bus is down) deletes nothing of ours yet — a 503 asking to retry — so that the
+/// retry still finds the owner ids and tells them. Before, our copy went first and the
+/// `owner.erased` event was lost with the bus: nobody would ever tell the subscribers.
+#[tokio::test]
+async fn an_erasure_that_cannot_tell_the_subscribers_waits_for_them() {
+    struct Down;
+    #[async_trait::async_trait]
+    impl signin_core::events::EventBus for Down {
+        async fn publish(
+            &self,
+            _: &[signin_core::events::LifecycleEvent],
+        ) -> Result<(), signin_core::events::EventError> {
+            Err(signin_core::events::EventError::Unavailable("down".into()))
+        }
+    }
+    let mut f = Flow::start().await;
+    let email = f.email("erase-later");
+    let link = import_for(&f, &email).await;
+    let key = Email::parse(&email).unwrap().user_key();
+    let mail = f.mails().await.into_iter().find(|m| m.to == email).unwrap();
+    let erase = link_in(&mail, "/erase?t=");
+    let bus = std::mem::replace(
+        &mut f.function_mut("unsubscribe-and-stats").app.events,
+        std::sync::Arc::new(Down),
+    );
+    let refused = f.confirm_link(&erase).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("300"));
+    assert!(refused.body.contains("try again"), "{}", refused.body);
+    assert!(f.store.get_user(&key).await.unwrap().is_some(), "kept");
+    assert!(f.redirection(&Flow::id_of(&link)).await.is_some(), "kept");
+    // The bus is back: the same link erases, and the subscribers hear of it.
+    f.function_mut("unsubscribe-and-stats").app.events = bus;
+    let done = f.confirm_link(&erase).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(f.store.get_user(&key).await.unwrap().is_none());
+    assert!(f
+        .events()
+        .await
+        .iter()
+        .any(|e| e.detail_type == "owner.erased"));
 }
 
 #[tokio::test]

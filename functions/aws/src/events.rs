@@ -1,6 +1,8 @@
 //! The event bus for other systems: EventBridge `PutEvents` on the configured bus, one entry
 //! per event, `source` [`signin_core::events::SOURCE`] and the event's `detail-type`.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
@@ -17,12 +19,36 @@ pub struct EventBridgeBus {
     bus: String,
 }
 
+/// A publish is on the user's request path (the callback page, each poller item, the import's
+/// end): it may take at most this long, retries included, before it is given up (and counted as
+/// not published).
+pub const PUBLISH_BUDGET: Duration = Duration::from_secs(2);
+
 impl EventBridgeBus {
+    /// The bus through `client` as given (its own timeouts and retries).
     pub fn new(client: Client, bus: impl Into<String>) -> Self {
         EventBridgeBus {
             client,
             bus: bus.into(),
         }
+    }
+
+    /// The bus on `aws`, with the publish's own limits: 1 s per attempt, two attempts,
+    /// [`PUBLISH_BUDGET`] in all. (A retried attempt whose first try did land publishes the
+    /// event twice, with the same `eventId`: subscribers deduplicate on it.)
+    pub fn on(aws: &aws_config::SdkConfig, bus: impl Into<String>) -> Self {
+        let config = aws_sdk_eventbridge::config::Builder::from(aws)
+            .timeout_config(
+                aws_sdk_eventbridge::config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(1))
+                    .operation_timeout(PUBLISH_BUDGET)
+                    .build(),
+            )
+            .retry_config(
+                aws_sdk_eventbridge::config::retry::RetryConfig::standard().with_max_attempts(2),
+            )
+            .build();
+        Self::new(Client::from_conf(config), bus)
     }
 }
 

@@ -78,6 +78,9 @@ fn import_key(record: &ImportRecord) -> String {
 pub struct EmbeddedStore {
     clock: Arc<dyn Clock>,
     data: Mutex<StoreData>,
+    /// A fault on demand: the next conditional write that applies answers `Conflict`, as when
+    /// DynamoDB applied a write, its answer was lost and the SDK's retry failed its condition.
+    lose_next_answer: std::sync::atomic::AtomicBool,
 }
 
 impl EmbeddedStore {
@@ -85,7 +88,14 @@ impl EmbeddedStore {
         EmbeddedStore {
             clock,
             data: Mutex::new(StoreData::default()),
+            lose_next_answer: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The next redirection write that applies answers `Conflict` (its answer lost).
+    pub fn lose_next_write_answer(&self) {
+        self.lose_next_answer
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Every live redirection, newest first (for the local operator view).
@@ -171,6 +181,12 @@ impl RedirectionStore for EmbeddedStore {
             return Ok(Cas::Conflict);
         }
         d.redirections.insert(next.id.clone(), next.clone());
+        if self
+            .lose_next_answer
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(Cas::Conflict);
+        }
         Ok(Cas::Applied)
     }
 

@@ -97,12 +97,29 @@ pub struct EventDetail {
     pub redirection_id: Option<String>,
     /// The owner's stable pseudonymous id, as Kontomatik knows the user.
     pub owner_external_id: String,
-    /// The language of the user's pages and emails (`pl`, `en`); absent for `owner.erased`.
+    /// The language of the user's pages and emails (ISO 639-1: `pl`, `en`, …); absent for
+    /// `owner.erased`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
-    /// `signin.failed`: Kontomatik's error code; `signin.import_failed`: ours.
+    /// `signin.failed`: Kontomatik's error code; `signin.import_failed`: ours or the failed
+    /// command's (see [`reason_code`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// A reason as it may leave for other systems: a code (a letter, then letters, digits or `_`,
+/// at most 64), else `Other`. Codes come from Kontomatik's replies; anything that is not a
+/// code (free text, data) stays here.
+pub fn reason_code(raw: &str) -> String {
+    let mut chars = raw.chars();
+    let is_code = raw.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if is_code {
+        raw.to_owned()
+    } else {
+        "Other".to_owned()
+    }
 }
 
 /// One event to publish.
@@ -116,12 +133,12 @@ impl LifecycleEvent {
     /// The event of `kind` about a redirection as stored after the moment.
     pub fn of(kind: EventKind, r: &Redirection, at: Timestamp) -> LifecycleEvent {
         let reason = match kind {
-            EventKind::Failed => r.error.as_ref().map(|e| e.code.clone()),
+            EventKind::Failed => r.error.as_ref().map(|e| reason_code(&e.code)),
             EventKind::ImportFailed => r
                 .import
                 .as_ref()
                 .and_then(|i| i.error.as_ref())
-                .map(|e| e.code.clone()),
+                .map(|e| reason_code(&e.code)),
             _ => None,
         };
         LifecycleEvent {
@@ -144,7 +161,8 @@ impl LifecycleEvent {
             kind: EventKind::OwnerErased,
             detail: EventDetail {
                 schema_version: SCHEMA_VERSION,
-                event_id: format!("{owner}.owner.erased.{}", at.timestamp_millis()),
+                // Stable: a retried erasure repeats the same event.
+                event_id: format!("{owner}.owner.erased"),
                 occurred_at: at,
                 redirection_id: None,
                 owner_external_id: owner.to_string(),
@@ -205,5 +223,26 @@ impl EventBus for EventLog {
             .map_err(|_| EventError::Unavailable("the log's lock is poisoned".into()))?;
         log.extend_from_slice(events);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_codes_leave_as_reasons() {
+        assert_eq!(reason_code("InvalidCredentials"), "InvalidCredentials");
+        assert_eq!(reason_code("ImportTimedOut"), "ImportTimedOut");
+        assert_eq!(reason_code("fatal"), "fatal");
+        for text in [
+            "wrong password for jan@example.com",
+            "",
+            "1abc",
+            "Bad<script>",
+            &"A".repeat(65),
+        ] {
+            assert_eq!(reason_code(text), "Other", "{text}");
+        }
     }
 }

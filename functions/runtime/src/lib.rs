@@ -137,10 +137,7 @@ fn app_on(
         None => unwired,
     };
     let events: Arc<dyn EventBus> = match config.event_bus {
-        Some(bus) => Arc::new(EventBridgeBus::new(
-            aws_sdk_eventbridge::Client::new(aws),
-            bus,
-        )),
+        Some(bus) => Arc::new(EventBridgeBus::on(aws, bus)),
         None => Arc::new(NoEvents),
     };
     Ok(App {

@@ -1177,6 +1177,20 @@ async fn erase(
             )
             .with_header("retry-after", "300")
         }
+        Err(EraseError::SubscribersUnavailable(e)) => {
+            tracing::warn!(error = %e, "erasure waits for the event bus");
+            WebResponse::html(
+                503,
+                pages::message(
+                    company,
+                    l,
+                    tr(l, "Please try again in a few minutes", "Spróbuj ponownie za kilka minut"),
+                    &[tr(l, "We could not finish deleting your data just now. Please open the link from your email again shortly.", "Nie udało się teraz dokończyć usuwania Twoich danych. Otwórz ponownie link z wiadomości za chwilę.")],
+                    None,
+                ),
+            )
+            .with_header("retry-after", "300")
+        }
         Err(EraseError::Internal(e)) => internal_error(app, l, &e),
     }
 }

@@ -611,10 +611,9 @@ pub async fn erase_in_aws(
         pause: Arc::new(signin_core::TokioPause),
         // With EVENT_BUS_NAME (the stack's EventBusName), subscribers hear of the erasure too.
         events: match std::env::var("EVENT_BUS_NAME") {
-            Ok(bus) if !bus.trim().is_empty() => Arc::new(signin_aws::EventBridgeBus::new(
-                aws_sdk_eventbridge::Client::new(&aws),
-                bus.trim(),
-            )),
+            Ok(bus) if !bus.trim().is_empty() => {
+                Arc::new(signin_aws::EventBridgeBus::on(&aws, bus.trim()))
+            }
             _ => Arc::new(NoEvents),
         },
         settings: Settings::with_defaults(""),

@@ -30,6 +30,10 @@ pub enum EraseError {
     /// Kontomatik could not be reached: nothing was deleted; try again shortly.
     #[error("the bank connection service is unavailable: {0}")]
     Unavailable(KontomatikError),
+    /// The event bus could not be told (`owner.erased`, events on): our copy is not deleted
+    /// yet, so that a retry tells the subscribers too; try again shortly.
+    #[error("the event bus is unavailable: {0}")]
+    SubscribersUnavailable(crate::events::EventError),
     #[error(transparent)]
     Internal(#[from] FlowError),
 }
@@ -76,14 +80,24 @@ impl App {
                 Err(e) => return Err(EraseError::Internal(FlowError::Kontomatik(e))),
             }
         }
+        // Subscribers are told before our copy goes: if the bus cannot be reached, the
+        // person's retry still finds their owner ids and tells them then. (A second
+        // `owner.erased` for the same owner is harmless; a lost one would leave their copies.)
+        let told: Vec<_> = found
+            .owners
+            .iter()
+            .map(|owner| crate::events::LifecycleEvent::erased(owner, self.now()))
+            .collect();
+        if !told.is_empty() {
+            self.events
+                .publish(&told)
+                .await
+                .map_err(EraseError::SubscribersUnavailable)?;
+        }
         self.store
             .erase_person(key)
             .await
             .map_err(FlowError::from)?;
-        for owner in &found.owners {
-            self.publish(crate::events::LifecycleEvent::erased(owner, self.now()))
-                .await;
-        }
         let mails_forgotten = match &address {
             Some(a) => self
                 .mailer

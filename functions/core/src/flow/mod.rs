@@ -127,21 +127,30 @@ impl App {
                 .save_redirection(&next, current.expected())
                 .await?
             {
-                Cas::Applied => {
-                    if next.state != current.state {
-                        if let Some(kind) = EventKind::on_entering(next.state) {
-                            self.publish(LifecycleEvent::of(kind, &next, now)).await;
-                        }
-                    }
-                    return Ok(Step::Applied(next));
-                }
+                Cas::Applied => return Ok(self.applied(&current, next, now).await),
                 Cas::Conflict => match self.store.get_redirection(&current.id).await? {
+                    // Our own write landed and only its answer was lost (DynamoDB applied it,
+                    // the SDK's retry then failed the condition): the transition is ours.
+                    Some(fresh) if fresh == next => {
+                        return Ok(self.applied(&current, next, now).await)
+                    }
                     Some(fresh) => current = fresh,
                     None => return Ok(Step::Gone),
                 },
             }
         }
         Err(FlowError::Contended(MAX_TRIES))
+    }
+
+    /// Our write of `next` over `before` landed: a state change into a decisive moment is
+    /// published (by this writer only: every other writer's condition failed).
+    async fn applied(&self, before: &Redirection, next: Redirection, now: Timestamp) -> Step {
+        if next.state != before.state {
+            if let Some(kind) = EventKind::on_entering(next.state) {
+                self.publish(LifecycleEvent::of(kind, &next, now)).await;
+            }
+        }
+        Step::Applied(next)
     }
 
     /// Publishes one event for other systems. Best effort, like the funnel counts: the table
@@ -152,10 +161,12 @@ impl App {
                 "EventsNotPublished",
                 Some(("DetailType", event.kind.detail_type())),
             );
+            // The redirection id says which; an erasure's event names only its type (its id
+            // holds the owner id, which the log must not keep after the erasure).
             tracing::warn!(
                 error = %e,
                 detail_type = event.kind.detail_type(),
-                event_id = %event.detail.event_id,
+                redirection = event.detail.redirection_id.as_deref().unwrap_or("-"),
                 "could not publish an event"
             );
         }

@@ -788,25 +788,60 @@ async fn failures_are_published_with_their_reason() {
         import_failed.detail.redirection_id.as_deref(),
         Some(id(2).as_str())
     );
-    assert!(import_failed.detail.reason.is_some());
+    let stored = w.get(2).await.import.and_then(|i| i.error).unwrap();
+    assert_eq!(
+        import_failed.detail.reason.as_deref(),
+        Some(crate::events::reason_code(&stored.code).as_str()),
+        "the stored failure's code"
+    );
+    assert!(
+        !import_failed.detail_json().contains(&stored.message),
+        "no free text"
+    );
 }
 
-/// A bus that fails never fails the user's request: the moment stands.
+/// A bus that fails never fails the user's request: the moment stands, the import is queued.
 #[tokio::test]
 async fn a_failing_bus_does_not_fail_the_step() {
-    struct Down;
+    #[derive(Default)]
+    struct Down(Mutex<usize>);
     #[async_trait::async_trait]
     impl crate::events::EventBus for Down {
         async fn publish(
             &self,
             _: &[crate::events::LifecycleEvent],
         ) -> Result<(), crate::events::EventError> {
+            *self.0.lock().unwrap() += 1;
             Err(crate::events::EventError::Unavailable("down".into()))
         }
     }
     let mut w = world();
-    w.app.events = Arc::new(Down);
+    let down = Arc::new(Down::default());
+    w.app.events = down.clone();
     let r = w.created(1).await;
     let saved = w.app.on_success(&r, session()).await.unwrap();
     assert_eq!(saved.state, State::ImportQueued);
+    assert_eq!(
+        *down.0.lock().unwrap(),
+        1,
+        "the success was offered to the bus"
+    );
+    assert_eq!(w.queue.pending().len(), 1, "and its import queued");
+}
+
+/// DynamoDB applied our write but its answer was lost (the SDK's retry then failed the
+/// condition against our own write): the transition is still ours — the import is queued and
+/// the moment published once. Before, the re-read looked like someone else's write: no import
+/// job until the poller's sweep, and no `signin.succeeded` at all.
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_still_ours() {
+    use crate::events::EventKind;
+    let w = world();
+    let r = w.created(1).await;
+    w.store.lose_next_write_answer();
+    let saved = w.app.on_success(&r, session()).await.unwrap();
+    assert_eq!(saved.state, State::ImportQueued);
+    assert_eq!(w.queue.pending().len(), 1, "the import queued at once");
+    let kinds: Vec<EventKind> = w.events.events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [EventKind::Succeeded]);
 }
