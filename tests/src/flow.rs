@@ -318,18 +318,19 @@ impl Flow {
                     detail_type: body["detail-type"].as_str().unwrap_or_default().to_owned(),
                     detail: body["detail"].clone(),
                 };
-                let mut captured = self.captured.lock().unwrap();
-                match captured
-                    .iter()
-                    .find(|e| e.detail["eventId"] == event.detail["eventId"])
                 {
-                    Some(first) => assert!(
-                        first.detail_type == event.detail_type && first.detail == event.detail,
-                        "a repeat differs: {first:?} {event:?}"
-                    ),
-                    None => captured.push(event),
+                    let mut captured = self.captured.lock().unwrap();
+                    match captured
+                        .iter()
+                        .find(|e| e.detail["eventId"] == event.detail["eventId"])
+                    {
+                        Some(first) => assert!(
+                            first.detail_type == event.detail_type && first.detail == event.detail,
+                            "a repeat differs: {first:?} {event:?}"
+                        ),
+                        None => captured.push(event),
+                    }
                 }
-                drop(captured);
                 self.sqs
                     .delete_message()
                     .queue_url(&self.event_capture_url)
