@@ -5,7 +5,7 @@
 //! `lambda_http`, handled by `signin_runtime::http::handle_request`, answered. Logs and EMF
 //! metrics are formatted as in Lambda and written to nowhere (the write itself is the runtime's).
 //!
-//!   cargo run --release -p e2e-tests --example handler_bench [-- INVOCATIONS]
+//!   cargo run --release -p e2e-tests --example handler_bench [-- INVOCATIONS] [--readme]
 //!
 //! Prints p50 / p90 / p99 / max per handler over INVOCATIONS (default 10 000), after 500 warm-up
 //! invocations of each.
@@ -151,23 +151,26 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i]
 }
 
-fn report(name: &str, mut times: Vec<Duration>) {
+fn report(name: &str, mut times: Vec<Duration>) -> String {
     times.sort();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    println!(
+    format!(
         "| {name} | {} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs |",
         times.len(),
         us(percentile(&times, 0.5)),
         us(percentile(&times, 0.9)),
         us(percentile(&times, 0.99)),
         us(*times.last().unwrap()),
-    );
+    )
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let readme = args.iter().any(|a| a == "--readme");
+    let n: usize = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
         .map(|a| a.parse().unwrap())
         .unwrap_or(10_000);
     // As in Lambda: JSON logs at info, EMF metrics; both formatted, then dropped.
@@ -240,8 +243,21 @@ async fn main() {
             callbacks.push(elapsed);
         }
     }
-    println!("| handler | invocations | p50 | p90 | p99 | max |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    report("create-redirection `POST /start`", starts);
-    report("callback `GET /kontomatik-signin`", callbacks);
+    let table = [
+        "| handler | invocations | p50 | p90 | p99 | max |".to_owned(),
+        "|---|---:|---:|---:|---:|---:|".to_owned(),
+        report("create-redirection `POST /start`", starts),
+        report("callback `GET /kontomatik-signin`", callbacks),
+    ]
+    .join("\n");
+    println!("{table}");
+    if readme {
+        e2e_tests::write_readme_section(
+            "handlers",
+            &format!(
+                "`cargo run --release -p e2e-tests --example handler_bench -- --readme`. {}\n\n{table}",
+                e2e_tests::machine_line()
+            ),
+        );
+    }
 }

@@ -9,9 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use e2e_tests::{since, SandboxFixture};
-use kontomatik_sandbox::{DataShape, UserAction};
-use signin_core::domain::RedirectionStatus;
+use e2e_tests::SandboxFixture;
+use kontomatik_sandbox::DataShape;
 use signin_core::import::{CollectedImport, Discard, ImportSink, SummaryBuilder};
 use signin_core::ports::Kontomatik;
 
@@ -39,24 +38,7 @@ async fn main() {
     let mut times = vec![];
     let mut count = 0;
     for _ in 0..5 {
-        let link = f
-            .client
-            .fetch_redirection(&e2e_tests::fetch_request("own-bench"))
-            .await
-            .unwrap();
-        f.sandbox
-            .handle
-            .act(link.redirection_id.as_str(), UserAction::Succeed, None)
-            .unwrap();
-        let RedirectionStatus::Success(session) = f
-            .client
-            .redirection_status(&link.redirection_id)
-            .await
-            .unwrap()
-        else {
-            panic!("no session")
-        };
-        let cmd = f.client.default_import(&session, since()).await.unwrap();
+        let cmd = f.default_import_of_a_sign_in("own-bench").await;
         for _ in 0..2 {
             f.client.command_status(&cmd, &mut Discard).await.unwrap();
         }

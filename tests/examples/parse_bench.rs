@@ -7,6 +7,7 @@
 //!
 //!   cargo run --release -p e2e-tests --example parse_bench            # 1k, 10k, 100k
 //!   cargo run --release -p e2e-tests --example parse_bench -- 100000  # one size
+//!   cargo run --release -p e2e-tests --example parse_bench -- --readme # and write README's table
 //!
 //! The result files are kept in target/bench/ (import-N.xml).
 #![allow(clippy::unwrap_used)]
@@ -15,11 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use e2e_tests::{since, SandboxFixture};
-use kontomatik_sandbox::{DataShape, UserAction};
-use signin_core::domain::RedirectionStatus;
+use e2e_tests::SandboxFixture;
+use kontomatik_sandbox::DataShape;
 use signin_core::import::{ImportSink, SummaryBuilder};
-use signin_core::ports::Kontomatik;
 
 const RUNS: usize = 5;
 
@@ -32,13 +31,20 @@ mode, path = sys.argv[1], sys.argv[2]
 t = time.perf_counter()
 count = 0; credits = 0.0; debits = 0.0
 if mode == "iterparse":
-    for event, el in ET.iterparse(path, events=("end",)):
+    # The frugal idiom: each transaction is dropped from its parent once read, so that the
+    # tree never holds more than one.
+    parent = None
+    for event, el in ET.iterparse(path, events=("start", "end")):
+        if event == "start":
+            if el.tag == "moneyTransactions":
+                parent = el
+            continue
         if el.tag == "moneyTransaction":
             a = float(el.findtext("currencyAmount") or 0)
             count += 1
             if a >= 0: credits += a
             else: debits += a
-            el.clear()
+            parent.remove(el)
         elif el.tag == "account":
             el.clear()
 else:
@@ -94,24 +100,7 @@ async fn result_file(transactions: u64) -> PathBuf {
         }
     })
     .await;
-    let link = f
-        .client
-        .fetch_redirection(&e2e_tests::fetch_request("own-bench"))
-        .await
-        .unwrap();
-    f.sandbox
-        .handle
-        .act(link.redirection_id.as_str(), UserAction::Succeed, None)
-        .unwrap();
-    let RedirectionStatus::Success(session) = f
-        .client
-        .redirection_status(&link.redirection_id)
-        .await
-        .unwrap()
-    else {
-        panic!("no session")
-    };
-    let cmd = f.client.default_import(&session, since()).await.unwrap();
+    let cmd = f.default_import_of_a_sign_in("own-bench").await;
     let url = f
         .sandbox
         .base_url
@@ -170,14 +159,21 @@ async fn main() {
         rust_once(Path::new(&args[2])).await;
         return;
     }
-    let sizes: Vec<u64> = match args.get(1) {
+    let readme = args.iter().any(|a| a == "--readme");
+    let sizes: Vec<u64> = match args.get(1).filter(|a| !a.starts_with("--")) {
         Some(n) => vec![n.parse().unwrap()],
         None => vec![1_000, 10_000, 100_000],
     };
+    let mut table = String::new();
+    let mut row = |line: String| {
+        println!("{line}");
+        table.push_str(&line);
+        table.push('\n');
+    };
     let me = std::env::current_exe().unwrap();
     let me = me.to_str().unwrap();
-    println!("| transactions | file MB | reading | median time | MB/s | peak RSS (MiB) | vs Rust time | vs Rust RSS |");
-    println!("|---:|---:|---|---:|---:|---:|---:|---:|");
+    row("| transactions | file MB | reading | median time | MB/s | peak RSS (MiB) | vs Rust time | vs Rust RSS |".into());
+    row("|---:|---:|---|---:|---:|---:|---:|---:|".into());
     for n in sizes {
         let path = result_file(n).await;
         let p = path.to_str().unwrap();
@@ -191,13 +187,22 @@ async fn main() {
             ("Python: ElementTree.parse", full),
         ] {
             assert_eq!(count, n, "{name} counted {count} transactions");
-            println!(
+            row(format!(
                 "| {n} | {mb:.1} | {name} | {:.1} ms | {:.0} | {rss:.1} | {:.1}× | {:.1}× |",
                 t * 1000.0,
                 mb / t,
                 t / rust.0,
                 rss / rust.1
-            );
+            ));
         }
+    }
+    if readme {
+        e2e_tests::write_readme_section(
+            "parse",
+            &format!(
+                "`cargo run --release -p e2e-tests --example parse_bench -- --readme`. {}\n\n{table}",
+                e2e_tests::machine_line()
+            ),
+        );
     }
 }

@@ -10,9 +10,11 @@ pub mod template;
 use std::time::Duration as StdDuration;
 
 use kontomatik::{ClientConfig, KontomatikClient};
-use kontomatik_sandbox::{start_local, RunningSandbox, SandboxOptions, TimeSource};
-use signin_core::domain::{AccessMode, Country, Language, OwnerExternalId, Secret};
-use signin_core::ports::FetchRedirection;
+use kontomatik_sandbox::{start_local, RunningSandbox, SandboxOptions, TimeSource, UserAction};
+use signin_core::domain::{
+    AccessMode, CommandId, Country, Language, OwnerExternalId, RedirectionStatus, Secret,
+};
+use signin_core::ports::{FetchRedirection, Kontomatik};
 use signin_core::SimClock;
 
 pub const API_KEY: &str = "test-api-key-7f3a";
@@ -64,6 +66,28 @@ impl SandboxFixture {
 
     pub fn advance(&self, d: chrono::Duration) {
         self.clock.advance(d);
+    }
+
+    /// A sign-in of `owner` that succeeds at the bank, and the Default Import of its session.
+    pub async fn default_import_of_a_sign_in(&self, owner: &str) -> CommandId {
+        let link = self
+            .client
+            .fetch_redirection(&fetch_request(owner))
+            .await
+            .unwrap();
+        self.sandbox
+            .handle
+            .act(link.redirection_id.as_str(), UserAction::Succeed, None)
+            .unwrap();
+        let RedirectionStatus::Success(session) = self
+            .client
+            .redirection_status(&link.redirection_id)
+            .await
+            .unwrap()
+        else {
+            panic!("no session")
+        };
+        self.client.default_import(&session, since()).await.unwrap()
     }
 }
 
@@ -141,4 +165,39 @@ pub fn browser() -> reqwest::Client {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
+}
+
+/// Replaces the README's generated section `name` (between `<!-- bench:NAME -->` and
+/// `<!-- /bench:NAME -->`) with `body`: the bench commands write their own figures there.
+pub fn write_readme_section(name: &str, body: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let open = format!("<!-- bench:{name} -->");
+    let close = format!("<!-- /bench:{name} -->");
+    let (Some(start), Some(end)) = (readme.find(&open), readme.find(&close)) else {
+        panic!("README.md has no {open} … {close} section");
+    };
+    let updated = format!(
+        "{}{open}\n{}\n{}",
+        &readme[..start],
+        body.trim_end(),
+        &readme[end..]
+    );
+    std::fs::write(&path, updated).expect("README.md written");
+}
+
+/// One line naming the machine a benchmark ran on (cores, model) and the day.
+pub fn machine_line() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpu
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or("unknown CPU", |(_, m)| m.trim())
+        .to_owned();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "Measured {} on {cores} cores ({model}), a shared machine: medians of one run.",
+        chrono::Utc::now().format("%Y-%m-%d")
+    )
 }

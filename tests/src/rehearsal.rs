@@ -751,9 +751,10 @@ pub fn run_dir() -> PathBuf {
     dir
 }
 
-/// Builds the functions' binaries as they ship (their own packages and `main`s; this profile)
-/// and returns each one's path by name. A no-op when `test-all.sh` built them already.
-pub fn binaries(names: &[String]) -> BTreeMap<String, PathBuf> {
+/// Builds the functions' binaries as they ship (their own packages and `main`s; the dev
+/// profile, or `release`) and returns each one's path by name. A no-op when `test-all.sh` built
+/// them already.
+pub fn binaries(names: &[String], release: bool) -> BTreeMap<String, PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = std::process::Command::new(cargo);
     cmd.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
@@ -762,6 +763,9 @@ pub fn binaries(names: &[String]) -> BTreeMap<String, PathBuf> {
             "--message-format=json-render-diagnostics",
             "--bins",
         ]);
+    if release {
+        cmd.arg("--release");
+    }
     // Not the variables cargo set for this test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …): build
     // scripts that watch them (ring's does) would see a change and rebuild everything.
     for (key, _) in std::env::vars_os() {
@@ -962,6 +966,8 @@ pub struct Options {
     /// Set `EventBusName` to a bus on moto whose one rule delivers to a queue that
     /// [`Rehearsal::events`] reads (a subscriber's view).
     pub events: bool,
+    /// Run the release builds of the functions (the cold-start benchmark).
+    pub release: bool,
 }
 
 /// The whole stack, with every function running.
@@ -1156,7 +1162,7 @@ impl Rehearsal {
         }
 
         let names: Vec<String> = deployed.iter().map(|d| d.binary.clone()).collect();
-        let binaries = binaries(&names);
+        let binaries = binaries(&names, options.release);
         let mut environments = BTreeMap::new();
         let mut functions = BTreeMap::new();
         let mut gates = BTreeMap::new();

@@ -53,6 +53,10 @@ struct StoreData {
     /// Abuse-limit counters and spent form tokens: count and window end.
     #[serde(default)]
     allowances: BTreeMap<String, (u64, Timestamp)>,
+    /// How many counters were left by the last sweep of ended ones (the next sweep waits until
+    /// there are twice as many: a sweep per take made every start O(counters)).
+    #[serde(skip)]
+    allowances_after_sweep: usize,
 }
 
 /// The key of an allowance counter (the same shape as the DynamoDB adapter's).
@@ -291,11 +295,18 @@ impl RedirectionStore for EmbeddedStore {
     ) -> Result<bool, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
-        d.allowances.retain(|_, (_, end)| *end > now);
+        if d.allowances.len() >= 2 * d.allowances_after_sweep.max(512) {
+            d.allowances.retain(|_, (_, end)| *end > now);
+            d.allowances_after_sweep = d.allowances.len();
+        }
         let entry = d
             .allowances
             .entry(allowance_key(what))
             .or_insert((0, window_end));
+        // An ended window counts as absent (as DynamoDB's TTL, which may delete it late).
+        if entry.1 <= now {
+            *entry = (0, window_end);
+        }
         if entry.0 >= limit {
             return Ok(false);
         }

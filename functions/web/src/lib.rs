@@ -836,6 +836,25 @@ async fn callback(app: &App, l: &str, raw_id: Option<&str>) -> WebResponse {
     }
 }
 
+/// An erasure that could not finish yet: nothing was deleted here, the person tries again.
+fn erase_later(company: &str, l: &str, why: &str) -> WebResponse {
+    WebResponse::html(
+        503,
+        pages::message(
+            company,
+            l,
+            tr(
+                l,
+                "Please try again in a few minutes",
+                "Spróbuj ponownie za kilka minut",
+            ),
+            &[why],
+            None,
+        ),
+    )
+    .with_header("retry-after", "300")
+}
+
 fn link_error_page(app: &App, l: &str, e: &signin_core::links::LinkError) -> WebResponse {
     use signin_core::links::LinkError;
     let company = &app.settings.company_name;
@@ -1165,31 +1184,11 @@ async fn erase(
         Err(EraseError::Link(e)) => link_error_page(app, l, &e),
         Err(EraseError::Unavailable(e)) => {
             tracing::warn!(error = %e, "erasure waits for Kontomatik");
-            WebResponse::html(
-                503,
-                pages::message(
-                    company,
-                    l,
-                    tr(l, "Please try again in a few minutes", "Spróbuj ponownie za kilka minut"),
-                    &[tr(l, "We could not reach the bank connection service to delete your data there too, so nothing was deleted yet. Please open the link from your email again shortly.", "Nie udało się połączyć z usługą łączenia z bankiem, by usunąć dane także tam, więc niczego jeszcze nie usunięto. Otwórz ponownie link z wiadomości za chwilę.")],
-                    None,
-                ),
-            )
-            .with_header("retry-after", "300")
+            erase_later(company, l, tr(l, "We could not reach the bank connection service to delete your data there too, so nothing was deleted yet. Please open the link from your email again shortly.", "Nie udało się połączyć z usługą łączenia z bankiem, by usunąć dane także tam, więc niczego jeszcze nie usunięto. Otwórz ponownie link z wiadomości za chwilę."))
         }
         Err(EraseError::SubscribersUnavailable(e)) => {
             tracing::warn!(error = %e, "erasure waits for the event bus");
-            WebResponse::html(
-                503,
-                pages::message(
-                    company,
-                    l,
-                    tr(l, "Please try again in a few minutes", "Spróbuj ponownie za kilka minut"),
-                    &[tr(l, "We could not finish deleting your data just now. Please open the link from your email again shortly.", "Nie udało się teraz dokończyć usuwania Twoich danych. Otwórz ponownie link z wiadomości za chwilę.")],
-                    None,
-                ),
-            )
-            .with_header("retry-after", "300")
+            erase_later(company, l, tr(l, "We could not finish deleting your data just now. Please open the link from your email again shortly.", "Nie udało się teraz dokończyć usuwania Twoich danych. Otwórz ponownie link z wiadomości za chwilę."))
         }
         Err(EraseError::Internal(e)) => internal_error(app, l, &e),
     }
