@@ -190,6 +190,10 @@ pub struct Redirection {
     /// it is, the poller sends it at `next_poll_at`.
     #[serde(default)]
     pub email_unsent: bool,
+    /// A random id of the write that stored this version: a writer whose answer was lost
+    /// recognises its own write by it (two writers may compute the same transition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_id: Option<String>,
 }
 
 /// What a new redirection is made of.
@@ -229,6 +233,7 @@ impl Redirection {
             error: None,
             import: None,
             email_unsent: false,
+            write_id: None,
         }
     }
 

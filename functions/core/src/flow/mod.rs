@@ -119,9 +119,10 @@ impl App {
         let mut current = r.clone();
         for _ in 0..MAX_TRIES {
             let now = self.now();
-            let Ok(next) = apply(&current, event(&current), now) else {
+            let Ok(mut next) = apply(&current, event(&current), now) else {
                 return Ok(Step::Refused(current));
             };
+            next.write_id = Some(uuid::Uuid::new_v4().simple().to_string());
             match self
                 .store
                 .save_redirection(&next, current.expected())
@@ -130,8 +131,10 @@ impl App {
                 Cas::Applied => return Ok(self.applied(&current, next, now).await),
                 Cas::Conflict => match self.store.get_redirection(&current.id).await? {
                     // Our own write landed and only its answer was lost (DynamoDB applied it,
-                    // the SDK's retry then failed the condition): the transition is ours.
-                    Some(fresh) if fresh == next => {
+                    // the SDK's retry then failed the condition): the transition is ours. Its
+                    // write id says so; the same transition computed by another writer at the
+                    // same instant is not ours.
+                    Some(fresh) if fresh.write_id == next.write_id => {
                         return Ok(self.applied(&current, next, now).await)
                     }
                     Some(fresh) => current = fresh,
