@@ -133,7 +133,9 @@ impl App {
                     // Our own write landed and only its answer was lost (DynamoDB applied it,
                     // the SDK's retry then failed the condition): the transition is ours. Its
                     // write id says so; the same transition computed by another writer at the
-                    // same instant is not ours.
+                    // same instant is not ours. (If another writer wrote after ours before
+                    // this re-read, ours is not recognised and the event is decided again on
+                    // the newer version, as before.)
                     Some(fresh) if fresh.write_id == next.write_id => {
                         return Ok(self.applied(&current, next, now).await)
                     }

@@ -212,9 +212,10 @@ impl App {
         r: &crate::machine::Redirection,
         event: Event,
     ) -> Result<Option<crate::machine::Redirection>, FlowError> {
-        let Ok(next) = apply(r, event, self.now()) else {
+        let Ok(mut next) = apply(r, event, self.now()) else {
             return Ok(None);
         };
+        next.write_id = Some(uuid::Uuid::new_v4().simple().to_string());
         Ok(
             match self.store.save_redirection(&next, r.expected()).await? {
                 Cas::Applied => Some(next),
