@@ -103,42 +103,20 @@ impl Kontomatik for Instantly {
     }
 }
 
-/// The API Gateway HTTP API (v2) event of one request, as the Lambda runtime receives it.
+/// The API Gateway HTTP API (v2) event of one request from a browser that holds the form's
+/// binding cookie, as the Lambda runtime receives it.
 fn event(method: &str, path: &str, query: &str, body: Option<&str>, ip: &str) -> String {
-    let mut e = serde_json::json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": query,
-        "cookies": [format!("__Host-signin-form={BINDING}")],
-        "headers": {
-            "host": "signin.lender.example",
-            "user-agent": "Mozilla/5.0 (X11; Linux x86_64) bench",
-            "accept": "text/html,application/xhtml+xml",
-            "accept-language": "pl-PL,pl;q=0.9,en;q=0.8",
-            "sec-fetch-site": "same-origin",
-            "origin": PUBLIC,
-        },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api",
-            "domainName": "signin.lender.example",
-            "domainPrefix": "signin",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": ip,
-                "userAgent": "bench"
-            },
-            "requestId": "req-1",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Dec/2026:09:00:00 +0000",
-            "timeEpoch": 1_796_115_600_000u64
-        },
-        "isBase64Encoded": false
-    });
+    let mut e = e2e_tests::flow::api_gateway_event(method, path, query, ip);
+    e["cookies"] = serde_json::json!([format!("__Host-signin-form={BINDING}")]);
+    for (name, value) in [
+        ("user-agent", "Mozilla/5.0 (X11; Linux x86_64) bench"),
+        ("accept", "text/html,application/xhtml+xml"),
+        ("accept-language", "pl-PL,pl;q=0.9,en;q=0.8"),
+        ("sec-fetch-site", "same-origin"),
+        ("origin", PUBLIC),
+    ] {
+        e["headers"][name] = value.into();
+    }
     if let Some(b) = body {
         e["body"] = serde_json::Value::String(b.to_owned());
         e["headers"]["content-type"] = "application/x-www-form-urlencoded".into();

@@ -459,35 +459,7 @@ impl Flow {
         let (path, query) = path_and_query
             .split_once('?')
             .unwrap_or((path_and_query, ""));
-        let mut event = serde_json::json!({
-            "version": "2.0",
-            "routeKey": "$default",
-            "rawPath": path,
-            "rawQueryString": query,
-            "headers": {
-                "host": "signin.lender.example",
-                "user-agent": "e2e-test",
-            },
-            "requestContext": {
-                "accountId": "123456789012",
-                "apiId": "api",
-                "domainName": "signin.lender.example",
-                "domainPrefix": "signin",
-                "http": {
-                    "method": method,
-                    "path": path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": client_ip,
-                    "userAgent": "e2e-test"
-                },
-                "requestId": unique("req"),
-                "routeKey": "$default",
-                "stage": "$default",
-                "time": "02/Nov/2026:09:00:00 +0000",
-                "timeEpoch": 1_793_610_000_000u64
-            },
-            "isBase64Encoded": false
-        });
+        let mut event = api_gateway_event(method, path, query, client_ip);
         for (name, value) in headers {
             event["headers"][*name] = serde_json::Value::String((*value).to_owned());
         }
@@ -760,6 +732,45 @@ impl Flow {
             .filter(|m| m.to.ends_with(&self.recipient_domain))
             .collect()
     }
+}
+
+/// The API Gateway HTTP API (v2) event of one request from `client_ip`, as Lambda hands it to
+/// an HTTP function (headers: host and user agent; add more, cookies and a body as needed).
+pub fn api_gateway_event(
+    method: &str,
+    path: &str,
+    query: &str,
+    client_ip: &str,
+) -> serde_json::Value {
+    serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "host": "signin.lender.example",
+            "user-agent": "e2e-test",
+        },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "signin.lender.example",
+            "domainPrefix": "signin",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": client_ip,
+                "userAgent": "e2e-test"
+            },
+            "requestId": unique("req"),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "02/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1_793_610_000_000u64
+        },
+        "isBase64Encoded": false
+    })
 }
 
 /// An event detail's `occurredAt`.

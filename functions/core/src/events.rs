@@ -37,17 +37,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
-        EventKind::Started,
-        EventKind::Succeeded,
-        EventKind::Failed,
-        EventKind::Expired,
-        EventKind::Imported,
-        EventKind::ImportFailed,
-        EventKind::FollowUpSent,
-        EventKind::OwnerErased,
-    ];
-
     /// The event's `detail-type`.
     pub fn detail_type(self) -> &'static str {
         match self {
@@ -60,10 +49,6 @@ impl EventKind {
             EventKind::FollowUpSent => "signin.follow_up_sent",
             EventKind::OwnerErased => "owner.erased",
         }
-    }
-
-    pub fn from_detail_type(raw: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|k| k.detail_type() == raw)
     }
 
     /// The event of a redirection entering `state` (a state change the table decided).
