@@ -421,6 +421,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
             drop_rate: f.dropped,
             rate_limit_rate: f.rate_limit,
             retry_after_secs: 0,
+            latency_ms: 0,
             next: vec![],
         },
         ..SandboxOptions::default()

@@ -67,14 +67,25 @@ pub struct Mail {
     pub headers: Vec<(String, String)>,
 }
 
-/// Records the AWS operations a client performs (`dynamodb:GetItem`, …), through the SDK's
-/// interceptor hook: the truth about what each function needs from IAM.
+/// Records the AWS operations a client performs (`dynamodb:GetItem`, …) and how often, through
+/// the SDK's interceptor hook: the truth about what each function needs from IAM, and what it
+/// costs (each operation is one billed request; the SDK's retries are not counted again).
 #[derive(Debug, Clone, Default)]
-pub struct Recorder(Arc<Mutex<BTreeSet<String>>>);
+pub struct Recorder(Arc<Mutex<BTreeMap<String, u64>>>);
 
 impl Recorder {
     pub fn actions(&self) -> BTreeSet<String> {
+        self.0.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Operations made so far, by `service:Operation`.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// Forgets what was recorded (to count one phase of a run).
+    pub fn reset(&self) {
+        self.0.lock().unwrap().clear();
     }
 }
 
@@ -90,10 +101,12 @@ impl Intercept for Recorder {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(m) = cfg.load::<Metadata>() {
-            self.0
+            *self
+                .0
                 .lock()
                 .unwrap()
-                .insert(format!("{}:{}", iam_prefix(m.service()), m.name()));
+                .entry(format!("{}:{}", iam_prefix(m.service()), m.name()))
+                .or_default() += 1;
         }
         Ok(())
     }
@@ -154,6 +167,16 @@ impl Flow {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut SandboxOptions)) -> Self {
+        Self::start_waiting(tune, "in-invocation").await
+    }
+
+    /// A flow whose worker waits between command polls as `command_wait` says
+    /// (`IMPORT_COMMAND_WAIT`). `delayed-message` makes each wait a real one on moto: for
+    /// measurements (the cost model), not for tests on the simulated clock.
+    pub async fn start_waiting(
+        tune: impl FnOnce(&mut SandboxOptions),
+        command_wait: &'static str,
+    ) -> Self {
         let clock = SimClock::at_default_start();
         let mut options = crate::sandbox_options(&clock);
         tune(&mut options);
@@ -194,6 +217,11 @@ impl Flow {
                 "DEFAULT_COUNTRY" => "pl".into(),
                 "ACCESS_MODE" => "single".into(),
                 "EVENT_BUS_NAME" => event_bus.clone(),
+                // Moto's message delays run on real time and this harness on a simulated
+                // clock: a job waiting 3 s between polls as a delayed message would make every
+                // import here take real seconds. The waiting as a delayed message (the
+                // deployed default) runs in the rehearsal, with the template's environment.
+                "IMPORT_COMMAND_WAIT" => command_wait.into(),
                 _ => return None,
             })
         };
@@ -599,7 +627,10 @@ impl Flow {
             .unwrap();
         signin_runtime::poller::handle_event(
             &self.function("status-poller").app,
-            LambdaEvent::new(event, Context::default()),
+            LambdaEvent::new(
+                signin_runtime::poller::PollerEvent::Scheduled(event),
+                Context::default(),
+            ),
         )
         .await
         .unwrap()

@@ -418,7 +418,8 @@ impl Stack {
                     },
                     Some("Schedule") => EventSource::Schedule {
                         expression: as_str(&p["Schedule"]),
-                        enabled: p["Enabled"].as_bool().unwrap_or(true),
+                        enabled: p["Enabled"].as_bool().unwrap_or(true)
+                            && p["State"].as_str() != Some("DISABLED"),
                     },
                     Some("SQS") => EventSource::Sqs {
                         queue_arn: as_str(&p["Queue"]),
@@ -448,6 +449,16 @@ impl Stack {
             });
         }
         out
+    }
+
+    /// Whether a resource is created: it has no `Condition`, or its condition holds.
+    pub fn creates(&self, logical_id: &str) -> bool {
+        let r = key(&self.template, "Resources")
+            .and_then(|r| key(r, logical_id))
+            .unwrap_or_else(|| panic!("no resource {logical_id}"));
+        key(r, "Condition")
+            .and_then(Value::as_str)
+            .is_none_or(|c| self.condition(c))
     }
 
     /// A resource's `Properties`, resolved.
@@ -556,5 +567,28 @@ pub fn physical(
         ("StatusPollerLogs".into(), plain("logs")),
         ("ImportWorkerLogs".into(), plain("logs")),
         ("UnsubscribeAndStatsLogs".into(), plain("logs")),
+        // PollerFanOut per-shard
+        (
+            "StatusPollerFunction".into(),
+            Physical {
+                reference: format!("{stack_name}-StatusPoller"),
+                attributes: BTreeMap::from([(
+                    "Arn".into(),
+                    format!(
+                        "arn:{PARTITION}:lambda:{REGION}:{ACCOUNT}:function:{stack_name}-StatusPoller"
+                    ),
+                )]),
+            },
+        ),
+        (
+            "StatusPollerPerShardSchedule".into(),
+            Physical {
+                reference: format!("{stack_name}-per-shard"),
+                attributes: BTreeMap::from([(
+                    "Arn".into(),
+                    format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT}:rule/{stack_name}-per-shard"),
+                )]),
+            },
+        ),
     ])
 }

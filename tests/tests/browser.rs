@@ -202,7 +202,10 @@ async fn both_paths_clicked_through_in_a_real_browser() {
         .unwrap();
     assert!(outcome.contains("importing your data"), "{outcome}");
     shot(&c, "03-callback-importing").await;
+    // The import's command polls wait on the queue as delayed messages (3 s apart on the
+    // simulated clock): time moves a second at each look.
     wait_for("the import email", || async {
+        clock.advance(Duration::seconds(1));
         outbox_tags(&dev)
             .iter()
             .any(|(to, tag)| to == "ann@example.com" && tag == "import_done")

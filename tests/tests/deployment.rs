@@ -862,3 +862,62 @@ fn functions_publish_events_only_as_our_own_source() {
         }
     }
 }
+
+/// `PollerFanOut`: one schedule of all shards, or one invocation per shard every minute whose
+/// input the poller reads as its shards — every shard once, none twice.
+#[test]
+fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
+    use signin_core::ports::POLL_SHARDS;
+    use signin_runtime::poller::PollerEvent;
+    let with = |fan_out: &str| {
+        Stack::new(
+            STACK,
+            &[
+                ("SenderEmail", SENDER),
+                ("PublicBaseUrl", "https://signin.lender.example"),
+                ("PollerFanOut", fan_out),
+            ],
+            &[],
+            physical(STACK, "t", "https://q/i", "https://q/d"),
+        )
+        .unwrap()
+    };
+    let single = with("single");
+    assert!(!single.creates("StatusPollerPerShardSchedule"));
+    assert!(!single.creates("StatusPollerPerShardPermission"));
+    let poller = single.properties("StatusPollerFunction");
+    assert_eq!(poller["ReservedConcurrentExecutions"], 1);
+    assert_eq!(
+        poller["Events"]["EveryMinute"]["Properties"]["State"],
+        "ENABLED"
+    );
+
+    let fanned = with("per-shard");
+    assert!(fanned.creates("StatusPollerPerShardSchedule"));
+    assert!(fanned.creates("StatusPollerPerShardPermission"));
+    let poller = fanned.properties("StatusPollerFunction");
+    assert_eq!(
+        poller["ReservedConcurrentExecutions"],
+        u64::from(POLL_SHARDS),
+        "every shard's run at once"
+    );
+    assert_eq!(
+        poller["Events"]["EveryMinute"]["Properties"]["State"], "DISABLED",
+        "the all-shards schedule is off"
+    );
+    let rule = fanned.properties("StatusPollerPerShardSchedule");
+    assert_eq!(rule["ScheduleExpression"], "rate(1 minute)");
+    let mut shards = vec![];
+    for target in rule["Targets"].as_array().unwrap() {
+        let input: PollerEvent = serde_json::from_str(target["Input"].as_str().unwrap()).unwrap();
+        match input {
+            PollerEvent::Shards { shards: s } => shards.extend(s),
+            other => panic!("read as {other:?}"),
+        }
+    }
+    shards.sort();
+    assert_eq!(shards, (0..POLL_SHARDS).collect::<Vec<_>>());
+    let permission = fanned.properties("StatusPollerPerShardPermission");
+    assert_eq!(permission["Principal"], "events.amazonaws.com");
+    assert_eq!(permission["Action"], "lambda:InvokeFunction");
+}

@@ -33,6 +33,11 @@ pub struct Settings {
     pub pacing: Pacing,
     /// Wait between two import command polls (Kontomatik: 2–5 s).
     pub import_poll_interval: StdDuration,
+    /// Where the worker waits between two command polls (`IMPORT_COMMAND_WAIT`).
+    pub command_wait: CommandWait,
+    /// After Kontomatik's `JobsQuotaExceeded` (nothing was started), the import is tried again
+    /// this much later.
+    pub jobs_quota_backoff: StdDuration,
     /// A worker that took the import claim this long ago without storing a command id is taken
     /// for dead; its import is never started again (Default Import is once per session).
     pub import_claim_lease: Duration,
@@ -68,6 +73,29 @@ pub struct Settings {
     pub link_origins: LinkOrigins,
     /// Who may sign in to the funnel page (marketing); nobody when empty.
     pub staff_emails: Vec<crate::domain::Email>,
+}
+
+/// Where the worker waits between two polls of an import command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandWait {
+    /// The job goes back on the queue with the wait as its delay and the invocation ends: a
+    /// waiting import holds no worker and bills nothing; each poll is a short invocation.
+    DelayedMessage,
+    /// The invocation sleeps between polls (fewer requests, but billed while waiting, and a
+    /// worker is held for the whole import).
+    InInvocation,
+}
+
+impl CommandWait {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "delayed-message" => Ok(Self::DelayedMessage),
+            "in-invocation" => Ok(Self::InInvocation),
+            other => Err(format!(
+                "{other:?}: expected delayed-message or in-invocation"
+            )),
+        }
+    }
 }
 
 /// The abuse limits (see [`Settings::limits`]).
@@ -228,6 +256,8 @@ impl Settings {
             company_name: "Lender".into(),
             pacing: Pacing::default(),
             import_poll_interval: StdDuration::from_secs(3),
+            command_wait: CommandWait::DelayedMessage,
+            jobs_quota_backoff: StdDuration::from_secs(60),
             import_claim_lease: Duration::minutes(2),
             worker_safety_margin: Duration::seconds(20),
             kontomatik_call_budget: Duration::seconds(20),
@@ -332,6 +362,10 @@ pub const OPTIONAL_VARIABLES: &[(&str, &str)] = &[
     (
         "EVENT_BUS_NAME",
         "the EventBridge bus (name or ARN) that the decisive moments are published to (default: none, events off)",
+    ),
+    (
+        "IMPORT_COMMAND_WAIT",
+        "where the worker waits between import command polls: delayed-message (default: a delayed SQS message, nothing billed while waiting) or in-invocation",
     ),
     (
         "KONTOMATIK_LINK_HOSTS",
@@ -488,6 +522,13 @@ impl Config {
         }
         if let Some(raw) = optional("FOLLOW_UP_WINDOW_DAYS") {
             settings.follow_up_window = days("FOLLOW_UP_WINDOW_DAYS", &raw)?;
+        }
+        if let Some(raw) = optional("IMPORT_COMMAND_WAIT") {
+            settings.command_wait =
+                CommandWait::parse(&raw).map_err(|reason| ConfigError::Invalid {
+                    name: "IMPORT_COMMAND_WAIT",
+                    reason,
+                })?;
         }
         if let Some(raw) = optional("IMPORT_HISTORY_MONTHS") {
             settings.import_history_months =

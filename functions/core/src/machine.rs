@@ -323,6 +323,9 @@ pub enum Event {
     ImportClaimed,
     /// Default Import answered with this command id.
     ImportCommandStarted { command_id: CommandId },
+    /// Kontomatik refused Default Import before starting anything (its jobs quota was full):
+    /// the claim is given back and the import queued again. Only before a command id exists.
+    ImportNotStarted,
     /// A job for the import went on the queue again (a worker handing on, or the poller
     /// sweeping up a stale import): it is not stale until [`import_stale_after`] from now.
     ImportJobSent,
@@ -356,6 +359,7 @@ pub enum EventKind {
     ImportQueued,
     ImportClaimed,
     ImportCommandStarted,
+    ImportNotStarted,
     ImportJobSent,
     ImportAbandoned,
     ImportFinished,
@@ -378,6 +382,7 @@ impl Event {
             Event::ImportQueued => EventKind::ImportQueued,
             Event::ImportClaimed => EventKind::ImportClaimed,
             Event::ImportCommandStarted { .. } => EventKind::ImportCommandStarted,
+            Event::ImportNotStarted => EventKind::ImportNotStarted,
             Event::ImportJobSent => EventKind::ImportJobSent,
             Event::ImportAbandoned { .. } => EventKind::ImportAbandoned,
             Event::ImportFinished { .. } => EventKind::ImportFinished,
@@ -503,6 +508,13 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             }
             next.next_poll_at = Some(r.import_check_at(now));
         }
+        (ImportRunning, Event::ImportNotStarted)
+            if r.import.as_ref().is_some_and(|i| i.command_id.is_none()) =>
+        {
+            next.state = ImportQueued;
+            next.import = None;
+            next.next_poll_at = Some(r.import_check_at(now));
+        }
         (ImportQueued | ImportRunning, Event::ImportJobSent) => {
             next.next_poll_at = Some(r.import_check_at(now));
         }
@@ -617,6 +629,7 @@ pub(crate) mod tests {
             Event::ImportCommandStarted {
                 command_id: CommandId::parse("77").expect("cmd"),
             },
+            Event::ImportNotStarted,
             Event::ImportJobSent,
             Event::ImportAbandoned { error: error() },
             Event::ImportFinished { error: None },
@@ -670,6 +683,7 @@ pub(crate) mod tests {
         v.push((SessionSaved, E::ImportClaimed, ImportRunning));
         v.push((ImportQueued, E::ImportClaimed, ImportRunning));
         v.push((ImportRunning, E::ImportCommandStarted, ImportRunning));
+        v.push((ImportRunning, E::ImportNotStarted, ImportQueued));
         v.push((ImportRunning, E::ImportFinished, Imported));
         v.push((ImportQueued, E::ImportJobSent, ImportQueued));
         // `in_state` makes them due (next_poll_at in the past).

@@ -504,6 +504,10 @@ pub enum KontomatikError {
     Rejected(ErrorInfo),
     #[error("Kontomatik is unavailable: {0}")]
     Transient(String),
+    /// Default Import refused because too many import jobs run at once: nothing was started,
+    /// so the session can still be imported later.
+    #[error("Kontomatik's import jobs quota is full; nothing was started")]
+    JobsQuotaExceeded,
     #[error("Kontomatik's reply could not be read: {0}")]
     Malformed(String),
 }
@@ -511,7 +515,10 @@ pub enum KontomatikError {
 impl KontomatikError {
     /// Worth trying again later without changing anything.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_) | Self::RateLimited { .. })
+        matches!(
+            self,
+            Self::Transient(_) | Self::RateLimited { .. } | Self::JobsQuotaExceeded
+        )
     }
 }
 

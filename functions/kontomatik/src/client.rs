@@ -128,6 +128,7 @@ pub fn exception_error(status: StatusCode, e: &Exception) -> KontomatikError {
         | EXC_SESSION_EXPIRED
         | EXC_INVALID_SESSION_SIGNATURE
         | EXC_NOT_SIGNED_IN => KontomatikError::SessionInvalid(e.info()),
+        EXC_JOBS_QUOTA_EXCEEDED => KontomatikError::JobsQuotaExceeded,
         _ if TRANSIENT_EXCEPTIONS.contains(&name) => {
             KontomatikError::Transient(format!("{name}: {}", e.info().message))
         }
@@ -582,6 +583,11 @@ mod tests {
         ] {
             assert!(exception_error(bad, &e(name)).is_transient(), "{name}");
         }
+        assert_eq!(
+            exception_error(bad, &e("JobsQuotaExceeded")),
+            KontomatikError::JobsQuotaExceeded,
+            "told apart: nothing was started"
+        );
         assert_eq!(
             exception_error(StatusCode::NOT_FOUND, &e("InvalidCommandId")),
             KontomatikError::NotFound

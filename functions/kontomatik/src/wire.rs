@@ -178,10 +178,9 @@ pub mod xml {
     pub const EXC_COMMAND_NOT_AVAILABLE: &str = "CommandNotAvailable";
     pub const EXC_INVALID_COMMAND_ID: &str = "InvalidCommandId";
     pub const EXC_INVALID_OWNER_EXTERNAL_ID: &str = "InvalidOwnerExternalId";
+    /// Transient, and of Default Import: nothing was started (too many jobs running).
+    pub const EXC_JOBS_QUOTA_EXCEEDED: &str = "JobsQuotaExceeded";
     /// Transient: try again later.
-    pub const TRANSIENT_EXCEPTIONS: &[&str] = &[
-        "ServiceMaintenance",
-        "ServiceTemporarilyUnavailable",
-        "JobsQuotaExceeded",
-    ];
+    pub const TRANSIENT_EXCEPTIONS: &[&str] =
+        &["ServiceMaintenance", "ServiceTemporarilyUnavailable"];
 }

@@ -226,6 +226,8 @@ pub const IMPORT_WORKER: Function = Function {
         "SENDER_EMAIL",
         "SES_CONFIGURATION_SET",
         "IMPORT_HISTORY_MONTHS",
+        // where a job waits between command polls (default: a delayed message)
+        "IMPORT_COMMAND_WAIT",
         // the import record's retention; the erase link in the import email
         "IMPORT_RETENTION_DAYS",
         "LINK_SIGNING_KEY",

@@ -15,33 +15,52 @@ pub async fn handle_event(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let deadline = deadline_of(app, &event.context);
+    // The batch's jobs run at once: each spends most of its time waiting on Kontomatik, and
+    // they are independent (two deliveries of one job meet at the import's claim).
+    let outcomes = futures::future::join_all(
+        event
+            .payload
+            .records
+            .into_iter()
+            .map(|record| run_one(app, record, deadline)),
+    )
+    .await;
     let mut response = SqsBatchResponse::default();
-    for record in event.payload.records {
-        let message_id = record.message_id.clone().unwrap_or_default();
-        let job = match SqsQueue::decode(record.body.as_deref().unwrap_or("")) {
-            Ok(job) => job,
-            Err(e) => {
-                tracing::error!(message_id = %message_id, error = %e, "unreadable import job");
-                response.add_failure(message_id);
-                continue;
-            }
-        };
-        match app.run_import(&job, deadline).await {
-            Ok(JobOutcome::Done(state)) => {
-                tracing::info!(redirection = %job.redirection_id, state = state.as_str(), "import job done");
-            }
-            Ok(JobOutcome::Continued) => {}
-            Ok(JobOutcome::RetryLater(why)) => {
-                tracing::info!(redirection = %job.redirection_id, reason = %why, "import job retried later");
-                response.add_failure(message_id);
-            }
-            Err(e) => {
-                tracing::error!(redirection = %job.redirection_id, error = %e, "import job failed");
-                response.add_failure(message_id);
-            }
-        }
+    for failed in outcomes.into_iter().flatten() {
+        response.add_failure(failed);
     }
     Ok(response)
+}
+
+/// One message of the batch: `Some(message id)` when it must be delivered again.
+async fn run_one(
+    app: &App,
+    record: aws_lambda_events::event::sqs::SqsMessage,
+    deadline: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let message_id = record.message_id.clone().unwrap_or_default();
+    let job = match SqsQueue::decode(record.body.as_deref().unwrap_or("")) {
+        Ok(job) => job,
+        Err(e) => {
+            tracing::error!(message_id = %message_id, error = %e, "unreadable import job");
+            return Some(message_id);
+        }
+    };
+    match app.run_import(&job, deadline).await {
+        Ok(JobOutcome::Done(state)) => {
+            tracing::info!(redirection = %job.redirection_id, state = state.as_str(), "import job done");
+            None
+        }
+        Ok(JobOutcome::Continued) => None,
+        Ok(JobOutcome::RetryLater(why)) => {
+            tracing::info!(redirection = %job.redirection_id, reason = %why, "import job retried later");
+            Some(message_id)
+        }
+        Err(e) => {
+            tracing::error!(redirection = %job.redirection_id, error = %e, "import job failed");
+            Some(message_id)
+        }
+    }
 }
 
 pub async fn serve(app: App) -> Result<(), lambda_runtime::Error> {

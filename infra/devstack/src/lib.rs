@@ -240,7 +240,8 @@ impl Dev {
             }
         };
         let n = deliveries.len();
-        for d in deliveries {
+        // As the Lambda runs a batch: its jobs at once.
+        futures::future::join_all(deliveries.into_iter().map(|d| async move {
             let deadline = self.app.now() + chrono::Duration::minutes(2);
             match self.app.run_import(&d.job, deadline).await {
                 Ok(JobOutcome::Done(_) | JobOutcome::Continued) => {
@@ -253,10 +254,14 @@ impl Dev {
                 }
                 Err(e) => tracing::warn!(error = %e, "import job failed; it will be redelivered"),
             }
-        }
+        }))
+        .await;
         n
     }
 }
+
+/// Worker invocations at once (the template's `ScalingConfig.MaximumConcurrency`).
+pub const WORKER_CONCURRENCY: usize = 5;
 
 /// Who may sign in to the funnel page in a local run unless `STAFF_EMAILS` says otherwise (the
 /// sign-in link shows up in the operator view's outbox).
@@ -399,7 +404,11 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
                     e.store.sweep_expired();
                 }
                 let deadline = dev.app.now() + chrono::Duration::seconds(45);
-                match dev.app.poll_due(deadline, 8).await {
+                match dev
+                    .app
+                    .poll_due(deadline, signin_runtime::poller::CONCURRENCY)
+                    .await
+                {
                     Ok(r) if r.due > 0 => tracing::info!(?r, "poller run"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "poller run failed"),
@@ -415,7 +424,14 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
             let dev = dev.clone();
             move || {
                 let dev = dev.clone();
-                async move { while dev.work_once().await > 0 {} }
+                // As Lambda's event source with MaximumConcurrency 5: five batches at once.
+                async move {
+                    futures::future::join_all(
+                        (0..WORKER_CONCURRENCY)
+                            .map(|_| async { while dev.work_once().await > 0 {} }),
+                    )
+                    .await;
+                }
             }
         },
     ));

@@ -89,6 +89,9 @@ pub struct FaultConfig {
     pub rate_limit_rate: f64,
     /// The `Retry-After` of an injected 429, in seconds (30 when 0).
     pub retry_after_secs: u64,
+    /// Every API answer is held this long (real time), as a distant Kontomatik would be:
+    /// what benchmarks of our concurrency need. Not a fault: not counted.
+    pub latency_ms: u64,
     pub next: Vec<Fault>,
 }
 
@@ -304,10 +307,18 @@ type Shr = State<Arc<Shared>>;
 // --- faults -----------------------------------------------------------------------------------
 
 async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
-    let (fault, slow_ms, retry_after_secs) = {
+    let (fault, slow_ms, retry_after_secs, latency_ms) = {
         let mut f = lock(&s.faults);
-        (f.draw(), f.config.slow_ms, f.config.retry_after_secs)
+        (
+            f.draw(),
+            f.config.slow_ms,
+            f.config.retry_after_secs,
+            f.config.latency_ms,
+        )
     };
+    if latency_ms > 0 {
+        tokio::time::sleep(StdDuration::from_millis(latency_ms)).await;
+    }
     if fault.is_some() {
         lock(&s.sim).counters.faults_injected += 1;
     }
@@ -665,6 +676,8 @@ fn sim_xml_error(s: &Shared, e: SimError) -> Response {
         SimError::CommandNotAvailable => (StatusCode::BAD_REQUEST, EXC_COMMAND_NOT_AVAILABLE),
         SimError::OwnerNotFound => (StatusCode::NOT_FOUND, EXC_INVALID_OWNER),
         SimError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, EXC_SERVICE_UNAVAILABLE),
+        // The status is not recorded; the name is the contract's (section 6).
+        SimError::JobsQuotaExceeded => (StatusCode::BAD_REQUEST, EXC_JOBS_QUOTA),
         SimError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, *code),
     };
     xml_reply(

@@ -22,6 +22,12 @@ pub struct SimConfig {
     pub session_lifetime: Duration,
     /// How many status polls a command takes to finish.
     pub import_polls: u32,
+    /// When set, a command takes this long at Kontomatik instead (however often it is polled),
+    /// as a real import does; `import_polls` is then not used.
+    pub import_time: Option<Duration>,
+    /// When set, at most this many commands may be running at once: Default Import beyond it
+    /// is refused with `JobsQuotaExceeded` (nothing is started; the session can import later).
+    pub jobs_quota: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -32,6 +38,8 @@ impl Default for SimConfig {
             min_poll_interval: Duration::minutes(5),
             session_lifetime: Duration::hours(1),
             import_polls: 3,
+            import_time: None,
+            jobs_quota: None,
         }
     }
 }
@@ -169,6 +177,19 @@ pub struct Command {
     pub since: NaiveDate,
 }
 
+impl Command {
+    /// Still running at Kontomatik (counts against the jobs quota).
+    fn running(&self, config: &SimConfig, now: Time) -> bool {
+        if self.outcome == ImportOutcome::Stuck {
+            return true;
+        }
+        match config.import_time {
+            Some(t) => now < self.created_at + t,
+            None => self.polls < config.import_polls.max(1),
+        }
+    }
+}
+
 /// The latest data Kontomatik keeps for an owner (`/v1/data.xml`).
 #[derive(Debug, Clone)]
 pub struct OwnerData {
@@ -221,6 +242,8 @@ pub enum SimError {
     AlreadyExecuted,
     #[error("No such command.")]
     CommandNotFound,
+    #[error("Too many import jobs are running; try again later.")]
+    JobsQuotaExceeded,
     #[error("This target does not support signing out.")]
     CommandNotAvailable,
     #[error("No data for this owner.")]
@@ -279,6 +302,8 @@ pub struct Counters {
     /// other than the contract's (all refused).
     pub secrets_in_url: u64,
     pub faults_injected: u64,
+    /// Default Import calls refused with `JobsQuotaExceeded` (nothing started).
+    pub jobs_quota_refusals: u64,
 }
 
 #[derive(Debug, Default)]
@@ -481,6 +506,21 @@ impl Sim {
         if now >= s.created_at + lifetime {
             return Err(SimError::SessionExpired);
         }
+        if let Some(quota) = self.config.jobs_quota {
+            let running = self
+                .commands
+                .values()
+                .filter(|c| c.running(&self.config, now))
+                .count();
+            if running >= quota as usize {
+                self.counters.jobs_quota_refusals += 1;
+                return Err(SimError::JobsQuotaExceeded);
+            }
+        }
+        let s = self
+            .sessions
+            .get_mut(session_id)
+            .ok_or(SimError::InvalidSession)?;
         self.next_command += 1;
         let id = self.next_command;
         s.command_id = Some(id);
@@ -519,10 +559,26 @@ impl Sim {
             .cloned()
             .ok_or(SimError::CommandNotFound)?;
         c.polls += 1;
+        // How far the command is: by time at Kontomatik, or by polls.
+        let (done, progress) = match self.config.import_time {
+            Some(t) => {
+                let spent = (now - c.created_at).num_milliseconds().max(0) as u128;
+                let whole = t.num_milliseconds().max(1) as u128;
+                (spent >= whole, (spent.min(whole) * 100 / whole) as u8)
+            }
+            None => (
+                c.polls >= needed,
+                ((c.polls.min(needed) * 100) / needed) as u8,
+            ),
+        };
+        let setup = match self.config.import_time {
+            Some(_) => c.polls == 1 && !done,
+            None => c.polls == 1 && needed > 1,
+        };
         let mut view = CommandView {
             id,
             state: "in_progress",
-            progress: ((c.polls.min(needed) * 100) / needed) as u8,
+            progress,
             data_seed: None,
             exception: None,
             bank: session.bank,
@@ -530,10 +586,10 @@ impl Sim {
             as_of: c.created_at,
             since: c.since,
         };
-        if c.polls == 1 && needed > 1 {
+        if setup {
             view.state = "setup";
             view.progress = 0;
-        } else if c.polls >= needed {
+        } else if done {
             match c.outcome {
                 ImportOutcome::Successful => {
                     view.state = "successful";

@@ -128,6 +128,7 @@ pub mod xml {
     pub const EXC_INVALID_OWNER: &str = "InvalidOwnerExternalId";
     pub const EXC_COMMAND_NOT_AVAILABLE: &str = "CommandNotAvailable";
     pub const EXC_SERVICE_UNAVAILABLE: &str = "ServiceTemporarilyUnavailable";
+    pub const EXC_JOBS_QUOTA: &str = "JobsQuotaExceeded";
 
     /// `<reply status="…" user="…" [ownerExternalId="…"] responseTimestamp="…">` — the opening
     /// tag every XML reply starts with.

@@ -21,7 +21,7 @@ use thiserror::Error;
 pub use callback::{CallbackError, CallbackOutcome, CallbackView};
 pub use erase::{EraseError, Erased};
 pub use followup::{FunnelReport, LinkUseError};
-pub use poller::PollReport;
+pub use poller::{all_shards, PollReport};
 pub use staff::{StaffError, STAFF_COOKIE_LIFE};
 pub use start::{
     Delivery, FormError, Limited, Requester, StartError, StartForm, Started, ValidStart,

@@ -3,12 +3,16 @@
 //! 24 h window ends, and re-enqueue saved sessions whose import job was lost. Bounded concurrency;
 //! stops at the deadline and leaves the rest for the next run.
 
-use futures::stream::{self, StreamExt};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::stream::{FuturesUnordered, StreamExt};
 
 use super::{App, FlowError, Step};
 use crate::domain::{RedirectionId, Timestamp};
 use crate::machine::{apply, Event, State};
-use crate::ports::{Cas, FunnelStep, POLL_SHARDS};
+use crate::ports::{Cas, DueItem, FunnelStep, PollCursor, POLL_SHARDS};
 
 /// What one poller run did (also the Lambda's return value, visible in the console).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -58,73 +62,130 @@ enum One {
 
 const PAGE: usize = 50;
 
+/// One piece of a run's work: a page read, or a check.
+type Work<'a> = Pin<Box<dyn Future<Output = Done> + Send + 'a>>;
+
+enum Done {
+    Page(u8, Result<crate::ports::DuePage, crate::ports::StoreError>),
+    One(Result<One, FlowError>),
+}
+
+impl PollReport {
+    fn add(&mut self, r: Result<One, FlowError>) {
+        match r {
+            Ok(One::Skipped) => {}
+            Ok(One::EmailResent { sent }) => self.emails_resent += usize::from(sent),
+            Ok(One::OutOfTime) => self.out_of_time = true,
+            Ok(One::FollowUp { sent: true }) => self.follow_ups_sent += 1,
+            Ok(One::FollowUp { sent: false }) => self.follow_ups_skipped += 1,
+            Ok(One::Checked { finished, deferred }) => {
+                self.checked += 1;
+                self.finished += usize::from(finished);
+                self.deferred += usize::from(deferred);
+            }
+            Ok(One::Queued) => self.imports_queued += 1,
+            Ok(One::ImportEnded) => self.imports_ended += 1,
+            Ok(One::Closed) => self.closed += 1,
+            Err(e) => {
+                self.errors += 1;
+                tracing::warn!(error = %e, "poll of one redirection failed");
+            }
+        }
+    }
+}
+
+/// Every shard of the poll index.
+pub fn all_shards() -> Vec<u8> {
+    (0..POLL_SHARDS).collect()
+}
+
 impl App {
     /// Polls due redirections until none is due or `deadline` is near: no status check is
     /// started with less than the call budget left. Shards are read in turn, a page of each,
     /// starting from a different shard every minute, so that a backlog delays every shard alike
-    /// instead of starving the last.
+    /// instead of starving the last. Pages are read as the checks need them, and `concurrency`
+    /// checks run at once across page boundaries: no page waits for the slowest check of the
+    /// page before.
     pub async fn poll_due(
         &self,
         deadline: Timestamp,
         concurrency: usize,
     ) -> Result<PollReport, FlowError> {
-        let mut report = PollReport::default();
+        self.poll_shards(deadline, concurrency, &all_shards()).await
+    }
+
+    /// [`App::poll_due`] for some of the poll index's shards only (one poller of a fan-out).
+    pub async fn poll_shards(
+        &self,
+        deadline: Timestamp,
+        concurrency: usize,
+        shards: &[u8],
+    ) -> Result<PollReport, FlowError> {
+        let concurrency = concurrency.max(1);
         let now = self.now();
         let first = now
             .timestamp()
             .div_euclid(60)
-            .rem_euclid(i64::from(POLL_SHARDS)) as u8;
-        let mut open: Vec<(u8, Option<crate::ports::PollCursor>)> = (0..POLL_SHARDS)
-            .map(|i| ((first + i) % POLL_SHARDS, None))
+            .rem_euclid(shards.len().max(1) as i64) as usize;
+        let mut open: VecDeque<(u8, Option<PollCursor>)> = (0..shards.len())
+            .map(|i| (shards[(first + i) % shards.len()], None))
             .collect();
-        while !open.is_empty() {
-            let mut still_open = vec![];
-            for (shard, cursor) in open {
-                if self.now() + self.settings.kontomatik_call_budget >= deadline {
-                    report.out_of_time = true;
-                    return Ok(report);
-                }
-                let page = self.store.due_for_poll(shard, now, PAGE, cursor).await?;
-                report.due += page.items.len();
-                if let Some(oldest) = page.items.iter().map(|i| i.next_poll_at).min() {
-                    report.oldest_due_seconds =
-                        report.oldest_due_seconds.max((now - oldest).num_seconds());
-                }
-                let results: Vec<Result<One, FlowError>> = stream::iter(page.items)
-                    .map(|item| async move { self.poll_one(&item.id, deadline).await })
-                    .buffer_unordered(concurrency.max(1))
-                    .collect()
-                    .await;
-                for r in results {
-                    match r {
-                        Ok(One::Skipped) => {}
-                        Ok(One::EmailResent { sent }) => {
-                            report.emails_resent += usize::from(sent);
-                        }
-                        Ok(One::OutOfTime) => report.out_of_time = true,
-                        Ok(One::FollowUp { sent: true }) => report.follow_ups_sent += 1,
-                        Ok(One::FollowUp { sent: false }) => report.follow_ups_skipped += 1,
-                        Ok(One::Checked { finished, deferred }) => {
-                            report.checked += 1;
-                            report.finished += usize::from(finished);
-                            report.deferred += usize::from(deferred);
-                        }
-                        Ok(One::Queued) => report.imports_queued += 1,
-                        Ok(One::ImportEnded) => report.imports_ended += 1,
-                        Ok(One::Closed) => report.closed += 1,
-                        Err(e) => {
-                            report.errors += 1;
-                            tracing::warn!(error = %e, "poll of one redirection failed");
-                        }
+        let mut items: VecDeque<DueItem> = VecDeque::new();
+        let mut work: FuturesUnordered<Work<'_>> = FuturesUnordered::new();
+        let mut reading = false;
+        let mut failed: Option<FlowError> = None;
+        let mut report = PollReport::default();
+        loop {
+            // Checks while there is room.
+            while work.len() - usize::from(reading) < concurrency {
+                let Some(item) = items.pop_front() else { break };
+                work.push(Box::pin(async move {
+                    Done::One(self.poll_one(&item.id, deadline).await)
+                }));
+            }
+            // The next page before the items run out, so that no check waits for a page.
+            if !reading && items.len() < concurrency {
+                if let Some((shard, cursor)) = open.pop_front() {
+                    if self.now() + self.settings.kontomatik_call_budget >= deadline {
+                        report.out_of_time = true;
+                        open.clear();
+                    } else {
+                        reading = true;
+                        let store = &self.store;
+                        work.push(Box::pin(async move {
+                            Done::Page(shard, store.due_for_poll(shard, now, PAGE, cursor).await)
+                        }));
                     }
                 }
-                if let Some(next) = page.next {
-                    still_open.push((shard, Some(next)));
-                }
             }
-            open = still_open;
+            let Some(done) = work.next().await else { break };
+            match done {
+                Done::Page(shard, Ok(page)) => {
+                    reading = false;
+                    report.due += page.items.len();
+                    if let Some(oldest) = page.items.iter().map(|i| i.next_poll_at).min() {
+                        report.oldest_due_seconds =
+                            report.oldest_due_seconds.max((now - oldest).num_seconds());
+                    }
+                    if let Some(next) = page.next {
+                        open.push_back((shard, Some(next)));
+                    }
+                    items.extend(page.items);
+                }
+                Done::Page(_, Err(e)) => {
+                    // The checks under way end; nothing more is read.
+                    reading = false;
+                    open.clear();
+                    items.clear();
+                    failed = Some(e.into());
+                }
+                Done::One(r) => report.add(r),
+            }
         }
-        Ok(report)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     async fn poll_one(&self, id: &RedirectionId, deadline: Timestamp) -> Result<One, FlowError> {

@@ -41,6 +41,8 @@ struct Scripted {
     calls: Mutex<Vec<(&'static str, Timestamp)>>,
     /// The limit of each command status read.
     limits: Mutex<Vec<Option<StdDuration>>>,
+    /// Default Import's answers, in order (then a command id).
+    imports: Mutex<VecDeque<Result<CommandId, KontomatikError>>>,
     status_checks: Mutex<Vec<RedirectionId>>,
 }
 
@@ -55,6 +57,7 @@ impl Scripted {
             command_default: Mutex::new(CommandState::InProgress),
             calls: Mutex::new(vec![]),
             limits: Mutex::new(vec![]),
+            imports: Mutex::new(VecDeque::new()),
             status_checks: Mutex::new(vec![]),
         }
     }
@@ -114,7 +117,8 @@ impl Kontomatik for Scripted {
         _since: NaiveDate,
     ) -> Result<CommandId, KontomatikError> {
         self.call("default_import");
-        Ok(CommandId::parse("4242").unwrap())
+        let next = self.imports.lock().unwrap().pop_front();
+        next.unwrap_or_else(|| Ok(CommandId::parse("4242").unwrap()))
     }
 
     async fn command_status(
@@ -209,6 +213,14 @@ struct World {
 /// The worker's Lambda timeout (template.yaml) and the poller's.
 const WORKER_TIMEOUT: i64 = 120;
 const POLLER_TIMEOUT: i64 = 55;
+
+/// The production settings, but the worker sleeping between command polls
+/// ([`crate::config::CommandWait::InInvocation`]): for what happens within one invocation.
+fn world_waiting_in_invocation() -> World {
+    let mut w = world();
+    w.app.settings.command_wait = crate::config::CommandWait::InInvocation;
+    w
+}
 
 fn world() -> World {
     let clock = Arc::new(SimClock::at_default_start());
@@ -363,7 +375,7 @@ async fn no_claim_without_time_for_default_import_the_job_goes_to_a_fresh_invoca
 
 #[tokio::test]
 async fn every_kontomatik_call_starts_with_its_budget_left_and_reads_end_before_the_hand_on() {
-    let w = world();
+    let w = world_waiting_in_invocation();
     *w.k.latency.lock().unwrap() = Duration::seconds(14);
     w.queued(1).await;
     *w.k.command_default.lock().unwrap() = CommandState::InProgress;
@@ -404,11 +416,25 @@ async fn every_kontomatik_call_starts_with_its_budget_left_and_reads_end_before_
 #[tokio::test]
 async fn a_command_that_stays_in_progress_is_followed_through_hand_ons_then_ended_with_the_retry_email(
 ) {
-    let w = world();
+    // An hour of 120 s invocations that hand on 20 s before their end.
+    stuck_command_is_ended_at_its_deadline(world_waiting_in_invocation(), 30..=40).await;
+}
+
+#[tokio::test]
+async fn a_command_that_stays_in_progress_is_followed_by_delayed_messages_then_ended_with_the_retry_email(
+) {
+    // An hour of polls 3 s apart, each its own short invocation (each poll takes 100 ms).
+    stuck_command_is_ended_at_its_deadline(world(), 1000..=1200).await;
+}
+
+async fn stuck_command_is_ended_at_its_deadline(
+    w: World,
+    expected_continuations: std::ops::RangeInclusive<usize>,
+) {
     w.queued(1).await;
     *w.k.command_default.lock().unwrap() = CommandState::InProgress;
     let mut continuations = 0;
-    for _ in 0..200 {
+    for _ in 0..2000 {
         let outcomes = w.deliver().await;
         continuations += outcomes
             .iter()
@@ -437,9 +463,8 @@ async fn a_command_that_stays_in_progress_is_followed_through_hand_ons_then_ende
     assert!(w.now() >= r.session_saved_at.unwrap() + crate::machine::import_deadline());
     assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_FAILED), 1);
     assert_eq!(w.k.count("default_import"), 1);
-    // An hour of 120 s invocations that hand on 20 s before their end.
     assert!(
-        (30..=40).contains(&continuations),
+        expected_continuations.contains(&continuations),
         "{continuations} hand-ons"
     );
     assert!(w.queue.pending().is_empty(), "nothing left on the queue");
@@ -447,7 +472,7 @@ async fn a_command_that_stays_in_progress_is_followed_through_hand_ons_then_ende
 
 #[tokio::test]
 async fn the_hand_on_continues_the_same_command_and_imports_once() {
-    let w = world();
+    let w = world_waiting_in_invocation();
     w.queued(1).await;
     // In progress for about three invocations, then done.
     *w.k.commands.lock().unwrap() = std::iter::repeat_n(CommandState::InProgress, 90).collect();
@@ -844,4 +869,125 @@ async fn a_write_whose_answer_was_lost_is_still_ours() {
     assert_eq!(w.queue.pending().len(), 1, "the import queued at once");
     let kinds: Vec<EventKind> = w.events.events().iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [EventKind::Succeeded]);
+}
+
+#[tokio::test]
+async fn a_job_waits_between_command_polls_as_a_delayed_message_and_holds_no_invocation() {
+    let w = world();
+    w.queued(1).await;
+    // Kontomatik needs 20 polls.
+    *w.k.commands.lock().unwrap() = std::iter::repeat_n(CommandState::InProgress, 19).collect();
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    let interval = w.app.settings.import_poll_interval;
+    let version_after_start = {
+        let started = w.now();
+        assert_eq!(w.deliver().await, [JobOutcome::Continued]);
+        // Claim, Default Import, one poll: 3 calls of 100 ms, no wait inside the invocation.
+        assert!(
+            w.now() - started < Duration::seconds(1),
+            "{}",
+            w.now() - started
+        );
+        w.get(1).await.version
+    };
+    let mut invocations = 1;
+    while w.get(1).await.state == State::ImportRunning {
+        let pending = w.queue.pending();
+        assert_eq!(pending.len(), 1, "one chain of jobs: {pending:?}");
+        let (_, visible_at, _) = &pending[0];
+        assert!(
+            *visible_at
+                >= w.now() + Duration::from_std(interval).unwrap() - Duration::milliseconds(300),
+            "the next poll waits on the queue: {visible_at} vs {}",
+            w.now()
+        );
+        assert!(w.deliver().await.is_empty(), "not visible before its delay");
+        w.clock.advance(Duration::from_std(interval).unwrap());
+        let started = w.now();
+        let outcomes = w.deliver().await;
+        assert_eq!(outcomes.len(), 1);
+        assert!(
+            w.now() - started < Duration::seconds(1),
+            "one short invocation per poll"
+        );
+        invocations += 1;
+        assert!(invocations <= 25, "never ends");
+    }
+    assert_eq!(w.get(1).await.state, State::Imported);
+    assert_eq!(invocations, 20, "one invocation per poll");
+    assert_eq!(w.k.count("default_import"), 1);
+    assert_eq!(w.k.count("command_status"), 20);
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_DONE), 1);
+    // Marked alive only when the mark is half worn: a minute of polls is not a write each.
+    let polls_writes = w.get(1).await.version - version_after_start;
+    assert!(polls_writes <= 4, "{polls_writes} writes for 19 hand-ons");
+    assert!(w.queue.pending().is_empty());
+}
+
+#[tokio::test]
+async fn a_full_jobs_quota_gives_the_claim_back_and_the_import_waits_instead_of_failing() {
+    let w = world();
+    w.queued(1).await;
+    w.k.imports
+        .lock()
+        .unwrap()
+        .push_back(Err(KontomatikError::JobsQuotaExceeded));
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    assert_eq!(w.deliver().await, [JobOutcome::Continued]);
+    let r = w.get(1).await;
+    assert_eq!(r.state, State::ImportQueued, "the claim is given back");
+    assert!(r.import.is_none());
+    assert_eq!(
+        w.mails_tagged(crate::notify::TAG_IMPORT_FAILED),
+        0,
+        "nobody told to sign in again"
+    );
+    let backoff = Duration::from_std(w.app.settings.jobs_quota_backoff).unwrap();
+    let pending = w.queue.pending();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert!(
+        pending[0].1 >= w.now() + backoff - Duration::seconds(1),
+        "backs off"
+    );
+    w.clock.advance(backoff / 2);
+    assert!(w.deliver().await.is_empty(), "not before the back-off");
+    // The poller meanwhile does not send a second job: the import is fresh.
+    let report = w
+        .app
+        .poll_due(w.now() + Duration::seconds(POLLER_TIMEOUT), 8)
+        .await
+        .unwrap();
+    assert_eq!(report.imports_queued, 0, "{report:?}");
+    w.clock.advance(backoff);
+    let outcomes = w.deliver().await;
+    assert_eq!(outcomes, [JobOutcome::Done(State::Imported)]);
+    assert_eq!(
+        w.k.count("default_import"),
+        2,
+        "the refused call, then the one that started the import"
+    );
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_DONE), 1);
+}
+
+#[tokio::test]
+async fn a_refused_default_import_other_than_the_quota_is_never_repeated() {
+    let w = world();
+    w.queued(1).await;
+    w.k.imports
+        .lock()
+        .unwrap()
+        .push_back(Err(KontomatikError::Transient("503".into())));
+    assert_eq!(w.deliver().await, [JobOutcome::Done(State::ImportFailed)]);
+    w.clock.advance(Duration::minutes(30));
+    w.app
+        .poll_due(w.now() + Duration::seconds(POLLER_TIMEOUT), 8)
+        .await
+        .unwrap();
+    w.deliver().await;
+    assert_eq!(
+        w.k.count("default_import"),
+        1,
+        "the call may have reached Kontomatik"
+    );
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_FAILED), 1);
 }

@@ -1,9 +1,11 @@
 //! Step 5: run the import of one saved session. Default Import is called **at most once per
 //! session, ever**: the claim (`import_running`) is written before the call, and a job that finds
 //! the claim taken without a command id never calls again. The command is polled every few
-//! seconds until final; when the worker's time runs short it hands on through a delayed message.
+//! seconds until final. Between two polls the job waits as a delayed message (no invocation
+//! held; [`CommandWait`]), and whenever the worker's time runs short it hands on the same way.
 
 use super::{App, FlowError, Step};
+use crate::config::CommandWait;
 use crate::domain::{CommandId, ErrorInfo, SessionData, Timestamp};
 use crate::import::{ImportSummary, SummaryBuilder};
 use crate::machine::{Event, Redirection, State};
@@ -139,6 +141,21 @@ impl App {
                     Step::Gone => Ok(JobOutcome::Done(State::Expired)),
                 }
             }
+            // Refused before anything started (too many jobs run at Kontomatik): nothing to
+            // repeat. The claim is given back and the job waits; under a burst the imports
+            // queue up instead of failing.
+            Err(KontomatikError::JobsQuotaExceeded) => {
+                crate::metrics::count("DefaultImport", Some(("Outcome", "quota_full")));
+                tracing::info!(redirection = %r.id, "Kontomatik's jobs quota is full; the import waits");
+                match self.step(&r, |_| Event::ImportNotStarted).await? {
+                    Step::Applied(queued) => {
+                        self.hand_on(&queued, job.continuation, self.settings.jobs_quota_backoff)
+                            .await
+                    }
+                    Step::Refused(current) => Ok(JobOutcome::Done(current.state)),
+                    Step::Gone => Ok(JobOutcome::Done(State::Expired)),
+                }
+            }
             // Whatever the failure, the call may have reached Kontomatik: it is never repeated.
             // The user signs in again for a new session (Kontomatik's rule for Default Import).
             Err(e) => {
@@ -191,9 +208,14 @@ impl App {
         self.queue.enqueue(&next, delay).await?;
         // The job is on the queue: from here this invocation succeeds whatever happens, or
         // the redelivered message would start a second chain beside the continuation.
-        match self.step(r, |_| Event::ImportJobSent).await {
-            Ok(_) => {}
-            Err(e) => {
+        // Marked alive only when the mark is half worn: a job handed on every few seconds
+        // writes once every few minutes, not at every poll.
+        let fresh = r.next_poll_at.is_some_and(|at| {
+            at - self.now() > crate::machine::import_stale_after() / 2
+                || at >= r.import_deadline_at()
+        });
+        if !fresh {
+            if let Err(e) = self.step(r, |_| Event::ImportJobSent).await {
                 tracing::warn!(redirection = %r.id, error = %e, "handed on, but the import could not be marked alive")
             }
         }
@@ -235,7 +257,12 @@ impl App {
                 .command_status_within(&cmd, &mut summary, limit)
                 .await
             {
-                Ok(status) if !status.state.is_final() => self.pause.pause(interval).await,
+                Ok(status) if !status.state.is_final() => match self.settings.command_wait {
+                    CommandWait::DelayedMessage => {
+                        return self.hand_on(&r, job.continuation + 1, interval).await
+                    }
+                    CommandWait::InInvocation => self.pause.pause(interval).await,
+                },
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
                     let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
                     let summary = summary.build();
@@ -273,7 +300,12 @@ impl App {
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!(redirection = %r.id, error = %e, "command status check failed; retrying");
-                    self.pause.pause(interval * 2).await;
+                    match self.settings.command_wait {
+                        CommandWait::DelayedMessage => {
+                            return self.hand_on(&r, job.continuation + 1, interval * 2).await
+                        }
+                        CommandWait::InInvocation => self.pause.pause(interval * 2).await,
+                    }
                 }
                 Err(e) => {
                     return self
