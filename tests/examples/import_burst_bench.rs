@@ -6,7 +6,8 @@
 //! Time runs `--speed` times faster than real time, on one clock for us and the sandbox.
 //!
 //!   cargo run --release -p e2e-tests --example import_burst_bench -- [--users 1000]
-//!       [--import-secs 30] [--quota N] [--speed 50] [--readme]
+//!       [--import-secs 30] [--quota N] [--latency-ms 300] [--speed 50] [--section NAME]
+//!       [--readme]
 //!
 //! Three ways of running the worker are compared on the same burst:
 //! - a batch's jobs one after another, sleeping between command polls (the worker before);
@@ -78,6 +79,7 @@ async fn burst(
     import_secs: i64,
     quota: Option<u32>,
     speed: f64,
+    latency_ms: u64,
 ) -> Outcome {
     let clock = ScaledClock::new(speed);
     let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
@@ -153,6 +155,11 @@ async fn burst(
         .buffer_unordered(16)
         .collect()
         .await;
+    // Kontomatik's answers take their (simulated) time from here on.
+    sandbox.handle.set_faults(kontomatik_sandbox::FaultConfig {
+        latency_ms: (latency_ms as f64 / speed).round() as u64,
+        ..Default::default()
+    });
     let t0 = clock.now();
     let stats = Arc::new(std::sync::Mutex::new((0u64, Duration::zero())));
     let started_in_2_min = Arc::new(std::sync::Mutex::new(None::<u64>));
@@ -271,9 +278,11 @@ async fn main() {
     let import_secs: i64 = arg(&args, "--import-secs").unwrap_or(30);
     let quota: Option<u32> = arg(&args, "--quota");
     let speed: f64 = arg(&args, "--speed").unwrap_or(50.0);
+    // Each Kontomatik answer, in simulated milliseconds.
+    let latency_ms: u64 = arg(&args, "--latency-ms").unwrap_or(300);
     let mut rows = vec![
         format!(
-            "{users} successful sign-ins at once; each import takes {import_secs} s at Kontomatik{}; the worker as the template runs it (5 invocations at once, batches of 5, 120 s timeout); simulated time at {speed}× real time.\n",
+            "{users} successful sign-ins at once; each import takes {import_secs} s at Kontomatik{}, each answer {latency_ms} ms; the worker as the template runs it (5 invocations at once, batches of 5, 120 s timeout); simulated time at {speed}× real time.\n",
             quota.map_or(String::new(), |q| format!(", at most {q} running at once (jobs quota)"))
         ),
         "| worker | Default Imports started in the first 2 min | all ended after | imported / failed | invocations | billed worker time per import | duplicate Default Imports | quota refusals |".to_owned(),
@@ -284,7 +293,7 @@ async fn main() {
         Way::ConcurrentSleeping,
         Way::ConcurrentDelayed,
     ] {
-        let o = burst(way, users, import_secs, quota, speed).await;
+        let o = burst(way, users, import_secs, quota, speed, latency_ms).await;
         assert_eq!(o.duplicates, 0, "a second Default Import for a session");
         assert!(o.imports_started <= users as u64);
         rows.push(format!(
@@ -308,9 +317,10 @@ async fn main() {
     println!("{text}");
     if readme {
         e2e_tests::write_readme_section(
-            "import-burst",
+            &arg::<String>(&args, "--section").unwrap_or_else(|| "import-burst".to_owned()),
             &format!(
-                "`cargo run --release -p e2e-tests --example import_burst_bench -- --readme`. {}\n\n{text}",
+                "`cargo run --release -p e2e-tests --example import_burst_bench -- {}`. {}\n\n{text}",
+                args.join(" "),
                 e2e_tests::machine_line()
             ),
         );
