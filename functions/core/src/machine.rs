@@ -194,6 +194,11 @@ pub struct Redirection {
     /// recognises its own write by it (two writers may compute the same transition).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_id: Option<String>,
+    /// The number of the one live import job (raised by every hand-on and every re-sent
+    /// job): a job with a lower number is a stale copy — an SQS duplicate, a redelivery, or
+    /// the job of a chain another job continued — and ends without acting.
+    #[serde(default)]
+    pub job_continuation: u32,
 }
 
 /// What a new redirection is made of.
@@ -234,6 +239,7 @@ impl Redirection {
             import: None,
             email_unsent: false,
             write_id: None,
+            job_continuation: 0,
         }
     }
 
@@ -324,11 +330,13 @@ pub enum Event {
     /// Default Import answered with this command id.
     ImportCommandStarted { command_id: CommandId },
     /// Kontomatik refused Default Import before starting anything (its jobs quota was full):
-    /// the claim is given back and the import queued again. Only before a command id exists.
-    ImportNotStarted,
-    /// A job for the import went on the queue again (a worker handing on, or the poller
-    /// sweeping up a stale import): it is not stale until [`import_stale_after`] from now.
-    ImportJobSent,
+    /// the claim taken at `claimed_at` is given back and the import queued again. Only that
+    /// claim, and only before a command id exists.
+    ImportNotStarted { claimed_at: Timestamp },
+    /// A job numbered `continuation` is about to go on the queue (a worker handing on, or the
+    /// poller sweeping up a stale import): it is the one live job from now on, and the import
+    /// is not stale until [`import_stale_after`] from now. Only a higher number than the last.
+    ImportJobSent { continuation: u32 },
     /// The poller gave up on a stale import at its deadline. Applies only while the import is
     /// still due (`next_poll_at` passed): a worker that moved it meanwhile wins.
     ImportAbandoned { error: ErrorInfo },
@@ -382,8 +390,8 @@ impl Event {
             Event::ImportQueued => EventKind::ImportQueued,
             Event::ImportClaimed => EventKind::ImportClaimed,
             Event::ImportCommandStarted { .. } => EventKind::ImportCommandStarted,
-            Event::ImportNotStarted => EventKind::ImportNotStarted,
-            Event::ImportJobSent => EventKind::ImportJobSent,
+            Event::ImportNotStarted { .. } => EventKind::ImportNotStarted,
+            Event::ImportJobSent { .. } => EventKind::ImportJobSent,
             Event::ImportAbandoned { .. } => EventKind::ImportAbandoned,
             Event::ImportFinished { .. } => EventKind::ImportFinished,
             Event::FollowUpSent => EventKind::FollowUpSent,
@@ -508,14 +516,23 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
             }
             next.next_poll_at = Some(r.import_check_at(now));
         }
-        (ImportRunning, Event::ImportNotStarted)
-            if r.import.as_ref().is_some_and(|i| i.command_id.is_none()) =>
+        (ImportRunning, Event::ImportNotStarted { claimed_at })
+            if r.import
+                .as_ref()
+                .is_some_and(|i| i.command_id.is_none() && i.claimed_at == claimed_at) =>
         {
             next.state = ImportQueued;
             next.import = None;
             next.next_poll_at = Some(r.import_check_at(now));
         }
-        (ImportQueued | ImportRunning, Event::ImportJobSent) => {
+        (SessionSaved | ImportQueued | ImportRunning, Event::ImportJobSent { continuation })
+            if continuation > r.job_continuation =>
+        {
+            // A job handed on before its import was marked queued marks it now.
+            if r.state == SessionSaved {
+                next.state = ImportQueued;
+            }
+            next.job_continuation = continuation;
             next.next_poll_at = Some(r.import_check_at(now));
         }
         (ImportQueued | ImportRunning, Event::ImportAbandoned { error })
@@ -629,8 +646,8 @@ pub(crate) mod tests {
             Event::ImportCommandStarted {
                 command_id: CommandId::parse("77").expect("cmd"),
             },
-            Event::ImportNotStarted,
-            Event::ImportJobSent,
+            Event::ImportNotStarted { claimed_at: t0() },
+            Event::ImportJobSent { continuation: 1 },
             Event::ImportAbandoned { error: error() },
             Event::ImportFinished { error: None },
             Event::FollowUpSent,
@@ -686,6 +703,7 @@ pub(crate) mod tests {
         v.push((ImportRunning, E::ImportNotStarted, ImportQueued));
         v.push((ImportRunning, E::ImportFinished, Imported));
         v.push((ImportQueued, E::ImportJobSent, ImportQueued));
+        v.push((SessionSaved, E::ImportJobSent, ImportQueued));
         // `in_state` makes them due (next_poll_at in the past).
         v.push((ImportQueued, E::ImportAbandoned, ImportFailed));
         v.push((ImportRunning, E::ImportAbandoned, ImportFailed));
@@ -871,6 +889,54 @@ pub(crate) mod tests {
             started.import.and_then(|i| i.command_id).map(String::from),
             Some("1".into())
         );
+    }
+
+    #[test]
+    fn a_claim_is_given_back_only_by_its_own_taker_and_only_before_a_command_id() {
+        let r = in_state(State::ImportRunning);
+        let other_claim = Event::ImportNotStarted {
+            claimed_at: t0() + Duration::seconds(1),
+        };
+        assert!(
+            apply(&r, other_claim, t0()).is_err(),
+            "another worker's claim"
+        );
+        let started = apply(
+            &r,
+            Event::ImportCommandStarted {
+                command_id: CommandId::parse("1").expect("cmd"),
+            },
+            t0(),
+        )
+        .expect("started");
+        let ours = Event::ImportNotStarted { claimed_at: t0() };
+        assert!(
+            apply(&started, ours.clone(), t0()).is_err(),
+            "a command runs"
+        );
+        let released = apply(&r, ours, t0()).expect("released");
+        assert_eq!(released.state, State::ImportQueued);
+        assert!(released.import.is_none());
+    }
+
+    #[test]
+    fn only_a_newer_import_job_becomes_the_live_one() {
+        let r = in_state(State::ImportRunning);
+        let sent = apply(&r, Event::ImportJobSent { continuation: 3 }, t0()).expect("newer");
+        assert_eq!(sent.job_continuation, 3);
+        for stale in [0, 2, 3] {
+            assert!(
+                apply(
+                    &sent,
+                    Event::ImportJobSent {
+                        continuation: stale
+                    },
+                    t0()
+                )
+                .is_err(),
+                "{stale}"
+            );
+        }
     }
 
     #[test]

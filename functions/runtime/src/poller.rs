@@ -32,7 +32,9 @@ pub async fn handle_event(
     // (the client's timeout and the writes after it) left.
     let deadline = deadline_of(app, &event.context);
     let shards = match event.payload {
-        PollerEvent::Shards { shards } => {
+        PollerEvent::Shards { mut shards } => {
+            shards.sort_unstable();
+            shards.dedup();
             if shards.is_empty() || shards.iter().any(|s| *s >= POLL_SHARDS) {
                 return Err(format!(
                     "the schedule's input names shards {shards:?}; there are {POLL_SHARDS} (0-{})",

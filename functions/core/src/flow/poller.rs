@@ -268,7 +268,7 @@ impl App {
     /// Applies `event` to `r` exactly as read (one conditional write, no retry): the stored
     /// result, or `None` when the event does not apply or another writer moved `r` first. Of
     /// two overlapping runs, only the one whose lease lands goes on with the item.
-    async fn lease(
+    pub(super) async fn lease(
         &self,
         r: &crate::machine::Redirection,
         event: Event,
@@ -310,10 +310,14 @@ impl App {
         tracing::info!(redirection = %r.id, state = r.state.as_str(), "re-enqueueing a stale import");
         let job = crate::ports::ImportJob {
             redirection_id: r.id.clone(),
-            continuation: 0,
+            continuation: r.job_continuation + 1,
         };
-        // Marked first, on the version read: of two overlapping runs only one sends the job.
-        if self.lease(&r, Event::ImportJobSent).await?.is_none() {
+        // Marked first, on the version read: of two overlapping runs only one sends the job,
+        // and the job it sends is the live one (any older copy still on the queue ends).
+        let sent = Event::ImportJobSent {
+            continuation: job.continuation,
+        };
+        if self.lease(&r, sent).await?.is_none() {
             return Ok(One::Skipped);
         }
         self.queue.enqueue(&job, std::time::Duration::ZERO).await?;

@@ -21,8 +21,8 @@ use crate::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
 use crate::import::ImportSink;
 use crate::machine::{Event, NewRedirection, Redirection, State};
 use crate::ports::{
-    poll_shard, CommandStatus, FetchRedirection, ImportJob, ImportQueueConsumer, Kontomatik,
-    KontomatikError, RedirectionLink, RedirectionStore, SignOut, POLL_SHARDS,
+    poll_shard, CommandStatus, FetchRedirection, ImportJob, ImportQueue, ImportQueueConsumer,
+    Kontomatik, KontomatikError, RedirectionLink, RedirectionStore, SignOut, POLL_SHARDS,
 };
 
 /// Kontomatik as a script: each call takes `latency` on the clock; statuses and command states
@@ -597,12 +597,14 @@ async fn a_404_from_a_young_redirection_is_a_fault_not_the_window_closing() {
 
 #[tokio::test]
 async fn a_poller_run_ends_before_its_deadline_whatever_the_latency() {
-    for latency in [1, 9, 14, 15] {
+    // One at a time, and as the function runs them (32 at once; here each call moves the
+    // one clock, so checks at once still cost time).
+    for (latency, concurrency) in [1, 9, 14, 15].into_iter().flat_map(|l| [(l, 1), (l, 32)]) {
         let w = world();
         *w.k.latency.lock().unwrap() = Duration::seconds(latency);
-        w.due_population(40).await;
+        w.due_population(400).await;
         let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
-        let report = w.app.poll_due(deadline, 1).await.unwrap();
+        let report = w.app.poll_due(deadline, concurrency).await.unwrap();
         assert!(report.out_of_time, "{latency}s: {report:?}");
         assert!(report.checked > 0);
         assert!(
@@ -879,17 +881,14 @@ async fn a_job_waits_between_command_polls_as_a_delayed_message_and_holds_no_inv
     *w.k.commands.lock().unwrap() = std::iter::repeat_n(CommandState::InProgress, 19).collect();
     *w.k.command_default.lock().unwrap() = CommandState::Successful;
     let interval = w.app.settings.import_poll_interval;
-    let version_after_start = {
-        let started = w.now();
-        assert_eq!(w.deliver().await, [JobOutcome::Continued]);
-        // Claim, Default Import, one poll: 3 calls of 100 ms, no wait inside the invocation.
-        assert!(
-            w.now() - started < Duration::seconds(1),
-            "{}",
-            w.now() - started
-        );
-        w.get(1).await.version
-    };
+    let started = w.now();
+    assert_eq!(w.deliver().await, [JobOutcome::Continued]);
+    // Claim, Default Import, one poll: 3 calls of 100 ms, no wait inside the invocation.
+    assert!(
+        w.now() - started < Duration::seconds(1),
+        "{}",
+        w.now() - started
+    );
     let mut invocations = 1;
     while w.get(1).await.state == State::ImportRunning {
         let pending = w.queue.pending();
@@ -918,9 +917,6 @@ async fn a_job_waits_between_command_polls_as_a_delayed_message_and_holds_no_inv
     assert_eq!(w.k.count("default_import"), 1);
     assert_eq!(w.k.count("command_status"), 20);
     assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_DONE), 1);
-    // Marked alive only when the mark is half worn: a minute of polls is not a write each.
-    let polls_writes = w.get(1).await.version - version_after_start;
-    assert!(polls_writes <= 4, "{polls_writes} writes for 19 hand-ons");
     assert!(w.queue.pending().is_empty());
 }
 
@@ -990,4 +986,110 @@ async fn a_refused_default_import_other_than_the_quota_is_never_repeated() {
         "the call may have reached Kontomatik"
     );
     assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_FAILED), 1);
+}
+
+/// Runs the job on the queue until the import is final, the poller every minute meanwhile;
+/// asserts that there is never more than one job for the import.
+async fn follow_to_the_end(w: &World) {
+    let mut last_poller = w.now();
+    for _ in 0..2000 {
+        if matches!(w.get(1).await.state, State::Imported | State::ImportFailed) {
+            return;
+        }
+        w.deliver().await;
+        assert!(
+            w.queue.pending().len() <= 1,
+            "two chains: {:?}",
+            w.queue.pending()
+        );
+        w.clock.advance(Duration::seconds(1));
+        if w.now() - last_poller >= Duration::minutes(1) {
+            last_poller = w.now();
+            w.app
+                .poll_due(w.now() + Duration::seconds(POLLER_TIMEOUT), 32)
+                .await
+                .unwrap();
+        }
+    }
+    panic!("the import never ended");
+}
+
+#[tokio::test]
+async fn a_duplicate_of_a_waiting_job_ends_and_one_chain_follows_the_command() {
+    let w = world();
+    w.queued(1).await;
+    *w.k.commands.lock().unwrap() = std::iter::repeat_n(CommandState::InProgress, 30).collect();
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    assert_eq!(w.deliver().await, [JobOutcome::Continued]);
+    // SQS delivers the waiting job twice, both copies in one batch, run at once.
+    let (job, _, _) = w.queue.pending()[0].clone();
+    w.queue.enqueue(&job, StdDuration::ZERO).await.unwrap();
+    w.clock.advance(Duration::seconds(4));
+    let batch = w
+        .queue
+        .receive(10, StdDuration::from_secs(720))
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 2);
+    let deadline = w.now() + Duration::seconds(WORKER_TIMEOUT);
+    let (a, b) = futures::join!(
+        w.app.run_import(&batch[0].job, deadline),
+        w.app.run_import(&batch[1].job, deadline)
+    );
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| matches!(o, JobOutcome::Continued));
+    assert!(
+        matches!(outcomes, [JobOutcome::Done(_), JobOutcome::Continued]),
+        "one copy goes on, the other ends: {outcomes:?}"
+    );
+    for d in &batch {
+        w.queue.ack(&d.receipt).await.unwrap();
+    }
+    assert_eq!(w.queue.pending().len(), 1, "one chain");
+    // A copy arriving later still is stale.
+    w.queue.enqueue(&job, StdDuration::ZERO).await.unwrap();
+    follow_to_the_end(&w).await;
+    assert_eq!(w.get(1).await.state, State::Imported);
+    assert_eq!(w.k.count("default_import"), 1);
+    assert_eq!(w.mails_tagged(crate::notify::TAG_IMPORT_DONE), 1);
+}
+
+#[tokio::test]
+async fn a_waiting_job_whose_invocation_failed_comes_back_and_the_poller_sends_no_second_one() {
+    let w = world();
+    w.queued(1).await;
+    // Six minutes of polls, then the command ends.
+    *w.k.commands.lock().unwrap() = std::iter::repeat_n(CommandState::InProgress, 200).collect();
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    let until = w.now() + Duration::minutes(6);
+    while w.now() < until {
+        w.deliver().await;
+        w.clock.advance(Duration::seconds(1));
+    }
+    // This delivery's invocation fails (a crash): the message comes back after the
+    // visibility timeout, 12 minutes, while the poller runs every minute.
+    w.clock.advance(Duration::seconds(4));
+    let lost = w
+        .queue
+        .receive(10, StdDuration::from_secs(720))
+        .await
+        .unwrap();
+    assert_eq!(lost.len(), 1);
+    for _ in 0..13 {
+        w.clock.advance(Duration::minutes(1));
+        let report = w
+            .app
+            .poll_due(w.now() + Duration::seconds(POLLER_TIMEOUT), 32)
+            .await
+            .unwrap();
+        assert_eq!(
+            report.imports_queued, 0,
+            "the import is still alive: {report:?}"
+        );
+    }
+    assert_eq!(w.queue.pending().len(), 1, "only the redelivered job");
+    *w.k.commands.lock().unwrap() = VecDeque::new();
+    follow_to_the_end(&w).await;
+    assert_eq!(w.get(1).await.state, State::Imported);
+    assert_eq!(w.k.count("default_import"), 1);
 }

@@ -36,6 +36,27 @@ pub(super) fn failure(code: &str, message: impl Into<String>) -> ErrorInfo {
     }
 }
 
+/// Why a job goes back on the queue.
+#[derive(Debug, Clone, Copy)]
+enum HandOn {
+    /// Between two command polls.
+    Wait,
+    /// The invocation's time is running out.
+    Deadline,
+    /// Kontomatik's jobs quota was full; nothing was started.
+    QuotaFull,
+}
+
+impl HandOn {
+    fn as_str(self) -> &'static str {
+        match self {
+            HandOn::Wait => "wait",
+            HandOn::Deadline => "deadline",
+            HandOn::QuotaFull => "quota_full",
+        }
+    }
+}
+
 /// How an import ended.
 #[derive(Debug, Clone)]
 pub(super) enum Ended {
@@ -61,6 +82,12 @@ impl App {
             tracing::warn!(redirection = %job.redirection_id, "import job for an unknown redirection");
             return Ok(JobOutcome::Done(State::Expired));
         };
+        // A stale copy (an SQS duplicate, a redelivery, a job of a chain that went on without
+        // it): the live job does the work.
+        if job.continuation < r.job_continuation {
+            tracing::info!(redirection = %r.id, continuation = job.continuation, live = r.job_continuation, "a stale copy of the import job; it ends");
+            return Ok(JobOutcome::Done(r.state));
+        }
         // The machine saves the session with `session_saved`; without one there is nothing to
         // import (finishing only applies to a running import; any other state is left as is).
         let Some(session) = r.session.clone() else {
@@ -85,7 +112,7 @@ impl App {
                     // for storing its command id. Else a fresh invocation takes the job.
                     if self.now() + self.settings.kontomatik_call_budget >= deadline {
                         return self
-                            .hand_on(&r, job.continuation, std::time::Duration::ZERO)
+                            .hand_on(&r, job, std::time::Duration::ZERO, HandOn::Deadline)
                             .await;
                     }
                     match self.step(&r, |_| Event::ImportClaimed).await? {
@@ -147,9 +174,18 @@ impl App {
             Err(KontomatikError::JobsQuotaExceeded) => {
                 crate::metrics::count("DefaultImport", Some(("Outcome", "quota_full")));
                 tracing::info!(redirection = %r.id, "Kontomatik's jobs quota is full; the import waits");
-                match self.step(&r, |_| Event::ImportNotStarted).await? {
+                let claimed_at = r.import.as_ref().map_or(r.updated_at, |i| i.claimed_at);
+                match self
+                    .step(&r, |_| Event::ImportNotStarted { claimed_at })
+                    .await?
+                {
                     Step::Applied(queued) => {
-                        self.hand_on(&queued, job.continuation, self.settings.jobs_quota_backoff)
+                        // Spread out, so that the refused jobs of a burst do not all come back
+                        // at the same moment.
+                        let backoff = self.settings.jobs_quota_backoff;
+                        let spread = backoff
+                            .mul_f64(crate::pacing::Pacing::jitter(&queued.id, job.continuation));
+                        self.hand_on(&queued, job, backoff + spread, HandOn::QuotaFull)
                             .await
                     }
                     Step::Refused(current) => Ok(JobOutcome::Done(current.state)),
@@ -193,34 +229,41 @@ impl App {
         .await
     }
 
-    /// Puts the job back on the queue for a fresh invocation after `delay`, and marks the
-    /// import as alive (the poller's sweep leaves it alone for a while).
+    /// Puts the job back on the queue for a fresh invocation after `delay`, as the next live
+    /// job (`job`'s number + 1), marking the import alive. The mark is written first, on the
+    /// version this job holds: of two copies of one job (an SQS duplicate, a redelivery) only
+    /// the one whose mark lands goes on, and the other ends — two chains never follow one
+    /// command. If the send then fails, the import is stale once its mark wears out and the
+    /// poller sends a new job.
     async fn hand_on(
         &self,
         r: &Redirection,
-        continuation: u32,
+        job: &ImportJob,
         delay: std::time::Duration,
+        why: HandOn,
     ) -> Result<JobOutcome, FlowError> {
         let next = ImportJob {
             redirection_id: r.id.clone(),
-            continuation,
+            continuation: job.continuation + 1,
         };
+        let sent = Event::ImportJobSent {
+            continuation: next.continuation,
+        };
+        if self.lease(r, sent).await?.is_none() {
+            tracing::info!(redirection = %r.id, continuation = job.continuation, "another job went on with this import; this copy ends");
+            return Ok(JobOutcome::Done(r.state));
+        }
         self.queue.enqueue(&next, delay).await?;
-        // The job is on the queue: from here this invocation succeeds whatever happens, or
-        // the redelivered message would start a second chain beside the continuation.
-        // Marked alive only when the mark is half worn: a job handed on every few seconds
-        // writes once every few minutes, not at every poll.
-        let fresh = r.next_poll_at.is_some_and(|at| {
-            at - self.now() > crate::machine::import_stale_after() / 2
-                || at >= r.import_deadline_at()
-        });
-        if !fresh {
-            if let Err(e) = self.step(r, |_| Event::ImportJobSent).await {
-                tracing::warn!(redirection = %r.id, error = %e, "handed on, but the import could not be marked alive")
+        match why {
+            // Every few seconds per import: not worth a log line or a metric each.
+            HandOn::Wait => {
+                tracing::debug!(redirection = %r.id, continuation = next.continuation, "waiting for the command")
+            }
+            HandOn::Deadline | HandOn::QuotaFull => {
+                crate::metrics::count("WorkerHandOn", None);
+                tracing::info!(redirection = %r.id, continuation = next.continuation, reason = why.as_str(), "import handed on");
             }
         }
-        crate::metrics::count("WorkerHandOn", None);
-        tracing::info!(redirection = %r.id, continuation, "import handed on");
         Ok(JobOutcome::Continued)
     }
 
@@ -243,7 +286,7 @@ impl App {
                     .await;
             }
             if now + margin >= deadline {
-                return self.hand_on(&r, job.continuation + 1, interval).await;
+                return self.hand_on(&r, job, interval, HandOn::Deadline).await;
             }
             // Never past the hand-on point, nor past the import's deadline, however long the
             // result takes to read.
@@ -259,7 +302,7 @@ impl App {
             {
                 Ok(status) if !status.state.is_final() => match self.settings.command_wait {
                     CommandWait::DelayedMessage => {
-                        return self.hand_on(&r, job.continuation + 1, interval).await
+                        return self.hand_on(&r, job, interval, HandOn::Wait).await
                     }
                     CommandWait::InInvocation => self.pause.pause(interval).await,
                 },
@@ -302,7 +345,7 @@ impl App {
                     tracing::warn!(redirection = %r.id, error = %e, "command status check failed; retrying");
                     match self.settings.command_wait {
                         CommandWait::DelayedMessage => {
-                            return self.hand_on(&r, job.continuation + 1, interval * 2).await
+                            return self.hand_on(&r, job, interval * 2, HandOn::Wait).await
                         }
                         CommandWait::InInvocation => self.pause.pause(interval * 2).await,
                     }
