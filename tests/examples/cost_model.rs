@@ -22,6 +22,7 @@ use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use e2e_tests::bench_arg as arg;
 use e2e_tests::flow::Flow;
 use signin_core::machine::State;
 
@@ -320,11 +321,6 @@ async fn persona(p: Persona, idle: &Usage, import_polls: u32) -> Usage {
         }
     }
     u
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).and_then(|v| v.parse().ok())
 }
 
 fn dollars(x: f64) -> String {

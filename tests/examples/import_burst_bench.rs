@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use e2e_tests::bench_arg as arg;
 use e2e_tests::{client_for, fetch_request, API_KEY};
 use futures::StreamExt;
 use kontomatik_sandbox::{start_local, SandboxOptions, SimConfig, TimeSource, UserAction};
@@ -263,11 +264,6 @@ async fn burst(
         duplicates: counters.duplicate_imports,
         quota_refusals: counters.jobs_quota_refusals,
     }
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).and_then(|v| v.parse().ok())
 }
 
 #[tokio::main]

@@ -25,6 +25,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate};
+use e2e_tests::bench_arg as arg;
 use e2e_tests::flow::Recorder;
 use e2e_tests::{client_for, fetch_request, API_KEY};
 use futures::StreamExt;
@@ -302,11 +303,6 @@ async fn scenario(
         rate_limited: counters.rate_limited,
         requests: recorder.counts(),
     }
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
-    let i = args.iter().position(|a| a == name)?;
-    args.get(i + 1).and_then(|v| v.parse().ok())
 }
 
 #[tokio::main]

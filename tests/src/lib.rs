@@ -186,6 +186,12 @@ pub fn write_readme_section(name: &str, body: &str) {
     std::fs::write(&path, updated).expect("README.md written");
 }
 
+/// A benchmark's `--name value` argument, parsed; `None` when absent or unreadable.
+pub fn bench_arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).and_then(|v| v.parse().ok())
+}
+
 /// One line naming the machine a benchmark ran on (cores, model) and the day.
 pub fn machine_line() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
