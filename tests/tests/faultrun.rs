@@ -37,6 +37,7 @@ async fn twenty_seeds_of_two_hundred_users_keep_every_promise() {
         );
     }
     for fault in [
+        "sandbox: handled, answer lost",
         "duplicate delivery",
         "overlapping poller run",
         "mail send failed",

@@ -456,6 +456,33 @@ async fn injected_faults_become_typed_transient_errors() {
 }
 
 #[tokio::test]
+async fn a_lost_reply_is_a_call_that_happened_though_the_caller_saw_an_error() {
+    let f = SandboxFixture::start().await;
+    let session = successful_session(&f, "DemoBank").await;
+    f.sandbox.handle.set_faults(FaultConfig {
+        next: vec![Fault::LostReply],
+        ..Default::default()
+    });
+    let err = f
+        .client
+        .default_import(&session, since())
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    let c = f.sandbox.handle.counters();
+    assert_eq!(c.imports_started, 1, "Kontomatik started the import");
+    assert_eq!(c.lost_replies, 1);
+    // Calling again is what the worker must never do: the session is spent.
+    assert_eq!(
+        f.client
+            .default_import(&session, since())
+            .await
+            .unwrap_err(),
+        KontomatikError::AlreadyImported
+    );
+}
+
+#[tokio::test]
 async fn a_slow_reply_times_out_on_the_client() {
     let f = SandboxFixture::start().await;
     f.sandbox.handle.set_faults(FaultConfig {

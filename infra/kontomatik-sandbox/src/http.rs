@@ -75,6 +75,9 @@ pub enum Fault {
     Drop,
     /// Answer 429 with `Retry-After`.
     RateLimit,
+    /// Handle the request for real, then break the connection before the answer: the caller
+    /// cannot tell whether it happened (a Default Import that started, unknown to us).
+    LostReply,
 }
 
 /// Faults to inject: shares of calls (0.0–1.0, drawn from a seeded generator) and a list of
@@ -87,6 +90,8 @@ pub struct FaultConfig {
     pub slow_ms: u64,
     pub drop_rate: f64,
     pub rate_limit_rate: f64,
+    /// Share of calls handled whose answer is then lost ([`Fault::LostReply`]).
+    pub lost_reply_rate: f64,
     /// The `Retry-After` of an injected 429, in seconds (30 when 0).
     pub retry_after_secs: u64,
     /// Every API answer is held this long (real time), as a distant Kontomatik would be:
@@ -114,6 +119,7 @@ impl Faults {
             (c.slow_rate, Fault::Slow),
             (c.drop_rate, Fault::Drop),
             (c.rate_limit_rate, Fault::RateLimit),
+            (c.lost_reply_rate, Fault::LostReply),
         ] {
             edge += rate.clamp(0.0, 1.0);
             if x < edge {
@@ -350,17 +356,37 @@ async fn inject_faults(State(s): Shr, req: Request, next: Next) -> Response {
             tokio::time::sleep(StdDuration::from_millis(slow_ms)).await;
             next.run(req).await
         }
-        Some(Fault::Drop) => {
-            let broken = futures::stream::once(async {
-                Err::<Bytes, std::io::Error>(std::io::Error::other("injected fault: dropped"))
-            });
-            Response::builder()
-                .status(StatusCode::OK)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from_stream(broken))
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        Some(Fault::Drop) => broken_answer(),
+        Some(Fault::LostReply) => {
+            let status_of = req
+                .uri()
+                .path()
+                .strip_prefix(wire::REDIRECTION_STATUS.trim_end_matches("{id}"))
+                .map(str::to_owned);
+            let handled = next.run(req).await;
+            {
+                let mut sim = lock(&s.sim);
+                sim.counters.lost_replies += 1;
+                if let Some(id) = status_of {
+                    sim.status_answer_lost(&id);
+                }
+            }
+            drop(handled);
+            broken_answer()
         }
     }
+}
+
+/// Headers, then a broken connection instead of the body.
+fn broken_answer() -> Response {
+    let broken = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("injected fault: dropped"))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(broken))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 // --- every API request: the log, and secrets where they do not belong ----------------------

@@ -304,6 +304,11 @@ pub struct Counters {
     pub faults_injected: u64,
     /// Default Import calls refused with `JobsQuotaExceeded` (nothing started).
     pub jobs_quota_refusals: u64,
+    /// Calls handled whose answer was then lost (an injected fault).
+    pub lost_replies: u64,
+    /// 429s for a read sooner than allowed after a status read whose answer was lost: the
+    /// caller could not know it counted (a consequence of the fault, not over-polling).
+    pub rate_limited_after_lost_reply: u64,
 }
 
 #[derive(Debug, Default)]
@@ -316,6 +321,9 @@ pub struct Sim {
     pub owner_data: HashMap<String, OwnerData>,
     pub counters: Counters,
     next_command: u64,
+    /// Ids whose last status read was handled but its answer lost (an injected fault), and
+    /// when: the caller cannot know that the read counted.
+    lost_status_reads: HashMap<String, Time>,
 }
 
 pub const ENDPOINT_FETCH: &str = "fetch_redirection";
@@ -401,6 +409,9 @@ impl Sim {
             if unchanged && now - last < min {
                 let wait = (min - (now - last)).num_seconds().max(1) as u64;
                 self.counters.rate_limited += 1;
+                if self.lost_status_reads.get(id) == Some(&last) {
+                    self.counters.rate_limited_after_lost_reply += 1;
+                }
                 return Err(SimError::RateLimited {
                     retry_after_secs: wait,
                 });
@@ -414,6 +425,13 @@ impl Sim {
             _ => None,
         };
         Ok((r, session))
+    }
+
+    /// The status read of `id` just handled had its answer lost (an injected fault).
+    pub fn status_answer_lost(&mut self, id: &str) {
+        if let Some(at) = self.redirections.get(id).and_then(|r| r.last_read_at) {
+            self.lost_status_reads.insert(id.to_owned(), at);
+        }
     }
 
     /// A read without side effects (for the hosted page and the admin view).
