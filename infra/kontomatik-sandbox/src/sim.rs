@@ -512,6 +512,15 @@ impl Sim {
         now: Time,
     ) -> Result<u64, SimError> {
         let lifetime = self.config.session_lifetime;
+        let running = self
+            .commands
+            .values()
+            .filter(|c| c.running(&self.config, now))
+            .count();
+        let quota_full = self
+            .config
+            .jobs_quota
+            .is_some_and(|quota| running >= quota as usize);
         let s = self
             .sessions
             .get_mut(session_id)
@@ -524,21 +533,10 @@ impl Sim {
         if now >= s.created_at + lifetime {
             return Err(SimError::SessionExpired);
         }
-        if let Some(quota) = self.config.jobs_quota {
-            let running = self
-                .commands
-                .values()
-                .filter(|c| c.running(&self.config, now))
-                .count();
-            if running >= quota as usize {
-                self.counters.jobs_quota_refusals += 1;
-                return Err(SimError::JobsQuotaExceeded);
-            }
+        if quota_full {
+            self.counters.jobs_quota_refusals += 1;
+            return Err(SimError::JobsQuotaExceeded);
         }
-        let s = self
-            .sessions
-            .get_mut(session_id)
-            .ok_or(SimError::InvalidSession)?;
         self.next_command += 1;
         let id = self.next_command;
         s.command_id = Some(id);

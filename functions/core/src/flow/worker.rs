@@ -23,7 +23,8 @@ const TIMED_OUT: &str = "the import did not finish within an hour of the sign-in
 pub enum JobOutcome {
     /// Nothing more to do for this job (finished here, earlier, or elsewhere).
     Done(State),
-    /// Handed on to a delayed continuation message before the deadline.
+    /// Handed on to a delayed continuation message: between two command polls, or before the
+    /// deadline.
     Continued,
     /// Leave the message on the queue: it becomes visible again and is retried.
     RetryLater(String),
@@ -267,6 +268,23 @@ impl App {
         Ok(JobOutcome::Continued)
     }
 
+    /// Waits `wait` before the next command poll, where [`CommandWait`] says: on the queue
+    /// (the hand-on's outcome, this invocation ends) or here (`None`, poll again).
+    async fn wait_to_poll(
+        &self,
+        r: &Redirection,
+        job: &ImportJob,
+        wait: std::time::Duration,
+    ) -> Result<Option<JobOutcome>, FlowError> {
+        match self.settings.command_wait {
+            CommandWait::DelayedMessage => self.hand_on(r, job, wait, HandOn::Wait).await.map(Some),
+            CommandWait::InInvocation => {
+                self.pause.pause(wait).await;
+                Ok(None)
+            }
+        }
+    }
+
     /// Polls the command until final, or hands on before the deadline. An import not final by
     /// its deadline (an hour after the sign-in) is ended as failed, and the user told.
     async fn follow_command(
@@ -300,12 +318,11 @@ impl App {
                 .command_status_within(&cmd, &mut summary, limit)
                 .await
             {
-                Ok(status) if !status.state.is_final() => match self.settings.command_wait {
-                    CommandWait::DelayedMessage => {
-                        return self.hand_on(&r, job, interval, HandOn::Wait).await
+                Ok(status) if !status.state.is_final() => {
+                    if let Some(handed_on) = self.wait_to_poll(&r, job, interval).await? {
+                        return Ok(handed_on);
                     }
-                    CommandWait::InInvocation => self.pause.pause(interval).await,
-                },
+                }
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
                     let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
                     let summary = summary.build();
@@ -343,11 +360,8 @@ impl App {
                 }
                 Err(e) if e.is_transient() => {
                     tracing::warn!(redirection = %r.id, error = %e, "command status check failed; retrying");
-                    match self.settings.command_wait {
-                        CommandWait::DelayedMessage => {
-                            return self.hand_on(&r, job, interval * 2, HandOn::Wait).await
-                        }
-                        CommandWait::InInvocation => self.pause.pause(interval * 2).await,
+                    if let Some(handed_on) = self.wait_to_poll(&r, job, interval * 2).await? {
+                        return Ok(handed_on);
                     }
                 }
                 Err(e) => {
