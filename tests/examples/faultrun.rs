@@ -2,15 +2,23 @@
 //! whole system with faults on both sides; prints the totals and the command replaying each
 //! failing seed.
 //!
-//! `cargo run -p e2e-tests --release --example faultrun -- [--seeds 1000] [--first 1] [--users 200] [--seed N]`
-//! (`--first`: run seeds `first..first+seeds`, e.g. to split a long run over two processes)
+//! `cargo run -p e2e-tests --release --example faultrun -- [--seeds 1000] [--first 1] [--users 200] [--seed N] [--store embedded|moto]`
+//! (`--first`: run seeds `first..first+seeds`, e.g. to split a long run over two processes;
+//! `--store moto`: the records on DynamoDB, on `MOTO_ENDPOINT` or a moto server started for it)
 #![allow(clippy::unwrap_used)]
 
-use e2e_tests::faultrun::{run, RunConfig, RunTotals};
+use e2e_tests::faultrun::{run, RunConfig, RunTotals, StoreKind};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "faultrun [--seeds 1000] [--first 1] [--users 200] [--seed N] [--store embedded|moto]"
+        );
+        println!("  runs seeds first..first+seeds (or the one --seed) and checks every promise after each");
+        return;
+    }
     let value = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
@@ -21,6 +29,13 @@ async fn main() {
             })
     };
     let users = value("--users").unwrap_or(200) as usize;
+    let store = match args.iter().position(|a| a == "--store") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| StoreKind::parse(v))
+            .unwrap_or_else(|| panic!("--store takes embedded or moto")),
+        None => StoreKind::Embedded,
+    };
     let seeds: Vec<u64> = match value("--seed") {
         Some(one) => vec![one],
         None => {
@@ -32,7 +47,10 @@ async fn main() {
     let mut totals = RunTotals::default();
     let mut failing = vec![];
     for seed in seeds {
-        let cfg = RunConfig::new(seed, users);
+        let cfg = RunConfig {
+            store,
+            ..RunConfig::new(seed, users)
+        };
         let t = run(cfg).await;
         if !t.violations.is_empty() {
             eprintln!(
@@ -69,8 +87,8 @@ async fn main() {
     println!("personas {:?}", totals.personas);
     println!("faults injected {:?}", totals.faults);
     println!(
-        "bank successes {}  imported {}  import failed (retry email sent) {}  duplicates {}  lost {}  dead letters {}",
-        totals.bank_successes, totals.imports, totals.import_failures, totals.duplicates, totals.lost, totals.dead_letters
+        "bank successes {}  imported {}  import failed (retry email sent) {}  duplicates {}  lost {}  poison messages {}  dead letters {}",
+        totals.bank_successes, totals.imports, totals.import_failures, totals.duplicates, totals.lost, totals.poison_messages, totals.dead_letters
     );
     println!(
         "violations {}  failing seeds {:?}",

@@ -14,7 +14,7 @@
 //! timeouts and margins are exercised by `signin_core::flow` unit tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
@@ -38,9 +38,9 @@ use signin_core::links::Form;
 use signin_core::machine::{Expected, Redirection, State};
 use signin_core::ports::{
     Allowance, Cas, CommandStatus, ConsentChoice, Created, DuePage, FetchRedirection,
-    FollowUpClaim, FunnelDay, FunnelStep, ImportQueueConsumer, ImportRecord, Kontomatik,
-    KontomatikError, PersonalData, PollCursor, RedirectionLink, RedirectionStore, SignOut,
-    StoreError, UserProfile,
+    FollowUpClaim, FunnelDay, FunnelStep, ImportJob, ImportQueue, ImportQueueConsumer,
+    ImportRecord, Kontomatik, KontomatikError, PersonalData, PollCursor, RedirectionLink,
+    RedirectionStore, SignOut, StoreError, UserProfile,
 };
 use signin_core::{App, Clock, SimClock};
 use tokio::sync::Notify;
@@ -92,18 +92,25 @@ impl KillSwitch {
     }
 }
 
-/// The store, with kill points around the import claim.
-struct KillableStore {
-    inner: Arc<EmbeddedStore>,
+/// The store, with kill points around the import claim, and items that cannot be read (what
+/// makes a job truly poison: no delivery of it can ever succeed).
+struct FaultyStore {
+    inner: Arc<dyn RedirectionStore>,
     kill: Arc<KillSwitch>,
+    unreadable: Mutex<HashSet<RedirectionId>>,
 }
 
 #[async_trait]
-impl RedirectionStore for KillableStore {
+impl RedirectionStore for FaultyStore {
     async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
         self.inner.create_redirection(r).await
     }
     async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
+        if self.unreadable.lock().unwrap().contains(id) {
+            return Err(StoreError::Corrupt(format!(
+                "{id}: an item written by no version of this code"
+            )));
+        }
         self.inner.get_redirection(id).await
     }
     async fn save_redirection(
@@ -309,6 +316,8 @@ pub struct FaultRates {
     pub overlapping_poller: f64,
     /// A worker invocation whose mail sends fail.
     pub mail_failure: f64,
+    /// Truly poison messages put on the queue per run: jobs whose item cannot be read.
+    pub poison_messages: u32,
 }
 
 impl Default for FaultRates {
@@ -323,6 +332,34 @@ impl Default for FaultRates {
             worker_killed: 0.1,
             overlapping_poller: 0.1,
             mail_failure: 0.05,
+            poison_messages: 2,
+        }
+    }
+}
+
+/// Where the records live during a run. The queue, the outbox and the event log are embedded
+/// in both: moto's SQS runs its visibility timeouts and delays in real time, and a run lasts 26
+/// simulated hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Embedded,
+    /// DynamoDB's wire protocol on moto (`MOTO_ENDPOINT`, or a moto server started for it).
+    Moto,
+}
+
+impl StoreKind {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "embedded" => Some(StoreKind::Embedded),
+            "moto" => Some(StoreKind::Moto),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Embedded => "embedded",
+            StoreKind::Moto => "moto",
         }
     }
 }
@@ -334,6 +371,7 @@ pub struct RunConfig {
     pub users: usize,
     pub hours: i64,
     pub faults: FaultRates,
+    pub store: StoreKind,
 }
 
 impl RunConfig {
@@ -343,14 +381,25 @@ impl RunConfig {
             users,
             hours: 26,
             faults: FaultRates::default(),
+            store: StoreKind::Embedded,
+        }
+    }
+
+    /// The same run with its records on DynamoDB (moto).
+    pub fn on_moto(self) -> Self {
+        RunConfig {
+            store: StoreKind::Moto,
+            ..self
         }
     }
 
     /// The command that runs this seed alone (the same population, timings and fault rates).
     pub fn replay_command(&self) -> String {
         format!(
-            "cargo run -p e2e-tests --release --example faultrun -- --seed {} --users {}",
-            self.seed, self.users
+            "cargo run -p e2e-tests --release --example faultrun -- --seed {} --users {} --store {}",
+            self.seed,
+            self.users,
+            self.store.as_str()
         )
     }
 }
@@ -370,6 +419,8 @@ pub struct RunTotals {
     /// Bank successes neither imported nor ended with the retry email (must be 0).
     pub lost: u64,
     pub dead_letters: u64,
+    /// Truly poison messages put on the queue (each must end in the dead-letter queue).
+    pub poison_messages: u64,
     pub violations: Vec<String>,
 }
 
@@ -389,6 +440,7 @@ impl RunTotals {
         self.duplicates += other.duplicates;
         self.lost += other.lost;
         self.dead_letters += other.dead_letters;
+        self.poison_messages += other.poison_messages;
         self.violations.extend(other.violations.iter().cloned());
     }
 }
@@ -406,6 +458,24 @@ struct User {
 }
 
 const PUBLIC: &str = "https://signin.faultrun.example";
+
+/// Faults injected, by kind.
+#[derive(Debug, Default)]
+struct Tally(Mutex<BTreeMap<String, u64>>);
+
+impl Tally {
+    fn add(&self, kind: &str) {
+        *self.0.lock().unwrap().entry(kind.to_owned()).or_default() += 1;
+    }
+}
+
+/// One invocation of the worker for one delivery, with the faults drawn for it.
+struct Invocation {
+    delivery: signin_core::ports::Delivery,
+    mail_fails: bool,
+    killed_at: Option<KillPoint>,
+    duplicate: bool,
+}
 
 /// Runs one seed; the totals carry every broken promise in `violations`.
 pub async fn run(cfg: RunConfig) -> RunTotals {
@@ -438,7 +508,27 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     client.result_timeout = StdDuration::from_secs(5);
     let kill = Arc::new(KillSwitch::default());
     let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
-    let store = Arc::new(EmbeddedStore::new(clock_arc.clone()));
+    let store: Arc<dyn RedirectionStore> = match cfg.store {
+        StoreKind::Embedded => Arc::new(EmbeddedStore::new(clock_arc.clone())),
+        StoreKind::Moto => {
+            let aws = signin_aws::testing::sdk_config().await;
+            let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+            let table = signin_core::contract::unique("faultrun");
+            signin_aws::schema::create_table(&dynamo, &table)
+                .await
+                .unwrap();
+            Arc::new(signin_aws::DynamoStore::new(
+                dynamo,
+                &table,
+                clock_arc.clone(),
+            ))
+        }
+    };
+    let faulty = Arc::new(FaultyStore {
+        inner: store.clone(),
+        kill: kill.clone(),
+        unreadable: Mutex::new(HashSet::new()),
+    });
     let queue = Arc::new(EmbeddedQueue::new(clock_arc.clone(), 5));
     let outbox = Arc::new(Outbox::new(clock_arc.clone()));
     let events = Arc::new(signin_core::events::EventLog::default());
@@ -451,10 +541,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         .allow_loopback_http(sandbox.base_url.as_str())
         .unwrap();
     let app = App {
-        store: Arc::new(KillableStore {
-            inner: store.clone(),
-            kill: kill.clone(),
-        }),
+        store: faulty.clone(),
         queue: queue.clone(),
         mailer: outbox.clone(),
         kontomatik: Arc::new(KillableKontomatik {
@@ -472,8 +559,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         users: cfg.users as u64,
         ..RunTotals::default()
     };
-    let mut faults: BTreeMap<String, u64> = BTreeMap::new();
-    let mut fault = |kind: &str| *faults.entry(kind.to_owned()).or_default() += 1;
+    let faults = Tally::default();
     let mut users: Vec<User> = (0..cfg.users)
         .map(|i| {
             let persona = PERSONAS[rng.gen_range(0..PERSONAS.len())];
@@ -509,131 +595,195 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
             .or_default() += 1;
     }
 
+    // The truly poison messages: jobs whose item no version of this code can read, put on the
+    // queue in the first two hours.
+    let poison: Vec<(i64, RedirectionId)> = (0..f.poison_messages)
+        .map(|n| {
+            let id = RedirectionId::parse(&format!("poison-s{}-{n}", cfg.seed)).unwrap();
+            (rng.gen_range(0..120), id)
+        })
+        .collect();
+    faulty
+        .unreadable
+        .lock()
+        .unwrap()
+        .extend(poison.iter().map(|(_, id)| id.clone()));
+    totals.poison_messages = poison.len() as u64;
+
     let start = clock.now();
+    // What each redirection looked like last before its TTL removed it: read back in the last
+    // minutes of its 24 h (and once more at the end for the youngest).
     let mut last_seen: HashMap<RedirectionId, Redirection> = HashMap::new();
-    let mut all_ids = vec![];
+    let mut forgotten_at: Vec<(RedirectionId, Timestamp)> = vec![];
+    let mut all_ids: Vec<RedirectionId> = vec![];
     for minute in 0..cfg.hours * 60 {
         let target = start + Duration::minutes(minute);
         if clock.now() < target {
             clock.set(target);
         }
-        // The users' steps due this minute.
-        for u in users.iter_mut() {
-            if u.start_minute == minute {
-                let form = StartForm {
-                    email: Some(u.email.clone()),
-                    name: Some("Fault Run".into()),
-                    follow_up_consent: Some("yes".into()),
-                    language: Some("en".into()),
-                    country: Some("pl".into()),
-                    delivery: None,
-                    form_token: app.form_token(Form::Start, "").ok(),
-                };
-                // Each user from an address of their own (the abuse limit is not under test).
-                let from = Requester {
-                    client: Some(format!("198.51.100.{}", all_ids.len() % 250)),
-                    form_binding: String::new(),
-                };
-                // A failed start (Kontomatik down) is retried by the user a minute later.
-                match app.start_sign_in(&form, &from).await {
-                    Ok(started) => {
-                        u.id = Some(started.redirection.id.clone());
-                        all_ids.push(started.redirection.id.clone());
-                    }
-                    Err(_) => {
-                        u.start_minute += 1;
-                        u.act_minute += 1;
-                    }
-                }
-            }
-            let Some(id) = u.id.clone() else { continue };
-            if u.act_minute != minute || u.persona == Persona::WalkAway {
-                continue;
-            }
-            let action = match u.persona {
-                Persona::FailAtBank => UserAction::FailLogin,
-                _ => UserAction::Succeed,
+        for (_, id) in poison.iter().filter(|(at, _)| *at == minute) {
+            let job = ImportJob {
+                redirection_id: id.clone(),
+                continuation: 0,
             };
-            let acted = sandbox.handle.act(id.as_str(), action, Some(u.bank));
-            u.succeeded_at_bank = matches!(acted, Ok(kontomatik_sandbox::sim::Acted::Done { .. }))
-                && action == UserAction::Succeed;
-            let returns = match u.persona {
-                Persona::FinishFast | Persona::FailAtBank | Persona::ReturnAfterExpiry => 1,
-                Persona::ReturnTwice => 2,
-                _ => 0,
-            };
-            for _ in 0..returns {
-                let _ = app.callback(Some(id.as_str())).await;
-            }
+            queue.enqueue(&job, StdDuration::ZERO).await.unwrap();
+            faults.add("poison message");
         }
-        // The schedule's poller run (sometimes overlapping another).
-        let deadline = clock.now() + Duration::seconds(55);
-        if rng.gen_bool(f.overlapping_poller) {
-            fault("overlapping poller run");
-            let (a, b) = tokio::join!(app.poll_due(deadline, 8), app.poll_due(deadline, 8));
-            a.unwrap();
-            b.unwrap();
-        } else {
-            app.poll_due(deadline, 8).await.unwrap();
-        }
+        // Our side's draws for this minute, made before anything runs, so that they do not
+        // depend on how the users, the poller and the worker interleave.
+        let overlapping = rng.gen_bool(f.overlapping_poller);
         // The event source mapping: every visible job, one invocation each.
-        let deliveries = queue
+        let invocations: Vec<Invocation> = queue
             .receive(10, StdDuration::from_secs(720))
             .await
-            .unwrap();
-        for d in deliveries {
-            let deadline = clock.now() + Duration::seconds(120);
-            if rng.gen_bool(f.mail_failure) {
-                fault("mail send failed");
-                outbox.fail_next(1);
-            }
-            if rng.gen_bool(f.worker_killed) {
-                let point = KILL_POINTS[rng.gen_range(0..KILL_POINTS.len())];
-                *kill.armed.lock().unwrap() = Some(point);
-            }
-            let duplicate = rng.gen_bool(f.duplicate_delivery);
-            let job = d.job.clone();
-            let invocation = async {
-                if duplicate {
-                    let (a, b) = tokio::join!(
-                        app.run_import(&job, deadline),
-                        app.run_import(&job, deadline)
-                    );
-                    (a, Some(b))
-                } else {
-                    (app.run_import(&job, deadline).await, None)
+            .unwrap()
+            .into_iter()
+            .map(|delivery| {
+                let mail_fails = rng.gen_bool(f.mail_failure);
+                let killed_at = rng
+                    .gen_bool(f.worker_killed)
+                    .then(|| KILL_POINTS[rng.gen_range(0..KILL_POINTS.len())]);
+                let duplicate = rng.gen_bool(f.duplicate_delivery);
+                Invocation {
+                    delivery,
+                    mail_fails,
+                    killed_at,
+                    duplicate,
                 }
-            };
-            let outcome = tokio::select! {
-                done = invocation => Some(done),
-                _ = kill.fired.notified() => None,
-            };
-            // Disarmed: a kill armed for a point this job never reached does not carry over.
-            kill.armed.lock().unwrap().take();
-            // A mail failure belongs to this invocation only.
-            outbox.fail_next(0);
-            match outcome {
-                None => {
-                    // Killed: the message stays for redelivery after the visibility timeout.
-                    let point = kill.fired_at.lock().unwrap().take();
-                    fault(&format!("worker killed {point:?}"));
+            })
+            .collect();
+        // The users' steps, the schedule's poller run and the worker's invocations, at the
+        // same time (as they are in production: a user may come back while the poller checks
+        // the same id and a worker imports another).
+        let users_step = async {
+            for u in users.iter_mut() {
+                if u.start_minute == minute {
+                    let form = StartForm {
+                        email: Some(u.email.clone()),
+                        name: Some("Fault Run".into()),
+                        follow_up_consent: Some("yes".into()),
+                        language: Some("en".into()),
+                        country: Some("pl".into()),
+                        delivery: None,
+                        form_token: app.form_token(Form::Start, "").ok(),
+                    };
+                    // Each user from an address of their own (the abuse limit is not under test).
+                    let from = Requester {
+                        client: Some(format!("198.51.100.{}", all_ids.len() % 250)),
+                        form_binding: String::new(),
+                    };
+                    // A failed start (Kontomatik down) is retried by the user a minute later.
+                    match app.start_sign_in(&form, &from).await {
+                        Ok(started) => {
+                            let r = &started.redirection;
+                            u.id = Some(r.id.clone());
+                            all_ids.push(r.id.clone());
+                            forgotten_at.push((r.id.clone(), r.forgotten_at()));
+                        }
+                        Err(_) => {
+                            u.start_minute += 1;
+                            u.act_minute += 1;
+                        }
+                    }
                 }
-                Some((a, _)) => {
-                    if duplicate {
-                        fault("duplicate delivery");
+                let Some(id) = u.id.clone() else { continue };
+                if u.act_minute != minute || u.persona == Persona::WalkAway {
+                    continue;
+                }
+                let action = match u.persona {
+                    Persona::FailAtBank => UserAction::FailLogin,
+                    _ => UserAction::Succeed,
+                };
+                let acted = sandbox.handle.act(id.as_str(), action, Some(u.bank));
+                u.succeeded_at_bank =
+                    matches!(acted, Ok(kontomatik_sandbox::sim::Acted::Done { .. }))
+                        && action == UserAction::Succeed;
+                let returns = match u.persona {
+                    Persona::FinishFast | Persona::FailAtBank | Persona::ReturnAfterExpiry => 1,
+                    Persona::ReturnTwice => 2,
+                    _ => 0,
+                };
+                for _ in 0..returns {
+                    let _ = app.callback(Some(id.as_str())).await;
+                }
+            }
+        };
+        let poller_step = async {
+            let deadline = clock.now() + Duration::seconds(55);
+            if overlapping {
+                faults.add("overlapping poller run");
+                let (a, b) = tokio::join!(app.poll_due(deadline, 8), app.poll_due(deadline, 8));
+                a.unwrap();
+                b.unwrap();
+            } else {
+                app.poll_due(deadline, 8).await.unwrap();
+            }
+        };
+        let worker_step = async {
+            for inv in invocations {
+                let deadline = clock.now() + Duration::seconds(120);
+                if inv.mail_fails {
+                    faults.add("mail send failed");
+                    outbox.fail_next(1);
+                }
+                *kill.armed.lock().unwrap() = inv.killed_at;
+                let job = inv.delivery.job.clone();
+                let invocation = async {
+                    if inv.duplicate {
+                        let (a, b) = tokio::join!(
+                            app.run_import(&job, deadline),
+                            app.run_import(&job, deadline)
+                        );
+                        (a, Some(b))
+                    } else {
+                        (app.run_import(&job, deadline).await, None)
                     }
-                    if !matches!(a, Ok(JobOutcome::RetryLater(_)) | Err(_)) {
-                        queue.ack(&d.receipt).await.unwrap();
+                };
+                let outcome = tokio::select! {
+                    done = invocation => Some(done),
+                    _ = kill.fired.notified() => None,
+                };
+                // Disarmed: a kill armed for a point this job never reached does not carry over.
+                kill.armed.lock().unwrap().take();
+                // A mail failure belongs to this invocation only.
+                outbox.fail_next(0);
+                match outcome {
+                    None => {
+                        // Killed: the message stays for redelivery after the visibility timeout.
+                        let point = kill.fired_at.lock().unwrap().take();
+                        faults.add(&format!("worker killed {point:?}"));
                     }
+                    Some((a, _)) => {
+                        if inv.duplicate {
+                            faults.add("duplicate delivery");
+                        }
+                        if !matches!(a, Ok(JobOutcome::RetryLater(_)) | Err(_)) {
+                            queue.ack(&inv.delivery.receipt).await.unwrap();
+                        }
+                    }
+                }
+            }
+        };
+        tokio::join!(users_step, poller_step, worker_step);
+        let now = clock.now();
+        for (id, at) in &forgotten_at {
+            if *at > now && *at - now <= Duration::minutes(5) {
+                if let Some(r) = store.get_redirection(id).await.unwrap() {
+                    last_seen.insert(id.clone(), r);
                 }
             }
         }
-        // What each redirection looked like last, before its TTL removes it.
-        for r in store.redirections() {
-            last_seen.insert(r.id.clone(), r);
+    }
+    let now = clock.now();
+    for (id, at) in &forgotten_at {
+        if *at > now {
+            if let Some(r) = store.get_redirection(id).await.unwrap() {
+                last_seen.insert(id.clone(), r);
+            }
         }
     }
     let counters = sandbox.handle.counters();
+    let mut faults = faults.0.into_inner().unwrap();
     faults.insert(
         "sandbox: injected (5xx, slow, dropped, 429, lost reply)".into(),
         counters.faults_injected,
@@ -720,16 +870,25 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
             counters.rate_limited_after_lost_reply
         ));
     }
+    // The dead-letter queue holds the truly poison messages, each of them, and nothing else:
+    // every other job ends (done, handed on, or retried until it is).
     let dead = queue.dead_letters();
     totals.dead_letters = dead.len() as u64;
+    let dead_ids: BTreeSet<&RedirectionId> = dead.iter().map(|j| &j.redirection_id).collect();
+    for (_, id) in &poison {
+        if !dead_ids.contains(id) {
+            violate(format!(
+                "{id}: a poison message not in the dead-letter queue"
+            ));
+        }
+    }
     for job in &dead {
-        if let Some(r) = last_seen.get(&job.redirection_id) {
-            if !matches!(r.state, State::Imported | State::ImportFailed) {
-                violate(format!(
-                    "{}: a job in the dead-letter queue for an import left {:?}",
-                    job.redirection_id, r.state
-                ));
-            }
+        if !poison.iter().any(|(_, id)| *id == job.redirection_id) {
+            let state = last_seen.get(&job.redirection_id).map(|r| r.state);
+            violate(format!(
+                "{}: a job in the dead-letter queue that was not poison (its import: {state:?})",
+                job.redirection_id
+            ));
         }
     }
     // The funnel equals a recount from the records.
@@ -761,7 +920,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     }
     // The published events: each moment once, and the ending each record reached.
     let published = events.events();
-    let mut seen_ids = std::collections::BTreeSet::new();
+    let mut seen_ids = BTreeSet::new();
     for e in &published {
         if !seen_ids.insert(e.detail.event_id.clone()) {
             violate(format!("event {} published twice", e.detail.event_id));

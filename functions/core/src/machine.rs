@@ -199,6 +199,10 @@ pub struct Redirection {
     /// the job of a chain another job continued — and ends without acting.
     #[serde(default)]
     pub job_continuation: u32,
+    /// When a status check was leased ([`Event::CheckLeased`]) and its answer not recorded
+    /// yet: while that check may still be under way, nobody else asks Kontomatik for this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_leased_at: Option<Timestamp>,
 }
 
 /// What a new redirection is made of.
@@ -240,6 +244,7 @@ impl Redirection {
             email_unsent: false,
             write_id: None,
             job_continuation: 0,
+            check_leased_at: None,
         }
     }
 
@@ -280,6 +285,13 @@ impl Redirection {
         self.forgotten_at().timestamp()
     }
 
+    /// Whether a status check leased at most `call_budget` ago may still be waiting for
+    /// Kontomatik's answer (after that, whoever leased it is gone).
+    pub fn check_under_way(&self, now: Timestamp, call_budget: Duration) -> bool {
+        self.check_leased_at
+            .is_some_and(|at| now >= at && now < at + call_budget)
+    }
+
     pub fn is_forgotten(&self, now: Timestamp) -> bool {
         now >= self.forgotten_at()
     }
@@ -310,6 +322,9 @@ pub enum Event {
     },
     /// A status check could not be made (429, Kontomatik unavailable): ask again later.
     CheckDeferred { next_poll_at: Option<Timestamp> },
+    /// A status check is about to be made (the poller's run, or the user's return): nobody
+    /// else asks until its answer is recorded or `next_poll_at`, whichever comes first.
+    CheckLeased { next_poll_at: Option<Timestamp> },
     /// Kontomatik reported `success` with this session.
     SignInSucceeded { session: SessionData },
     /// Kontomatik reported `error`. The follow-up is decided at `follow_up_at` (None: never).
@@ -359,6 +374,7 @@ pub enum Event {
 pub enum EventKind {
     StillOpen,
     CheckDeferred,
+    CheckLeased,
     SignInSucceeded,
     SignInFailed,
     LinkExpired,
@@ -382,6 +398,7 @@ impl Event {
         match self {
             Event::StillOpen { .. } => EventKind::StillOpen,
             Event::CheckDeferred { .. } => EventKind::CheckDeferred,
+            Event::CheckLeased { .. } => EventKind::CheckLeased,
             Event::SignInSucceeded { .. } => EventKind::SignInSucceeded,
             Event::SignInFailed { .. } => EventKind::SignInFailed,
             Event::LinkExpired { .. } => EventKind::LinkExpired,
@@ -456,6 +473,10 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         }
         (Created | Pending, Event::CheckDeferred { next_poll_at }) => {
             next.next_poll_at = next_poll_at;
+        }
+        (Created | Pending, Event::CheckLeased { next_poll_at }) => {
+            next.next_poll_at = next_poll_at;
+            next.check_leased_at = Some(now);
         }
         (Created | Pending, Event::SignInSucceeded { session }) => {
             next.state = SessionSaved;
@@ -562,6 +583,14 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
         }
         _ => return Err(refused),
     }
+    // A leased check ends with its answer recorded (or deferred), or with anything else that
+    // moves the redirection on; the user's return (recorded once) leaves it.
+    if !matches!(
+        refused.event,
+        EventKind::CheckLeased | EventKind::UserReturned
+    ) {
+        next.check_leased_at = None;
+    }
     if next.email_unsent && !r.email_unsent {
         // The import's end: its email is owed until `EmailSent`. If the sender dies before
         // sending, the poller sends it at this time.
@@ -631,6 +660,9 @@ pub(crate) mod tests {
             Event::CheckDeferred {
                 next_poll_at: Some(t0()),
             },
+            Event::CheckLeased {
+                next_poll_at: Some(t0()),
+            },
             Event::SignInSucceeded { session: session() },
             Event::SignInFailed {
                 error: error(),
@@ -687,6 +719,7 @@ pub(crate) mod tests {
         for from in [Created, Pending] {
             v.push((from, E::StillOpen, Pending));
             v.push((from, E::CheckDeferred, from));
+            v.push((from, E::CheckLeased, from));
             v.push((from, E::SignInSucceeded, SessionSaved));
             v.push((from, E::SignInFailed, Failed));
             v.push((from, E::LinkExpired, Expired));

@@ -7,7 +7,7 @@ use thiserror::Error;
 use super::{App, FlowError, Step};
 use crate::domain::{ErrorInfo, InvalidInput, RedirectionId};
 use crate::machine::{Event, Redirection, State};
-use crate::ports::FunnelStep;
+use crate::ports::{FunnelStep, KontomatikError};
 
 /// What the user is shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,12 +88,35 @@ impl App {
                 redirection: r,
             });
         }
-        let status = self.kontomatik.redirection_status(&r.id).await;
-        let (mut r, mut failed) = self.record_status(&r, status).await?;
+        // Leased like a poller's check (a conditional write): of the user's return and a poller
+        // run at the same instant — or two returns — only one asks Kontomatik; a second read
+        // within the poll interval would earn a 429. A check another request leased and may
+        // still be waiting on is not asked again: its answer is awaited below.
+        let now = self.now();
+        let lease = Event::CheckLeased {
+            next_poll_at: Some(now + self.settings.pacing.min_interval),
+        };
+        let leased = if r.check_under_way(now, self.settings.kontomatik_call_budget) {
+            None
+        } else {
+            self.lease(&r, lease).await?
+        };
+        let (mut r, mut failed) = match leased {
+            Some(leased) => {
+                let status = self.kontomatik.redirection_status(&leased.id).await;
+                self.record_status(&leased, status).await?
+            }
+            None => (
+                r,
+                Some(KontomatikError::Transient(
+                    "checked by another request".into(),
+                )),
+            ),
+        };
         if failed.is_some() {
-            // A concurrent request for the same id (a double click, the poller) may have just
-            // been told the outcome — Kontomatik answers a re-read with 429 — and be saving it.
-            // Give it a moment before telling the user to come back later.
+            // A concurrent request for the same id (a double click, the poller) holds the
+            // check, or was just told the outcome (Kontomatik answers a re-read with 429) and
+            // is saving it. Give it a moment before telling the user to come back later.
             for _ in 0..SETTLE_TRIES {
                 if !r.state.needs_polling() {
                     failed = None;

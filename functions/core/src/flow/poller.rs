@@ -218,8 +218,9 @@ impl App {
                     return Ok(One::Closed);
                 }
                 // Leased first (a conditional write of the next check time): of two runs that
-                // overlap, only one asks Kontomatik, so overlapping runs never over-poll (429).
-                let lease = Event::CheckDeferred {
+                // overlap, or a run and the user's return, only one asks Kontomatik, so they
+                // never over-poll (429).
+                let lease = Event::CheckLeased {
                     next_poll_at: Some(now + self.settings.pacing.min_interval),
                 };
                 let Some(leased) = self.lease(&r, lease).await? else {

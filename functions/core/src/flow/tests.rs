@@ -44,6 +44,16 @@ struct Scripted {
     /// Default Import's answers, in order (then a command id).
     imports: Mutex<VecDeque<Result<CommandId, KontomatikError>>>,
     status_checks: Mutex<Vec<RedirectionId>>,
+    /// Holds the next status check open until released.
+    gate: Mutex<Option<Arc<Gate>>>,
+}
+
+/// A status check held open, to race another request against it: `entered` once the check
+/// has begun, and it answers after `release`.
+#[derive(Debug, Default)]
+struct Gate {
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Notify,
 }
 
 impl Scripted {
@@ -59,6 +69,7 @@ impl Scripted {
             limits: Mutex::new(vec![]),
             imports: Mutex::new(VecDeque::new()),
             status_checks: Mutex::new(vec![]),
+            gate: Mutex::new(None),
         }
     }
 
@@ -105,6 +116,11 @@ impl Kontomatik for Scripted {
         &self,
         id: &RedirectionId,
     ) -> Result<RedirectionStatus, KontomatikError> {
+        let gate = self.gate.lock().unwrap().take();
+        if let Some(gate) = gate {
+            gate.entered.notify_one();
+            gate.release.notified().await;
+        }
         self.call("redirection_status");
         self.status_checks.lock().unwrap().push(id.clone());
         let next = self.statuses.lock().unwrap().pop_front();
@@ -1092,4 +1108,99 @@ async fn a_waiting_job_whose_invocation_failed_comes_back_and_the_poller_sends_n
     follow_to_the_end(&w).await;
     assert_eq!(w.get(1).await.state, State::Imported);
     assert_eq!(w.k.count("default_import"), 1);
+}
+
+/// The user comes back while a poller run is waiting for Kontomatik's answer about the same
+/// id: the callback does not ask again (that second read, within the poll interval, would earn
+/// a 429); the poller's answer is what gets recorded.
+#[tokio::test]
+async fn a_return_while_the_poller_checks_the_same_id_does_not_ask_kontomatik_again() {
+    let w = world();
+    w.created(1).await;
+    w.clock.advance(Duration::minutes(6));
+    let gate = Arc::new(Gate::default());
+    *w.k.gate.lock().unwrap() = Some(gate.clone());
+    w.k.statuses
+        .lock()
+        .unwrap()
+        .push_back(Ok(RedirectionStatus::Success(session())));
+    let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+    let user = async {
+        gate.entered.notified().await;
+        let seen = w.app.callback(Some(id(1).as_str())).await;
+        gate.release.notify_one();
+        seen
+    };
+    let (report, seen) = tokio::join!(w.app.poll_due(deadline, 8), user);
+    assert_eq!(report.unwrap().checked, 1);
+    assert_eq!(
+        w.k.count("redirection_status"),
+        1,
+        "one status read for the id"
+    );
+    // The poller still held the answer when the callback gave up waiting for it.
+    assert_eq!(seen.unwrap().view, super::CallbackView::TryLater);
+    assert_eq!(w.get(1).await.state, State::ImportQueued);
+    assert_eq!(w.get(1).await.check_leased_at, None, "the lease ended");
+}
+
+/// A poller run while the user's return is waiting for Kontomatik's answer: the run leaves the
+/// id alone (no second read within the poll interval), and the callback records the success.
+#[tokio::test]
+async fn a_poller_run_while_a_return_checks_the_same_id_leaves_it_alone() {
+    let w = world();
+    w.created(1).await;
+    w.clock.advance(Duration::minutes(6));
+    let gate = Arc::new(Gate::default());
+    *w.k.gate.lock().unwrap() = Some(gate.clone());
+    w.k.statuses
+        .lock()
+        .unwrap()
+        .push_back(Ok(RedirectionStatus::Success(session())));
+    let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+    let poller = async {
+        gate.entered.notified().await;
+        let report = w.app.poll_due(deadline, 8).await;
+        gate.release.notify_one();
+        report
+    };
+    let returned = id(1);
+    let (seen, report) = tokio::join!(w.app.callback(Some(returned.as_str())), poller);
+    assert_eq!(report.unwrap().checked, 0);
+    assert_eq!(
+        w.k.count("redirection_status"),
+        1,
+        "one status read for the id"
+    );
+    assert_eq!(seen.unwrap().view, super::CallbackView::Importing);
+    assert_eq!(w.get(1).await.state, State::ImportQueued);
+}
+
+/// A lease whose holder died (its Lambda killed mid-check) does not block the user for longer
+/// than the call budget: a return after that asks Kontomatik itself.
+#[tokio::test]
+async fn a_return_after_a_dead_checks_budget_asks_kontomatik() {
+    let w = world();
+    let r = w.created(1).await;
+    let leased = crate::machine::apply(
+        &r,
+        Event::CheckLeased {
+            next_poll_at: Some(w.now() + Duration::minutes(5)),
+        },
+        w.now(),
+    )
+    .unwrap();
+    w.store
+        .save_redirection(&leased, r.expected())
+        .await
+        .unwrap();
+    w.k.statuses
+        .lock()
+        .unwrap()
+        .push_back(Ok(RedirectionStatus::Success(session())));
+    w.clock
+        .advance(w.app.settings.kontomatik_call_budget + Duration::seconds(1));
+    let seen = w.app.callback(Some(id(1).as_str())).await.unwrap();
+    assert_eq!(seen.view, super::CallbackView::Importing);
+    assert_eq!(w.k.count("redirection_status"), 1);
 }
