@@ -86,6 +86,7 @@ async fn main() {
     );
     println!("personas {:?}", totals.personas);
     println!("faults injected {:?}", totals.faults);
+    println!("pages shown on coming back {:?}", totals.pages);
     println!(
         "bank successes {}  imported {}  import failed (retry email sent) {}  duplicates {}  lost {}  poison messages {}  dead letters {}",
         totals.bank_successes, totals.imports, totals.import_failures, totals.duplicates, totals.lost, totals.poison_messages, totals.dead_letters

@@ -1,14 +1,18 @@
-//! The fault-run harness: one seeded, reproducible run of a simulated population through the
-//! use cases on the embedded adapters and the Kontomatik sandbox (over HTTP, on the simulated
-//! clock), with faults on both sides, for 26 simulated hours; then the system's promises are
-//! checked from the sandbox's counters, our records and the outbox.
+//! The fault-run harness: one seeded run of a simulated population through the use cases and
+//! the Kontomatik sandbox (over HTTP, on the simulated clock), with faults on both sides, for 26
+//! simulated hours; then the system's promises are checked from the sandbox's counters, our
+//! records and the outbox. The records live on the embedded store or on DynamoDB (moto); the
+//! queue, the outbox and the event log are embedded. Each simulated minute the users' steps, the
+//! schedule's poller run and the worker's invocations run at the same time.
 //!
 //! Users (drawn per seed): finish fast and come back; finish late and never come back; come back
 //! twice; fail at the bank; walk away; come back after the link expired.
 //! Sandbox faults: 5xx, slow replies past the client's timeout, dropped connections, spurious
-//! 429s, banks whose import fails, and a bank whose import command stays `in_progress`. Our faults: duplicate SQS deliveries of one message,
-//! a worker killed at each step boundary (before the claim, after the claim, after Default
-//! Import before its command id is stored, mid-polling), overlapping poller runs, failing mail.
+//! 429s, answers lost after the call was handled, banks whose import fails, and a bank whose
+//! import command stays `in_progress`. Our faults: duplicate SQS deliveries of one message, a
+//! worker killed at each step boundary (before the claim, after the claim, after Default Import
+//! before its command id is stored, mid-polling), overlapping poller runs, failing mail (for the
+//! invocation's user), and truly poison messages (jobs whose item cannot be read).
 //!
 //! The client's timeouts are short here (a slow reply costs real time); the production
 //! timeouts and margins are exercised by `signin_core::flow` unit tests.
@@ -39,8 +43,8 @@ use signin_core::machine::{Expected, Redirection, State};
 use signin_core::ports::{
     Allowance, Cas, CommandStatus, ConsentChoice, Created, DuePage, FetchRedirection,
     FollowUpClaim, FunnelDay, FunnelStep, ImportJob, ImportQueue, ImportQueueConsumer,
-    ImportRecord, Kontomatik, KontomatikError, PersonalData, PollCursor, RedirectionLink,
-    RedirectionStore, SignOut, StoreError, UserProfile,
+    ImportRecord, Kontomatik, KontomatikError, MailError, Mailer, OutgoingEmail, PersonalData,
+    PollCursor, RedirectionLink, RedirectionStore, SignOut, StoreError, UserProfile,
 };
 use signin_core::{App, Clock, SimClock};
 use tokio::sync::Notify;
@@ -266,8 +270,8 @@ impl Kontomatik for KillableKontomatik {
     }
 }
 
-/// Waiting moves the simulated clock only (the harness runs one invocation at a time, or two
-/// duplicates that interleave at their awaits anyway).
+/// Waiting moves the simulated clock, and lets what runs at the same time (the users, the
+/// poller, the worker) go on meanwhile.
 #[derive(Debug)]
 struct ClockPause(SimClock);
 
@@ -276,6 +280,37 @@ impl signin_core::clock::Pause for ClockPause {
     async fn pause(&self, d: StdDuration) {
         self.0
             .advance(Duration::from_std(d).unwrap_or_else(|_| Duration::seconds(1)));
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The outbox, with a send failure armed for one recipient (the user whose job an invocation
+/// runs): the poller's follow-ups and resends at the same instant are not hit by it.
+struct FaultyMailer {
+    inner: Arc<Outbox>,
+    fail_to: Mutex<Option<String>>,
+    failed: Mutex<u64>,
+}
+
+#[async_trait]
+impl Mailer for FaultyMailer {
+    async fn send(&self, mail: &OutgoingEmail) -> Result<String, MailError> {
+        let fail = {
+            let mut armed = self.fail_to.lock().unwrap();
+            if armed.as_deref() == Some(mail.to.as_str()) {
+                *armed = None;
+                true
+            } else {
+                false
+            }
+        };
+        if fail {
+            *self.failed.lock().unwrap() += 1;
+            return Err(MailError::Unavailable(
+                "injected: the mail service is down".into(),
+            ));
+        }
+        self.inner.send(mail).await
     }
 }
 
@@ -411,6 +446,8 @@ pub struct RunTotals {
     pub users: u64,
     pub personas: BTreeMap<String, u64>,
     pub faults: BTreeMap<String, u64>,
+    /// The pages users were shown when they came back, by whether the bank had said yes.
+    pub pages: BTreeMap<String, u64>,
     pub bank_successes: u64,
     pub imports: u64,
     pub import_failures: u64,
@@ -433,6 +470,9 @@ impl RunTotals {
         }
         for (k, v) in &other.faults {
             *self.faults.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.pages {
+            *self.pages.entry(k.clone()).or_default() += v;
         }
         self.bank_successes += other.bank_successes;
         self.imports += other.imports;
@@ -472,7 +512,8 @@ impl Tally {
 /// One invocation of the worker for one delivery, with the faults drawn for it.
 struct Invocation {
     delivery: signin_core::ports::Delivery,
-    mail_fails: bool,
+    /// A mail send to this invocation's user fails (the user of a poison job has none).
+    mail_fails: Option<Option<String>>,
     killed_at: Option<KillPoint>,
     duplicate: bool,
 }
@@ -508,20 +549,24 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     client.result_timeout = StdDuration::from_secs(5);
     let kill = Arc::new(KillSwitch::default());
     let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
-    let store: Arc<dyn RedirectionStore> = match cfg.store {
-        StoreKind::Embedded => Arc::new(EmbeddedStore::new(clock_arc.clone())),
+    let (store, dynamo): (Arc<dyn RedirectionStore>, _) = match cfg.store {
+        StoreKind::Embedded => (Arc::new(EmbeddedStore::new(clock_arc.clone())), None),
         StoreKind::Moto => {
             let aws = signin_aws::testing::sdk_config().await;
-            let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+            let client = aws_sdk_dynamodb::Client::new(&aws);
             let table = signin_core::contract::unique("faultrun");
-            signin_aws::schema::create_table(&dynamo, &table)
+            signin_aws::schema::create_table(&client, &table)
                 .await
                 .unwrap();
-            Arc::new(signin_aws::DynamoStore::new(
-                dynamo,
+            let dynamo = Arc::new(signin_aws::DynamoStore::new(
+                client.clone(),
                 &table,
                 clock_arc.clone(),
-            ))
+            ));
+            (
+                dynamo.clone() as Arc<dyn RedirectionStore>,
+                Some((dynamo, client)),
+            )
         }
     };
     let faulty = Arc::new(FaultyStore {
@@ -531,6 +576,11 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     });
     let queue = Arc::new(EmbeddedQueue::new(clock_arc.clone(), 5));
     let outbox = Arc::new(Outbox::new(clock_arc.clone()));
+    let mailer = Arc::new(FaultyMailer {
+        inner: outbox.clone(),
+        fail_to: Mutex::new(None),
+        failed: Mutex::new(0),
+    });
     let events = Arc::new(signin_core::events::EventLog::default());
     let mut settings = Settings {
         link_signing_key: Some(Secret::new("fault-run-link-signing-key-0123456789")),
@@ -543,7 +593,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     let app = App {
         store: faulty.clone(),
         queue: queue.clone(),
-        mailer: outbox.clone(),
+        mailer: mailer.clone(),
         kontomatik: Arc::new(KillableKontomatik {
             inner: KontomatikClient::new(client).unwrap(),
             kill: kill.clone(),
@@ -560,6 +610,8 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         ..RunTotals::default()
     };
     let faults = Tally::default();
+    // What the users were shown when they came back.
+    let pages = Tally::default();
     let mut users: Vec<User> = (0..cfg.users)
         .map(|i| {
             let persona = PERSONAS[rng.gen_range(0..PERSONAS.len())];
@@ -603,11 +655,15 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
             (rng.gen_range(0..120), id)
         })
         .collect();
-    faulty
-        .unreadable
-        .lock()
-        .unwrap()
-        .extend(poison.iter().map(|(_, id)| id.clone()));
+    // On DynamoDB the item is really there and really unreadable; embedded, the store says so.
+    for (_, id) in &poison {
+        match &dynamo {
+            Some((d, _)) => d.put_unreadable_redirection(id).await.unwrap(),
+            None => {
+                faulty.unreadable.lock().unwrap().insert(id.clone());
+            }
+        }
+    }
     totals.poison_messages = poison.len() as u64;
 
     let start = clock.now();
@@ -639,7 +695,12 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
             .unwrap()
             .into_iter()
             .map(|delivery| {
-                let mail_fails = rng.gen_bool(f.mail_failure);
+                let mail_fails = rng.gen_bool(f.mail_failure).then(|| {
+                    users
+                        .iter()
+                        .find(|u| u.id.as_ref() == Some(&delivery.job.redirection_id))
+                        .map(|u| u.email.clone())
+                });
                 let killed_at = rng
                     .gen_bool(f.worker_killed)
                     .then(|| KILL_POINTS[rng.gen_range(0..KILL_POINTS.len())]);
@@ -704,7 +765,17 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
                     _ => 0,
                 };
                 for _ in 0..returns {
-                    let _ = app.callback(Some(id.as_str())).await;
+                    let page = match app.callback(Some(id.as_str())).await {
+                        Ok(seen) => format!("{:?}", seen.view),
+                        Err(e) => format!("error: {e}"),
+                    };
+                    let page = page.split('(').next().unwrap_or_default().to_owned();
+                    let who = if u.succeeded_at_bank {
+                        "after a bank success"
+                    } else {
+                        "otherwise"
+                    };
+                    pages.add(&format!("{page} ({who})"));
                 }
             }
         };
@@ -722,9 +793,8 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         let worker_step = async {
             for inv in invocations {
                 let deadline = clock.now() + Duration::seconds(120);
-                if inv.mail_fails {
-                    faults.add("mail send failed");
-                    outbox.fail_next(1);
+                if let Some(to) = inv.mail_fails {
+                    *mailer.fail_to.lock().unwrap() = to;
                 }
                 *kill.armed.lock().unwrap() = inv.killed_at;
                 let job = inv.delivery.job.clone();
@@ -746,7 +816,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
                 // Disarmed: a kill armed for a point this job never reached does not carry over.
                 kill.armed.lock().unwrap().take();
                 // A mail failure belongs to this invocation only.
-                outbox.fail_next(0);
+                mailer.fail_to.lock().unwrap().take();
                 match outcome {
                     None => {
                         // Killed: the message stays for redelivery after the visibility timeout.
@@ -784,6 +854,8 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     }
     let counters = sandbox.handle.counters();
     let mut faults = faults.0.into_inner().unwrap();
+    faults.insert("mail send failed".into(), *mailer.failed.lock().unwrap());
+    totals.pages = pages.0.into_inner().unwrap();
     faults.insert(
         "sandbox: injected (5xx, slow, dropped, 429, lost reply)".into(),
         counters.faults_injected,
@@ -823,18 +895,18 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
             violate(format!("{id}: never stored"));
             continue;
         };
-        let final_state = matches!(
-            r.state,
-            State::Imported
-                | State::ImportFailed
-                | State::Expired
-                | State::Failed
-                | State::FollowUpSent
-        );
+        // Final: an ending reached, and nothing left to do for it (a drop-off's follow-up
+        // decided, an import's email sent).
+        let final_state = match r.state {
+            State::Imported | State::ImportFailed => !r.email_unsent,
+            State::Expired | State::Failed => r.next_poll_at.is_none(),
+            State::FollowUpSent => true,
+            _ => false,
+        };
         if !final_state {
             violate(format!(
-                "{id} ({:?}) not final by 24 h: {:?}",
-                u.persona, r.state
+                "{id} ({:?}) not final by 24 h: {:?} (next visit {:?}, email owed {})",
+                u.persona, r.state, r.next_poll_at, r.email_unsent
             ));
         }
         if u.succeeded_at_bank {
@@ -937,18 +1009,32 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         if published_for(&key, EventKind::Started) != 1 {
             violate(format!("{id}: not one signin.started event"));
         }
-        let ending = last_seen.get(id).and_then(|r| match r.state {
-            State::Imported => Some(EventKind::Imported),
-            State::ImportFailed => Some(EventKind::ImportFailed),
-            State::FollowUpSent => Some(EventKind::FollowUpSent),
-            _ => None,
-        });
-        if let Some(kind) = ending {
-            if published_for(&key, kind) != 1 {
-                violate(format!("{id}: ended {kind:?} without its event"));
+        // Each moment the record passed through on its way to its ending, published once.
+        let moments: Vec<EventKind> = match last_seen.get(id) {
+            None => vec![],
+            Some(r) => match r.state {
+                State::Imported => vec![EventKind::Succeeded, EventKind::Imported],
+                State::ImportFailed => vec![EventKind::Succeeded, EventKind::ImportFailed],
+                State::Expired => vec![EventKind::Expired],
+                State::Failed => vec![EventKind::Failed],
+                State::FollowUpSent if r.error.is_some() => {
+                    vec![EventKind::Failed, EventKind::FollowUpSent]
+                }
+                State::FollowUpSent => vec![EventKind::Expired, EventKind::FollowUpSent],
+                _ => vec![],
+            },
+        };
+        for kind in moments {
+            let n = published_for(&key, kind);
+            if n != 1 {
+                violate(format!("{id}: {kind:?} published {n} times"));
             }
         }
     }
     totals.violations = violations;
+    if let Some((d, client)) = dynamo {
+        // A long run on a shared moto server leaves no table per seed behind.
+        let _ = client.delete_table().table_name(d.table()).send().await;
+    }
     totals
 }

@@ -237,6 +237,25 @@ impl DynamoStore {
         }
     }
 
+    /// Writes an item under `id`'s key that no version of this code can read (for tests of
+    /// what a poison job does: its every delivery fails until the dead-letter queue).
+    #[cfg(feature = "testing")]
+    pub async fn put_unreadable_redirection(&self, id: &RedirectionId) -> Result<(), StoreError> {
+        let mut item = redirection_key(id);
+        item.insert(
+            "data".into(),
+            s("{\"written by\": \"no version of this code\"}"),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }

@@ -43,9 +43,9 @@ pub enum CallbackError {
     Internal(#[from] FlowError),
 }
 
-/// How long a callback whose status check failed waits for a concurrent request to save the
-/// outcome (at most `SETTLE_TRIES` × `SETTLE_PAUSE`).
-const SETTLE_TRIES: u32 = 5;
+/// How long a callback whose status check failed, or that found another request's check under
+/// way, waits for the outcome to be saved (at most `SETTLE_TRIES` × `SETTLE_PAUSE`).
+const SETTLE_TRIES: u32 = 10;
 const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn view_of(r: &Redirection, check_failed: bool) -> CallbackView {
@@ -59,6 +59,11 @@ fn view_of(r: &Redirection, check_failed: bool) -> CallbackView {
         State::FollowUpSent if r.error.is_some() => CallbackView::SignInFailed(r.error.clone()),
         State::Expired | State::FollowUpSent => CallbackView::Expired,
     }
+}
+
+/// Why a callback did not ask Kontomatik itself.
+fn checked_elsewhere() -> KontomatikError {
+    KontomatikError::Transient("checked by another request".into())
 }
 
 impl App {
@@ -90,55 +95,71 @@ impl App {
         }
         // Leased like a poller's check (a conditional write): of the user's return and a poller
         // run at the same instant — or two returns — only one asks Kontomatik; a second read
-        // within the poll interval would earn a 429. A check another request leased and may
-        // still be waiting on is not asked again: its answer is awaited below.
-        let now = self.now();
-        let lease = Event::CheckLeased {
-            next_poll_at: Some(now + self.settings.pacing.min_interval),
-        };
-        let leased = if r.check_under_way(now, self.settings.kontomatik_call_budget) {
-            None
-        } else {
-            self.lease(&r, lease).await?
-        };
-        let (mut r, mut failed) = match leased {
-            Some(leased) => {
-                let status = self.kontomatik.redirection_status(&leased.id).await;
-                self.record_status(&leased, status).await?
-            }
-            None => (
-                r,
-                Some(KontomatikError::Transient(
-                    "checked by another request".into(),
-                )),
-            ),
-        };
-        if failed.is_some() {
-            // A concurrent request for the same id (a double click, the poller) holds the
-            // check, or was just told the outcome (Kontomatik answers a re-read with 429) and
-            // is saving it. Give it a moment before telling the user to come back later.
-            for _ in 0..SETTLE_TRIES {
-                if !r.state.needs_polling() {
-                    failed = None;
-                    break;
-                }
-                self.pause.pause(SETTLE_PAUSE).await;
-                match self
-                    .store
-                    .get_redirection(&r.id)
-                    .await
-                    .map_err(FlowError::from)?
-                {
-                    Some(fresh) => r = fresh,
-                    None => return Err(CallbackError::Unknown),
-                }
-            }
+        // within the poll interval would earn a 429. While a check another request leased may
+        // still be waiting for its answer, this one waits for that answer instead. If that check
+        // began before the user came back, its answer may predate the user's finish: once it is
+        // recorded as still open, this request asks itself (once).
+        let arrived = self.now();
+        let checks_at_arrival = r.status_checks;
+        let budget = self.settings.kontomatik_call_budget;
+        let mut r = r;
+        let mut may_ask = true;
+        let mut asked = false;
+        let mut failed: Option<KontomatikError> = None;
+        let mut waits = 0;
+        loop {
             if !r.state.needs_polling() {
                 failed = None;
+                break;
             }
+            let now = self.now();
+            if r.check_under_way(now, budget) {
+                may_ask &= r.check_leased_at.is_some_and(|at| at <= arrived);
+                failed = Some(checked_elsewhere());
+            } else if may_ask {
+                may_ask = false;
+                asked = true;
+                let lease = Event::CheckLeased {
+                    next_poll_at: Some(self.check_lease_end(&r, now)),
+                };
+                match self.lease(&r, lease).await? {
+                    Some(leased) => {
+                        let status = self.kontomatik.redirection_status(&leased.id).await;
+                        (r, failed) = self.record_status(&leased, status).await?;
+                        if failed.is_none() {
+                            break;
+                        }
+                    }
+                    None => failed = Some(checked_elsewhere()),
+                }
+            } else if !asked && r.status_checks > checks_at_arrival {
+                // The other request's check ended with an answer given after the user came
+                // back: it is the latest there is.
+                failed = None;
+                break;
+            }
+            if waits == SETTLE_TRIES {
+                break;
+            }
+            // Our check failed (a 429 means someone was just told the outcome and may be saving
+            // it), or another request holds the check: give it a moment.
+            waits += 1;
+            self.pause.pause(SETTLE_PAUSE).await;
+            r = self
+                .store
+                .get_redirection(&r.id)
+                .await
+                .map_err(FlowError::from)?
+                .ok_or(CallbackError::Unknown)?;
         }
-        if let Some(e) = &failed {
-            tracing::warn!(redirection = %r.id, error = %e, "status check at callback failed; the poller will follow up");
+        match &failed {
+            Some(e) if asked => {
+                tracing::warn!(redirection = %r.id, error = %e, "status check at callback failed; the poller will follow up")
+            }
+            Some(_) => {
+                tracing::info!(redirection = %r.id, "another request's status check had not answered yet; the poller will follow up")
+            }
+            None => {}
         }
         Ok(CallbackOutcome {
             view: view_of(&r, failed.is_some()),

@@ -221,7 +221,7 @@ impl App {
                 // overlap, or a run and the user's return, only one asks Kontomatik, so they
                 // never over-poll (429).
                 let lease = Event::CheckLeased {
-                    next_poll_at: Some(now + self.settings.pacing.min_interval),
+                    next_poll_at: Some(self.check_lease_end(&r, now)),
                 };
                 let Some(leased) = self.lease(&r, lease).await? else {
                     return Ok(One::Skipped);
@@ -266,6 +266,18 @@ impl App {
         }
     }
 
+    /// Until when a status check leased at `now` holds `r`: Kontomatik's minimum interval, but
+    /// never past the last check of the 24 h window (a lease whose holder dies must not carry
+    /// the item beyond the moment the poller closes it).
+    pub(super) fn check_lease_end(
+        &self,
+        r: &crate::machine::Redirection,
+        now: Timestamp,
+    ) -> Timestamp {
+        let pacing = self.settings.pacing;
+        (now + pacing.min_interval).min(pacing.last_check_at(r.created_at).max(now))
+    }
+
     /// Applies `event` to `r` exactly as read (one conditional write, no retry): the stored
     /// result, or `None` when the event does not apply or another writer moved `r` first. Of
     /// two overlapping runs, only the one whose lease lands goes on with the item.
@@ -281,7 +293,12 @@ impl App {
         Ok(
             match self.store.save_redirection(&next, r.expected()).await? {
                 Cas::Applied => Some(next),
-                Cas::Conflict => None,
+                // Our own write may have landed with only its answer lost (the SDK's retry then
+                // failed the condition): its write id says so, as in `step`.
+                Cas::Conflict => match self.store.get_redirection(&r.id).await? {
+                    Some(fresh) if fresh.write_id == next.write_id => Some(next),
+                    _ => None,
+                },
             },
         )
     }

@@ -205,7 +205,8 @@ impl Kontomatik for Scripted {
     }
 }
 
-/// Waiting, on the simulated clock only (nothing else runs meanwhile in these tests).
+/// Waiting, on the simulated clock; a wait lets the other futures of a test's `join!` run (a
+/// concurrent request may answer meanwhile).
 #[derive(Debug)]
 struct ClockPause(Arc<SimClock>);
 
@@ -213,6 +214,7 @@ struct ClockPause(Arc<SimClock>);
 impl crate::clock::Pause for ClockPause {
     async fn pause(&self, d: StdDuration) {
         self.0.advance(Duration::from_std(d).unwrap());
+        tokio::task::yield_now().await;
     }
 }
 
@@ -1203,4 +1205,56 @@ async fn a_return_after_a_dead_checks_budget_asks_kontomatik() {
     let seen = w.app.callback(Some(id(1).as_str())).await.unwrap();
     assert_eq!(seen.view, super::CallbackView::Importing);
     assert_eq!(w.k.count("redirection_status"), 1);
+}
+
+/// The user comes back while the poller waits for the answer, and the answer arrives while the
+/// callback waits for it: the user is shown the import, from one status read.
+#[tokio::test]
+async fn a_return_that_waits_for_the_pollers_answer_shows_the_import() {
+    let w = world();
+    w.created(1).await;
+    w.clock.advance(Duration::minutes(6));
+    let gate = Arc::new(Gate::default());
+    *w.k.gate.lock().unwrap() = Some(gate.clone());
+    w.k.statuses
+        .lock()
+        .unwrap()
+        .push_back(Ok(RedirectionStatus::Success(session())));
+    let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+    let user = async {
+        gate.entered.notified().await;
+        // The answer is on its way as the user comes back.
+        gate.release.notify_one();
+        w.app.callback(Some(id(1).as_str())).await
+    };
+    let (report, seen) = tokio::join!(w.app.poll_due(deadline, 8), user);
+    assert_eq!(report.unwrap().checked, 1);
+    assert_eq!(w.k.count("redirection_status"), 1);
+    assert_eq!(seen.unwrap().view, super::CallbackView::Importing);
+}
+
+/// The poller's read began before the user finished at the bank and answers "still open": the
+/// callback, which came back after that read began, asks once itself and sees the success.
+#[tokio::test]
+async fn a_return_after_a_check_that_began_before_it_asks_once_itself() {
+    let w = world();
+    w.created(1).await;
+    w.clock.advance(Duration::minutes(6));
+    let gate = Arc::new(Gate::default());
+    *w.k.gate.lock().unwrap() = Some(gate.clone());
+    w.k.statuses.lock().unwrap().extend([
+        Ok(RedirectionStatus::InProgress),
+        Ok(RedirectionStatus::Success(session())),
+    ]);
+    let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+    let user = async {
+        gate.entered.notified().await;
+        gate.release.notify_one();
+        w.app.callback(Some(id(1).as_str())).await
+    };
+    let (report, seen) = tokio::join!(w.app.poll_due(deadline, 8), user);
+    assert_eq!(report.unwrap().checked, 1);
+    assert_eq!(w.k.count("redirection_status"), 2);
+    assert_eq!(seen.unwrap().view, super::CallbackView::Importing);
+    assert_eq!(w.get(1).await.state, State::ImportQueued);
 }
