@@ -51,7 +51,9 @@ impl Pacing {
         created_at + self.first_check_after
     }
 
-    /// The next check after one made at `now`; `None` once the window is over.
+    /// The next check after one made at `now`. Never past the window's last check: once that
+    /// moment has come, the next visit is at once, and it closes the window (a redirection
+    /// still open must not leave the poll index before it is final).
     pub fn next_poll_at(
         &self,
         id: &RedirectionId,
@@ -62,7 +64,7 @@ impl Pacing {
         let spread = (self.max_interval - self.min_interval).num_milliseconds() as f64;
         let wait =
             self.min_interval + Duration::milliseconds((spread * Self::jitter(id, checks)) as i64);
-        self.clamp(created_at, now, now + wait)
+        self.clamp(created_at, now + wait)
     }
 
     /// The next check after a 429 or an outage: no sooner than `retry_after` asks, and never
@@ -77,16 +79,13 @@ impl Pacing {
     ) -> Option<Timestamp> {
         let paced = self.next_poll_at(id, created_at, checks.wrapping_add(1), now)?;
         let asked = now + retry_after.unwrap_or_else(Duration::zero);
-        self.clamp(created_at, now, paced.max(asked))
+        self.clamp(created_at, paced.max(asked))
     }
 
-    fn clamp(&self, created_at: Timestamp, now: Timestamp, at: Timestamp) -> Option<Timestamp> {
-        let last = self.last_check_at(created_at);
-        if now >= last {
-            None
-        } else {
-            Some(at.min(last))
-        }
+    /// `at`, but never past the window's last check. (`Some` always: the callers' events
+    /// carry an optional next visit, and an open redirection always has one.)
+    fn clamp(&self, created_at: Timestamp, at: Timestamp) -> Option<Timestamp> {
+        Some(at.min(self.last_check_at(created_at)))
     }
 }
 
@@ -137,10 +136,12 @@ mod tests {
         assert!(last < t0() + Duration::hours(24));
         let near = last - Duration::minutes(2);
         assert_eq!(p.next_poll_at(&id("a"), t0(), 100, near), Some(last));
-        assert_eq!(p.next_poll_at(&id("a"), t0(), 100, last), None);
+        // A check answered at or after the last moment: the next visit is due at once (and
+        // closes the window), never dropped.
+        assert_eq!(p.next_poll_at(&id("a"), t0(), 100, last), Some(last));
         assert_eq!(
             p.next_poll_at(&id("a"), t0(), 100, t0() + Duration::hours(25)),
-            None
+            Some(last)
         );
     }
 

@@ -1258,3 +1258,23 @@ async fn a_return_after_a_check_that_began_before_it_asks_once_itself() {
     assert_eq!(seen.unwrap().view, super::CallbackView::Importing);
     assert_eq!(w.get(1).await.state, State::ImportQueued);
 }
+
+/// The user comes back in the last minutes of the 24 h window and Kontomatik still says
+/// "in progress": the redirection stays in the poll index, and the poller's next run closes it
+/// (expired, with its follow-up decided) instead of leaving it open until the TTL.
+#[tokio::test]
+async fn a_check_answered_after_the_last_check_leaves_the_next_run_to_close_the_window() {
+    let w = world();
+    let r = w.created(1).await;
+    let last = w.app.settings.pacing.last_check_at(r.created_at);
+    w.clock.set(last + Duration::seconds(30));
+    let seen = w.app.callback(Some(id(1).as_str())).await.unwrap();
+    assert_eq!(seen.view, super::CallbackView::StillOpen);
+    assert!(
+        w.get(1).await.next_poll_at.is_some(),
+        "still in the poll index"
+    );
+    let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
+    w.app.poll_due(deadline, 8).await.unwrap();
+    assert_eq!(w.get(1).await.state, State::Expired);
+}
