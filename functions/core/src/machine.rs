@@ -286,11 +286,12 @@ impl Redirection {
     }
 
     /// Whether a status check leased at most `call_budget` ago may still be waiting for
-    /// Kontomatik's answer (after that, whoever leased it is gone). A lease stamped a little
-    /// after `now` (another Lambda's clock runs ahead) is under way too.
+    /// Kontomatik's answer (after that, whoever leased it is gone). A lease stamped a few
+    /// seconds after `now` (another Lambda's clock runs ahead) is under way too; one stamped
+    /// further ahead is not trusted.
     pub fn check_under_way(&self, now: Timestamp, call_budget: Duration) -> bool {
         self.check_leased_at
-            .is_some_and(|at| now < at + call_budget)
+            .is_some_and(|at| at <= now + CLOCK_SKEW && now < at + call_budget)
     }
 
     pub fn is_forgotten(&self, now: Timestamp) -> bool {
@@ -305,6 +306,9 @@ impl Redirection {
         }
     }
 }
+
+/// How far apart two Lambdas' clocks may be and still be trusted with each other's leases.
+pub const CLOCK_SKEW: Duration = Duration::seconds(5);
 
 /// The condition of a write: the item must still be in this state at this version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

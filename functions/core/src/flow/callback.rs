@@ -78,12 +78,12 @@ impl App {
         else {
             return Err(CallbackError::Unknown);
         };
-        let r = match self.step(&r, |_| Event::UserReturned).await? {
+        let (r, first_return) = match self.step(&r, |_| Event::UserReturned).await? {
             Step::Applied(r) => {
                 self.count(FunnelStep::Returned).await;
-                r
+                (r, true)
             }
-            Step::Refused(r) => r,
+            Step::Refused(r) => (r, false),
             Step::Gone => return Err(CallbackError::Unknown),
         };
         if !r.state.needs_polling() {
@@ -95,63 +95,73 @@ impl App {
         }
         // Leased like a poller's check (a conditional write): of the user's return and a poller
         // run at the same instant — or two returns — only one asks Kontomatik; a second read
-        // within the poll interval would earn a 429. While a check another request leased may
-        // still be waiting for its answer, this one waits for that answer instead. If that check
-        // began before the user came back, its answer may predate the user's finish: once it is
-        // recorded as still open, this request asks itself (once).
-        let arrived = self.now();
-        let checks_at_arrival = r.status_checks;
+        // within the poll interval would earn a 429. So this request asks only on the user's
+        // first return or when a check is due, and not while a check another request leased may
+        // still be waiting for its answer: that answer is awaited instead.
+        let now = self.now();
         let budget = self.settings.kontomatik_call_budget;
-        let mut r = r;
-        let mut may_ask = true;
-        let mut asked = false;
-        let mut failed: Option<KontomatikError> = None;
-        let mut waits = 0;
-        loop {
-            if !r.state.needs_polling() {
-                failed = None;
-                break;
+        let checks_at_arrival = r.status_checks;
+        let may_ask = (first_return || r.next_poll_at.is_some_and(|at| at <= now))
+            && !r.check_under_way(now, budget);
+        // Another request recorded the user's return moments ago (a double click): its check
+        // may not be leased yet, but it is coming.
+        let other_is_checking = |r: &Redirection, now| {
+            r.check_under_way(now, budget)
+                || (!first_return && r.returned_at.is_some_and(|at| now < at + budget))
+        };
+        let leased = if may_ask {
+            let lease = Event::CheckLeased {
+                next_poll_at: Some(self.check_lease_end(&r, now)),
+            };
+            self.lease(&r, lease).await?
+        } else {
+            None
+        };
+        let asked = leased.is_some();
+        let lease_lost = may_ask && !asked;
+        let (mut r, mut failed) = match leased {
+            Some(leased) => {
+                let status = self.kontomatik.redirection_status(&leased.id).await;
+                self.record_status(&leased, status).await?
             }
-            let now = self.now();
-            if r.check_under_way(now, budget) {
-                may_ask &= r.check_leased_at.is_some_and(|at| at <= arrived);
-                failed = Some(checked_elsewhere());
-            } else if may_ask {
-                may_ask = false;
-                asked = true;
-                let lease = Event::CheckLeased {
-                    next_poll_at: Some(self.check_lease_end(&r, now)),
-                };
-                match self.lease(&r, lease).await? {
-                    Some(leased) => {
-                        let status = self.kontomatik.redirection_status(&leased.id).await;
-                        (r, failed) = self.record_status(&leased, status).await?;
-                        if failed.is_none() {
-                            break;
-                        }
-                    }
-                    None => failed = Some(checked_elsewhere()),
+            None => (r, None),
+        };
+        // Our read was refused as too soon (someone was just told the outcome and may be saving
+        // it), or another request holds the check: give it a moment. Not after our own timeout
+        // or outage: the user has waited long enough, and the poller follows up.
+        let wait = match &failed {
+            Some(e) => matches!(e, KontomatikError::RateLimited { .. }),
+            None => !asked && (lease_lost || other_is_checking(&r, now)),
+        };
+        if wait {
+            for _ in 0..SETTLE_TRIES {
+                self.pause.pause(SETTLE_PAUSE).await;
+                r = self
+                    .store
+                    .get_redirection(&r.id)
+                    .await
+                    .map_err(FlowError::from)?
+                    .ok_or(CallbackError::Unknown)?;
+                if !r.state.needs_polling()
+                    || (!asked
+                        && r.status_checks > checks_at_arrival
+                        && !r.check_under_way(self.now(), budget))
+                {
+                    // Decided, or the other request's check was answered "still open".
+                    break;
                 }
-            } else if !asked && r.status_checks > checks_at_arrival {
-                // The other request's check ended with an answer given after the user came
-                // back: it is the latest there is.
-                failed = None;
-                break;
             }
-            if waits == SETTLE_TRIES {
-                break;
-            }
-            // Our check failed (a 429 means someone was just told the outcome and may be saving
-            // it), or another request holds the check: give it a moment.
-            waits += 1;
-            self.pause.pause(SETTLE_PAUSE).await;
-            r = self
-                .store
-                .get_redirection(&r.id)
-                .await
-                .map_err(FlowError::from)?
-                .ok_or(CallbackError::Unknown)?;
         }
+        if !r.state.needs_polling() {
+            failed = None;
+        } else if !asked
+            && r.status_checks == checks_at_arrival
+            && other_is_checking(&r, self.now())
+        {
+            failed = Some(checked_elsewhere());
+        }
+        // Else, without our own check, the record holds the latest answer (a reload soon after
+        // a check, a return in another browser): it is shown.
         match &failed {
             Some(e) if asked => {
                 tracing::warn!(redirection = %r.id, error = %e, "status check at callback failed; the poller will follow up")

@@ -312,15 +312,22 @@ impl App {
                     }
                     _ => None,
                 };
+                // Deferred at Kontomatik's pace; if another request saved the session
+                // meanwhile (the write is decided again on the re-read), its import recovery
+                // time stays.
                 let step = self
                     .step(r, |c| Event::CheckDeferred {
-                        next_poll_at: pacing.after_deferral(
-                            &c.id,
-                            c.created_at,
-                            c.status_checks,
-                            now,
-                            retry_after,
-                        ),
+                        next_poll_at: if c.state.needs_polling() {
+                            pacing.after_deferral(
+                                &c.id,
+                                c.created_at,
+                                c.status_checks,
+                                now,
+                                retry_after,
+                            )
+                        } else {
+                            c.next_poll_at
+                        },
                     })
                     .await?;
                 Ok((done(step), Some(e)))

@@ -206,7 +206,11 @@ impl App {
                 Ok(One::Queued)
             }
             State::Created | State::Pending => {
-                if now >= self.settings.pacing.last_check_at(r.created_at) {
+                // Closed at the window's end, but not under a check that may still answer
+                // (a user's return in the last seconds): the next run closes it.
+                if now >= self.settings.pacing.last_check_at(r.created_at)
+                    && !r.check_under_way(now, self.settings.kontomatik_call_budget)
+                {
                     let step = self
                         .step(&r, |c| Event::WindowClosed {
                             follow_up_at: Some(self.follow_up_at(c)),

@@ -1233,10 +1233,11 @@ async fn a_return_that_waits_for_the_pollers_answer_shows_the_import() {
     assert_eq!(seen.unwrap().view, super::CallbackView::Importing);
 }
 
-/// The poller's read began before the user finished at the bank and answers "still open": the
-/// callback, which came back after that read began, asks once itself and sees the success.
+/// The poller's read answers "still open" while the user, back, waits for it: the user is shown
+/// that answer, and nobody reads again within the poll interval (Kontomatik would answer 429);
+/// the poller's next check follows up.
 #[tokio::test]
-async fn a_return_after_a_check_that_began_before_it_asks_once_itself() {
+async fn a_return_that_waits_for_a_still_open_answer_shows_it_without_a_second_read() {
     let w = world();
     w.created(1).await;
     w.clock.advance(Duration::minutes(6));
@@ -1254,9 +1255,23 @@ async fn a_return_after_a_check_that_began_before_it_asks_once_itself() {
     };
     let (report, seen) = tokio::join!(w.app.poll_due(deadline, 8), user);
     assert_eq!(report.unwrap().checked, 1);
-    assert_eq!(w.k.count("redirection_status"), 2);
-    assert_eq!(seen.unwrap().view, super::CallbackView::Importing);
-    assert_eq!(w.get(1).await.state, State::ImportQueued);
+    assert_eq!(w.k.count("redirection_status"), 1);
+    assert_eq!(seen.unwrap().view, super::CallbackView::StillOpen);
+    assert_eq!(w.get(1).await.state, State::Pending);
+}
+
+/// A reload of the callback page (or a return in another browser) right after a check does not
+/// read again within the poll interval: it shows what that check recorded.
+#[tokio::test]
+async fn a_reload_soon_after_a_check_shows_the_record_without_a_second_read() {
+    let w = world();
+    w.created(1).await;
+    let first = w.app.callback(Some(id(1).as_str())).await.unwrap();
+    assert_eq!(first.view, super::CallbackView::StillOpen);
+    w.clock.advance(Duration::seconds(30));
+    let again = w.app.callback(Some(id(1).as_str())).await.unwrap();
+    assert_eq!(again.view, super::CallbackView::StillOpen);
+    assert_eq!(w.k.count("redirection_status"), 1);
 }
 
 /// The user comes back in the last minutes of the 24 h window and Kontomatik still says
