@@ -983,10 +983,21 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         (FunnelStep::Started, all_ids.len() as u64),
         (FunnelStep::Imported, recount(&[State::Imported])),
     ] {
-        if funnel.totals[&step] != counted {
+        let reported = funnel.totals[&step];
+        // Moto applies UpdateItem without a lock: two adds at the same instant can lose one
+        // there (DynamoDB's ADD is atomic). On moto an undercount of a few is moto's, and
+        // counted apart; a count above the records, or any difference embedded, is ours.
+        let moto_lost =
+            cfg.store == StoreKind::Moto && reported < counted && counted - reported <= 2;
+        if moto_lost {
+            totals
+                .faults
+                .entry("moto: funnel add lost to its own race".into())
+                .and_modify(|n| *n += counted - reported)
+                .or_insert(counted - reported);
+        } else if reported != counted {
             violate(format!(
-                "funnel {step:?} {} but the records say {counted}",
-                funnel.totals[&step]
+                "funnel {step:?} {reported} but the records say {counted}"
             ));
         }
     }
