@@ -324,6 +324,20 @@ impl World {
         self.clock.advance(Duration::minutes(6));
     }
 
+    /// Redirection 1, due for its first check, whose next status check is held open by the
+    /// returned gate; Kontomatik then answers `statuses` in order.
+    async fn due_with_a_held_check(
+        &self,
+        statuses: impl IntoIterator<Item = Result<RedirectionStatus, KontomatikError>>,
+    ) -> Arc<Gate> {
+        self.created(1).await;
+        self.clock.advance(Duration::minutes(6));
+        let gate = Arc::new(Gate::default());
+        *self.k.gate.lock().unwrap() = Some(gate.clone());
+        self.k.statuses.lock().unwrap().extend(statuses);
+        gate
+    }
+
     async fn get(&self, n: usize) -> Redirection {
         self.store.get_redirection(&id(n)).await.unwrap().unwrap()
     }
@@ -1118,14 +1132,9 @@ async fn a_waiting_job_whose_invocation_failed_comes_back_and_the_poller_sends_n
 #[tokio::test]
 async fn a_return_while_the_poller_checks_the_same_id_does_not_ask_kontomatik_again() {
     let w = world();
-    w.created(1).await;
-    w.clock.advance(Duration::minutes(6));
-    let gate = Arc::new(Gate::default());
-    *w.k.gate.lock().unwrap() = Some(gate.clone());
-    w.k.statuses
-        .lock()
-        .unwrap()
-        .push_back(Ok(RedirectionStatus::Success(session())));
+    let gate = w
+        .due_with_a_held_check([Ok(RedirectionStatus::Success(session()))])
+        .await;
     let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
     let user = async {
         gate.entered.notified().await;
@@ -1151,14 +1160,9 @@ async fn a_return_while_the_poller_checks_the_same_id_does_not_ask_kontomatik_ag
 #[tokio::test]
 async fn a_poller_run_while_a_return_checks_the_same_id_leaves_it_alone() {
     let w = world();
-    w.created(1).await;
-    w.clock.advance(Duration::minutes(6));
-    let gate = Arc::new(Gate::default());
-    *w.k.gate.lock().unwrap() = Some(gate.clone());
-    w.k.statuses
-        .lock()
-        .unwrap()
-        .push_back(Ok(RedirectionStatus::Success(session())));
+    let gate = w
+        .due_with_a_held_check([Ok(RedirectionStatus::Success(session()))])
+        .await;
     let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
     let poller = async {
         gate.entered.notified().await;
@@ -1212,14 +1216,9 @@ async fn a_return_after_a_dead_checks_budget_asks_kontomatik() {
 #[tokio::test]
 async fn a_return_that_waits_for_the_pollers_answer_shows_the_import() {
     let w = world();
-    w.created(1).await;
-    w.clock.advance(Duration::minutes(6));
-    let gate = Arc::new(Gate::default());
-    *w.k.gate.lock().unwrap() = Some(gate.clone());
-    w.k.statuses
-        .lock()
-        .unwrap()
-        .push_back(Ok(RedirectionStatus::Success(session())));
+    let gate = w
+        .due_with_a_held_check([Ok(RedirectionStatus::Success(session()))])
+        .await;
     let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
     let user = async {
         gate.entered.notified().await;
@@ -1239,14 +1238,12 @@ async fn a_return_that_waits_for_the_pollers_answer_shows_the_import() {
 #[tokio::test]
 async fn a_return_that_waits_for_a_still_open_answer_shows_it_without_a_second_read() {
     let w = world();
-    w.created(1).await;
-    w.clock.advance(Duration::minutes(6));
-    let gate = Arc::new(Gate::default());
-    *w.k.gate.lock().unwrap() = Some(gate.clone());
-    w.k.statuses.lock().unwrap().extend([
-        Ok(RedirectionStatus::InProgress),
-        Ok(RedirectionStatus::Success(session())),
-    ]);
+    let gate = w
+        .due_with_a_held_check([
+            Ok(RedirectionStatus::InProgress),
+            Ok(RedirectionStatus::Success(session())),
+        ])
+        .await;
     let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
     let user = async {
         gate.entered.notified().await;
