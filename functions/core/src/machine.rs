@@ -458,9 +458,10 @@ fn end_import(next: &mut Redirection, now: Timestamp, error: Option<ErrorInfo>) 
 /// The next version of `r` after `event` at `now`, or why the event does not apply.
 pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirection, Refused> {
     use State::*;
+    let kind = event.kind();
     let refused = Refused {
         from: r.state,
-        event: event.kind(),
+        event: kind,
     };
     let mut next = r.clone();
     match (r.state, event) {
@@ -590,10 +591,7 @@ pub fn apply(r: &Redirection, event: Event, now: Timestamp) -> Result<Redirectio
     }
     // A leased check ends with its answer recorded (or deferred), or with anything else that
     // moves the redirection on; the user's return (recorded once) leaves it.
-    if !matches!(
-        refused.event,
-        EventKind::CheckLeased | EventKind::UserReturned
-    ) {
+    if !matches!(kind, EventKind::CheckLeased | EventKind::UserReturned) {
         next.check_leased_at = None;
     }
     if next.email_unsent && !r.email_unsent {

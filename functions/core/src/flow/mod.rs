@@ -84,6 +84,15 @@ pub(crate) enum Step {
 
 const MAX_TRIES: u32 = 5;
 
+/// What a conditional write that failed left stored ([`App::after_conflict`]).
+pub(super) enum AfterConflict {
+    /// Our write is what is stored.
+    Ours,
+    /// Another writer's version.
+    Theirs(Box<Redirection>),
+    Gone,
+}
+
 impl App {
     /// An owner's latest data as Kontomatik keeps it, analysed like an import, without a new
     /// import (for the operator). `None` when Kontomatik holds nothing for the owner.
@@ -129,22 +138,30 @@ impl App {
                 .await?
             {
                 Cas::Applied => return Ok(self.applied(&current, next, now).await),
-                Cas::Conflict => match self.store.get_redirection(&current.id).await? {
-                    // Our own write landed and only its answer was lost (DynamoDB applied it,
-                    // the SDK's retry then failed the condition): the transition is ours. Its
-                    // write id says so; the same transition computed by another writer at the
-                    // same instant is not ours. (If another writer wrote after ours before
-                    // this re-read, ours is not recognised and the event is decided again on
-                    // the newer version, as before.)
-                    Some(fresh) if fresh.write_id == next.write_id => {
-                        return Ok(self.applied(&current, next, now).await)
-                    }
-                    Some(fresh) => current = fresh,
-                    None => return Ok(Step::Gone),
+                Cas::Conflict => match self.after_conflict(&next).await? {
+                    AfterConflict::Ours => return Ok(self.applied(&current, next, now).await),
+                    AfterConflict::Theirs(fresh) => current = *fresh,
+                    AfterConflict::Gone => return Ok(Step::Gone),
                 },
             }
         }
         Err(FlowError::Contended(MAX_TRIES))
+    }
+
+    /// What is stored after a conditional write of `next` failed. Our own write may have
+    /// landed with only its answer lost (DynamoDB applied it, the SDK's retry then failed the
+    /// condition): its write id says so; the same transition computed by another writer at the
+    /// same instant is not ours. (If another writer wrote after ours before this re-read, ours
+    /// is not recognised and the caller decides again on the newer version.)
+    pub(super) async fn after_conflict(
+        &self,
+        next: &Redirection,
+    ) -> Result<AfterConflict, FlowError> {
+        Ok(match self.store.get_redirection(&next.id).await? {
+            Some(fresh) if fresh.write_id == next.write_id => AfterConflict::Ours,
+            Some(fresh) => AfterConflict::Theirs(Box::new(fresh)),
+            None => AfterConflict::Gone,
+        })
     }
 
     /// Our write of `next` over `before` landed: a state change into a decisive moment is

@@ -297,10 +297,8 @@ impl App {
         Ok(
             match self.store.save_redirection(&next, r.expected()).await? {
                 Cas::Applied => Some(next),
-                // Our own write may have landed with only its answer lost (the SDK's retry then
-                // failed the condition): its write id says so, as in `step`.
-                Cas::Conflict => match self.store.get_redirection(&r.id).await? {
-                    Some(fresh) if fresh.write_id == next.write_id => Some(next),
+                Cas::Conflict => match self.after_conflict(&next).await? {
+                    super::AfterConflict::Ours => Some(next),
                     _ => None,
                 },
             },
