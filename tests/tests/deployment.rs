@@ -921,3 +921,41 @@ fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
     assert_eq!(permission["Principal"], "events.amazonaws.com");
     assert_eq!(permission["Action"], "lambda:InvokeFunction");
 }
+
+/// A page's function outlives the Kontomatik call it may wait on: a call cut off by the
+/// client's timeout still ends in a page for the user (and the writes after it), not in the
+/// gateway's error; and it ends before the HTTP API gives up on it (30 s).
+#[test]
+fn the_pages_functions_outlive_a_kontomatik_call_cut_off_by_its_timeout() {
+    let stack = stack(true);
+    let deployed = stack.functions();
+    let client = kontomatik::ClientConfig::new(
+        "https://api.kontomatik.example".parse().unwrap(),
+        signin_core::domain::Secret::new("unused"),
+    );
+    // The store's writes after the call (each well under a second on DynamoDB).
+    let writes = std::time::Duration::from_secs(5);
+    let needed = client.timeout + signin_core::flow::CALLBACK_SETTLE_AT_MOST + writes;
+    let mut pages = 0;
+    for f in FUNCTIONS {
+        if !matches!(f.trigger, Trigger::Http(_)) {
+            continue;
+        }
+        pages += 1;
+        let timeout = std::time::Duration::from_secs(one_of(&deployed, f).timeout_seconds);
+        assert!(
+            timeout > needed,
+            "{}: {timeout:?} does not outlive a cut-off call ({needed:?})",
+            f.name
+        );
+        assert!(
+            timeout < std::time::Duration::from_secs(30),
+            "{}: {timeout:?} is past the HTTP API's 30 s",
+            f.name
+        );
+    }
+    assert_eq!(
+        pages, 3,
+        "create-redirection, callback, unsubscribe-and-stats"
+    );
+}

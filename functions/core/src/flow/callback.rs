@@ -47,6 +47,9 @@ pub enum CallbackError {
 /// way, waits for the outcome to be saved (at most `SETTLE_TRIES` × `SETTLE_PAUSE`).
 const SETTLE_TRIES: u32 = 10;
 const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+/// The longest a callback waits for another request's answer, beside its own calls (the
+/// function's timeout must leave room for it after a Kontomatik call cut off by its timeout).
+pub const CALLBACK_SETTLE_AT_MOST: std::time::Duration = SETTLE_PAUSE.saturating_mul(SETTLE_TRIES);
 
 fn view_of(r: &Redirection, check_failed: bool) -> CallbackView {
     match r.state {

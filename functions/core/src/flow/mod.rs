@@ -18,7 +18,7 @@ use std::time::Duration as StdDuration;
 
 use thiserror::Error;
 
-pub use callback::{CallbackError, CallbackOutcome, CallbackView};
+pub use callback::{CallbackError, CallbackOutcome, CallbackView, CALLBACK_SETTLE_AT_MOST};
 pub use erase::{EraseError, Erased};
 pub use followup::{FunnelReport, LinkUseError};
 pub use poller::{all_shards, PollReport};
