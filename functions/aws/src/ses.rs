@@ -40,6 +40,34 @@ impl SesMailer {
     }
 }
 
+impl SesMailer {
+    /// The mailer on `aws`, as the functions send: a send is on a page's path (an emailed
+    /// link), so it takes at most [`SEND_BUDGET`], retries included (2 s per attempt, three
+    /// attempts), and is then given up as unavailable instead of holding the page.
+    pub fn on(
+        aws: &aws_config::SdkConfig,
+        sender: impl Into<String>,
+        configuration_set: Option<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let config = aws_sdk_sesv2::config::Builder::from(aws)
+            .timeout_config(
+                aws_sdk_sesv2::config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(std::time::Duration::from_secs(2))
+                    .operation_timeout(SEND_BUDGET)
+                    .build(),
+            )
+            .retry_config(
+                aws_sdk_sesv2::config::retry::RetryConfig::standard().with_max_attempts(3),
+            )
+            .build();
+        Self::new(Client::from_conf(config), sender, configuration_set, clock)
+    }
+}
+
+/// The longest a send from a function waits for SES, retries included ([`SesMailer::on`]).
+pub const SEND_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The MIME bytes of `mail` from `sender`.
 pub fn build_mime(sender: &str, mail: &OutgoingEmail, date: i64) -> Result<Vec<u8>, MailError> {
     for (name, value) in &mail.headers {

@@ -9,6 +9,9 @@ use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 use aws_sdk_sqs::Client;
 use signin_core::ports::{Delivery, ImportJob, ImportQueue, ImportQueueConsumer, QueueError};
 
+/// The longest an enqueue from a function waits for SQS, retries included ([`SqsQueue::on`]).
+pub const ENQUEUE_BUDGET: Duration = Duration::from_secs(3);
+
 /// SQS's largest delay.
 pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
@@ -36,6 +39,23 @@ impl SqsQueue {
             client,
             queue_url: queue_url.into(),
         }
+    }
+
+    /// The queue on `aws`, as the functions send to it: an enqueue is on a page's path (the
+    /// callback), so it takes at most [`ENQUEUE_BUDGET`], retries included (1 s per attempt,
+    /// three attempts), and is then given up (the poller's sweep enqueues it again). Not for
+    /// [`ImportQueueConsumer::receive`]'s long poll.
+    pub fn on(aws: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        let config = aws_sdk_sqs::config::Builder::from(aws)
+            .timeout_config(
+                aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
+                    .operation_attempt_timeout(Duration::from_secs(1))
+                    .operation_timeout(ENQUEUE_BUDGET)
+                    .build(),
+            )
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(3))
+            .build();
+        Self::new(Client::from_conf(config), queue_url)
     }
 
     /// Decodes an SQS message body into a job (also used by the Lambda handler).

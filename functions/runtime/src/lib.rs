@@ -124,12 +124,12 @@ fn app_on(
         None => unwired.clone(),
     };
     let queue: Arc<dyn ImportQueue> = match config.import_queue_url {
-        Some(url) => Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(aws), url)),
+        Some(url) => Arc::new(SqsQueue::on(aws, url)),
         None => unwired.clone(),
     };
     let mailer: Arc<dyn Mailer> = match config.mail {
-        Some(mail) => Arc::new(signin_core::metrics::MeasuredMailer(SesMailer::new(
-            aws_sdk_sesv2::Client::new(aws),
+        Some(mail) => Arc::new(signin_core::metrics::MeasuredMailer(SesMailer::on(
+            aws,
             mail.sender_email,
             mail.configuration_set,
             clock.clone(),

@@ -71,9 +71,17 @@ impl App {
                     .map(|r| r.email);
             }
         }
+        // All owners at once: the page waits for one call's timeout at most, not one per owner.
+        let answers = futures::future::join_all(
+            found
+                .owners
+                .iter()
+                .map(|owner| self.kontomatik.delete_owner_data(owner)),
+        )
+        .await;
         let mut deleted_at_kontomatik = 0;
-        for owner in &found.owners {
-            match self.kontomatik.delete_owner_data(owner).await {
+        for answer in answers {
+            match answer {
                 Ok(true) => deleted_at_kontomatik += 1,
                 Ok(false) | Err(KontomatikError::NotFound) => {}
                 Err(e) if e.is_transient() => return Err(EraseError::Unavailable(e)),

@@ -46,6 +46,8 @@ struct Scripted {
     status_checks: Mutex<Vec<RedirectionId>>,
     /// Holds the next status check open until released.
     gate: Mutex<Option<Arc<Gate>>>,
+    /// Each owner deletion waits here until as many are under way as the barrier holds.
+    deletions_together: Mutex<Option<Arc<tokio::sync::Barrier>>>,
 }
 
 /// A status check held open, to race another request against it: `entered` once the check
@@ -70,6 +72,7 @@ impl Scripted {
             imports: Mutex::new(VecDeque::new()),
             status_checks: Mutex::new(vec![]),
             gate: Mutex::new(None),
+            deletions_together: Mutex::new(None),
         }
     }
 
@@ -201,7 +204,14 @@ impl Kontomatik for Scripted {
     }
 
     async fn delete_owner_data(&self, _owner: &OwnerExternalId) -> Result<bool, KontomatikError> {
-        Ok(false)
+        let together = self.deletions_together.lock().unwrap().clone();
+        match together {
+            Some(barrier) => {
+                barrier.wait().await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 
@@ -1289,4 +1299,37 @@ async fn a_check_answered_after_the_last_check_leaves_the_next_run_to_close_the_
     let deadline = w.now() + Duration::seconds(POLLER_TIMEOUT);
     w.app.poll_due(deadline, 8).await.unwrap();
     assert_eq!(w.get(1).await.state, State::Expired);
+}
+
+/// An erasure asks Kontomatik to delete all the person's owners at once, so that its page waits
+/// for one call (at most the client's timeout) and not one per owner: a person with three owner
+/// ids (sign-ins whose user record had lapsed in between) is erased only if the three deletions
+/// are under way together (one after the other, the first would wait for ever).
+#[tokio::test(start_paused = true)]
+async fn an_erasure_deletes_the_owners_at_kontomatik_at_once() {
+    let w = world();
+    let email = Email::parse("user1@example.com").unwrap();
+    for n in 1..=3 {
+        let r = Redirection::new(
+            NewRedirection {
+                id: id(n),
+                owner: OwnerExternalId::parse(&format!("own-{n}")).unwrap(),
+                email: email.clone(),
+                language: Language::parse("en").unwrap(),
+                country: Country::parse("pl").unwrap(),
+                access_mode: AccessMode::Single,
+                link: "https://sandbox.example/signin/x".into(),
+                first_poll_at: w.now() + Duration::minutes(5),
+            },
+            w.now(),
+        );
+        w.store.create_redirection(&r).await.unwrap();
+    }
+    *w.k.deletions_together.lock().unwrap() = Some(Arc::new(tokio::sync::Barrier::new(3)));
+    let erased = tokio::time::timeout(StdDuration::from_secs(60), w.app.erase_email(&email))
+        .await
+        .expect("the three deletions ran one after the other")
+        .unwrap();
+    assert_eq!(erased.deleted_at_kontomatik, 3);
+    assert_eq!(erased.found.owners.len(), 3);
 }
