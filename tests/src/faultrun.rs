@@ -2,7 +2,7 @@
 //! the Kontomatik sandbox (over HTTP, on the simulated clock), with faults on both sides, for 26
 //! simulated hours; then the system's promises are checked from the sandbox's counters, our
 //! records and the outbox. The records live on the embedded store or on DynamoDB (moto, its
-//! writes sent one at a time: see [`WriteOrder`]); the queue, the outbox and the event log are
+//! write requests sent one at a time: see [`one_write_request_at_a_time`]); the queue, the outbox and the event log are
 //! embedded. Each simulated minute the users' steps, the
 //! schedule's poller run and the worker's invocations run at the same time.
 //!
@@ -103,35 +103,39 @@ struct FaultyStore {
     inner: Arc<dyn RedirectionStore>,
     kill: Arc<KillSwitch>,
     unreadable: Mutex<HashSet<RedirectionId>>,
-    /// On moto, one write at a time (see [`WriteOrder`]).
-    writes: WriteOrder,
 }
 
 /// Moto applies a write without a lock: it reads the item, evaluates the condition (or the
 /// `ADD`) and stores the result, and a concurrent request can run in between. Two conditional
 /// puts on the same version can then both succeed (`infra/scripts/moto-conditional-race.py`
-/// shows it), and two adds at the same instant can lose one. DynamoDB applies each write to an
-/// item atomically. So that the run on moto tests our writes and not moto's, its writes go one
-/// at a time; reads, and everything between the calls, still interleave.
-struct WriteOrder(Option<tokio::sync::Mutex<()>>);
-
-impl WriteOrder {
-    fn for_store(kind: StoreKind) -> Self {
-        WriteOrder((kind == StoreKind::Moto).then(|| tokio::sync::Mutex::new(())))
-    }
-
-    async fn turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.0 {
-            Some(m) => Some(m.lock().await),
-            None => None,
-        }
-    }
+/// shows it), and two adds at the same instant can lose one. DynamoDB applies each write
+/// request to an item atomically. So that the run on moto tests our writes and not moto's, the
+/// DynamoDB client sends one write request at a time; reads, and everything between requests
+/// (a store method's several requests too), still interleave.
+fn one_write_request_at_a_time() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_runtime_api::client::http::HttpConnector as _;
+    const WRITES: [&str; 5] = [
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    ];
+    let turn = Arc::new(tokio::sync::Mutex::new(()));
+    signin_aws::testing::http_client_around(Arc::new(move |request, connection| {
+        let write = signin_aws::testing::dynamodb_operation(&request)
+            .is_some_and(|op| WRITES.contains(&op));
+        let turn = turn.clone();
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            let _turn = if write { Some(turn.lock().await) } else { None };
+            connection.call(request).await
+        })
+    }))
 }
 
 #[async_trait]
 impl RedirectionStore for FaultyStore {
     async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.create_redirection(r).await
     }
     async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
@@ -151,10 +155,7 @@ impl RedirectionStore for FaultyStore {
         if claim {
             self.kill.at(KillPoint::BeforeClaim).await;
         }
-        let done = {
-            let _turn = self.writes.turn().await;
-            self.inner.save_redirection(next, expected).await?
-        };
+        let done = self.inner.save_redirection(next, expected).await?;
         if claim && done == Cas::Applied {
             self.kill.at(KillPoint::AfterClaim).await;
         }
@@ -174,7 +175,6 @@ impl RedirectionStore for FaultyStore {
         candidate: &UserProfile,
         record_consent: bool,
     ) -> Result<UserProfile, StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.record_start(candidate, record_consent).await
     }
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
@@ -185,7 +185,6 @@ impl RedirectionStore for FaultyStore {
         key: &UserKey,
         choice: ConsentChoice,
     ) -> Result<bool, StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.record_consent(key, choice).await
     }
     async fn take_allowance(
@@ -194,22 +193,18 @@ impl RedirectionStore for FaultyStore {
         limit: u64,
         window_end: Timestamp,
     ) -> Result<bool, StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.take_allowance(what, limit, window_end).await
     }
     async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
         self.inner.personal_data(key).await
     }
     async fn erase_person(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.erase_person(key).await
     }
     async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.delete_import_record(record).await
     }
     async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.record_success(key, at).await
     }
     async fn claim_follow_up(
@@ -217,11 +212,9 @@ impl RedirectionStore for FaultyStore {
         key: &UserKey,
         claim: FollowUpClaim,
     ) -> Result<bool, StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.claim_follow_up(key, claim).await
     }
     async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.put_import_record(record).await
     }
     async fn import_records(
@@ -236,7 +229,6 @@ impl RedirectionStore for FaultyStore {
         step: FunnelStep,
         n: u64,
     ) -> Result<(), StoreError> {
-        let _turn = self.writes.turn().await;
         self.inner.add_to_funnel(day, step, n).await
     }
     async fn funnel(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FunnelDay>, StoreError> {
@@ -589,7 +581,11 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     let (store, dynamo): (Arc<dyn RedirectionStore>, _) = match cfg.store {
         StoreKind::Embedded => (Arc::new(EmbeddedStore::new(clock_arc.clone())), None),
         StoreKind::Moto => {
-            let aws = signin_aws::testing::sdk_config().await;
+            let aws = signin_aws::testing::sdk_config()
+                .await
+                .into_builder()
+                .http_client(one_write_request_at_a_time())
+                .build();
             let client = aws_sdk_dynamodb::Client::new(&aws);
             let table = signin_core::contract::unique("faultrun");
             signin_aws::schema::create_table(&client, &table)
@@ -610,7 +606,6 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         inner: store.clone(),
         kill: kill.clone(),
         unreadable: Mutex::new(HashSet::new()),
-        writes: WriteOrder::for_store(cfg.store),
     });
     let queue = Arc::new(EmbeddedQueue::new(clock_arc.clone(), 5));
     let outbox = Arc::new(Outbox::new(clock_arc.clone()));

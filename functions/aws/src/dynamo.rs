@@ -514,7 +514,8 @@ impl RedirectionStore for DynamoStore {
             let mut expression = format!("SET {}", sets.join(", "));
             if replace {
                 expression.push_str(" REMOVE lastFollowUpAt, lastSuccessAt, optedOut");
-                req = req.condition_expression("#ttl <= :now");
+                // Lapsed, or gone since (DynamoDB's TTL deleting it): a new record.
+                req = req.condition_expression("attribute_not_exists(#ttl) OR #ttl <= :now");
             } else {
                 if record_consent {
                     // A record from before consent had its time kept an opt-out apart; the
@@ -525,7 +526,9 @@ impl RedirectionStore for DynamoStore {
             }
             req.update_expression(expression)
         };
-        for replace in [false, true] {
+        // Live, else lapsed; and live again, if a concurrent start replaced the lapsed record
+        // first (that start's record is the person's now).
+        for replace in [false, true, false] {
             let result = update(replace).send().await;
             match result {
                 Ok(out) => {

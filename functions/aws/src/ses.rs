@@ -42,8 +42,11 @@ impl SesMailer {
 
 impl SesMailer {
     /// The mailer on `aws`, as the functions send: a send is on a page's path (an emailed
-    /// link), so it takes at most [`SEND_BUDGET`], retries included (2 s per attempt, three
-    /// attempts), and is then given up as unavailable instead of holding the page.
+    /// link), so it takes at most [`SEND_BUDGET`], retries included, and is then given up as
+    /// unavailable instead of holding the page. No attempt is cut off on its own: SendEmail has
+    /// no idempotency token, so an attempt that SES accepted but answered late, sent again,
+    /// would mail the person twice. Errors SES answered (throttling, 5xx) are retried within
+    /// the budget, as the SDK does.
     pub fn on(
         aws: &aws_config::SdkConfig,
         sender: impl Into<String>,
@@ -53,12 +56,8 @@ impl SesMailer {
         let config = aws_sdk_sesv2::config::Builder::from(aws)
             .timeout_config(
                 aws_sdk_sesv2::config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(std::time::Duration::from_secs(2))
                     .operation_timeout(SEND_BUDGET)
                     .build(),
-            )
-            .retry_config(
-                aws_sdk_sesv2::config::retry::RetryConfig::standard().with_max_attempts(3),
             )
             .build();
         Self::new(Client::from_conf(config), sender, configuration_set, clock)

@@ -42,18 +42,16 @@ impl SqsQueue {
     }
 
     /// The queue on `aws`, as the functions send to it: an enqueue is on a page's path (the
-    /// callback), so it takes at most [`ENQUEUE_BUDGET`], retries included (1 s per attempt,
-    /// three attempts), and is then given up (the poller's sweep enqueues it again). Not for
-    /// [`ImportQueueConsumer::receive`]'s long poll.
+    /// callback), so it takes at most [`ENQUEUE_BUDGET`], retries included, and is then given
+    /// up (the poller enqueues a saved session again). No attempt is cut off on its own, so a
+    /// slow answer is not sent twice. Not for [`ImportQueueConsumer::receive`]'s long poll.
     pub fn on(aws: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
         let config = aws_sdk_sqs::config::Builder::from(aws)
             .timeout_config(
                 aws_sdk_sqs::config::timeout::TimeoutConfig::builder()
-                    .operation_attempt_timeout(Duration::from_secs(1))
                     .operation_timeout(ENQUEUE_BUDGET)
                     .build(),
             )
-            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::standard().with_max_attempts(3))
             .build();
         Self::new(Client::from_conf(config), queue_url)
     }

@@ -4,10 +4,16 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 /// The moto server's base URL.
 pub fn moto_endpoint() -> &'static str {
@@ -106,4 +112,70 @@ pub async fn recorded_raw_mail_at(endpoint: &str) -> Vec<(String, String)> {
         }
     }
     panic!("could not read moto's recorded mail: {last_error}");
+}
+
+/// What a client made by [`http_client_around`] does with each request: given the request and
+/// the real connection, the response (e.g. after taking a turn, or after changing the table).
+pub type Around =
+    Arc<dyn Fn(HttpRequest, SharedHttpConnector) -> HttpConnectorFuture + Send + Sync>;
+
+/// The SDK's own HTTP client, with every request passed through `around`.
+pub fn http_client_around(around: Around) -> SharedHttpClient {
+    SharedHttpClient::new(AroundClient {
+        inner: aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https(),
+        around,
+    })
+}
+
+/// The DynamoDB operation a request calls (`PutItem`, `Query`, …).
+pub fn dynamodb_operation(request: &HttpRequest) -> Option<&str> {
+    request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|t| t.rsplit('.').next())
+}
+
+struct AroundClient {
+    inner: SharedHttpClient,
+    around: Around,
+}
+
+impl std::fmt::Debug for AroundClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AroundClient")
+    }
+}
+
+impl HttpClient for AroundClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(AroundConnector {
+            inner: self.inner.http_connector(settings, components),
+            around: self.around.clone(),
+        })
+    }
+}
+
+struct AroundConnector {
+    inner: SharedHttpConnector,
+    around: Around,
+}
+
+impl std::fmt::Debug for AroundConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AroundConnector")
+    }
+}
+
+impl HttpConnector for AroundConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        (self.around)(request, self.inner.clone())
+    }
 }

@@ -279,3 +279,74 @@ async fn a_second_redirection_store_on_the_same_table_sees_the_same_items() {
     clock.advance(Duration::hours(25));
     assert_eq!(b.get_redirection(&r.id).await.unwrap(), None);
 }
+
+/// DynamoDB's TTL deletes a lapsed user record between a start's attempts (the update of a live
+/// record refused, the record gone before the replace of a lapsed one): the start still
+/// records the user, as a new record, instead of failing the start page.
+#[tokio::test]
+async fn dynamo_a_start_survives_its_lapsed_record_deleted_between_attempts() {
+    use aws_smithy_runtime_api::client::http::HttpConnector as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let clock = SimClock::at_default_start();
+    let (plain, table) = dynamo().await;
+    let setup = DynamoStore::new(plain.clone(), table.clone(), Arc::new(clock.clone()));
+    let email = format!("{}@example.com", contract::unique("lapsed"));
+    let mut lapsing = contract::user(&email, &clock);
+    lapsing.expires_at = clock.now() + Duration::days(1);
+    setup.record_start(&lapsing, true).await.unwrap();
+    clock.advance(Duration::days(2));
+
+    // Before the start's second update, the table's TTL takes the lapsed record.
+    let updates = Arc::new(AtomicUsize::new(0));
+    let around: signin_aws::testing::Around = {
+        let (plain, table) = (plain.clone(), table.clone());
+        Arc::new(move |request, connection| {
+            let nth = if signin_aws::testing::dynamodb_operation(&request) == Some("UpdateItem") {
+                updates.fetch_add(1, Ordering::SeqCst) + 1
+            } else {
+                0
+            };
+            let (plain, table) = (plain.clone(), table.clone());
+            aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+                if nth == 2 {
+                    let items = plain.scan().table_name(&table).send().await.unwrap();
+                    for item in items.items() {
+                        plain
+                            .delete_item()
+                            .table_name(&table)
+                            .key(schema::PK, item[schema::PK].clone())
+                            .key(schema::SK, item[schema::SK].clone())
+                            .send()
+                            .await
+                            .unwrap();
+                    }
+                }
+                connection.call(request).await
+            })
+        })
+    };
+    let aws = sdk()
+        .await
+        .into_builder()
+        .http_client(signin_aws::testing::http_client_around(around))
+        .build();
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        table,
+        Arc::new(clock.clone()),
+    );
+    let mut fresh = contract::user(&email, &clock);
+    fresh.owner = signin_core::domain::OwnerExternalId::generate();
+    let started = store
+        .record_start(&fresh, true)
+        .await
+        .expect("the start failed on a record that went between its attempts");
+    assert_eq!(
+        started.owner, fresh.owner,
+        "a new record, not the lapsed one"
+    );
+    assert_eq!(
+        store.get_user(&fresh.key).await.unwrap().map(|u| u.owner),
+        Some(fresh.owner)
+    );
+}

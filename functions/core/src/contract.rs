@@ -40,7 +40,8 @@ pub fn new_redirection(id: &str, email: &str, clock: &dyn Clock) -> Redirection 
     )
 }
 
-fn user(email: &str, clock: &dyn Clock) -> UserProfile {
+/// A user record for `email`, created now, kept a year.
+pub fn user(email: &str, clock: &dyn Clock) -> UserProfile {
     let email = Email::parse(email).unwrap();
     UserProfile {
         key: email.user_key(),

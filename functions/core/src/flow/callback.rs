@@ -47,8 +47,9 @@ pub enum CallbackError {
 /// way, waits for the outcome to be saved (at most `SETTLE_TRIES` × `SETTLE_PAUSE`).
 const SETTLE_TRIES: u32 = 10;
 const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
-/// The longest a callback waits for another request's answer, beside its own calls (the
-/// function's timeout must leave room for it after a Kontomatik call cut off by its timeout).
+/// The longest a callback waits for another request's answer: after its own read earned a
+/// 429, or instead of reading while another request's check may still answer (the function's
+/// timeout leaves room for it beside the callback's own calls).
 pub const CALLBACK_SETTLE_AT_MOST: std::time::Duration = SETTLE_PAUSE.saturating_mul(SETTLE_TRIES);
 
 fn view_of(r: &Redirection, check_failed: bool) -> CallbackView {
