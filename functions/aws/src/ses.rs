@@ -38,9 +38,7 @@ impl SesMailer {
             clock,
         }
     }
-}
 
-impl SesMailer {
     /// The mailer on `aws`, as the functions send: a send is on a page's path (an emailed
     /// link), so it takes at most [`SEND_BUDGET`], retries included, and is then given up as
     /// unavailable instead of holding the page. No attempt is cut off on its own: SendEmail has
