@@ -2,8 +2,8 @@
 //! the Kontomatik sandbox (over HTTP, on the simulated clock), with faults on both sides, for 26
 //! simulated hours; then the system's promises are checked from the sandbox's counters, our
 //! records and the outbox. The records live on the embedded store or on DynamoDB (moto, its
-//! write requests sent one at a time: see [`one_write_request_at_a_time`]); the queue, the outbox and the event log are
-//! embedded. Each simulated minute the users' steps, the
+//! write requests sent one at a time: see [`one_write_request_at_a_time`]); the queue, the
+//! outbox and the event log are embedded. Each simulated minute the users' steps, the
 //! schedule's poller run and the worker's invocations run at the same time.
 //!
 //! Users (drawn per seed): finish fast and come back; finish late and never come back; come back

@@ -302,12 +302,18 @@ impl World {
     }
 
     async fn created(&self, n: usize) -> Redirection {
+        self.created_by(n, &Email::parse(&format!("user{n}@example.com")).unwrap())
+            .await
+    }
+
+    /// Redirection `n` (owner `own-n`) of the person with `email`.
+    async fn created_by(&self, n: usize, email: &Email) -> Redirection {
         let now = self.now();
         let r = Redirection::new(
             NewRedirection {
                 id: id(n),
                 owner: OwnerExternalId::parse(&format!("own-{n}")).unwrap(),
-                email: Email::parse(&format!("user{n}@example.com")).unwrap(),
+                email: email.clone(),
                 language: Language::parse("en").unwrap(),
                 country: Country::parse("pl").unwrap(),
                 access_mode: AccessMode::Single,
@@ -1310,20 +1316,7 @@ async fn an_erasure_deletes_the_owners_at_kontomatik_at_once() {
     let w = world();
     let email = Email::parse("user1@example.com").unwrap();
     for n in 1..=3 {
-        let r = Redirection::new(
-            NewRedirection {
-                id: id(n),
-                owner: OwnerExternalId::parse(&format!("own-{n}")).unwrap(),
-                email: email.clone(),
-                language: Language::parse("en").unwrap(),
-                country: Country::parse("pl").unwrap(),
-                access_mode: AccessMode::Single,
-                link: "https://sandbox.example/signin/x".into(),
-                first_poll_at: w.now() + Duration::minutes(5),
-            },
-            w.now(),
-        );
-        w.store.create_redirection(&r).await.unwrap();
+        w.created_by(n, &email).await;
     }
     *w.k.deletions_together.lock().unwrap() = Some(Arc::new(tokio::sync::Barrier::new(3)));
     let erased = tokio::time::timeout(StdDuration::from_secs(60), w.app.erase_email(&email))
