@@ -44,8 +44,9 @@ use signin_core::machine::{Expected, Redirection, State};
 use signin_core::ports::{
     Allowance, Cas, CommandStatus, ConsentChoice, Created, DuePage, FetchRedirection,
     FollowUpClaim, FunnelDay, FunnelStep, ImportJob, ImportQueue, ImportQueueConsumer,
-    ImportRecord, Kontomatik, KontomatikError, MailError, Mailer, OutgoingEmail, PersonalData,
-    PollCursor, RedirectionLink, RedirectionStore, SignOut, StoreError, UserProfile,
+    ImportRecord, Kontomatik, KontomatikError, LoginRequest, MailError, Mailer, OutgoingEmail,
+    PersonalData, PollCursor, RedirectionLink, RedirectionStore, SignInOutcome, SignInRecord,
+    SignOut, StartedBy, StoreError, UserProfile,
 };
 use signin_core::{App, Clock, SimClock};
 use tokio::sync::Notify;
@@ -135,8 +136,12 @@ fn one_write_request_at_a_time() -> aws_smithy_runtime_api::client::http::Shared
 
 #[async_trait]
 impl RedirectionStore for FaultyStore {
-    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
-        self.inner.create_redirection(r).await
+    async fn create_sign_in(
+        &self,
+        r: &Redirection,
+        record: &SignInRecord,
+    ) -> Result<Created, StoreError> {
+        self.inner.create_sign_in(r, record).await
     }
     async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
         if self.unreadable.lock().unwrap().contains(id) {
@@ -174,8 +179,32 @@ impl RedirectionStore for FaultyStore {
         &self,
         candidate: &UserProfile,
         record_consent: bool,
+        by: StartedBy,
     ) -> Result<UserProfile, StoreError> {
-        self.inner.record_start(candidate, record_consent).await
+        self.inner.record_start(candidate, record_consent, by).await
+    }
+    async fn sign_ins(&self, key: &UserKey) -> Result<Vec<SignInRecord>, StoreError> {
+        self.inner.sign_ins(key).await
+    }
+    async fn record_sign_in_outcome(
+        &self,
+        key: &UserKey,
+        id: &RedirectionId,
+        outcome: SignInOutcome,
+    ) -> Result<(), StoreError> {
+        self.inner.record_sign_in_outcome(key, id, outcome).await
+    }
+    async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError> {
+        self.inner.put_login_request(request).await
+    }
+    async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
+        self.inner.take_login_request(nonce).await
+    }
+    async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
+        self.inner.verify_person(candidate).await
+    }
+    async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError> {
+        self.inner.end_sessions(key).await
     }
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
         self.inner.get_user(key).await
@@ -765,6 +794,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
                     let from = Requester {
                         client: Some(format!("198.51.100.{}", all_ids.len() % 250)),
                         form_binding: String::new(),
+                        applicant: None,
                     };
                     // A failed start (Kontomatik down) is retried by the user a minute later.
                     match app.start_sign_in(&form, &from).await {

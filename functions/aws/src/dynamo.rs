@@ -15,8 +15,8 @@ use signin_core::embedded::poll_sort_key;
 use signin_core::machine::{Expected, Redirection};
 use signin_core::ports::{
     poll_shard, Allowance, Cas, ConsentChoice, ConsentSource, Created, DueItem, DuePage,
-    FollowUpClaim, FunnelDay, FunnelStep, ImportRecord, PersonalData, PollCursor, RedirectionStore,
-    StoreError, UserProfile,
+    FollowUpClaim, FunnelDay, FunnelStep, ImportRecord, LoginRequest, PersonalData, PollCursor,
+    RedirectionStore, SignInOutcome, SignInRecord, StartedBy, StoreError, UserProfile,
 };
 
 use crate::schema::*;
@@ -165,6 +165,10 @@ fn user_from(item: &Item) -> Result<UserProfile, StoreError> {
         created_at,
         last_follow_up_at: get_n(item, "lastFollowUpAt").and_then(from_millis),
         last_success_at: get_n(item, "lastSuccessAt").and_then(from_millis),
+        verified_at: get_n(item, "verifiedAt").and_then(from_millis),
+        session_generation: get_n(item, "sessionGeneration")
+            .and_then(|g| u64::try_from(g).ok())
+            .unwrap_or(0),
         // Written before retention: kept for the default retention from its creation.
         expires_at: match get_n(item, TTL) {
             Some(t) => Utc
@@ -189,8 +193,45 @@ fn allowance_key(what: &Allowance) -> Item {
             format!("{LIMIT_PREFIX}links#{}", day.format("%Y-%m-%d")),
         ),
         Allowance::FormToken { nonce } => (format!("{FORM_PREFIX}{nonce}"), LIMIT_SK.to_owned()),
+        Allowance::LoginEmails { user, day } => (
+            format!("{USER_PREFIX}{user}"),
+            format!("{LIMIT_PREFIX}logins#{}", day.format("%Y-%m-%d")),
+        ),
     };
     HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
+}
+
+/// A person's record of one sign-in (the pointer from their partition to the redirection). A
+/// pointer written before the history was kept holds only the owner and the window's end.
+fn sign_in_from(item: &Item, id: &str) -> Result<SignInRecord, StoreError> {
+    let corrupt = |e: String| StoreError::Corrupt(e);
+    let id = RedirectionId::parse(id).map_err(|e| corrupt(e.to_string()))?;
+    let owner =
+        OwnerExternalId::parse(get_s(item, "owner")?).map_err(|e| corrupt(e.to_string()))?;
+    let at = |secs: i64| Utc.timestamp_opt(secs, 0).single();
+    let ttl = get_n(item, TTL)
+        .and_then(at)
+        .ok_or_else(|| corrupt("sign-in ttl".into()))?;
+    let window_ends = get_n(item, "windowEnds").and_then(at).unwrap_or(ttl);
+    Ok(SignInRecord {
+        id,
+        owner,
+        created_at: get_n(item, "createdAt")
+            .and_then(from_millis)
+            .unwrap_or(window_ends - chrono::Duration::hours(24)),
+        window_ends,
+        outcome: match item.get("outcome") {
+            Some(AttributeValue::S(o)) => Some(
+                SignInOutcome::parse(o).ok_or_else(|| corrupt(format!("sign-in outcome {o}")))?,
+            ),
+            _ => None,
+        },
+        kept_until: ttl,
+    })
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|s| s.code()) == Some("ConditionalCheckFailedException")
 }
 
 /// The primary key of a read item.
@@ -317,16 +358,23 @@ impl DynamoStore {
 
 #[async_trait]
 impl RedirectionStore for DynamoStore {
-    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
+    async fn create_sign_in(
+        &self,
+        r: &Redirection,
+        record: &SignInRecord,
+    ) -> Result<Created, StoreError> {
         // The pointer from the person's partition first, so that erasure finds every
-        // redirection that exists (a pointer to one that was never written is harmless).
+        // redirection that exists (a pointer to one that was never written is harmless). It is
+        // the person's record of the sign-in too, kept for their retention.
         self.client
             .put_item()
             .table_name(&self.table)
             .item(PK, s(format!("{USER_PREFIX}{}", r.user_key)))
             .item(SK, s(format!("{REDIRECTION_PREFIX}{}", r.id)))
-            .item("owner", s(r.owner.as_str()))
-            .item(TTL, n(r.ttl_epoch_seconds()))
+            .item("owner", s(record.owner.as_str()))
+            .item("createdAt", n(millis(record.created_at)))
+            .item("windowEnds", n(record.window_ends.timestamp()))
+            .item(TTL, n(record.kept_until.timestamp()))
             .send()
             .await
             .map_err(unavailable)?;
@@ -346,6 +394,220 @@ impl RedirectionStore for DynamoStore {
         } else {
             Created::AlreadyExists
         })
+    }
+
+    async fn sign_ins(&self, key: &UserKey) -> Result<Vec<SignInRecord>, StoreError> {
+        let now = self.now_epoch();
+        let mut found = vec![];
+        for item in self
+            .query_all(&format!("{USER_PREFIX}{key}"), Some(REDIRECTION_PREFIX))
+            .await?
+        {
+            let sk = get_s(&item, SK)?;
+            let id = sk.trim_start_matches(REDIRECTION_PREFIX);
+            let record = sign_in_from(&item, id)?;
+            if record.kept_until.timestamp() > now {
+                found.push(record);
+            }
+        }
+        found.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        Ok(found)
+    }
+
+    async fn record_sign_in_outcome(
+        &self,
+        key: &UserKey,
+        id: &RedirectionId,
+        outcome: SignInOutcome,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("{USER_PREFIX}{key}")))
+            .key(SK, s(format!("{REDIRECTION_PREFIX}{id}")))
+            .update_expression("SET outcome = :outcome")
+            // Never recreates a record an erasure deleted.
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":outcome", s(outcome.as_str()))
+            .send()
+            .await;
+        applied(result).map(|_| ())
+    }
+
+    async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(format!("{LOGIN_PREFIX}{}", request.nonce)))
+            .item(SK, s(LOGIN_SK))
+            .item("email", s(request.email.as_str()))
+            .item("language", s(request.language.as_str()))
+            .item(TTL, n(request.expires_at.timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
+        // One delete that returns what it deleted: the first caller gets the request; a second
+        // (or one past the link's life) fails the condition.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("{LOGIN_PREFIX}{nonce}")))
+            .key(SK, s(LOGIN_SK))
+            .condition_expression("#ttl > :now")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":now", n(self.now_epoch()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(out) => out.attributes,
+            Err(e) if is_condition_failure(&e) => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let Some(item) = old else {
+            return Ok(None);
+        };
+        let corrupt = |e: signin_core::domain::InvalidInput| StoreError::Corrupt(e.to_string());
+        Ok(Some(LoginRequest {
+            nonce: nonce.to_owned(),
+            email: Email::parse(get_s(&item, "email")?).map_err(corrupt)?,
+            language: Language::parse(get_s(&item, "language")?).map_err(corrupt)?,
+            expires_at: get_n(&item, TTL)
+                .and_then(|t| Utc.timestamp_opt(t, 0).single())
+                .ok_or_else(|| StoreError::Corrupt("login ttl".into()))?,
+        }))
+    }
+
+    async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
+        let now = self.now_epoch();
+        for _ in 0..3 {
+            // A live record not yet verified (or none): verified now, with the candidate's
+            // owner id; what the person typed before stays.
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(user_key(&candidate.key)))
+                .update_expression(
+                    "SET verifiedAt = :verified, #owner = :owner, email = :email, \
+                     #name = if_not_exists(#name, :name), \
+                     #language = if_not_exists(#language, :language), \
+                     createdAt = if_not_exists(createdAt, :created), \
+                     followUpConsent = if_not_exists(followUpConsent, :consent), \
+                     consentAt = if_not_exists(consentAt, :consentAt), \
+                     consentSource = if_not_exists(consentSource, :consentSource), \
+                     #ttl = if_not_exists(#ttl, :ttl)",
+                )
+                .condition_expression(
+                    "attribute_not_exists(verifiedAt) AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+                )
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_names("#language", "language")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(
+                    ":verified",
+                    n(millis(candidate.verified_at.unwrap_or(candidate.created_at))),
+                )
+                .expression_attribute_values(":owner", s(candidate.owner.as_str()))
+                .expression_attribute_values(":email", s(candidate.email.as_str()))
+                .expression_attribute_values(":name", s(candidate.name.clone()))
+                .expression_attribute_values(":language", s(candidate.language.as_str()))
+                .expression_attribute_values(":created", n(millis(candidate.created_at)))
+                .expression_attribute_values(
+                    ":consent",
+                    AttributeValue::Bool(candidate.consent.given),
+                )
+                .expression_attribute_values(":consentAt", n(millis(candidate.consent.at)))
+                .expression_attribute_values(
+                    ":consentSource",
+                    s(candidate.consent.source.as_str()),
+                )
+                .expression_attribute_values(":ttl", n(candidate.expires_at.timestamp()))
+                .expression_attribute_values(":now", n(now))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                .send()
+                .await;
+            match result {
+                Ok(out) => {
+                    return out
+                        .attributes
+                        .as_ref()
+                        .ok_or_else(|| StoreError::Corrupt("no user after the write".into()))
+                        .and_then(user_from)
+                }
+                Err(e) if is_condition_failure(&e) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+            // Verified already, or lapsed (replaced whole by a new, verified record).
+            if let Some(user) = self.get_user(&candidate.key).await? {
+                if user.is_verified() {
+                    return Ok(user);
+                }
+                continue;
+            }
+            let mut item = user_key(&candidate.key);
+            item.insert("owner".into(), s(candidate.owner.as_str()));
+            item.insert("email".into(), s(candidate.email.as_str()));
+            item.insert("name".into(), s(candidate.name.clone()));
+            item.insert("language".into(), s(candidate.language.as_str()));
+            item.insert("createdAt".into(), n(millis(candidate.created_at)));
+            item.insert(
+                "followUpConsent".into(),
+                AttributeValue::Bool(candidate.consent.given),
+            );
+            item.insert("consentAt".into(), n(millis(candidate.consent.at)));
+            item.insert("consentSource".into(), s(candidate.consent.source.as_str()));
+            item.insert(
+                "verifiedAt".into(),
+                n(millis(
+                    candidate.verified_at.unwrap_or(candidate.created_at),
+                )),
+            );
+            item.insert(TTL.into(), n(candidate.expires_at.timestamp()));
+            let replaced = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#ttl) OR #ttl <= :now")
+                .expression_attribute_names("#ttl", TTL)
+                .expression_attribute_values(":now", n(now))
+                .send()
+                .await;
+            if applied(replaced)? {
+                return Ok(candidate.clone());
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the user record kept changing".into(),
+        ))
+    }
+
+    async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(key)))
+            .update_expression("ADD sessionGeneration :one")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(self.now_epoch()))
+            .send()
+            .await;
+        applied(result)
     }
 
     async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
@@ -455,9 +717,11 @@ impl RedirectionStore for DynamoStore {
         &self,
         candidate: &UserProfile,
         record_consent: bool,
+        by: StartedBy,
     ) -> Result<UserProfile, StoreError> {
         // One write, no read first: what only a new user gets is `if_not_exists`; a record past
-        // its retention that DynamoDB has not deleted yet is replaced whole.
+        // its retention that DynamoDB has not deleted yet is replaced whole. Only when a
+        // condition fails is the record read, to decide the next attempt.
         let now = self.now_epoch();
         let fresh = [
             ("owner", s(candidate.owner.as_str())),
@@ -472,7 +736,16 @@ impl RedirectionStore for DynamoStore {
             ("consentAt", n(millis(candidate.consent.at))),
             ("consentSource", s(candidate.consent.source.as_str())),
         ];
-        let update = |replace: bool| {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Attempt {
+            /// Update the live record (or create one); `consent`: take the candidate's choice.
+            Live { consent: bool },
+            /// Replace a record past its retention (or gone since) whole.
+            Lapsed,
+        }
+        let update = |attempt: Attempt| {
+            let replace = attempt == Attempt::Lapsed;
+            let set_consent = matches!(attempt, Attempt::Live { consent: true });
             let mut sets = vec![
                 "#name = :name".to_owned(),
                 "#language = :language".to_owned(),
@@ -505,7 +778,7 @@ impl RedirectionStore for DynamoStore {
                 req = req
                     .expression_attribute_names(format!("#c{i}"), *attr)
                     .expression_attribute_values(format!(":c{i}"), value.clone());
-                sets.push(if replace || record_consent {
+                sets.push(if replace || set_consent {
                     format!("#c{i} = :c{i}")
                 } else {
                     format!("#c{i} = if_not_exists(#c{i}, :c{i})")
@@ -513,24 +786,46 @@ impl RedirectionStore for DynamoStore {
             }
             let mut expression = format!("SET {}", sets.join(", "));
             if replace {
-                expression.push_str(" REMOVE lastFollowUpAt, lastSuccessAt, optedOut");
+                expression.push_str(
+                    " REMOVE lastFollowUpAt, lastSuccessAt, optedOut, verifiedAt, sessionGeneration",
+                );
                 // Lapsed, or gone since (DynamoDB's TTL deleting it): a new record.
                 req = req.condition_expression("attribute_not_exists(#ttl) OR #ttl <= :now");
             } else {
-                if record_consent {
+                if set_consent {
                     // A record from before consent had its time kept an opt-out apart; the
                     // choice made now replaces it.
                     expression.push_str(" REMOVE optedOut");
                 }
-                req = req.condition_expression("attribute_not_exists(#ttl) OR #ttl > :now");
+                let mut condition = "(attribute_not_exists(#ttl) OR #ttl > :now)".to_owned();
+                match by {
+                    // Only the verified person changes their record.
+                    StartedBy::Anonymous => {
+                        condition.push_str(" AND attribute_not_exists(verifiedAt)")
+                    }
+                    StartedBy::Verified => condition.push_str(" AND attribute_exists(verifiedAt)"),
+                }
+                if set_consent && by == StartedBy::Anonymous && candidate.consent.given {
+                    // An anonymous tick never turns an unsubscribe back to yes.
+                    condition.push_str(
+                        " AND NOT (consentSource = :unsubscribed AND followUpConsent = :no)",
+                    );
+                    req = req
+                        .expression_attribute_values(
+                            ":unsubscribed",
+                            s(ConsentSource::Unsubscribe.as_str()),
+                        )
+                        .expression_attribute_values(":no", AttributeValue::Bool(false));
+                }
+                req = req.condition_expression(condition);
             }
             req.update_expression(expression)
         };
-        // Live, else lapsed; and live again, if a concurrent start replaced the lapsed record
-        // first (that start's record is the person's now).
-        for replace in [false, true, false] {
-            let result = update(replace).send().await;
-            match result {
+        let mut attempt = Attempt::Live {
+            consent: record_consent,
+        };
+        for _ in 0..4 {
+            match update(attempt).send().await {
                 Ok(out) => {
                     return out
                         .attributes
@@ -538,11 +833,26 @@ impl RedirectionStore for DynamoStore {
                         .ok_or_else(|| StoreError::Corrupt("no user after the write".into()))
                         .and_then(user_from)
                 }
-                Err(e)
-                    if e.as_service_error().and_then(|s| s.code())
-                        == Some("ConditionalCheckFailedException") => {}
+                Err(e) if is_condition_failure(&e) => {}
                 Err(e) => return Err(unavailable(e)),
             }
+            attempt = match (attempt, self.get_user(&candidate.key).await?) {
+                // Lapsed or gone: a new record (an anonymous one; a logged-in person whose
+                // record is gone must log in again).
+                (_, None) if by == StartedBy::Verified => return Err(StoreError::NotVerified),
+                (Attempt::Live { .. }, None) => Attempt::Lapsed,
+                (_, Some(user)) if by == StartedBy::Anonymous && user.is_verified() => {
+                    return Ok(user)
+                }
+                (_, Some(user)) if by == StartedBy::Verified && !user.is_verified() => {
+                    return Err(StoreError::NotVerified)
+                }
+                (_, Some(user)) => Attempt::Live {
+                    consent: record_consent && !(by == StartedBy::Anonymous && user.opted_out()),
+                },
+                // A concurrent start replaced the lapsed record first: that one is live now.
+                (Attempt::Lapsed, None) => Attempt::Lapsed,
+            };
         }
         Err(StoreError::Unavailable(
             "the user record kept changing".into(),

@@ -30,6 +30,9 @@ pub const LIMIT_PREFIX: &str = "LIMIT#";
 pub const LIMIT_SK: &str = "COUNT";
 /// Spent form tokens.
 pub const FORM_PREFIX: &str = "FORM#";
+/// Log-in requests not yet followed (the address a link was mailed to, until it expires).
+pub const LOGIN_PREFIX: &str = "LOGIN#";
+pub const LOGIN_SK: &str = "REQUEST";
 
 /// Creates the table as `template.yaml` declares it (for tests and the local run on moto), with
 /// TTL on [`TTL`]. Waits until it is active.

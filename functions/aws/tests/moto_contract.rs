@@ -19,7 +19,7 @@ use signin_core::clock::{Clock, SimClock};
 use signin_core::contract::{self, RecordedMail, TimePasses};
 use signin_core::import::{AccountSummary, ImportSummary};
 use signin_core::machine::{apply, Event};
-use signin_core::ports::{ImportRecord, Mailer, RedirectionStore};
+use signin_core::ports::{ImportRecord, Mailer, RedirectionStore, StartedBy};
 
 async fn sdk() -> SdkConfig {
     sdk_config().await
@@ -82,6 +82,12 @@ async fn dynamo_allowances() {
     let (s, c) = store().await;
     // Sequential: moto does not make a conditional update atomic under concurrent requests.
     contract::store_allowances(s, &c, false).await;
+}
+
+#[tokio::test]
+async fn dynamo_identity() {
+    let (s, c) = store().await;
+    contract::store_identity(s.as_ref(), &c).await;
 }
 
 #[tokio::test]
@@ -293,7 +299,10 @@ async fn dynamo_a_start_survives_its_lapsed_record_deleted_between_attempts() {
     let email = format!("{}@example.com", contract::unique("lapsed"));
     let mut lapsing = contract::user(&email, &clock);
     lapsing.expires_at = clock.now() + Duration::days(1);
-    setup.record_start(&lapsing, true).await.unwrap();
+    setup
+        .record_start(&lapsing, true, StartedBy::Anonymous)
+        .await
+        .unwrap();
     clock.advance(Duration::days(2));
 
     // Before the start's second update, the table's TTL takes the lapsed record.
@@ -338,7 +347,7 @@ async fn dynamo_a_start_survives_its_lapsed_record_deleted_between_attempts() {
     let mut fresh = contract::user(&email, &clock);
     fresh.owner = signin_core::domain::OwnerExternalId::generate();
     let started = store
-        .record_start(&fresh, true)
+        .record_start(&fresh, true, StartedBy::Anonymous)
         .await
         .expect("the start failed on a record that went between its attempts");
     assert_eq!(

@@ -73,6 +73,29 @@ pub struct Settings {
     pub link_origins: LinkOrigins,
     /// Who may sign in to the funnel page (marketing); nobody when empty.
     pub staff_emails: Vec<crate::domain::Email>,
+    /// Whether an applicant must log in (by emailed link) before starting (`APPLICANT_LOGIN`).
+    pub applicant_login: ApplicantLogin,
+}
+
+/// Whether applicants log in before they start (`APPLICANT_LOGIN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplicantLogin {
+    /// Anyone may start; a logged-in person keeps one owner id across applications, an
+    /// anonymous start gets an owner id of its own.
+    Optional,
+    /// The start form is shown only to a logged-in person, with their verified address; the
+    /// callback shows a sign-in's page only to its logged-in owner.
+    Required,
+}
+
+impl ApplicantLogin {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            other => Err(format!("{other:?}: expected optional or required")),
+        }
+    }
 }
 
 /// Where the worker waits between two polls of an import command.
@@ -103,6 +126,8 @@ impl CommandWait {
 pub struct Limits {
     pub starts_per_client_per_hour: u64,
     pub link_emails_per_recipient_per_day: u64,
+    /// Applicant log-in links emailed to one mailbox per day.
+    pub login_emails_per_recipient_per_day: u64,
 }
 
 impl Default for Limits {
@@ -110,6 +135,7 @@ impl Default for Limits {
         Limits {
             starts_per_client_per_hour: 20,
             link_emails_per_recipient_per_day: 3,
+            login_emails_per_recipient_per_day: 5,
         }
     }
 }
@@ -273,6 +299,7 @@ impl Settings {
             import_retention: default_import_retention(),
             link_origins: LinkOrigins::default(),
             staff_emails: vec![],
+            applicant_login: ApplicantLogin::Optional,
         }
     }
 
@@ -346,6 +373,14 @@ pub const OPTIONAL_VARIABLES: &[(&str, &str)] = &[
     (
         "LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
         "sign-in links emailed to one address in a day (default 3)",
+    ),
+    (
+        "LOGIN_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
+        "applicant log-in links emailed to one mailbox in a day (default 5)",
+    ),
+    (
+        "APPLICANT_LOGIN",
+        "optional (default) or required: whether applicants log in by emailed link before starting",
     ),
     (
         "USER_RETENTION_DAYS",
@@ -550,6 +585,17 @@ impl Config {
         if let Some(raw) = optional("LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY") {
             settings.limits.link_emails_per_recipient_per_day =
                 whole_number("LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY", &raw, 1..=1_000)? as u64;
+        }
+        if let Some(raw) = optional("LOGIN_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY") {
+            settings.limits.login_emails_per_recipient_per_day =
+                whole_number("LOGIN_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY", &raw, 1..=1_000)? as u64;
+        }
+        if let Some(raw) = optional("APPLICANT_LOGIN") {
+            settings.applicant_login =
+                ApplicantLogin::parse(&raw).map_err(|reason| ConfigError::Invalid {
+                    name: "APPLICANT_LOGIN",
+                    reason,
+                })?;
         }
         if let Some(raw) = optional("USER_RETENTION_DAYS") {
             settings.user_retention =

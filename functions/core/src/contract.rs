@@ -18,8 +18,9 @@ use crate::import::ImportSummary;
 use crate::machine::{apply, Event, NewRedirection, Redirection, State};
 use crate::ports::{
     poll_shard, Allowance, Cas, ConsentChoice, ConsentSource, Created, FollowUpClaim, FunnelStep,
-    ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, MailCategory, OutgoingEmail,
-    RedirectionStore, UserProfile, POLL_SHARDS,
+    ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, LoginRequest, MailCategory,
+    OutgoingEmail, RedirectionStore, SignInOutcome, SignInRecord, StartedBy, StoreError,
+    UserProfile, POLL_SHARDS,
 };
 
 /// A redirection created now on `clock`, first poll 5 minutes later.
@@ -58,6 +59,8 @@ pub fn user(email: &str, clock: &dyn Clock) -> UserProfile {
         last_follow_up_at: None,
         last_success_at: None,
         expires_at: clock.now() + Duration::days(365),
+        verified_at: None,
+        session_generation: 0,
     }
 }
 
@@ -289,12 +292,15 @@ pub async fn store_due_for_poll(store: &dyn RedirectionStore, clock: &SimClock) 
 pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
     let email = format!("{}@example.com", unique("user"));
     let first = store
-        .record_start(&user(&email, clock), true)
+        .record_start(&user(&email, clock), true, StartedBy::Anonymous)
         .await
         .unwrap();
     let mut later = user(&email.to_uppercase(), clock);
     later.name = "Ann Later".into();
-    let again = store.record_start(&later, true).await.unwrap();
+    let again = store
+        .record_start(&later, true, StartedBy::Anonymous)
+        .await
+        .unwrap();
     assert_eq!(
         first.owner, again.owner,
         "the same email keeps its owner id"
@@ -339,16 +345,28 @@ pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
             .unwrap(),
         "never to an opted-out user"
     );
-    // A resume (no explicit choice) leaves the unsubscribe as it is; the box ticked again
-    // is the new latest choice.
+    // A resume (no explicit choice) leaves the unsubscribe as it is, and so does the box
+    // ticked by someone not logged in; the box ticked by the verified person is the new
+    // latest choice.
     let mut resumed = user(&email, clock);
     resumed.consent.at = clock.now();
     assert!(store
-        .record_start(&resumed, false)
+        .record_start(&resumed, false, StartedBy::Anonymous)
         .await
         .unwrap()
         .opted_out());
-    let ticked = store.record_start(&resumed, true).await.unwrap();
+    assert!(store
+        .record_start(&resumed, true, StartedBy::Anonymous)
+        .await
+        .unwrap()
+        .opted_out());
+    let mut proven = user(&email, clock);
+    proven.verified_at = Some(clock.now());
+    store.verify_person(&proven).await.unwrap();
+    let ticked = store
+        .record_start(&resumed, true, StartedBy::Verified)
+        .await
+        .unwrap();
     assert!(ticked.follow_up_consent() && !ticked.opted_out());
     assert_eq!(
         ticked.last_follow_up_at,
@@ -375,7 +393,7 @@ pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
     let mut unticked = user(&email, clock);
     unticked.consent.given = false;
     assert!(!store
-        .record_start(&unticked, true)
+        .record_start(&unticked, true, StartedBy::Verified)
         .await
         .unwrap()
         .follow_up_consent());
@@ -391,7 +409,10 @@ pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
 
     let mut no_consent = user(&format!("{}@example.com", unique("nc")), clock);
     no_consent.consent.given = false;
-    store.record_start(&no_consent, true).await.unwrap();
+    store
+        .record_start(&no_consent, true, StartedBy::Anonymous)
+        .await
+        .unwrap();
     assert!(!store
         .claim_follow_up(&no_consent.key, claim(clock.now()))
         .await
@@ -404,7 +425,10 @@ pub async fn store_retention(store: &dyn RedirectionStore, clock: &SimClock) {
     let email = format!("{}@example.com", unique("ret"));
     let mut u = user(&email, clock);
     u.expires_at = clock.now() + Duration::days(2);
-    let stored = store.record_start(&u, true).await.unwrap();
+    let stored = store
+        .record_start(&u, true, StartedBy::Anonymous)
+        .await
+        .unwrap();
     let rec = ImportRecord {
         expires_at: clock.now() + Duration::days(1),
         ..import_record(&stored.owner, &unique("ret"), clock)
@@ -443,7 +467,10 @@ pub async fn store_retention(store: &dyn RedirectionStore, clock: &SimClock) {
         .unwrap());
     let mut fresh = user(&email, clock);
     fresh.owner = OwnerExternalId::generate();
-    let renewed = store.record_start(&fresh, true).await.unwrap();
+    let renewed = store
+        .record_start(&fresh, true, StartedBy::Anonymous)
+        .await
+        .unwrap();
     assert_eq!(
         renewed.owner, fresh.owner,
         "a new record, not the expired one"
@@ -501,15 +528,186 @@ pub async fn store_allowances(store: Arc<dyn RedirectionStore>, clock: &SimClock
 
 /// Erasure: everything of one person goes (user record, redirections and their poll index
 /// entries, import records, their own counters); another person's data and the funnel stay.
+/// Verified people: only they change their record; an anonymous start never turns their
+/// unsubscribe back to yes; sessions end by generation; log-in requests are taken once; a
+/// person's sign-ins outlive the 24 h window with their outcome.
+pub async fn store_identity(store: &dyn RedirectionStore, clock: &SimClock) {
+    let email = format!("{}@example.com", unique("verified"));
+    let typed = store
+        .record_start(&user(&email, clock), true, StartedBy::Anonymous)
+        .await
+        .unwrap();
+    assert!(!typed.is_verified());
+    // A logged-in start before the mailbox is proven is refused.
+    let refused = store
+        .record_start(&user(&email, clock), true, StartedBy::Verified)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotVerified)),
+        "{refused:?}"
+    );
+
+    let mut proven = user(&email, clock);
+    proven.verified_at = Some(clock.now());
+    let verified = store.verify_person(&proven).await.unwrap();
+    assert!(verified.is_verified());
+    assert_eq!(
+        verified.owner, proven.owner,
+        "the owner id anonymous starts used is never the verified person's"
+    );
+    assert_ne!(verified.owner, typed.owner);
+    let again = store.verify_person(&user(&email, clock)).await.unwrap();
+    assert_eq!(
+        again.owner, verified.owner,
+        "a second log-in keeps the owner"
+    );
+
+    // An anonymous start changes nothing of a verified person's record.
+    clock.advance(Duration::minutes(1));
+    let mut stranger = user(&email, clock);
+    stranger.name = "Mallory".into();
+    stranger.consent.given = false;
+    stranger.expires_at = clock.now() + Duration::days(1);
+    let kept = store
+        .record_start(&stranger, true, StartedBy::Anonymous)
+        .await
+        .unwrap();
+    assert_eq!(kept, verified);
+    assert_eq!(
+        store.get_user(&verified.key).await.unwrap().as_ref(),
+        Some(&verified)
+    );
+
+    // The person's own start does.
+    let mut own = user(&email, clock);
+    own.name = "Ann Verified".into();
+    own.consent = ConsentChoice {
+        given: false,
+        at: clock.now(),
+        source: ConsentSource::Verified,
+    };
+    let updated = store
+        .record_start(&own, true, StartedBy::Verified)
+        .await
+        .unwrap();
+    assert_eq!(updated.name, "Ann Verified");
+    assert_eq!(updated.owner, verified.owner);
+    assert!(!updated.consent.given);
+
+    // An unsubscribe on an unverified record is not undone by an anonymous tick.
+    let other = format!("{}@example.com", unique("unsub"));
+    let o = store
+        .record_start(&user(&other, clock), true, StartedBy::Anonymous)
+        .await
+        .unwrap();
+    let unsubscribe = ConsentChoice {
+        given: false,
+        at: clock.now(),
+        source: ConsentSource::Unsubscribe,
+    };
+    assert!(store.record_consent(&o.key, unsubscribe).await.unwrap());
+    clock.advance(Duration::minutes(1));
+    let mut ticked = user(&other, clock);
+    ticked.name = "Olga".into();
+    let after = store
+        .record_start(&ticked, true, StartedBy::Anonymous)
+        .await
+        .unwrap();
+    assert_eq!(
+        after.consent, unsubscribe,
+        "an anonymous tick reopened an unsubscribe"
+    );
+    assert_eq!(
+        after.name, "Olga",
+        "the rest of the start is still recorded"
+    );
+
+    // Sessions end by generation.
+    assert_eq!(updated.session_generation, 0);
+    assert!(store.end_sessions(&verified.key).await.unwrap());
+    assert_eq!(
+        store
+            .get_user(&verified.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .session_generation,
+        1
+    );
+    let nobody = Email::parse(&format!("{}@example.com", unique("nobody")))
+        .unwrap()
+        .user_key();
+    assert!(!store.end_sessions(&nobody).await.unwrap());
+
+    // A log-in request is taken once, and not after it expired.
+    let nonce = unique("nonce").replace('-', "");
+    let request = LoginRequest {
+        nonce: nonce.clone(),
+        email: Email::parse(&email).unwrap(),
+        language: Language::parse("pl").unwrap(),
+        expires_at: clock.now() + Duration::minutes(15),
+    };
+    store.put_login_request(&request).await.unwrap();
+    assert_eq!(
+        store.take_login_request(&nonce).await.unwrap(),
+        Some(request.clone())
+    );
+    assert_eq!(store.take_login_request(&nonce).await.unwrap(), None);
+    let late = LoginRequest {
+        nonce: format!("{nonce}late"),
+        ..request
+    };
+    store.put_login_request(&late).await.unwrap();
+    clock.advance(Duration::minutes(16));
+    assert_eq!(store.take_login_request(&late.nonce).await.unwrap(), None);
+
+    // A sign-in's record outlives its window, with its outcome.
+    let r = new_redirection(&unique("hist"), &email, clock);
+    let record = SignInRecord::of(&r, clock.now() + Duration::days(30));
+    assert_eq!(
+        store.create_sign_in(&r, &record).await.unwrap(),
+        Created::Created
+    );
+    store
+        .record_sign_in_outcome(&r.user_key, &r.id, SignInOutcome::Imported)
+        .await
+        .unwrap();
+    clock.advance(Duration::hours(25));
+    assert_eq!(store.get_redirection(&r.id).await.unwrap(), None);
+    let history = store.sign_ins(&r.user_key).await.unwrap();
+    let kept = history
+        .iter()
+        .find(|s| s.id == r.id)
+        .expect("kept after the window");
+    assert_eq!(kept.outcome, Some(SignInOutcome::Imported));
+    assert_eq!(kept.owner, r.owner);
+    assert_eq!(kept.created_at.timestamp(), r.created_at.timestamp());
+    // An outcome for a sign-in the history does not hold creates nothing.
+    let unknown = RedirectionId::parse(&unique("none")).unwrap();
+    store
+        .record_sign_in_outcome(&r.user_key, &unknown, SignInOutcome::Failed)
+        .await
+        .unwrap();
+    assert!(store
+        .sign_ins(&r.user_key)
+        .await
+        .unwrap()
+        .iter()
+        .all(|s| s.id != unknown));
+    // Erased with the person.
+    store.erase_person(&r.user_key).await.unwrap();
+    assert!(store.sign_ins(&r.user_key).await.unwrap().is_empty());
+}
+
 pub async fn store_erasure(store: &dyn RedirectionStore, clock: &SimClock) {
     let email = format!("{}@example.com", unique("erase"));
     let other_email = format!("{}@example.com", unique("keep"));
     let u = store
-        .record_start(&user(&email, clock), true)
+        .record_start(&user(&email, clock), true, StartedBy::Anonymous)
         .await
         .unwrap();
     let other = store
-        .record_start(&user(&other_email, clock), true)
+        .record_start(&user(&other_email, clock), true, StartedBy::Anonymous)
         .await
         .unwrap();
     let mut mine = vec![];
@@ -866,6 +1064,12 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn embedded_store_identity() {
+        let (s, c) = setup();
+        store_identity(s.as_ref(), &c).await;
+    }
+
+    #[tokio::test]
     async fn embedded_store_erasure() {
         let (s, c) = setup();
         store_erasure(s.as_ref(), &c).await;
@@ -937,7 +1141,9 @@ mod tests {
         let r = new_redirection("snap", "s@example.com", &c);
         s.create_redirection(&r).await.unwrap();
         let u = user("s@example.com", &c);
-        s.record_start(&u, true).await.unwrap();
+        s.record_start(&u, true, StartedBy::Anonymous)
+            .await
+            .unwrap();
         let rec = import_record(&r.owner, r.id.as_str(), &c);
         s.put_import_record(&rec).await.unwrap();
         let day = c.now().date_naive();

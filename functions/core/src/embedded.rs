@@ -17,9 +17,9 @@ use crate::domain::{OwnerExternalId, RedirectionId, Timestamp, UserKey};
 use crate::machine::{Expected, Redirection};
 use crate::ports::{
     poll_shard, Allowance, Cas, ConsentChoice, Created, Delivery, DueItem, DuePage, FollowUpClaim,
-    FunnelDay, FunnelStep, ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, MailError,
-    Mailer, OutgoingEmail, PersonalData, PollCursor, QueueError, RedirectionStore, StoreError,
-    UserProfile,
+    FunnelDay, FunnelStep, ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, LoginRequest,
+    MailError, Mailer, OutgoingEmail, PersonalData, PollCursor, QueueError, RedirectionStore,
+    SignInOutcome, SignInRecord, StartedBy, StoreError, UserProfile,
 };
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -57,6 +57,48 @@ struct StoreData {
     /// there are twice as many: a sweep per take made every start O(counters)).
     #[serde(skip)]
     allowances_after_sweep: usize,
+    /// Each person's sign-ins (their history), kept for their retention.
+    #[serde(default)]
+    sign_ins: BTreeMap<String, StoredSignIn>,
+    /// Log-in requests not yet followed, by nonce.
+    #[serde(default)]
+    logins: BTreeMap<String, StoredLogin>,
+}
+
+/// A [`SignInRecord`] as the snapshot keeps it, keyed `user#id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredSignIn {
+    user: UserKey,
+    id: RedirectionId,
+    owner: OwnerExternalId,
+    created_at: Timestamp,
+    window_ends: Timestamp,
+    outcome: Option<SignInOutcome>,
+    kept_until: Timestamp,
+}
+
+impl StoredSignIn {
+    fn record(&self) -> SignInRecord {
+        SignInRecord {
+            id: self.id.clone(),
+            owner: self.owner.clone(),
+            created_at: self.created_at,
+            window_ends: self.window_ends,
+            outcome: self.outcome,
+            kept_until: self.kept_until,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredLogin {
+    email: crate::domain::Email,
+    language: crate::domain::Language,
+    expires_at: Timestamp,
+}
+
+fn sign_in_key(user: &UserKey, id: &RedirectionId) -> String {
+    format!("{user}#{id}")
 }
 
 /// The key of an allowance counter (the same shape as the DynamoDB adapter's).
@@ -65,6 +107,8 @@ fn allowance_key(what: &Allowance) -> String {
         Allowance::StartsFromClient { client, hour } => format!("starts#{client}#{hour}"),
         Allowance::LinkEmails { user, day } => format!("links#{user}#{day}"),
         Allowance::FormToken { nonce } => format!("form#{nonce}"),
+        // Under the person's prefix, so that an erasure takes it with the link counters.
+        Allowance::LoginEmails { user, day } => format!("links#{user}#login#{day}"),
     }
 }
 
@@ -148,9 +192,25 @@ impl EmbeddedStore {
 
 #[async_trait]
 impl RedirectionStore for EmbeddedStore {
-    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
+    async fn create_sign_in(
+        &self,
+        r: &Redirection,
+        record: &SignInRecord,
+    ) -> Result<Created, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
+        d.sign_ins.insert(
+            sign_in_key(&r.user_key, &r.id),
+            StoredSignIn {
+                user: r.user_key.clone(),
+                id: record.id.clone(),
+                owner: record.owner.clone(),
+                created_at: record.created_at,
+                window_ends: record.window_ends,
+                outcome: record.outcome,
+                kept_until: record.kept_until,
+            },
+        );
         if d.redirections
             .get(&r.id)
             .is_some_and(|old| !old.is_forgotten(now))
@@ -235,11 +295,59 @@ impl RedirectionStore for EmbeddedStore {
         })
     }
 
-    async fn record_start(
+    async fn sign_ins(&self, key: &UserKey) -> Result<Vec<SignInRecord>, StoreError> {
+        let now = self.clock.now();
+        let prefix = format!("{key}#");
+        let mut found: Vec<SignInRecord> = lock(&self.data)
+            .sign_ins
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(_, s)| s)
+            .filter(|s| s.kept_until > now)
+            .map(StoredSignIn::record)
+            .collect();
+        found.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        Ok(found)
+    }
+
+    async fn record_sign_in_outcome(
         &self,
-        candidate: &UserProfile,
-        record_consent: bool,
-    ) -> Result<UserProfile, StoreError> {
+        key: &UserKey,
+        id: &RedirectionId,
+        outcome: SignInOutcome,
+    ) -> Result<(), StoreError> {
+        if let Some(s) = lock(&self.data).sign_ins.get_mut(&sign_in_key(key, id)) {
+            s.outcome = Some(outcome);
+        }
+        Ok(())
+    }
+
+    async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError> {
+        lock(&self.data).logins.insert(
+            request.nonce.clone(),
+            StoredLogin {
+                email: request.email.clone(),
+                language: request.language,
+                expires_at: request.expires_at,
+            },
+        );
+        Ok(())
+    }
+
+    async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
+        let now = self.clock.now();
+        let mut d = lock(&self.data);
+        // Expired ones go as DynamoDB's TTL would take them.
+        d.logins.retain(|_, l| l.expires_at > now);
+        Ok(d.logins.remove(nonce).map(|l| LoginRequest {
+            nonce: nonce.to_owned(),
+            email: l.email,
+            language: l.language,
+            expires_at: l.expires_at,
+        }))
+    }
+
+    async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
         let stored = d
@@ -247,19 +355,45 @@ impl RedirectionStore for EmbeddedStore {
             .entry(candidate.key.clone())
             .and_modify(|u| {
                 if u.expires_at <= now {
-                    // Past its retention: gone, as DynamoDB's TTL would have it.
                     *u = candidate.clone();
-                    return;
-                }
-                u.name = candidate.name.clone();
-                u.language = candidate.language;
-                u.expires_at = candidate.expires_at;
-                if record_consent {
-                    u.consent = candidate.consent;
+                } else if !u.is_verified() {
+                    u.verified_at = candidate.verified_at;
+                    u.owner = candidate.owner.clone();
+                    u.expires_at = u.expires_at.max(candidate.expires_at);
                 }
             })
             .or_insert_with(|| candidate.clone());
         Ok(stored.clone())
+    }
+
+    async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let mut d = lock(&self.data);
+        Ok(match d.users.get_mut(key).filter(|u| u.expires_at > now) {
+            Some(u) => {
+                u.session_generation += 1;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn record_start(
+        &self,
+        candidate: &UserProfile,
+        record_consent: bool,
+        by: StartedBy,
+    ) -> Result<UserProfile, StoreError> {
+        let now = self.clock.now();
+        let mut d = lock(&self.data);
+        let live = d
+            .users
+            .get(&candidate.key)
+            .filter(|u| u.expires_at > now)
+            .cloned();
+        let next = crate::ports::merge_start(live, candidate, record_consent, by)?;
+        d.users.insert(candidate.key.clone(), next.clone());
+        Ok(next)
     }
 
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
@@ -327,6 +461,15 @@ impl RedirectionStore for EmbeddedStore {
             owners.insert(r.owner.clone());
             redirections.push(r.id.clone());
         }
+        // Sign-ins past their window keep their owner ids (an anonymous start's own).
+        let history = format!("{key}#");
+        for (_, s) in d
+            .sign_ins
+            .range(history.clone()..)
+            .take_while(|(k, _)| k.starts_with(&history))
+        {
+            owners.insert(s.owner.clone());
+        }
         redirections.sort();
         let imports = d
             .imports
@@ -346,6 +489,8 @@ impl RedirectionStore for EmbeddedStore {
         let mut d = lock(&self.data);
         d.users.remove(key);
         d.redirections.retain(|_, r| &r.user_key != key);
+        let history = format!("{key}#");
+        d.sign_ins.retain(|k, _| !k.starts_with(&history));
         d.imports.retain(|_, i| !found.owners.contains(&i.owner));
         let links = format!("links#{key}#");
         d.allowances.retain(|k, _| !k.starts_with(&links));

@@ -129,6 +129,127 @@ pub fn verify(
     Ok(claims)
 }
 
+/// Signs `fields` (none may hold `|`) under a version tag of their own, for a URL or a cookie.
+fn sign_fields(key: &Secret, version: &str, fields: &[&str]) -> String {
+    let payload = std::iter::once(version)
+        .chain(fields.iter().copied())
+        .collect::<Vec<_>>()
+        .join("|");
+    let sig = mac(key, &payload).finalize().into_bytes();
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(payload.as_bytes()),
+        URL_SAFE_NO_PAD.encode(sig)
+    )
+}
+
+/// The fields of a genuine token of `version` (signature checked, in constant time).
+fn verify_fields(key: &Secret, token: &str, version: &str) -> Result<Vec<String>, LinkError> {
+    if token.len() > 1024 {
+        return Err(LinkError::Invalid);
+    }
+    let (payload_b64, sig_b64) = token.split_once('.').ok_or(LinkError::Invalid)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload_b64)
+        .map_err(|_| LinkError::Invalid)?;
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig_b64)
+        .map_err(|_| LinkError::Invalid)?;
+    let payload = String::from_utf8(payload).map_err(|_| LinkError::Invalid)?;
+    mac(key, &payload)
+        .verify_slice(&sig)
+        .map_err(|_| LinkError::Invalid)?;
+    let mut parts = payload.split('|');
+    if parts.next() != Some(version) {
+        return Err(LinkError::Invalid);
+    }
+    Ok(parts.map(str::to_owned).collect())
+}
+
+fn expiry(raw: &str, now: Timestamp) -> Result<i64, LinkError> {
+    let expires: i64 = raw.parse().map_err(|_| LinkError::Invalid)?;
+    if now.timestamp() >= expires {
+        return Err(LinkError::Expired);
+    }
+    Ok(expires)
+}
+
+/// What an applicant's emailed log-in link carries: a random id of the request (the address
+/// stays in the store, never in the URL) and the sign-in to open afterwards, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginClaims {
+    pub nonce: String,
+    /// The redirection the person came back from (the callback remembers it through the
+    /// log-in, as Kontomatik's guide asks).
+    pub redirection: Option<crate::domain::RedirectionId>,
+    pub expires: i64,
+}
+
+const LOGIN_VERSION: &str = "l1";
+
+pub fn sign_login(key: &Secret, claims: &LoginClaims) -> String {
+    let redirection = claims.redirection.as_ref().map_or("-", |r| r.as_str());
+    sign_fields(
+        key,
+        LOGIN_VERSION,
+        &[&claims.nonce, redirection, &claims.expires.to_string()],
+    )
+}
+
+pub fn verify_login(key: &Secret, token: &str, now: Timestamp) -> Result<LoginClaims, LinkError> {
+    let fields = verify_fields(key, token, LOGIN_VERSION)?;
+    let [nonce, redirection, expires] = &fields[..] else {
+        return Err(LinkError::Invalid);
+    };
+    Ok(LoginClaims {
+        nonce: nonce.clone(),
+        redirection: match redirection.as_str() {
+            "-" => None,
+            id => Some(crate::domain::RedirectionId::parse(id).map_err(|_| LinkError::Invalid)?),
+        },
+        expires: expiry(expires, now)?,
+    })
+}
+
+/// What an applicant's session cookie carries: whose, of which session generation (raised to
+/// end every session), until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClaims {
+    pub user: UserKey,
+    pub generation: u64,
+    pub expires: i64,
+}
+
+const SESSION_VERSION: &str = "s1";
+
+pub fn sign_session(key: &Secret, claims: &SessionClaims) -> String {
+    sign_fields(
+        key,
+        SESSION_VERSION,
+        &[
+            claims.user.as_str(),
+            &claims.generation.to_string(),
+            &claims.expires.to_string(),
+        ],
+    )
+}
+
+pub fn verify_session(
+    key: &Secret,
+    token: &str,
+    now: Timestamp,
+) -> Result<SessionClaims, LinkError> {
+    let fields = verify_fields(key, token, SESSION_VERSION)?;
+    let [user, generation, expires] = &fields[..] else {
+        return Err(LinkError::Invalid);
+    };
+    Ok(SessionClaims {
+        user: UserKey::from_stored(user.clone()),
+        generation: generation.parse().map_err(|_| LinkError::Invalid)?,
+        expires: expiry(expires, now)?,
+    })
+}
+
 /// The forms of our pages that change something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
@@ -140,6 +261,12 @@ pub enum Form {
     StaffLogin,
     /// Marketing confirms the emailed sign-in link.
     StaffSession,
+    /// An applicant asks for a log-in link.
+    Login,
+    /// An applicant confirms the emailed log-in link.
+    LoginSession,
+    /// An applicant logs out (everywhere) or changes their follow-up choice on their page.
+    Account,
 }
 
 impl Form {
@@ -151,6 +278,9 @@ impl Form {
             Form::Erase => "erase",
             Form::StaffLogin => "staff-login",
             Form::StaffSession => "staff-session",
+            Form::Login => "login",
+            Form::LoginSession => "login-session",
+            Form::Account => "account",
         }
     }
 }

@@ -16,6 +16,7 @@ pub const TAG_IMPORT_DONE: &str = "import_done";
 pub const TAG_IMPORT_FAILED: &str = "import_failed";
 pub const TAG_FOLLOW_UP: &str = "follow_up";
 pub const TAG_STAFF_LOGIN: &str = "staff_login";
+pub const TAG_LOGIN: &str = "applicant_login";
 
 /// Why a user gets a follow-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,46 +350,48 @@ pub fn import_analysis_lines(lang: Language, summary: &ImportSummary) -> Vec<Str
     lines
 }
 
-/// The import finished: what we received, what we made of it, and what happens next.
+/// The import finished: that the data was received and what happens next (never the data).
 pub fn import_done_email(
     to: &Email,
     name: &str,
     lang: Language,
     company: &str,
-    summary: &ImportSummary,
-    next_steps_url: &str,
+    my_page_url: &str,
     erase_url: &str,
 ) -> OutgoingEmail {
+    // No bank data here, ever: an address typed into a form need not be the mailbox of the
+    // person who signed in at the bank. What was received is seen on the person's page.
     let pl = polish(lang);
     let subject = if pl {
         format!("{company}: otrzymaliśmy dane z banku")
     } else {
         format!("{company}: we received your bank data")
     };
-    let mut lines = import_analysis_lines(lang, summary);
-    lines.push(if pl {
-        "Co dalej: przeanalizujemy dane i odezwiemy się w ciągu jednego dnia roboczego. Nie musisz nic robić.".into()
+    let lines = if pl {
+        [
+            "Dane z Twojego banku dotarły do nas bezpiecznie.",
+            "Co dalej: przeanalizujemy je i przekażemy Ci decyzję lub kolejny krok na Twojej stronie wniosków. Wyślemy też wiadomość, gdy będzie coś nowego.",
+            "Nie przesyłamy danych bankowych e-mailem. Aby zobaczyć stan wniosku, zaloguj się linkiem wysłanym na ten adres.",
+        ]
     } else {
-        "Next steps: we will review your data and get back to you within one business day. There is nothing else you need to do.".into()
-    });
+        [
+            "Your bank data reached us safely.",
+            "What happens next: we will review it and show you our decision or the next step on your applications page. We will also email you when there is news.",
+            "We never send bank data by email. To see your application, log in with a link we send to this address.",
+        ]
+    };
     let cta = if pl {
-        "Zobacz status"
+        "Moje wnioski"
     } else {
-        "See your status"
+        "My applications"
     };
     let hello = greeting(lang, name);
     let mut text = format!("{hello}\n\n");
-    for (i, l) in lines.iter().enumerate() {
-        // Account bullets stay together; every other line is its own paragraph.
-        let next_is_bullet = lines.get(i + 1).is_some_and(|n| n.starts_with('•'));
+    for l in &lines {
         text.push_str(l);
-        text.push_str(if l.starts_with('•') && next_is_bullet {
-            "\n"
-        } else {
-            "\n\n"
-        });
+        text.push_str("\n\n");
     }
-    text.push_str(&format!("{cta}: {next_steps_url}\n\n{company}\n"));
+    text.push_str(&format!("{cta}: {my_page_url}\n\n{company}\n"));
     text.push_str(&text_footer(lang, erase_url));
     OutgoingEmail {
         to: to.clone(),
@@ -400,14 +403,8 @@ pub fn import_done_email(
             erase_url,
             html! {
                 p { (hello) }
-                @for l in &lines {
-                    @if let Some(item) = l.strip_prefix("• ") {
-                        p style="margin:4px 0 4px 12px" { "• " (item) }
-                    } @else {
-                        p { (l) }
-                    }
-                }
-                (button(next_steps_url, cta))
+                @for l in &lines { p { (l) } }
+                (button(my_page_url, cta))
             },
         ),
         headers: vec![],
@@ -542,6 +539,50 @@ pub fn follow_up_email(
     }
 }
 
+/// An applicant's one-time log-in link (proves the mailbox; no erase link: it holds nothing of
+/// the person yet, and may reach someone who never used our service).
+pub fn login_email(to: &Email, lang: Language, company: &str, link: &str) -> OutgoingEmail {
+    let pl = polish(lang);
+    let (subject, hello, body, cta, ignore) = if pl {
+        (
+            format!("{company}: Twój link do logowania"),
+            "Dzień dobry,",
+            "oto Twój link do logowania. Działa raz, przez 15 minut:",
+            "Zaloguj się",
+            "Jeśli to nie Ty prosiłeś o link, zignoruj tę wiadomość.",
+        )
+    } else {
+        (
+            format!("{company}: your log-in link"),
+            "Hello,",
+            "here is your log-in link. It works once, for 15 minutes:",
+            "Log in",
+            "If you did not ask for it, ignore this email.",
+        )
+    };
+    OutgoingEmail {
+        to: to.clone(),
+        subject,
+        text: format!("{hello}\n\n{body}\n\n{link}\n\n{ignore}\n\n{company}\n"),
+        html: html! {
+            (DOCTYPE)
+            html lang=(lang.as_str()) {
+                body style="font-family:Arial,Helvetica,sans-serif" {
+                    p { (hello) }
+                    p { (body) }
+                    (button(link, cta))
+                    p { (ignore) }
+                    p { (company) }
+                }
+            }
+        }
+        .into_string(),
+        headers: vec![],
+        category: MailCategory::Transactional,
+        tag: TAG_LOGIN.into(),
+    }
+}
+
 /// A staff member's one-time sign-in link to the funnel page (staff are not data subjects of
 /// this system: no erase link).
 pub fn staff_login_email(to: &Email, company: &str, link: &str) -> OutgoingEmail {
@@ -671,29 +712,32 @@ mod tests {
     }
 
     #[test]
-    fn the_done_email_summarises_the_import() {
-        let s = ImportSummary {
-            bank: Some("Demo Bank".into()),
-            accounts_total: 2,
-            transactions_total: 80,
-            ..Default::default()
-        };
-        let m = import_done_email(
-            &ann(),
-            "Ann",
-            Language::FIRST,
-            "Lender",
-            &s,
-            "https://l/s",
-            "https://l/erase?t=e",
-        );
-        assert!(
-            m.text.contains("2 accounts and 80 transactions"),
-            "{}",
-            m.text
-        );
-        assert!(m.text.contains("Demo Bank"));
-        assert_eq!(m.category, MailCategory::Transactional);
+    fn the_done_email_carries_no_bank_data() {
+        for lang in [Language::FIRST, Language::parse("pl").expect("pl")] {
+            let m = import_done_email(
+                &ann(),
+                "Ann",
+                lang,
+                "Lender",
+                "https://l/me",
+                "https://l/erase?t=e",
+            );
+            let analysis = import_analysis_lines(lang, &analysed()).join("\n");
+            for value in ["PKO BP", "2874", "234", "300", "100", "Konto", "22"] {
+                assert!(analysis.contains(value), "the fixture shows {value:?}");
+                assert!(
+                    !m.text.contains(value),
+                    "{value:?} in the mail:\n{}",
+                    m.text
+                );
+                assert!(!m.html.contains(value), "{value:?} in the HTML mail");
+            }
+            for label in ["groceries", "zakupy", "pet"] {
+                assert!(!m.text.contains(label), "{label:?} in the mail");
+            }
+            assert!(m.text.contains("https://l/me"), "{}", m.text);
+            assert_eq!(m.category, MailCategory::Transactional);
+        }
         let f = import_failed_email(
             &ann(),
             "Ann",
@@ -749,16 +793,8 @@ mod tests {
     }
 
     #[test]
-    fn the_done_email_tells_the_analysis_in_english() {
-        let m = import_done_email(
-            &ann(),
-            "Ann",
-            Language::FIRST,
-            "Lender",
-            &analysed(),
-            "https://l/s",
-            "https://l/erase?t=e",
-        );
+    fn the_analysis_reads_in_english() {
+        let text = import_analysis_lines(Language::FIRST, &analysed()).join("\n");
         for part in [
             "Connecting PKO BP worked.",
             "1 account and 22 transactions covering 1 May 2026 – 31 Oct 2026.",
@@ -766,23 +802,14 @@ mod tests {
             "Average monthly income: 5,300.50 PLN (salary and compensation); average monthly spending: 2,100.00 PLN.",
             "Largest spending: groceries 1,500.00 PLN, pet food 20.00 PLN.",
         ] {
-            assert!(m.text.contains(part), "missing {part:?} in\n{}", m.text);
-            assert!(m.html.contains(part), "missing {part:?} in the HTML");
+            assert!(text.contains(part), "missing {part:?} in\n{text}");
         }
     }
 
     #[test]
-    fn the_done_email_is_wholly_polish_for_polish_users() {
+    fn the_analysis_is_wholly_polish_for_polish_users() {
         let pl = Language::parse("pl").expect("pl");
-        let m = import_done_email(
-            &ann(),
-            "Anna",
-            pl,
-            "Lender",
-            &analysed(),
-            "https://l/s",
-            "https://l/erase?t=e",
-        );
+        let text = import_analysis_lines(pl, &analysed()).join("\n");
         for part in [
             "Połączenie z Twoim bankiem (PKO BP) się udało.",
             "Otrzymaliśmy 1 rachunek i 22 transakcje (okres 01.05.2026 – 31.10.2026).",
@@ -790,8 +817,7 @@ mod tests {
             "Średni miesięczny dochód: 5\u{a0}300,50 PLN (na podstawie wynagrodzeń); średnie miesięczne wydatki: 2\u{a0}100,00 PLN.",
             "Największe wydatki: zakupy spożywcze 1\u{a0}500,00 PLN, inne 20,00 PLN.",
         ] {
-            assert!(m.text.contains(part), "missing {part:?} in\n{}", m.text);
-            assert!(m.html.contains(part), "missing {part:?} in the HTML");
+            assert!(text.contains(part), "missing {part:?} in\n{text}");
         }
         for english in [
             "your bank",
@@ -802,28 +828,14 @@ mod tests {
             "groceries",
             "pet",
         ] {
-            assert!(
-                !m.text.contains(english),
-                "English {english:?} in\n{}",
-                m.text
-            );
+            assert!(!text.contains(english), "English {english:?} in\n{text}");
         }
-        let unknown_bank = ImportSummary::default();
-        let m = import_done_email(
-            &ann(),
-            "Anna",
-            pl,
-            "Lender",
-            &unknown_bank,
-            "https://l/s",
-            "https://l/erase?t=e",
-        );
+        let unknown_bank = import_analysis_lines(pl, &ImportSummary::default()).join("\n");
         assert!(
-            m.text.contains("Połączenie z Twoim bankiem się udało."),
-            "{}",
-            m.text
+            unknown_bank.contains("Połączenie z Twoim bankiem się udało."),
+            "{unknown_bank}"
         );
-        assert!(!m.text.contains("your bank"));
+        assert!(!unknown_bank.contains("your bank"));
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum StoreError {
     Unavailable(String),
     #[error("the store holds an item that cannot be read: {0}")]
     Corrupt(String),
+    /// A logged-in person's record is gone or was never verified (erased meanwhile).
+    #[error("the person's record is not verified")]
+    NotVerified,
 }
 
 /// The outcome of a create-if-absent write.
@@ -81,6 +84,22 @@ pub enum ConsentSource {
     StartForm,
     /// An unsubscribe link (in a follow-up, or the mail client's one-click button).
     Unsubscribe,
+    /// The logged-in person's own choice (a start or their page): the mailbox is proven.
+    Verified,
+}
+
+impl SignInRecord {
+    /// The record of a new sign-in, kept until `kept_until`.
+    pub fn of(r: &Redirection, kept_until: Timestamp) -> Self {
+        Self {
+            id: r.id.clone(),
+            owner: r.owner.clone(),
+            created_at: r.created_at,
+            window_ends: r.forgotten_at(),
+            outcome: None,
+            kept_until: kept_until.max(r.forgotten_at()),
+        }
+    }
 }
 
 impl ConsentSource {
@@ -88,6 +107,7 @@ impl ConsentSource {
         match self {
             ConsentSource::StartForm => "start_form",
             ConsentSource::Unsubscribe => "unsubscribe",
+            ConsentSource::Verified => "verified",
         }
     }
 
@@ -95,6 +115,7 @@ impl ConsentSource {
         match raw {
             "start_form" => Some(ConsentSource::StartForm),
             "unsubscribe" => Some(ConsentSource::Unsubscribe),
+            "verified" => Some(ConsentSource::Verified),
             _ => None,
         }
     }
@@ -127,9 +148,21 @@ pub struct UserProfile {
     pub last_success_at: Option<Timestamp>,
     /// The record is deleted after this (retention; pushed on by every start).
     pub expires_at: Timestamp,
+    /// When the person first proved the mailbox (followed a log-in link we mailed to it).
+    /// `None`: the address was only typed into a form, by anyone.
+    #[serde(default)]
+    pub verified_at: Option<Timestamp>,
+    /// Every session cookie carries this number; raising it ends all of the person's sessions.
+    #[serde(default)]
+    pub session_generation: u64,
 }
 
 impl UserProfile {
+    /// The person proved this mailbox: their owner id is stable and only they change the record.
+    pub fn is_verified(&self) -> bool {
+        self.verified_at.is_some()
+    }
+
     /// Follow-ups may be sent.
     pub fn follow_up_consent(&self) -> bool {
         self.consent.given
@@ -153,6 +186,104 @@ pub enum Allowance {
     LinkEmails { user: UserKey, day: NaiveDate },
     /// One form token: a limit of 1 spends it.
     FormToken { nonce: String },
+    /// Log-in links emailed to one mailbox on one day. Kept with the person's data.
+    LoginEmails { user: UserKey, day: NaiveDate },
+}
+
+/// Where one of a person's sign-ins ended, kept with the person (for their page) after the
+/// redirection's 24 h window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInOutcome {
+    /// The bank sign-in succeeded; the import is under way.
+    Succeeded,
+    /// The data was received.
+    Imported,
+    /// The bank sign-in failed.
+    Failed,
+    /// The link expired (or the window closed) before the sign-in finished.
+    Expired,
+    /// The bank sign-in succeeded but the data could not be fetched.
+    ImportFailed,
+}
+
+impl SignInOutcome {
+    /// The outcome a redirection entering `state` records (none for the steps in between).
+    pub fn on_entering(state: crate::machine::State) -> Option<Self> {
+        use crate::machine::State;
+        Some(match state {
+            State::SessionSaved => SignInOutcome::Succeeded,
+            State::Imported => SignInOutcome::Imported,
+            State::Failed => SignInOutcome::Failed,
+            State::Expired => SignInOutcome::Expired,
+            State::ImportFailed => SignInOutcome::ImportFailed,
+            State::Created
+            | State::Pending
+            | State::ImportQueued
+            | State::ImportRunning
+            | State::FollowUpSent => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignInOutcome::Succeeded => "succeeded",
+            SignInOutcome::Imported => "imported",
+            SignInOutcome::Failed => "failed",
+            SignInOutcome::Expired => "expired",
+            SignInOutcome::ImportFailed => "import_failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            SignInOutcome::Succeeded,
+            SignInOutcome::Imported,
+            SignInOutcome::Failed,
+            SignInOutcome::Expired,
+            SignInOutcome::ImportFailed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == raw)
+    }
+}
+
+/// One sign-in as the person's history keeps it: for their page and for erasure. Kept for the
+/// person's retention (not the redirection's 24 h window), with no bank data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRecord {
+    pub id: RedirectionId,
+    /// This sign-in's owner id at Kontomatik (an anonymous start has one of its own).
+    pub owner: OwnerExternalId,
+    pub created_at: Timestamp,
+    /// The end of the redirection's 24 h window (the redirection is held until then).
+    pub window_ends: Timestamp,
+    /// The latest decisive moment recorded, if any.
+    pub outcome: Option<SignInOutcome>,
+    /// The record is deleted after this (the person's retention).
+    pub kept_until: Timestamp,
+}
+
+/// A log-in link asked for and not yet followed: the address it was mailed to, kept only until
+/// the link expires (the link itself carries a random id, never the address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginRequest {
+    /// Random, 128 bits, hex; the signed link carries it.
+    pub nonce: String,
+    pub email: Email,
+    pub language: Language,
+    pub expires_at: Timestamp,
+}
+
+/// Who a start is recorded for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartedBy {
+    /// Someone not logged in typed the address: never changes a verified person's record, never
+    /// turns an unsubscribe back to yes.
+    Anonymous,
+    /// The logged-in person (their session was checked): their record takes the start's name,
+    /// language, consent and retention.
+    Verified,
 }
 
 /// Everything the store holds about one person (found by their user key).
@@ -248,6 +379,35 @@ impl FunnelDay {
     }
 }
 
+/// What a start makes of the person's live record (`None`: there is none), by the rules of
+/// [`RedirectionStore::record_start`]. Every store adapter follows it.
+pub fn merge_start(
+    live: Option<UserProfile>,
+    candidate: &UserProfile,
+    record_consent: bool,
+    by: StartedBy,
+) -> Result<UserProfile, StoreError> {
+    let Some(mut u) = live else {
+        return match by {
+            StartedBy::Anonymous => Ok(candidate.clone()),
+            StartedBy::Verified => Err(StoreError::NotVerified),
+        };
+    };
+    match by {
+        StartedBy::Anonymous if u.is_verified() => return Ok(u),
+        StartedBy::Verified if !u.is_verified() => return Err(StoreError::NotVerified),
+        _ => {}
+    }
+    u.name = candidate.name.clone();
+    u.language = candidate.language;
+    u.expires_at = candidate.expires_at;
+    let reopens = !u.consent.given && u.consent.source == ConsentSource::Unsubscribe;
+    if record_consent && !(by == StartedBy::Anonymous && reopens && candidate.consent.given) {
+        u.consent = candidate.consent;
+    }
+    Ok(u)
+}
+
 /// Where redirections, users, import results and funnel counters live.
 ///
 /// Contract (checked by the shared contract tests for every adapter):
@@ -259,8 +419,49 @@ impl FunnelDay {
 ///   scans the table.
 #[async_trait]
 pub trait RedirectionStore: Send + Sync {
-    /// Saves a new redirection unless one with its id exists.
-    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError>;
+    /// Saves a new redirection unless one with its id exists, with the person's record of it
+    /// (kept for the window only).
+    async fn create_redirection(&self, r: &Redirection) -> Result<Created, StoreError> {
+        self.create_sign_in(r, &SignInRecord::of(r, r.forgotten_at()))
+            .await
+    }
+
+    /// Saves a new redirection unless one with its id exists, and `record` in the person's
+    /// history first (so that an erasure finds every redirection that exists).
+    async fn create_sign_in(
+        &self,
+        r: &Redirection,
+        record: &SignInRecord,
+    ) -> Result<Created, StoreError>;
+
+    /// The person's sign-ins still within their retention, newest first.
+    async fn sign_ins(&self, key: &UserKey) -> Result<Vec<SignInRecord>, StoreError>;
+
+    /// Records a sign-in's decisive moment in the person's history; nothing when the history
+    /// holds no such sign-in (erased, or past retention).
+    async fn record_sign_in_outcome(
+        &self,
+        key: &UserKey,
+        id: &RedirectionId,
+        outcome: SignInOutcome,
+    ) -> Result<(), StoreError>;
+
+    /// Keeps a log-in request until it expires.
+    async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError>;
+
+    /// Takes a log-in request away, once: the first caller gets it, every later one (and any
+    /// after it expired) gets `None`.
+    async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError>;
+
+    /// Records that the person proved the mailbox `email` (its key is `key`): a person with no
+    /// live record gets one (from `candidate`); a record that was not verified becomes verified
+    /// and takes `candidate`'s owner id (the one anonymous starts used is never the verified
+    /// person's); a verified record stays as it is. Returns the stored user.
+    async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError>;
+
+    /// Ends every session of the person (raises the session generation). `false` if there is
+    /// no such user.
+    async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError>;
 
     /// The redirection, or `None` if unknown or past its 24 h window.
     async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError>;
@@ -281,15 +482,19 @@ pub trait RedirectionStore: Send + Sync {
         after: Option<PollCursor>,
     ) -> Result<DuePage, StoreError>;
 
-    /// Records a start by the person of `candidate.key`, in one write: creates the user from
-    /// `candidate` if there is none yet; else keeps its owner id (that is what makes
-    /// `ownerExternalId` stable), creation time and follow-up history, and takes the
-    /// candidate's name, language and retention, and its consent when `record_consent` (a start
-    /// from the form is an explicit choice; a resume link is not). Returns the stored user.
+    /// Records a start for the person of `candidate.key`: creates the user from `candidate` if
+    /// there is none yet; else keeps its owner id, creation time, verification, sessions and
+    /// follow-up history, and takes the candidate's name, language and retention, and its
+    /// consent when `record_consent` (a start from the form is an explicit choice; a resume
+    /// link is not). By [`StartedBy::Anonymous`], a verified person's record is returned as
+    /// it is, and an unsubscribe is never turned back to yes. By [`StartedBy::Verified`] the
+    /// record must be verified and live (else [`StoreError::NotVerified`]). Returns the stored
+    /// user.
     async fn record_start(
         &self,
         candidate: &UserProfile,
         record_consent: bool,
+        by: StartedBy,
     ) -> Result<UserProfile, StoreError>;
 
     /// The user, or `None` if unknown or past its retention.

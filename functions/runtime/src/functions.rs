@@ -104,6 +104,8 @@ pub const CREATE_REDIRECTION: Function = Function {
         "LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
         "USER_RETENTION_DAYS",
         "KONTOMATIK_LINK_HOSTS",
+        // whether the start form needs a logged-in applicant (their session: the user record)
+        "APPLICANT_LOGIN",
         // optional: the events for other systems
         "EVENT_BUS_NAME",
     ],
@@ -141,6 +143,10 @@ pub const CALLBACK: Function = Function {
         "IMPORT_QUEUE_URL",
         // a failed sign-in's follow-up time
         "FOLLOW_UP_DELAY_MINUTES",
+        // who is looking (the session cookie) and the log-in form's token; whether a sign-in's
+        // page needs its logged-in owner
+        "LINK_SIGNING_KEY",
+        "APPLICANT_LOGIN",
         // optional: the events for other systems
         "EVENT_BUS_NAME",
     ],
@@ -155,6 +161,10 @@ pub const CALLBACK: Function = Function {
         },
         Grant {
             resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::Parameter("LINK_SIGNING_KEY"),
             actions: SECRET_READ,
         },
         PUBLISH_EVENTS,
@@ -274,10 +284,18 @@ pub const IMPORT_WORKER: Function = Function {
     ],
 };
 
-/// The signed links of a person's own data (unsubscribe, erase) and marketing's statistics.
+/// The signed links of a person's own data (unsubscribe, erase), the applicant's log-in and
+/// own page, and marketing's statistics.
 pub const UNSUBSCRIBE_AND_STATS: Function = Function {
     name: "unsubscribe-and-stats",
     trigger: Trigger::Http(&[
+        Route::LoginPage,
+        Route::LoginSubmit,
+        Route::LoginLink,
+        Route::LoginSession,
+        Route::Logout,
+        Route::MyPage,
+        Route::MyConsent,
         Route::UnsubscribePage,
         Route::UnsubscribeSubmit,
         Route::ErasePage,
@@ -304,6 +322,12 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         "STAFF_EMAILS",
         "SENDER_EMAIL",
         "SES_CONFIGURATION_SET",
+        // the applicant's log-in link: its limits (per client, per mailbox), a new verified
+        // record's retention (and the erase link's life on their page), its country
+        "START_LIMIT_PER_CLIENT_PER_HOUR",
+        "LOGIN_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
+        "USER_RETENTION_DAYS",
+        "DEFAULT_COUNTRY",
         // optional: the events for other systems
         "EVENT_BUS_NAME",
     ],
@@ -311,11 +335,14 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         // the consent choice (UpdateItem), spent form tokens (UpdateItem), the funnel days
         // (BatchGetItem); erasure: the person's partition and their owners' import records
         // (Query on the table's own key), the redirection to find their address (GetItem),
-        // and the deletes
+        // and the deletes; log-in: the request kept until its link is followed (PutItem, then
+        // DeleteItem), the verified record (UpdateItem, PutItem over a lapsed one), the
+        // person's sign-ins (Query)
         Grant {
             resource: Resource::Table,
             actions: &[
                 "dynamodb:GetItem",
+                "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:BatchGetItem",
                 "dynamodb:Query",

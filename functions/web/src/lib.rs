@@ -2,10 +2,12 @@
 //! [`WebResponse`] out. The Lambdas (through `lambda_http`), the local run (through axum) and the
 //! tests all call [`handle`]. Every bad input gets a clear 4xx page and writes nothing.
 
+mod account;
 pub mod pages;
 
 use pages::tr;
 use serde::Deserialize;
+use signin_core::config::ApplicantLogin;
 use signin_core::domain::{InvalidInput, Language};
 use signin_core::flow::{
     CallbackError, CallbackView, Delivery, EraseError, FormError, Limited, LinkUseError, Requester,
@@ -176,6 +178,15 @@ pub enum Route {
     StatsLogin,
     StatsLoginLink,
     StatsSession,
+    /// The applicant's log-in form, the link request, the emailed link and its confirmation.
+    LoginPage,
+    LoginSubmit,
+    LoginLink,
+    LoginSession,
+    Logout,
+    /// The applicant's own page and their follow-up choice on it.
+    MyPage,
+    MyConsent,
 }
 
 impl Route {
@@ -196,6 +207,13 @@ impl Route {
         Route::StatsLogin,
         Route::StatsLoginLink,
         Route::StatsSession,
+        Route::LoginPage,
+        Route::LoginSubmit,
+        Route::LoginLink,
+        Route::LoginSession,
+        Route::Logout,
+        Route::MyPage,
+        Route::MyConsent,
     ];
 
     pub fn method(self) -> &'static str {
@@ -205,7 +223,11 @@ impl Route {
             | Route::UnsubscribeSubmit
             | Route::EraseSubmit
             | Route::StatsLogin
-            | Route::StatsSession => "POST",
+            | Route::StatsSession
+            | Route::LoginSubmit
+            | Route::LoginSession
+            | Route::Logout
+            | Route::MyConsent => "POST",
             _ => "GET",
         }
     }
@@ -223,6 +245,12 @@ impl Route {
             Route::StatsCsv => "/stats.csv",
             Route::StatsLogin | Route::StatsLoginLink => "/stats/login",
             Route::StatsSession => "/stats/session",
+            Route::LoginPage | Route::LoginSubmit => "/login",
+            Route::LoginLink => "/login/link",
+            Route::LoginSession => "/login/session",
+            Route::Logout => "/logout",
+            Route::MyPage => "/me",
+            Route::MyConsent => "/me/consent",
         }
     }
 
@@ -273,10 +301,15 @@ fn binding_cookie(app: &App) -> &'static str {
 }
 
 /// Who is asking, for the abuse limits and the form token's binding.
-fn requester(req: &WebRequest, binding: &str) -> Requester {
+fn requester(
+    req: &WebRequest,
+    binding: &str,
+    applicant: Option<signin_core::ports::UserProfile>,
+) -> Requester {
     Requester {
         client: req.client_ip.clone(),
         form_binding: binding.to_owned(),
+        applicant,
     }
 }
 
@@ -378,15 +411,37 @@ async fn route_bound(app: &App, req: WebRequest, served: &[Route], binding: &str
     }
     match route {
         Route::StartPage | Route::StartForm => {
+            let applicant = account::current_applicant(app, &req).await;
+            if applicant.is_none() && app.settings.applicant_login == ApplicantLogin::Required {
+                return account::login_form(app, binding, l, 200, None, &[], None);
+            }
             let values = pages::StartValues {
                 language: l.to_owned(),
                 country: app.settings.default_country.as_str().into(),
-                ..Default::default()
+                email: applicant
+                    .as_ref()
+                    .map(|a| a.email.as_str().to_owned())
+                    .unwrap_or_default(),
+                name: applicant
+                    .as_ref()
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default(),
+                consent: applicant.as_ref().is_some_and(|a| a.follow_up_consent()),
+                email_locked: applicant.is_some(),
             };
             start_form(app, binding, 200, &values, None)
         }
         Route::StartSubmit => start(app, &req, binding).await,
-        Route::Callback => callback(app, l, query.redirection_id.as_deref()).await,
+        Route::Callback => callback(app, &req, binding, l, query.redirection_id.as_deref()).await,
+        Route::LoginPage => account::login_page(app, binding, l, query.redirection_id.as_deref()),
+        Route::LoginSubmit => account::login_submit(app, &req, binding, l).await,
+        Route::LoginLink => account::login_link(app, binding, l, query.t.as_deref()),
+        Route::LoginSession => account::login_session(app, &req, binding, l).await,
+        Route::Logout => account::logout(app, &req, binding, l).await,
+        Route::MyPage => {
+            account::my_page(app, &req, binding, l, query.redirection_id.as_deref()).await
+        }
+        Route::MyConsent => account::my_consent(app, &req, binding, l).await,
         Route::ResumePage => confirm_page(app, binding, l, query.t.as_deref(), &RESUME),
         Route::ResumeSubmit => resume(app, binding, l, &req, query.t.as_deref()).await,
         Route::UnsubscribePage => confirm_page(app, binding, l, query.t.as_deref(), &UNSUBSCRIBE),
@@ -624,8 +679,13 @@ async fn start(app: &App, req: &WebRequest, binding: &str) -> WebResponse {
             .take(max)
             .collect()
     };
+    let applicant = account::current_applicant(app, req).await;
     let values = pages::StartValues {
-        email: shown(&form.email, 254),
+        email: match &applicant {
+            Some(person) => person.email.as_str().to_owned(),
+            None => shown(&form.email, 254),
+        },
+        email_locked: applicant.is_some(),
         name: shown(&form.name, 100),
         consent: matches!(
             form.follow_up_consent.as_deref(),
@@ -651,7 +711,7 @@ async fn start(app: &App, req: &WebRequest, binding: &str) -> WebResponse {
         delivery: form.delivery,
         form_token: form.form_token,
     };
-    let from = requester(req, binding);
+    let from = requester(req, binding, applicant);
     let company = &app.settings.company_name;
     match app.start_sign_in(&start_form_values, &from).await {
         Ok(started) => match started.delivery {
@@ -696,6 +756,15 @@ async fn start(app: &App, req: &WebRequest, binding: &str) -> WebResponse {
         Err(StartError::Form(FormError::Replayed)) => replayed(app, l),
         Err(StartError::Form(FormError::Internal(e))) => internal_error(app, l, &e),
         Err(StartError::Limited { limit, retry_after }) => limited(app, l, limit, retry_after),
+        Err(StartError::LoginRequired) => account::login_form(
+            app,
+            binding,
+            l,
+            401,
+            None,
+            &[tr(l, "Please log in first: we start a bank connection only for a proven address.", "Najpierw się zaloguj: połączenie z bankiem rozpoczynamy tylko dla potwierdzonego adresu.")],
+            None,
+        ),
         Err(StartError::Unavailable(e)) => {
             tracing::warn!(error = %e, "Kontomatik unavailable at start");
             start_form(
@@ -720,8 +789,15 @@ async fn start(app: &App, req: &WebRequest, binding: &str) -> WebResponse {
     }
 }
 
-async fn callback(app: &App, l: &str, raw_id: Option<&str>) -> WebResponse {
+async fn callback(
+    app: &App,
+    req: &WebRequest,
+    binding: &str,
+    l: &str,
+    raw_id: Option<&str>,
+) -> WebResponse {
     let company = app.settings.company_name.clone();
+    // The backend work (status, session, import) is done first, whoever is looking.
     let outcome = match app.callback(raw_id).await {
         Ok(o) => o,
         Err(CallbackError::Invalid(_)) => {
@@ -764,6 +840,42 @@ async fn callback(app: &App, l: &str, raw_id: Option<&str>) -> WebResponse {
     };
     let r = &outcome.redirection;
     let lang = r.language.as_str();
+    // What the page shows depends on who is looking: the logged-in owner, or anyone else.
+    let owner = account::current_applicant(app, req)
+        .await
+        .is_some_and(|viewer| viewer.key == r.user_key);
+    if !owner && app.settings.applicant_login == ApplicantLogin::Required {
+        return account::login_form(
+            app,
+            binding,
+            lang,
+            200,
+            Some(&r.id),
+            &[tr(
+                lang,
+                "You are back from your bank. Log in with the address you applied with to see this application; we remember it through the log-in.",
+                "Wróciłeś z banku. Zaloguj się adresem, którym składałeś wniosek, aby zobaczyć ten wniosek; zapamiętamy go podczas logowania.",
+            )],
+            None,
+        );
+    }
+    let follow_href = if owner {
+        format!("/me?redirectionId={}", r.id)
+    } else {
+        format!("/login?redirectionId={}&lang={lang}", r.id)
+    };
+    let follow = Some((
+        if owner {
+            tr(lang, "My applications", "Moje wnioski")
+        } else {
+            tr(
+                lang,
+                "Log in to follow your application",
+                "Zaloguj się, aby śledzić wniosek",
+            )
+        },
+        follow_href.as_str(),
+    ));
     let pl = lang == "pl";
     let t = |en, pl_text| tr(lang, en, pl_text);
     let email = pages::mask_email(r.email.as_str());
@@ -783,7 +895,7 @@ async fn callback(app: &App, l: &str, raw_id: Option<&str>) -> WebResponse {
                     format!("You can close this page: we will email {email} when it is done.")
                 },
             ],
-            None,
+            follow,
         ),
         CallbackView::Imported => page(
             200,
@@ -793,7 +905,7 @@ async fn callback(app: &App, l: &str, raw_id: Option<&str>) -> WebResponse {
             } else {
                 format!("We received your bank data and emailed the next steps to {email}.")
             }],
-            None,
+            follow,
         ),
         CallbackView::ImportFailed => page(
             200,
@@ -824,7 +936,7 @@ async fn callback(app: &App, l: &str, raw_id: Option<&str>) -> WebResponse {
             } else {
                 format!("As soon as it finishes we will take it from here and email {email}.")
             }],
-            None,
+            follow,
         ),
         CallbackView::TryLater => page(
             503,
@@ -1086,7 +1198,11 @@ async fn resume(
         Ok(ok) => ok,
         Err(page) => return page,
     };
-    match app.resume(&token, &requester(req, binding)).await {
+    let applicant = account::current_applicant(app, req).await;
+    match app
+        .resume(&token, &requester(req, binding, applicant))
+        .await
+    {
         Ok(started) => WebResponse::html(
             303,
             pages::redirecting(

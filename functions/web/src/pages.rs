@@ -62,6 +62,8 @@ pub struct StartValues {
     pub consent: bool,
     pub language: String,
     pub country: String,
+    /// The logged-in person's verified address: shown, not editable.
+    pub email_locked: bool,
 }
 
 /// The text in the page's language: Polish for `pl`, else English.
@@ -94,7 +96,10 @@ pub fn start(company: &str, values: &StartValues, error: Option<&str>, form_toke
             form method="post" action="/start" {
                 input type="hidden" name="formToken" value=(form_token);
                 label for="email" { (t("Email", "E-mail")) }
-                input type="email" id="email" name="email" required autocomplete="email" maxlength="254" value=(values.email);
+                input type="email" id="email" name="email" required autocomplete="email" maxlength="254" value=(values.email) readonly[values.email_locked];
+                @if values.email_locked {
+                    p.muted { (t("You are logged in with this address. ", "Jesteś zalogowany tym adresem. ")) a href="/me" { (t("My applications", "Moje wnioski")) } }
+                }
                 label for="name" { (t("Name", "Imię i nazwisko")) }
                 input type="text" id="name" name="name" required autocomplete="name" maxlength="100" value=(values.name);
                 div.row {
@@ -355,6 +360,7 @@ mod tests {
             consent: true,
             language: "pl".into(),
             country: "de".into(),
+            email_locked: false,
         };
         let page = start("Lender & Co", &v, Some("<oops>"), "tok\"en");
         assert!(page.contains(r#"name="formToken" value="tok&quot;en""#));

@@ -41,6 +41,17 @@ pub struct FunnelReport {
 
 impl App {
     fn link(&self, purpose: Purpose, r: &Redirection) -> Result<String, FlowError> {
+        self.link_for(purpose, &r.user_key, r.language, r.country)
+    }
+
+    /// A signed link of `purpose` for the person with `user`.
+    pub(crate) fn link_for(
+        &self,
+        purpose: Purpose,
+        user: &crate::domain::UserKey,
+        language: crate::domain::Language,
+        country: Country,
+    ) -> Result<String, FlowError> {
         let key = self.signing_key()?;
         let life = match purpose {
             Purpose::Resume => self.settings.resume_link_life,
@@ -54,9 +65,9 @@ impl App {
             key,
             &LinkClaims {
                 purpose,
-                user: r.user_key.clone(),
-                language: r.language,
-                country: r.country,
+                user: user.clone(),
+                language,
+                country,
                 expires: (self.now() + life).timestamp(),
             },
         );
@@ -155,10 +166,17 @@ impl App {
             .await
             .map_err(FlowError::from)?
             .ok_or(LinkUseError::UnknownUser)?;
+        // The person's own start only when they are logged in as the link's person.
+        let applicant = from.applicant.as_ref().filter(|a| a.key == claims.user);
+        if applicant.is_none()
+            && self.settings.applicant_login == crate::config::ApplicantLogin::Required
+        {
+            return Err(LinkUseError::Start(super::StartError::LoginRequired));
+        }
         self.take_start_allowance(from).await?;
         let country: Country = claims.country;
         Ok(self
-            .start_valid(
+            .start_valid_by(
                 ValidStart {
                     follow_up_consent: user.follow_up_consent(),
                     email: user.email,
@@ -168,6 +186,7 @@ impl App {
                     delivery: Delivery::Redirect,
                 },
                 false,
+                applicant,
             )
             .await?)
     }

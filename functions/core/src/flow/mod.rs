@@ -5,6 +5,7 @@
 mod callback;
 mod erase;
 mod followup;
+mod identity;
 mod poller;
 mod staff;
 mod start;
@@ -21,6 +22,7 @@ use thiserror::Error;
 pub use callback::{CallbackError, CallbackOutcome, CallbackView, CALLBACK_SETTLE_AT_MOST};
 pub use erase::{EraseError, Erased};
 pub use followup::{FunnelReport, LinkUseError};
+pub use identity::{LoginError, SignInStage, SignInView, APPLICANT_SESSION_LIFE};
 pub use poller::{all_shards, PollReport};
 pub use staff::{StaffError, STAFF_COOKIE_LIFE};
 pub use start::{
@@ -35,7 +37,7 @@ use crate::events::{EventBus, EventKind, LifecycleEvent};
 use crate::machine::{apply, Event, Redirection};
 use crate::ports::{
     Cas, FunnelStep, ImportJob, ImportQueue, Kontomatik, KontomatikError, MailError, Mailer,
-    QueueError, RedirectionStore, StoreError,
+    QueueError, RedirectionStore, SignInOutcome, StoreError,
 };
 
 /// A failure of the infrastructure under a use case (not a user mistake).
@@ -171,8 +173,24 @@ impl App {
             if let Some(kind) = EventKind::on_entering(next.state) {
                 self.publish(LifecycleEvent::of(kind, &next, now)).await;
             }
+            if let Some(outcome) = SignInOutcome::on_entering(next.state) {
+                self.remember_outcome(&next, outcome).await;
+            }
         }
         Step::Applied(next)
+    }
+
+    /// Keeps a sign-in's decisive moment with the person (their page shows it after the
+    /// redirection's 24 h window). Best effort: the redirection has decided the moment, and
+    /// while it is held the page reads it from there.
+    async fn remember_outcome(&self, r: &Redirection, outcome: SignInOutcome) {
+        if let Err(e) = self
+            .store
+            .record_sign_in_outcome(&r.user_key, &r.id, outcome)
+            .await
+        {
+            tracing::warn!(error = %e, redirection = %r.id, "could not keep a sign-in's outcome");
+        }
     }
 
     /// Publishes one event for other systems. Best effort, like the funnel counts: the table
@@ -363,6 +381,11 @@ impl App {
     /// The page a user's emails link to while the redirection is known.
     pub fn status_url(&self, r: &Redirection) -> String {
         format!("{}?redirectionId={}", self.settings.redirect_uri(), r.id)
+    }
+
+    /// The person's own page (through the log-in when their browser has no session).
+    pub fn my_page_url(&self) -> String {
+        format!("{}/me", self.settings.public_base_url)
     }
 
     /// The start page, in the user's language.

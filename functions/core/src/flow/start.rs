@@ -13,7 +13,7 @@ use crate::machine::{NewRedirection, Redirection};
 use crate::notify;
 use crate::ports::{
     Allowance, ConsentChoice, ConsentSource, Created, FetchRedirection, FunnelStep,
-    KontomatikError, UserProfile,
+    KontomatikError, SignInRecord, StartedBy, UserProfile,
 };
 
 /// The start form as submitted (strings straight from the request).
@@ -38,6 +38,9 @@ pub struct Requester {
     pub client: Option<String>,
     /// The browser's form binding (its cookie's value); its form tokens are bound to it.
     pub form_binding: String,
+    /// The logged-in applicant (their session checked by [`App::applicant_session`]); `None`
+    /// for someone not logged in.
+    pub applicant: Option<UserProfile>,
 }
 
 /// A limit that stopped a request.
@@ -177,6 +180,10 @@ pub enum StartError {
         limit: Limited,
         retry_after: Duration,
     },
+    /// This start needs a logged-in person (`APPLICANT_LOGIN=required`, or the session's
+    /// record is gone). Nothing was written.
+    #[error("please log in first")]
+    LoginRequired,
     /// Kontomatik could not be reached or asked us to slow down: try again shortly.
     #[error("the bank connection service is unavailable: {0}")]
     Unavailable(KontomatikError),
@@ -203,7 +210,7 @@ fn hour_of(now: Timestamp) -> (i64, Timestamp) {
     (hour, end)
 }
 
-fn day_end(now: Timestamp) -> Timestamp {
+pub(super) fn day_end(now: Timestamp) -> Timestamp {
     let next = now.date_naive() + chrono::Days::new(1);
     next.and_hms_opt(0, 0, 0)
         .map(|t| Utc.from_utc_datetime(&t))
@@ -228,7 +235,7 @@ fn client_network(client: Option<&str>) -> String {
 }
 
 /// The mailbox an address reaches, for the link-email limit: `ann+1@x` and `ann+2@x` are one.
-fn mailbox_key(email: &Email) -> crate::domain::UserKey {
+pub(super) fn mailbox_key(email: &Email) -> crate::domain::UserKey {
     let address = email.as_str();
     let canonical = match address.rsplit_once('@') {
         Some((local, domain)) => {
@@ -304,6 +311,21 @@ impl App {
 
     /// Takes one start from the client's hourly allowance (each start costs a Kontomatik call).
     pub(crate) async fn take_start_allowance(&self, from: &Requester) -> Result<(), StartError> {
+        match self.take_client_allowance(from).await? {
+            None => Ok(()),
+            Some(retry_after) => Err(StartError::Limited {
+                limit: Limited::StartsFromClient,
+                retry_after,
+            }),
+        }
+    }
+
+    /// Takes one unit of the client's hourly allowance (starts and log-in links share it);
+    /// over it, how long until the next hour.
+    pub(super) async fn take_client_allowance(
+        &self,
+        from: &Requester,
+    ) -> Result<Option<Duration>, FlowError> {
         let key = self.signing_key()?;
         let now = self.now();
         let (hour, end) = hour_of(now);
@@ -315,19 +337,15 @@ impl App {
                 self.settings.limits.starts_per_client_per_hour,
                 end,
             )
-            .await
-            .map_err(FlowError::from)?;
+            .await?;
         if allowed {
-            Ok(())
+            Ok(None)
         } else {
             tracing::warn!(
                 limit = "starts_per_client_per_hour",
-                "a start was refused by its limit"
+                "a request was refused by the client's limit"
             );
-            Err(StartError::Limited {
-                limit: Limited::StartsFromClient,
-                retry_after: end - now,
-            })
+            Ok(Some(end - now))
         }
     }
 
@@ -342,22 +360,53 @@ impl App {
         let claims = self
             .check_form_token(Form::Start, form.form_token.as_deref(), &from.form_binding)
             .map_err(StartError::Form)?;
-        let valid = form.validate(&self.settings)?;
+        if from.applicant.is_none()
+            && self.settings.applicant_login == crate::config::ApplicantLogin::Required
+        {
+            return Err(StartError::LoginRequired);
+        }
+        let valid = match &from.applicant {
+            // A logged-in person starts with their verified address, whatever the form says.
+            Some(person) => StartForm {
+                email: Some(person.email.as_str().to_owned()),
+                ..form.clone()
+            }
+            .validate(&self.settings)?,
+            None => form.validate(&self.settings)?,
+        };
         self.spend_form_token(&claims)
             .await
             .map_err(StartError::Form)?;
         self.take_start_allowance(from).await?;
-        self.start_valid(valid, true).await
+        self.start_valid_by(valid, true, from.applicant.as_ref())
+            .await
     }
 
-    /// Starts a sign-in for an already validated request; `consent_chosen` when the request
-    /// carries the person's explicit consent choice (the start form does; a resume link not).
+    /// Starts a sign-in for an already validated request by someone not logged in.
     pub async fn start_valid(
         &self,
         v: ValidStart,
         consent_chosen: bool,
     ) -> Result<Started, StartError> {
+        self.start_valid_by(v, consent_chosen, None).await
+    }
+
+    /// Starts a sign-in for an already validated request; `consent_chosen` when the request
+    /// carries the person's explicit consent choice (the start form does; a resume link not).
+    /// By the logged-in `applicant` (`v.email` is then theirs), the sign-in has the person's
+    /// stable owner id; by anyone else, an owner id of its own, and a verified person's record
+    /// is left as it is.
+    pub async fn start_valid_by(
+        &self,
+        v: ValidStart,
+        consent_chosen: bool,
+        applicant: Option<&UserProfile>,
+    ) -> Result<Started, StartError> {
         let now = self.now();
+        let by = match applicant {
+            Some(_) => StartedBy::Verified,
+            None => StartedBy::Anonymous,
+        };
         if v.delivery == Delivery::Email {
             let end = day_end(now);
             let allowed = self
@@ -395,22 +444,37 @@ impl App {
                     consent: ConsentChoice {
                         given: v.follow_up_consent,
                         at: now,
-                        source: ConsentSource::StartForm,
+                        source: match by {
+                            StartedBy::Verified => ConsentSource::Verified,
+                            StartedBy::Anonymous => ConsentSource::StartForm,
+                        },
                     },
                     created_at: now,
                     last_follow_up_at: None,
                     last_success_at: None,
                     expires_at: now + self.settings.user_retention,
+                    verified_at: None,
+                    session_generation: 0,
                 },
                 consent_chosen,
+                by,
             )
             .await
-            .map_err(FlowError::from)?;
+            .map_err(|e| match e {
+                crate::ports::StoreError::NotVerified => StartError::LoginRequired,
+                e => StartError::Internal(FlowError::from(e)),
+            })?;
+        // Only a verified person's owner id is stable: whoever typed an address must not add
+        // their bank data to that person's owner at Kontomatik.
+        let owner = match by {
+            StartedBy::Verified => user.owner.clone(),
+            StartedBy::Anonymous => OwnerExternalId::generate(),
+        };
         let link = self
             .kontomatik
             .fetch_redirection(&FetchRedirection {
                 redirect_uri: self.settings.redirect_uri(),
-                owner: user.owner.clone(),
+                owner: owner.clone(),
                 language: v.language,
                 country: v.country,
                 access_mode: self.settings.access_mode,
@@ -435,7 +499,7 @@ impl App {
         let r = Redirection::new(
             NewRedirection {
                 id: link.redirection_id.clone(),
-                owner: user.owner.clone(),
+                owner,
                 email: v.email.clone(),
                 language: v.language,
                 country: v.country,
@@ -445,9 +509,10 @@ impl App {
             },
             now,
         );
+        let record = SignInRecord::of(&r, now + self.settings.user_retention);
         if self
             .store
-            .create_redirection(&r)
+            .create_sign_in(&r, &record)
             .await
             .map_err(FlowError::from)?
             == Created::AlreadyExists

@@ -450,13 +450,12 @@ impl App {
         let sent = match self.erase_url(done) {
             Ok(erase) => {
                 let mail = match summary {
-                    Some(summary) => notify::import_done_email(
+                    Some(_) => notify::import_done_email(
                         &done.email,
                         &name,
                         done.language,
                         company,
-                        summary,
-                        &self.status_url(done),
+                        &self.my_page_url(),
                         &erase,
                     ),
                     None => notify::import_failed_email(
