@@ -754,6 +754,46 @@ impl Flow {
         self.sandbox.handle.counters()
     }
 
+    /// A fresh browser from here on: none of this browser's cookies (its session, its form
+    /// binding), as when a person comes back from the bank in another browser.
+    pub fn fresh_browser(&self) {
+        self.cookies.lock().unwrap().clear();
+    }
+
+    /// Logs in as `email` in this browser through the emailed link: the log-in form (keeping
+    /// `redirection`, as the callback's form does), the mail, the link's page and its button.
+    /// Returns the button's answer (a 303 to the person's page).
+    pub async fn log_in(&self, email: &str, redirection: Option<&str>) -> Page {
+        let path = match redirection {
+            Some(id) => format!("/login?redirectionId={id}"),
+            None => "/login".to_owned(),
+        };
+        let token = self.form_token(&path).await;
+        let mut form = format!(
+            "email={}&language=en&formToken={token}",
+            email.replace('@', "%40")
+        );
+        if let Some(id) = redirection {
+            form.push_str(&format!("&redirectionId={id}"));
+        }
+        let before = self.mails().await.len();
+        let sent = self.http("POST", "/login", Some(&form)).await;
+        assert_eq!(sent.status, 200, "{}", sent.body);
+        let mails = self.mails().await;
+        let mail = mails[before..]
+            .iter()
+            .rev()
+            .find(|m| m.to == email)
+            .unwrap_or_else(|| panic!("no log-in mail to {email}"));
+        let link = mail
+            .text
+            .split_whitespace()
+            .find(|w| w.starts_with(&format!("{PUBLIC_BASE}/login/link?")))
+            .unwrap_or_else(|| panic!("no log-in link in {}", mail.text))
+            .to_owned();
+        self.confirm_link(&link).await
+    }
+
     /// The emails sent to this flow's users.
     pub async fn mails(&self) -> Vec<Mail> {
         recorded_raw_mail()

@@ -242,7 +242,9 @@ async fn a_failed_sign_in_gets_its_own_follow_up_and_the_link_starts_afresh() {
         f.redirection(&first).await.unwrap(),
         f.redirection(&second).await.unwrap(),
     );
-    assert_eq!(a.owner, b.owner, "the same user");
+    assert_eq!(a.user_key, b.user_key, "the same person");
+    // Not logged in: the fresh start has an owner id of its own.
+    assert_ne!(a.owner, b.owner);
     // The user finishes this time: counted as recovered by the follow-up.
     let back = f.sign_in_at_bank(&fresh, "success", "DemoBank").await;
     f.come_back(&back).await;

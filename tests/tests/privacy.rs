@@ -383,8 +383,10 @@ async fn erasure_leaves_nothing_of_the_person_and_asks_kontomatik_to_delete() {
     let f = Flow::start().await;
     let email = f.email("erase-me");
     let other = f.email("stays");
+    let other_link = import_for(&f, &other).await;
+    // Logged in, the person's sign-ins share their one owner id.
+    assert_eq!(f.log_in(&email, None).await.status, 303);
     import_for(&f, &email).await;
-    import_for(&f, &other).await;
     // A second, pending redirection of the same person (in the poll index).
     let pending = f.start_sign_in(&email, true).await.location.unwrap();
     let user = f
@@ -400,7 +402,12 @@ async fn erasure_leaves_nothing_of_the_person_and_asks_kontomatik_to_delete() {
         .unwrap()
         .is_some());
 
-    let mail = f.mails().await.into_iter().find(|m| m.to == email).unwrap();
+    let mail = f
+        .mails()
+        .await
+        .into_iter()
+        .find(|m| m.to == email && m.text.contains("/erase?t="))
+        .unwrap();
     let erase = link_in(&mail, "/erase?t=");
     // GET only shows the button (mail scanners follow links).
     let page = f
@@ -424,12 +431,7 @@ async fn erasure_leaves_nothing_of_the_person_and_asks_kontomatik_to_delete() {
         assert!(!text.contains(&key), "the user key is gone: {text}");
     }
     assert!(f.redirection(&Flow::id_of(&pending)).await.is_none());
-    let others = f
-        .store
-        .get_user(&Email::parse(&other).unwrap().user_key())
-        .await
-        .unwrap()
-        .unwrap();
+    let others = f.redirection(&Flow::id_of(&other_link)).await.unwrap();
     assert_eq!(
         f.store.import_records(&others.owner).await.unwrap().len(),
         1
@@ -704,4 +706,289 @@ async fn a_sweep_of_bad_and_hostile_input_over_every_route() {
         None,
         "nothing asked"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Identity: bank data only to its owner, owner ids only for verified people, the log-in that
+// keeps the redirectionId, and the person's own page.
+// ---------------------------------------------------------------------------------------------
+
+/// The attack: start with your own address, send the Kontomatik link to someone else; they
+/// sign in at their bank. The mail that reaches the attacker holds none of their bank data, and
+/// neither does the attacker's page.
+#[tokio::test]
+async fn a_forwarded_link_gives_the_attacker_no_bank_data() {
+    let f = Flow::start().await;
+    let attacker = f.email("attacker");
+    let link = f.start_sign_in(&attacker, false).await.location.unwrap();
+    let id = Flow::id_of(&link);
+    // The victim, in their own browser, at the genuine hosted page.
+    let back = f.sign_in_at_bank(&link, "success", "VictimBank").await;
+    let path = back.strip_prefix(PUBLIC_BASE).unwrap();
+    let page = f.http_as_stranger("GET", path, None, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    f.deliver_imports().await;
+    let r = f.redirection(&id).await.unwrap();
+    let records = f.store.import_records(&r.owner).await.unwrap();
+    let summary = &records.first().expect("the import was stored").summary;
+    let mut secrets: Vec<String> = vec![summary.bank.clone().expect("a bank name")];
+    for account in &summary.accounts {
+        secrets.push(account.number_masked.clone());
+        if let Some(balance) = account.balance {
+            secrets.push(format!("{:.2}", balance).replace('.', ","));
+            secrets.push(format!("{:.2}", balance));
+        }
+    }
+    assert!(secrets.len() > 1, "the fixture has accounts: {secrets:?}");
+    let mails: Vec<Mail> = f
+        .mails()
+        .await
+        .into_iter()
+        .filter(|m| m.to == attacker)
+        .collect();
+    assert!(
+        !mails.is_empty(),
+        "the import email reached the address typed"
+    );
+    for m in &mails {
+        for secret in &secrets {
+            assert!(
+                !m.text.contains(secret.as_str()) && !m.html.contains(secret.as_str()),
+                "the victim's {secret:?} is in the mail to the attacker:\n{}",
+                m.text
+            );
+        }
+    }
+    // The attacker logs in: their page says the data was received, and nothing of the bank.
+    let landed = f.log_in(&attacker, None).await;
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    let me = f.http("GET", "/me", None).await;
+    assert_eq!(me.status, 200);
+    assert!(me.body.contains("Data received"), "{}", me.body);
+    for secret in &secrets {
+        assert!(
+            !me.body.contains(secret.as_str()),
+            "{secret:?} on the attacker's page"
+        );
+    }
+}
+
+/// Anyone who knows an address starts under it: the verified person's owner id, name and
+/// consent stay as they are, and the stranger's start gets an owner id of its own.
+#[tokio::test]
+async fn an_anonymous_start_leaves_a_verified_person_unchanged() {
+    let f = Flow::start().await;
+    let victim = f.email("victim");
+    assert_eq!(f.log_in(&victim, None).await.status, 303);
+    // The victim's own start: name and consent are theirs.
+    let own = f.start_sign_in(&victim, true).await;
+    assert_eq!(own.status, 303, "{}", own.body);
+    let own_id = Flow::id_of(own.location.as_deref().unwrap());
+    let key = Email::parse(&victim).unwrap().user_key();
+    let before = f.store.get_user(&key).await.unwrap().unwrap();
+    assert!(before.is_verified());
+    assert_eq!(f.redirection(&own_id).await.unwrap().owner, before.owner);
+    assert!(before.follow_up_consent());
+
+    // A stranger (another browser, not logged in) starts twice with the victim's address.
+    let mut strangers = vec![];
+    for _ in 0..2 {
+        f.fresh_browser();
+        let token = f.form_token("/start").await;
+        let body = format!(
+            "email={}&name=Mallory+Stranger&language=pl&country=pl&delivery=redirect&formToken={token}",
+            victim.replace('@', "%40")
+        );
+        let page = f.http("POST", "/start", Some(&body)).await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        strangers.push(Flow::id_of(page.location.as_deref().unwrap()));
+    }
+    let after = f.store.get_user(&key).await.unwrap().unwrap();
+    assert_eq!(
+        after.owner, before.owner,
+        "the owner id is the victim's still"
+    );
+    assert_eq!(after.name, before.name, "the stranger's name was taken");
+    assert_eq!(after.language, before.language);
+    assert_eq!(
+        after.consent, before.consent,
+        "the stranger changed the consent"
+    );
+    assert_eq!(
+        after.expires_at, before.expires_at,
+        "the stranger changed the retention"
+    );
+    let owners: BTreeSet<_> = {
+        let mut o = BTreeSet::new();
+        for id in &strangers {
+            o.insert(f.redirection(id).await.unwrap().owner);
+        }
+        o
+    };
+    assert_eq!(
+        owners.len(),
+        2,
+        "each anonymous start has an owner id of its own"
+    );
+    assert!(
+        !owners.contains(&before.owner),
+        "a stranger's data under the victim's owner"
+    );
+}
+
+/// A person back after 25 hours (the redirection and its 24 h window are gone) sees the
+/// outcome on their page, through the log-in the email's link leads to.
+#[tokio::test]
+async fn a_person_back_after_25_hours_sees_the_outcome_on_their_page() {
+    let f = Flow::start().await;
+    let ann = f.email("ann25");
+    let link = f.start_sign_in(&ann, false).await.location.unwrap();
+    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
+    f.come_back(&back).await;
+    f.deliver_imports().await;
+    let done = f
+        .mails()
+        .await
+        .into_iter()
+        .find(|m| m.to == ann)
+        .expect("the import email");
+    assert!(
+        done.text.contains(&format!("{PUBLIC_BASE}/me")),
+        "{}",
+        done.text
+    );
+
+    f.advance(Duration::hours(25));
+    // The callback URL no longer knows it (Kontomatik forgot the id too) …
+    assert_eq!(f.come_back(&back).await.status, 404);
+    // … the email's link leads to the log-in, then to the person's page with the outcome.
+    f.fresh_browser();
+    let me = f.http("GET", "/me", None).await;
+    assert!(me.body.contains("id=\"login\""), "{}", me.body);
+    assert_eq!(f.log_in(&ann, None).await.location.as_deref(), Some("/me"));
+    let me = f.http("GET", "/me", None).await;
+    assert_eq!(me.status, 200);
+    assert!(me.body.contains("Data received"), "{}", me.body);
+    assert!(!me.body.contains("know this sign-in"));
+}
+
+/// `APPLICANT_LOGIN=required`: the start form only for a logged-in person; the callback in a
+/// fresh browser does its work at once (the import is queued) and shows the log-in form, whose
+/// link brings the person to that sign-in.
+#[tokio::test]
+async fn with_login_required_the_callback_keeps_the_redirection_through_the_log_in() {
+    let mut f = Flow::start().await;
+    // A genuine start form's token, from before the switch (the page then shows no form).
+    let start_token = f.form_token("/start").await;
+    for name in ["create-redirection", "callback", "unsubscribe-and-stats"] {
+        f.function_mut(name).app.settings.applicant_login =
+            signin_core::config::ApplicantLogin::Required;
+    }
+    let ann = f.email("required");
+    let page = f.http("GET", "/", None).await;
+    assert!(
+        page.body.contains("id=\"login\""),
+        "the form before a log-in: {}",
+        page.body
+    );
+    assert!(!page.body.contains("action=\"/start\""));
+    // A start posted without a session is refused, nothing written.
+    let refused = f
+        .http(
+            "POST",
+            "/start",
+            Some(&form(&ann, "Ann Smith", &start_token)),
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(f
+        .store
+        .get_user(&Email::parse(&ann).unwrap().user_key())
+        .await
+        .unwrap()
+        .is_none());
+
+    assert_eq!(f.log_in(&ann, None).await.status, 303);
+    let started = f.start_sign_in(&ann, true).await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let link = started.location.unwrap();
+    let id = Flow::id_of(&link);
+    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
+
+    f.fresh_browser();
+    let page = f.come_back(&back).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("id=\"login\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("name=\"redirectionId\" value=\"{id}\"")),
+        "the form remembers the sign-in: {}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("importing"),
+        "nothing of the sign-in shown"
+    );
+    // The backend work is done already: the session saved and the import queued.
+    let r = f.redirection(&id).await.unwrap();
+    assert!(
+        matches!(r.state, signin_core::machine::State::ImportQueued),
+        "{:?}",
+        r.state
+    );
+    assert_eq!(f.queue_depth().await, 1);
+
+    let landed = f.log_in(&ann, Some(id.as_str())).await;
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    let target = format!("/me?redirectionId={id}");
+    assert_eq!(landed.location.as_deref(), Some(target.as_str()));
+    let me = f.http("GET", &target, None).await;
+    assert!(me.body.contains("Importing your data"), "{}", me.body);
+
+    // Someone else who logs in with the same remembered id never lands on it.
+    f.fresh_browser();
+    let other = f.email("other");
+    let landed = f.log_in(&other, Some(id.as_str())).await;
+    assert_eq!(landed.location.as_deref(), Some("/me"));
+    let me = f
+        .http("GET", &format!("/me?redirectionId={id}"), None)
+        .await;
+    assert!(me.body.contains("id=\"no-sign-ins\""), "{}", me.body);
+}
+
+/// A log-in link works once; a session ends on every device with the log-out.
+#[tokio::test]
+async fn a_log_in_link_works_once_and_a_log_out_ends_every_session() {
+    let f = Flow::start().await;
+    let ann = f.email("once");
+    let token = f.form_token("/login").await;
+    let sent = f
+        .http(
+            "POST",
+            "/login",
+            Some(&format!(
+                "email={}&language=en&formToken={token}",
+                ann.replace('@', "%40")
+            )),
+        )
+        .await;
+    assert_eq!(sent.status, 200);
+    let mail = f.mails().await.into_iter().find(|m| m.to == ann).unwrap();
+    assert!(!mail.text.contains(&ann), "no address in the link");
+    let link = link_in(&mail, "/login/link");
+    assert_eq!(f.confirm_link(&link).await.status, 303);
+    assert_eq!(f.confirm_link(&link).await.status, 409, "spent once");
+    let me = f.http("GET", "/me", None).await;
+    assert!(me.body.contains("id=\"my-applications\""));
+    let account_token = e2e_tests::form_token_in(&me.body);
+    let out = f
+        .http(
+            "POST",
+            "/logout",
+            Some(&format!("formToken={account_token}")),
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let me = f.http("GET", "/me", None).await;
+    assert!(me.body.contains("id=\"login\""), "logged out: {}", me.body);
 }
