@@ -18,7 +18,7 @@ use kontomatik_sandbox::UserAction;
 use serde_yaml_ng::Value;
 use signin_aws::schema;
 use signin_core::config::VARIABLES;
-use signin_runtime::functions::{Function, Resource, Trigger, FUNCTIONS, SECRETS};
+use signin_runtime::functions::{adapter_actions, Function, Resource, Trigger, FUNCTIONS, SECRETS};
 
 fn template() -> Value {
     e2e_tests::template::source()
@@ -727,10 +727,9 @@ fn the_network_modes_route_every_function_through_one_whitelistable_ip_or_none()
     }
 }
 
-/// The dashboard shows every metric the functions write, for this stack's functions, queue and
-/// log groups; the saved queries read every function's log group.
-#[test]
-fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group() {
+/// The template resolved with a physical name for every function and log group (what the
+/// dashboard and the saved queries name): the stack, the functions, their log groups.
+fn stack_with_function_names() -> (Stack, Vec<DeployedFunction>, BTreeSet<String>) {
     let mut resources = physical(
         STACK,
         "signin-check-Table",
@@ -768,6 +767,14 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
         resources,
     )
     .unwrap();
+    (stack, deployed, log_groups)
+}
+
+/// The dashboard shows every metric the functions write, for this stack's functions, queue and
+/// log groups; the saved queries read every function's log group.
+#[test]
+fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group() {
+    let (stack, deployed, log_groups) = stack_with_function_names();
     let body = stack.properties("OperationsDashboard")["DashboardBody"]
         .as_str()
         .unwrap()
@@ -831,6 +838,89 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
         .as_str()
         .unwrap()
         .contains("fields.message = \"import ended\""));
+}
+
+/// The dashboard's body is one CloudWatch's PutDashboard accepts (its documented Dashboard
+/// Body Structure, tests/src/dashboard.rs): a refused body rolls the whole stack back.
+#[test]
+fn the_dashboard_body_is_one_cloudwatch_accepts() {
+    let (stack, _, _) = stack_with_function_names();
+    let body = stack.properties("OperationsDashboard")["DashboardBody"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dashboard: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
+    let problems = e2e_tests::dashboard::problems(&dashboard);
+    assert!(
+        problems.is_empty(),
+        "PutDashboard would refuse the body:\n{}",
+        problems.join("\n")
+    );
+    for w in dashboard["widgets"].as_array().unwrap() {
+        if w["type"] == "metric" {
+            assert_eq!(w["properties"]["region"], REGION, "{w}");
+        }
+    }
+}
+
+/// The dashboard check refuses what CloudWatch refuses.
+#[test]
+fn the_dashboard_check_refuses_what_putdashboard_refuses() {
+    use e2e_tests::dashboard::problems;
+    let widget = |props: serde_json::Value| {
+        serde_json::json!({"widgets": [{"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
+            "properties": props}]})
+    };
+    let good = widget(
+        serde_json::json!({"region": REGION, "period": 300, "metrics": [
+            ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "q", {"stat": "Maximum", "id": "age"}],
+            ["...", "dlq", {"id": "dlq"}],
+            [".", "NumberOfMessagesSent", ".", "q"],
+            [{"expression": "SEARCH('{AWS/Lambda,FunctionName} MetricName=\"Errors\"', 'Sum', 300)", "id": "errors"}],
+            [{"expression": "100 * age / dlq", "id": "ratio", "label": "ratio", "yAxis": "right"}]
+        ]}),
+    );
+    assert_eq!(problems(&good), Vec::<String>::new());
+    let refused = [
+        // the shape that rolled the first deploy back: a bare expression object
+        widget(serde_json::json!({"region": REGION, "metrics": [{"expression": "a", "id": "a"}]})),
+        widget(serde_json::json!({"metrics": [["AWS/SQS", "NumberOfMessagesSent"]]})),
+        widget(
+            serde_json::json!({"region": REGION, "period": 90, "metrics": [["AWS/SQS", "NumberOfMessagesSent"]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent", "QueueName"]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent", {"stat": "Mean"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent", {"colour": "#fff"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [[{"expression": "b * 2", "id": "a"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [[{"expression": "1", "id": "A"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [[{"expression": "1", "id": "a"}], [{"expression": "2", "id": "a"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent", {"expression": "1", "id": "a"}]]}),
+        ),
+        serde_json::json!({"widgets": [{"type": "metric", "x": 16, "y": 0, "width": 12, "height": 6,
+            "properties": {"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent"]]}}]}),
+        serde_json::json!({"widgets": [{"type": "graph", "x": 0, "y": 0, "width": 6, "height": 6,
+            "properties": {"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent"]]}}]}),
+        serde_json::json!({"dashboard": []}),
+    ];
+    for (i, body) in refused.iter().enumerate() {
+        assert!(
+            !problems(body).is_empty(),
+            "case {i} must be refused: {body}"
+        );
+    }
 }
 
 /// With events on, each function may put events on the bus only as our own `source` (a shared
