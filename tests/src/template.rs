@@ -560,7 +560,22 @@ pub fn physical(
             plain("sg-0000000000000000f"),
         ),
         ("NatIp".into(), plain("198.51.100.7")),
-        ("AlarmTopic".into(), plain("alarm-topic")),
+        (
+            "AlarmTopic".into(),
+            plain(&format!(
+                "arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{stack_name}-AlarmTopic"
+            )),
+        ),
+        (
+            "AlarmTopicKey".into(),
+            Physical {
+                reference: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                attributes: BTreeMap::from([(
+                    "Arn".into(),
+                    format!("arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+                )]),
+            },
+        ),
         ("CustomDomain".into(), plain("custom-domain")),
         ("CreateRedirectionLogs".into(), plain("logs")),
         ("CallbackLogs".into(), plain("logs")),

@@ -923,6 +923,100 @@ fn the_dashboard_check_refuses_what_putdashboard_refuses() {
     }
 }
 
+/// The logical id a `!Ref X` or `!GetAtt X.Arn` names.
+fn referenced(v: &Value) -> String {
+    let name = untag(v).as_str().unwrap_or("").to_owned();
+    name.split_once('.')
+        .map_or(name.clone(), |(r, _)| r.to_owned())
+}
+
+/// Every alarm reaches someone: each topic an alarm notifies is encrypted under a key of this
+/// stack (CloudWatch cannot publish to a topic under the AWS-managed `alias/aws/sns`: the
+/// notification is dropped), whose policy lets CloudWatch use it and the account administer it;
+/// the topic's ARN is an output (to subscribe more than the one address).
+#[test]
+fn every_alarm_notifies_a_topic_cloudwatch_can_publish_to() {
+    let t = template();
+    let stack = stack(true);
+    let resources = get(&t, "Resources").as_mapping().unwrap();
+    let mut topics = BTreeSet::new();
+    for (id, r) in resources {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let actions = get(get(r, "Properties"), "AlarmActions");
+        let actions = untag(actions).as_sequence().unwrap();
+        assert!(!actions.is_empty(), "{id:?} notifies no one");
+        for a in actions {
+            let topic = referenced(a);
+            let ty = get(get(resources_of(&t), &topic), "Type").as_str().unwrap();
+            assert_eq!(ty, "AWS::SNS::Topic", "{id:?} acts on {topic}");
+            topics.insert(topic);
+        }
+    }
+    assert!(!topics.is_empty());
+    for topic in &topics {
+        let props = get(get(resources_of(&t), topic), "Properties");
+        let key_ref = get(props, "KmsMasterKeyId");
+        assert!(
+            !strings(key_ref).iter().any(|k| k.contains("alias/aws/")),
+            "{topic}: under an AWS-managed key CloudWatch's notifications are dropped"
+        );
+        let key = referenced(key_ref);
+        let key_resource = get(resources_of(&t), &key);
+        assert_eq!(
+            get(key_resource, "Type").as_str(),
+            Some("AWS::KMS::Key"),
+            "{topic}: its key {key} is a customer-managed key of this stack"
+        );
+        let policy = stack.properties(&key)["KeyPolicy"].clone();
+        let statements = policy["Statement"].as_array().unwrap().clone();
+        let list = |j: &serde_json::Value| -> Vec<String> {
+            match j {
+                serde_json::Value::Array(a) => {
+                    a.iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+                }
+                serde_json::Value::String(s) => vec![s.clone()],
+                _ => vec![],
+            }
+        };
+        let allows = |principal_kind: &str, principal: &str, action: &str| {
+            statements.iter().any(|s| {
+                s["Effect"] == "Allow"
+                    && list(&s["Principal"][principal_kind])
+                        .iter()
+                        .any(|p| p == principal)
+                    && list(&s["Action"])
+                        .iter()
+                        .any(|a| a == action || a == "kms:*")
+                    && list(&s["Resource"]).iter().any(|r| r == "*")
+            })
+        };
+        for action in ["kms:Decrypt", "kms:GenerateDataKey*"] {
+            assert!(
+                allows("Service", "cloudwatch.amazonaws.com", action),
+                "{key}: CloudWatch may not {action}: {policy}"
+            );
+        }
+        let root = format!("arn:{PARTITION}:iam::{ACCOUNT}:root");
+        assert!(
+            allows("AWS", &root, "kms:*"),
+            "{key}: the account does not administer it: {policy}"
+        );
+        let outputs = get(&t, "Outputs").as_mapping().unwrap();
+        assert!(
+            outputs
+                .values()
+                .any(|o| referenced(get(o, "Value")) == *topic),
+            "{topic}'s ARN is an output"
+        );
+    }
+}
+
+fn resources_of(t: &Value) -> &Value {
+    get(t, "Resources")
+}
+
 /// With events on, each function may put events on the bus only as our own `source` (a shared
 /// bus such as `default` is not a place to impersonate other systems); off, no statement.
 #[test]
