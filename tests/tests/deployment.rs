@@ -102,52 +102,56 @@ fn expected_grants(
     f: &Function,
     d: &DeployedFunction,
 ) -> BTreeSet<(String, String)> {
-    let table_arn = format!("arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/signin-check-Table");
     let mut out = BTreeSet::new();
     for grant in f.grants {
-        let arns: Vec<String> = match grant.resource {
-            Resource::Table => vec![table_arn.clone()],
-            Resource::PollIndex => vec![format!("{table_arn}/index/{}", schema::POLL_INDEX)],
-            Resource::ImportQueue => vec![format!(
-                "arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:signin-check-imports"
-            )],
-            // From the stack's parameters, not from the function's environment: a variable and
-            // a policy that both name the wrong parameter must not agree with each other.
-            Resource::Parameter(secret) => stack
-                .parameters
-                .get(secret_parameter(secret))
-                .filter(|name| !name.is_empty())
-                .map(|name| format!("arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{name}"))
-                .into_iter()
-                .collect(),
-            Resource::MailSending => {
-                let sender = &d.environment["SENDER_EMAIL"];
-                let domain = sender.split('@').nth(1).unwrap();
-                let set = &d.environment["SES_CONFIGURATION_SET"];
-                assert_eq!(sender, SENDER);
-                assert_eq!(set, &format!("{STACK}-mail"));
-                vec![
-                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{sender}"),
-                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{domain}"),
-                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:configuration-set/{set}"),
-                ]
-            }
-            // From the stack's parameter: off (empty) grants nothing.
-            Resource::EventBus => stack
-                .parameters
-                .get("EventBusName")
-                .filter(|name| !name.is_empty())
-                .map(|name| format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{name}"))
-                .into_iter()
-                .collect(),
-        };
-        for arn in arns {
+        for arn in arns(stack, grant.resource, d) {
             for a in grant.actions {
                 out.insert(((*a).to_owned(), arn.clone()));
             }
         }
     }
     out
+}
+
+/// The ARNs the template's parameters and resources make for a resource of the table.
+fn arns(stack: &Stack, resource: Resource, d: &DeployedFunction) -> Vec<String> {
+    let table_arn = format!("arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/signin-check-Table");
+    match resource {
+        Resource::Table => vec![table_arn.clone()],
+        Resource::PollIndex => vec![format!("{table_arn}/index/{}", schema::POLL_INDEX)],
+        Resource::ImportQueue => vec![format!(
+            "arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:signin-check-imports"
+        )],
+        // From the stack's parameters, not from the function's environment: a variable and
+        // a policy that both name the wrong parameter must not agree with each other.
+        Resource::Parameter(secret) => stack
+            .parameters
+            .get(secret_parameter(secret))
+            .filter(|name| !name.is_empty())
+            .map(|name| format!("arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{name}"))
+            .into_iter()
+            .collect(),
+        Resource::MailSending => {
+            let sender = &d.environment["SENDER_EMAIL"];
+            let domain = sender.split('@').nth(1).unwrap();
+            let set = &d.environment["SES_CONFIGURATION_SET"];
+            assert_eq!(sender, SENDER);
+            assert_eq!(set, &format!("{STACK}-mail"));
+            vec![
+                format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{sender}"),
+                format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{domain}"),
+                format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:configuration-set/{set}"),
+            ]
+        }
+        // From the stack's parameter: off (empty) grants nothing.
+        Resource::EventBus => stack
+            .parameters
+            .get("EventBusName")
+            .filter(|name| !name.is_empty())
+            .map(|name| format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{name}"))
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// The template parameter that names the SSM parameter holding `secret`.
@@ -334,6 +338,38 @@ fn each_function_is_granted_exactly_its_actions_on_the_resources_it_means() {
             }
         }
     }
+}
+
+/// Every port method a function's use cases can call (`Function::calls`) is granted by the
+/// template: its adapter's actions (`ADAPTER_ACTIONS`) on the resource's ARN. Events off, the
+/// event bus adapter calls nothing.
+#[test]
+fn every_port_method_a_function_calls_is_granted_by_the_template() {
+    let mut missing_grants = vec![];
+    for optional_parts in [true, false] {
+        let stack = stack(optional_parts);
+        let deployed = stack.functions();
+        for f in FUNCTIONS {
+            let d = one_of(&deployed, f);
+            let got = granted(d);
+            for call in f.calls {
+                let (resource, actions) = adapter_actions(call)
+                    .unwrap_or_else(|| panic!("{}: {call} has no adapter entry", f.name));
+                let needed: BTreeSet<(String, String)> = arns(&stack, resource, d)
+                    .into_iter()
+                    .flat_map(|arn| actions.iter().map(move |a| ((*a).to_owned(), arn.clone())))
+                    .collect();
+                let missing: Vec<_> = needed.difference(&got).collect();
+                if !missing.is_empty() {
+                    missing_grants.push(format!(
+                        "{} (optional parts {optional_parts}): {call} needs {missing:?}, not granted by template.yaml",
+                        f.name
+                    ));
+                }
+            }
+        }
+    }
+    assert!(missing_grants.is_empty(), "{}", missing_grants.join("\n"));
 }
 
 /// The case that motivated the table: with a stats token, only the function that serves
