@@ -1106,7 +1106,6 @@ fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
     assert!(!single.creates("StatusPollerPerShardSchedule"));
     assert!(!single.creates("StatusPollerPerShardPermission"));
     let poller = single.properties("StatusPollerFunction");
-    assert_eq!(poller["ReservedConcurrentExecutions"], 1);
     assert_eq!(
         poller["Events"]["EveryMinute"]["Properties"]["State"],
         "ENABLED"
@@ -1116,11 +1115,6 @@ fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
     assert!(fanned.creates("StatusPollerPerShardSchedule"));
     assert!(fanned.creates("StatusPollerPerShardPermission"));
     let poller = fanned.properties("StatusPollerFunction");
-    assert_eq!(
-        poller["ReservedConcurrentExecutions"],
-        u64::from(POLL_SHARDS),
-        "every shard's run at once"
-    );
     assert_eq!(
         poller["Events"]["EveryMinute"]["Properties"]["State"], "DISABLED",
         "the all-shards schedule is off"
@@ -1140,6 +1134,81 @@ fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
     let permission = fanned.properties("StatusPollerPerShardPermission");
     assert_eq!(permission["Principal"], "events.amazonaws.com");
     assert_eq!(permission["Action"], "lambda:InvokeFunction");
+}
+
+/// The poller's reserved concurrency is a choice, off by default: reserving fails the deploy in
+/// an account whose unreserved concurrency would drop below 10 (a new account's quota is often
+/// 10 in all). Empty or 0 sets nothing; a number reserves that many, and per-shard needs one
+/// per shard (a throttled shard's run is not retried).
+#[test]
+fn the_pollers_reserved_concurrency_is_optional_and_fits_the_fan_out() {
+    use signin_core::ports::POLL_SHARDS;
+    let with = |fan_out: &str, reserved: &str| {
+        Stack::new(
+            STACK,
+            &[
+                ("SenderEmail", SENDER),
+                ("PublicBaseUrl", "https://signin.lender.example"),
+                ("PollerFanOut", fan_out),
+                ("PollerReservedConcurrency", reserved),
+            ],
+            &[],
+            physical(STACK, "t", "https://q/i", "https://q/d"),
+        )
+    };
+    let default = Stack::new(
+        STACK,
+        &[
+            ("SenderEmail", SENDER),
+            ("PublicBaseUrl", "https://signin.lender.example"),
+        ],
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    )
+    .unwrap();
+    assert!(
+        default.properties("StatusPollerFunction")["ReservedConcurrentExecutions"].is_null(),
+        "nothing reserved by default"
+    );
+    for fan_out in ["single", "per-shard"] {
+        for off in ["", "0"] {
+            let stack = with(fan_out, off).unwrap();
+            let poller = stack.properties("StatusPollerFunction");
+            assert!(
+                poller["ReservedConcurrentExecutions"].is_null(),
+                "{fan_out} {off:?}: {}",
+                poller["ReservedConcurrentExecutions"]
+            );
+        }
+    }
+    let reserved = |stack: Stack| {
+        stack.properties("StatusPollerFunction")["ReservedConcurrentExecutions"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| {
+                stack.properties("StatusPollerFunction")["ReservedConcurrentExecutions"]
+                    .as_u64()
+                    .map(|n| n.to_string())
+            })
+    };
+    assert_eq!(reserved(with("single", "1").unwrap()), Some("1".into()));
+    let shards = POLL_SHARDS.to_string();
+    assert_eq!(
+        reserved(with("per-shard", &shards).unwrap()),
+        Some(shards.clone())
+    );
+    for too_few in 1..POLL_SHARDS {
+        assert!(
+            with("per-shard", &too_few.to_string()).is_err(),
+            "per-shard with {too_few} reserved"
+        );
+    }
+    assert!(with("single", "-1").is_err());
+    assert!(
+        with("single", "00").is_err(),
+        "0 reserved would stop the poller"
+    );
+    assert!(with("single", "one").is_err());
 }
 
 /// Each page's function outlives the sum of the bounded waits on its path (so that a
