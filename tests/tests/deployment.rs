@@ -1053,6 +1053,81 @@ fn resources_of(t: &Value) -> &Value {
     get(t, "Resources")
 }
 
+/// The table survives the stack's deletion and a replacement, except when the stack's own
+/// creation fails (a failed first deploy leaves nothing behind to delete by hand).
+#[test]
+fn the_table_is_kept_except_when_its_creation_fails() {
+    let t = template();
+    let table = get(resources_of(&t), "Table");
+    assert_eq!(
+        get(table, "DeletionPolicy").as_str(),
+        Some("RetainExceptOnCreate")
+    );
+    assert_eq!(get(table, "UpdateReplacePolicy").as_str(), Some("Retain"));
+}
+
+/// Every parameter that names an SSM parameter starts with `/` (the policies build its ARN as
+/// `…:parameter${Name}`; without the slash the ARN names nothing and the function cannot start).
+#[test]
+fn ssm_parameter_names_must_start_with_a_slash() {
+    let t = template();
+    let parameters = get(&t, "Parameters").as_mapping().unwrap();
+    let names: Vec<&str> = parameters
+        .keys()
+        .filter_map(Value::as_str)
+        .filter(|n| n.ends_with("Parameter"))
+        .collect();
+    assert!(names.len() >= 3, "{names:?}");
+    for name in names {
+        let with = |value: &str| {
+            let mut params = vec![
+                ("PublicBaseUrl", "https://signin.lender.example"),
+                ("SenderEmail", SENDER),
+            ];
+            params.push((name, value));
+            Stack::new(
+                STACK,
+                &params,
+                &[],
+                physical(STACK, "t", "https://q/i", "https://q/d"),
+            )
+        };
+        assert!(
+            with("signin/key").is_err(),
+            "{name}: a name without the leading slash is refused"
+        );
+        assert!(with("/signin/key").is_ok(), "{name}: /signin/key");
+    }
+}
+
+/// The metric filter's namespace is this stack's own (two stacks of one stage in an account
+/// must not trip each other's alarms), and its alarm watches exactly that metric.
+#[test]
+fn custom_metrics_are_namespaced_per_stack() {
+    let namespaces = |stack_name: &str| {
+        let stack = Stack::new(
+            stack_name,
+            &[
+                ("PublicBaseUrl", "https://signin.lender.example"),
+                ("SenderEmail", SENDER),
+                ("Stage", "dev"),
+            ],
+            &[],
+            physical(stack_name, "t", "https://q/i", "https://q/d"),
+        )
+        .unwrap();
+        let filter = stack.properties("PollerOutOfTimeMetric");
+        let transform = &filter["MetricTransformations"][0];
+        let alarm = stack.properties("PollerLagAlarm");
+        assert_eq!(alarm["Namespace"], transform["MetricNamespace"]);
+        assert_eq!(alarm["MetricName"], transform["MetricName"]);
+        transform["MetricNamespace"].as_str().unwrap().to_owned()
+    };
+    let a = namespaces("signin-a");
+    let b = namespaces("signin-b");
+    assert_ne!(a, b, "two dev stacks share the namespace {a}");
+}
+
 /// With events on, each function may put events on the bus only as our own `source` (a shared
 /// bus such as `default` is not a place to impersonate other systems); off, no statement.
 #[test]
