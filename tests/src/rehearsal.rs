@@ -968,6 +968,10 @@ pub struct Options {
     pub events: bool,
     /// Run the release builds of the functions (the cold-start benchmark).
     pub release: bool,
+    /// Template parameters set on top of the rehearsal's own (e.g. `ImportCommandWait`).
+    pub parameters: Vec<(String, String)>,
+    /// Status polls a sandbox import command takes to finish (default 1: at once).
+    pub import_polls: Option<u32>,
 }
 
 /// The whole stack, with every function running.
@@ -1002,7 +1006,7 @@ impl Rehearsal {
             admin: true,
             time: TimeSource::System,
             sim: kontomatik_sandbox::sim::SimConfig {
-                import_polls: 1,
+                import_polls: options.import_polls.unwrap_or(1),
                 ..Default::default()
             },
             ..SandboxOptions::default()
@@ -1055,6 +1059,9 @@ impl Rehearsal {
             let (bus, capture) = crate::flow::capture_events(admin, &sqs).await;
             overrides.push(("EventBusName", bus));
             event_capture_url = Some(capture);
+        }
+        for (k, v) in &options.parameters {
+            overrides.push((k.as_str(), v.clone()));
         }
         let pairs: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let stack = Stack::new(

@@ -789,3 +789,152 @@ async fn sqs_batches_are_delivered_like_the_event_source_mapping() {
     assert_eq!(r.depth(&r.queue_url).await, 0);
     assert_eq!(r.depth(&r.dead_letter_url).await, 1);
 }
+
+/// An import that ends after the person erased their data (the erasure lands while the worker
+/// waits between two polls of the import's command, in its invocation): the worker finds the
+/// redirection gone, asks Kontomatik to delete again, and deletes the import record it has just
+/// stored — with its own role, IAM enforced. With the template before `dynamodb:DeleteItem` was
+/// granted to the worker, the delete was refused and the erased person's import record stayed.
+#[tokio::test]
+async fn an_import_that_ends_after_an_erasure_leaves_no_record() {
+    let mut r = Rehearsal::start(Options {
+        parameters: vec![("ImportCommandWait".into(), "in-invocation".into())],
+        // setup, then successful: one wait in the invocation (the import poll interval)
+        import_polls: Some(2),
+        ..Options::default()
+    })
+    .await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+
+    // The link by email: it carries the erase link before any import exists.
+    let email = "cleo@users.rehearsal.example";
+    let (form, cookie) = start_form_from_page(&r, email).await;
+    let form = form.replace("delivery=redirect", "delivery=email");
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let mails = r.moto.mails().await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == email)
+        .unwrap_or_else(|| panic!("no link email: {mails:?}"));
+    let sandbox = r.sandbox.base_url.as_str().to_owned();
+    let link = mail
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with(&sandbox))
+        .unwrap_or_else(|| panic!("no Kontomatik link in {}", mail.text))
+        .to_owned();
+    let erase = link_in(&mail.text, "/erase?t=");
+    let back = sign_in_at_bank(&link, "success").await;
+    let query = url::Url::parse(&back).unwrap().query().unwrap().to_owned();
+    let came_back = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/kontomatik-signin",
+            query: &query,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(came_back.status, 200, "{}", came_back.body);
+    let owner = r
+        .store()
+        .get_redirection(&id_of(&link))
+        .await
+        .unwrap()
+        .unwrap()
+        .owner;
+
+    // The worker starts the import and waits in its invocation; the person erases meanwhile.
+    let erase_during_import = async {
+        let started = std::time::Instant::now();
+        while r
+            .sandbox
+            .handle
+            .counters()
+            .calls
+            .get("command_status")
+            .copied()
+            .unwrap_or(0)
+            < 1
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the worker never polled the command"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let t = erase.split_once("t=").unwrap().1.to_owned();
+        let confirm = r
+            .http(HttpRequest {
+                method: "GET",
+                path: "/erase",
+                query: &format!("t={t}"),
+                ..HttpRequest::default()
+            })
+            .await;
+        assert_eq!(confirm.status, 200, "{}", confirm.body);
+        let form = format!(
+            "t={t}&formToken={}",
+            e2e_tests::form_token_in(&confirm.body)
+        );
+        let cookie = cookie_of(&confirm);
+        let erased = r
+            .http(HttpRequest {
+                method: "POST",
+                path: "/erase",
+                form: Some(&form),
+                cookies: &[&cookie],
+                ..HttpRequest::default()
+            })
+            .await;
+        assert_eq!(erased.status, 200, "{}", erased.body);
+        started.elapsed()
+    };
+    let (delivery, erased_after) = tokio::join!(r.deliver_imports(1), erase_during_import);
+    assert_eq!(delivery.received, 1);
+    assert!(delivery.failed.is_empty(), "{:?}", delivery.outcome);
+    let worker_logs = r.function("import-worker").logs();
+    assert!(
+        r.store()
+            .get_redirection(&id_of(&link))
+            .await
+            .unwrap()
+            .is_none(),
+        "erased"
+    );
+    assert_eq!(
+        r.sandbox.handle.counters().imports_started,
+        1,
+        "the import ran (erased {erased_after:?} into the wait)"
+    );
+    assert!(
+        !worker_logs.contains("its record could not be deleted"),
+        "the worker could not delete the import record:\n{worker_logs}"
+    );
+    let left = r.store().import_records(&owner).await.unwrap();
+    assert!(
+        left.is_empty(),
+        "an erased person's import record stayed: {left:?}"
+    );
+    assert!(
+        r.sandbox.handle.counters().owner_data_deletes >= 2,
+        "Kontomatik asked to delete at the erasure and again when the import ended"
+    );
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+    assert!(
+        !r.all_logs().contains("AccessDenied"),
+        "a call outside a function's policy:\n{}",
+        r.all_logs()
+    );
+}
