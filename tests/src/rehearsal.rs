@@ -1061,7 +1061,10 @@ impl Rehearsal {
             event_capture_url = Some(capture);
         }
         for (k, v) in &options.parameters {
-            overrides.push((k.as_str(), v.clone()));
+            match overrides.iter_mut().find(|(name, _)| name == k) {
+                Some(given) => given.1 = v.clone(),
+                None => overrides.push((k.as_str(), v.clone())),
+            }
         }
         let pairs: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let stack = Stack::new(
@@ -1134,6 +1137,17 @@ impl Rehearsal {
                 .name(&stack.parameters[param])
                 .value(value)
                 .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .unwrap();
+        }
+        // Without a domain or a URL, the stack publishes its API's URL for the functions.
+        if stack.creates("ApiUrlParameter") {
+            let p = stack.properties("ApiUrlParameter");
+            ssm.put_parameter()
+                .name(p["Name"].as_str().unwrap())
+                .value(p["Value"].as_str().unwrap())
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
                 .send()
                 .await
                 .unwrap();

@@ -406,13 +406,94 @@ fn parameters_are_checked_like_cloudformation_does() {
         physical(STACK, "t", "https://q/i", "https://q/d"),
     );
     assert!(bad.err().unwrap().contains("KontomatikBaseUrl"));
-    let no_url = Stack::new(
+    let trailing_slash = Stack::new(
+        STACK,
+        &[
+            ("SenderEmail", SENDER),
+            ("PublicBaseUrl", "https://x.example/"),
+        ],
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    );
+    assert!(trailing_slash.err().unwrap().contains("PublicBaseUrl"));
+}
+
+/// A first deploy needs no domain: with neither `DomainName` nor `PublicBaseUrl`, the pages are
+/// served at the HTTP API's own URL. The functions cannot name the API in their environment
+/// (its routes name them: a circular dependency CloudFormation refuses), so the stack writes
+/// the URL to an SSM parameter whose name each function gets as `PUBLIC_BASE_URL_PARAMETER`
+/// and may read; the outputs give the same URL. With a `PublicBaseUrl` (or a domain) none of it.
+#[test]
+fn a_first_deploy_without_a_domain_serves_the_pages_at_the_apis_own_url() {
+    let api_url = "https://rehearsal1.execute-api.eu-central-1.amazonaws.com";
+    let stack = Stack::new(
         STACK,
         &[("SenderEmail", SENDER)],
         &[],
         physical(STACK, "t", "https://q/i", "https://q/d"),
+    )
+    .expect("a stack without a domain or a URL");
+    assert!(stack.creates("ApiUrlParameter"));
+    let parameter = stack.properties("ApiUrlParameter");
+    assert_eq!(parameter["Value"], api_url);
+    assert_eq!(parameter["Type"], "String");
+    let name = parameter["Name"].as_str().unwrap().to_owned();
+    assert!(name.starts_with('/'), "{name}");
+    let arn = format!("arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{name}");
+    let deployed = stack.functions();
+    assert_eq!(deployed.len(), FUNCTIONS.len());
+    for d in &deployed {
+        let f = Function::by_name(&d.binary).unwrap();
+        assert!(f.reads.contains(&"PUBLIC_BASE_URL"), "{}", d.binary);
+        assert!(
+            !d.environment.contains_key("PUBLIC_BASE_URL"),
+            "{}: {:?}",
+            d.binary,
+            d.environment.get("PUBLIC_BASE_URL")
+        );
+        assert_eq!(
+            d.environment.get("PUBLIC_BASE_URL_PARAMETER"),
+            Some(&name),
+            "{}",
+            d.binary
+        );
+        assert!(
+            granted(d).contains(&("ssm:GetParameter".to_owned(), arn.clone())),
+            "{} may not read {name}",
+            d.binary
+        );
+    }
+    assert!(signin_runtime::FROM_PARAMETER.contains(&"PUBLIC_BASE_URL"));
+    let t = template();
+    let output = |name: &str| stack.resolve(get(get(get(&t, "Outputs"), name), "Value"));
+    assert_eq!(output("StartPageUrl"), format!("{api_url}/"));
+    assert_eq!(
+        output("CallbackUrl"),
+        format!("{api_url}/kontomatik-signin")
     );
-    assert!(no_url.err().unwrap().contains("PublicUrlIsKnown"));
+    assert_eq!(output("ApiUrl"), api_url);
+
+    let with_url = Stack::new(
+        STACK,
+        &[
+            ("SenderEmail", SENDER),
+            ("PublicBaseUrl", "https://signin.lender.example"),
+        ],
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    )
+    .unwrap();
+    assert!(!with_url.creates("ApiUrlParameter"));
+    for d in with_url.functions() {
+        assert_eq!(
+            d.environment.get("PUBLIC_BASE_URL").map(String::as_str),
+            Some("https://signin.lender.example")
+        );
+        assert!(!d.environment.contains_key("PUBLIC_BASE_URL_PARAMETER"));
+        assert!(!granted(&d)
+            .iter()
+            .any(|(_, r)| r.ends_with("/public-base-url")));
+    }
 }
 
 #[test]

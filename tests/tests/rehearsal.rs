@@ -938,3 +938,50 @@ async fn an_import_that_ends_after_an_erasure_leaves_no_record() {
         r.all_logs()
     );
 }
+
+/// A first deploy without a domain (`PublicBaseUrl` empty): every function starts with the
+/// pages' URL read from the SSM parameter the stack writes (the HTTP API's own URL), through
+/// its own role, and the links it sends lead there.
+#[tokio::test]
+async fn without_a_domain_the_functions_serve_the_apis_own_url() {
+    let mut r = Rehearsal::start(Options {
+        parameters: vec![("PublicBaseUrl".into(), String::new())],
+        ..Options::default()
+    })
+    .await;
+    assert!(r.stack.creates("ApiUrlParameter"));
+    let api_url = r.stack.properties("ApiUrlParameter")["Value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(api_url.contains(".execute-api."), "{api_url}");
+    for (name, f) in r.functions.iter_mut() {
+        assert!(!r.environments[name].contains_key("PUBLIC_BASE_URL"));
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+    let email = "dan@users.rehearsal.example";
+    let (form, cookie) = start_form_from_page(&r, email).await;
+    let form = form.replace("delivery=redirect", "delivery=email");
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let mails = r.moto.mails().await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == email)
+        .expect("the link email");
+    assert!(
+        mail.text.contains(&format!("{api_url}/erase?t=")),
+        "the erase link leads to the API's URL: {}",
+        mail.text
+    );
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+}
