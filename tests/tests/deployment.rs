@@ -1293,9 +1293,9 @@ fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
 }
 
 /// The poller's reserved concurrency is a choice, off by default: reserving fails the deploy in
-/// an account whose unreserved concurrency would drop below 10 (a new account's quota is often
-/// 10 in all). Empty or 0 sets nothing; a number reserves that many, and per-shard needs one
-/// per shard (a throttled shard's run is not retried).
+/// an account whose unreserved concurrency would drop below its minimum (a new account with a
+/// low quota can reserve nothing). Empty or 0 sets nothing; a number reserves that many, and
+/// per-shard needs one per shard (a throttled shard's run is not retried).
 #[test]
 fn the_pollers_reserved_concurrency_is_optional_and_fits_the_fan_out() {
     use signin_core::ports::POLL_SHARDS;
