@@ -972,6 +972,8 @@ pub struct Options {
     pub parameters: Vec<(String, String)>,
     /// Status polls a sandbox import command takes to finish (default 1: at once).
     pub import_polls: Option<u32>,
+    /// Put a key the sandbox refuses (401) into the Kontomatik key's SSM parameter.
+    pub wrong_api_key: bool,
 }
 
 /// The whole stack, with every function running.
@@ -1126,7 +1128,14 @@ impl Rehearsal {
         // Secrets as SecureString parameters under the names the template passes on.
         let ssm = aws_sdk_ssm::Client::new(admin);
         let mut secrets = vec![
-            ("KontomatikApiKeyParameter", API_KEY),
+            (
+                "KontomatikApiKeyParameter",
+                if options.wrong_api_key {
+                    "revoked-api-key-0000"
+                } else {
+                    API_KEY
+                },
+            ),
             ("LinkSigningKeyParameter", LINK_SIGNING_KEY),
         ];
         if options.stats_token {

@@ -1134,6 +1134,62 @@ fn resources_of(t: &Value) -> &Value {
     get(t, "Resources")
 }
 
+/// Kontomatik refusing the API key (401/403) raises an alarm whichever function meets it: every
+/// function's log group has a metric filter for the words the error is logged with, into the
+/// metric one alarm watches; the pages' 5xx raise another.
+#[test]
+fn a_refused_api_key_and_the_pages_5xx_raise_alarms() {
+    let (stack, deployed, log_groups) = stack_with_function_names();
+    let t = template();
+    let logged = signin_core::ports::KontomatikError::Unauthorized.to_string();
+    let resources = resources_of(&t).as_mapping().unwrap();
+    let mut watched = BTreeSet::new();
+    let mut metric = None;
+    for (id, r) in resources {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::Logs::MetricFilter") {
+            continue;
+        }
+        let p = stack.properties(id.as_str().unwrap());
+        let pattern = p["FilterPattern"].as_str().unwrap();
+        if pattern.trim_matches('"') != logged {
+            continue;
+        }
+        watched.insert(p["LogGroupName"].as_str().unwrap().to_owned());
+        let m = &p["MetricTransformations"][0];
+        let this = (m["MetricNamespace"].clone(), m["MetricName"].clone());
+        assert!(
+            metric.is_none() || metric.as_ref() == Some(&this),
+            "one metric"
+        );
+        metric = Some(this);
+    }
+    assert_eq!(
+        watched, log_groups,
+        "every function's log group is watched for {logged:?}"
+    );
+    assert_eq!(deployed.len(), log_groups.len());
+    let (namespace, name) = metric.unwrap();
+    let alarms: Vec<serde_json::Value> = resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::CloudWatch::Alarm"))
+        .map(|(id, _)| stack.properties(id.as_str().unwrap()))
+        .collect();
+    assert!(
+        alarms.iter().any(|a| a["Namespace"] == namespace
+            && a["MetricName"] == name
+            && a["Threshold"] == 0
+            && a["ComparisonOperator"] == "GreaterThanThreshold"),
+        "no alarm on {namespace}/{name}"
+    );
+    assert!(
+        alarms.iter().any(|a| a["Namespace"] == "AWS/ApiGateway"
+            && a["MetricName"] == "5xx"
+            && a["Dimensions"][0]["Name"] == "ApiId"
+            && a["Dimensions"][0]["Value"] == "rehearsal1"),
+        "no alarm on the HTTP API's 5xx"
+    );
+}
+
 /// The table survives the stack's deletion and a replacement, except when the stack's own
 /// creation fails (a failed first deploy leaves nothing behind to delete by hand).
 #[test]

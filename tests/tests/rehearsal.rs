@@ -985,3 +985,39 @@ async fn without_a_domain_the_functions_serve_the_apis_own_url() {
     );
     assert!(r.denials().is_empty(), "{:#?}", r.denials());
 }
+
+/// Kontomatik refusing the API key (a revoked or mistyped key in SSM) shows in the logs in the
+/// words the template's metric filters count for the `KontomatikUnauthorized` alarm.
+#[tokio::test]
+async fn a_refused_api_key_is_logged_in_the_words_the_alarm_counts() {
+    let mut r = Rehearsal::start(Options {
+        wrong_api_key: true,
+        ..Options::default()
+    })
+    .await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+    let (form, cookie) = start_form_from_page(&r, "eve@users.rehearsal.example").await;
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_ne!(started.status, 303, "no sign-in with a refused key");
+    assert!(r.sandbox.handle.counters().unauthorized >= 1);
+    let filter = r
+        .stack
+        .properties("KontomatikUnauthorizedCreateRedirectionMetric");
+    let words = filter["FilterPattern"].as_str().unwrap().trim_matches('"');
+    let logs = r.function("create-redirection").logs();
+    assert!(
+        logs.lines().any(|l| l.contains(words)),
+        "no log line with {words:?}:\n{logs}"
+    );
+}
