@@ -67,10 +67,8 @@ pub fn problems(body: &Json) -> Vec<String> {
                     out.push(format!("{at}: a log widget without a `region`"));
                 }
             }
-            "text" => {
-                if props["markdown"].as_str().is_none() {
-                    out.push(format!("{at}: a text widget without `markdown`"));
-                }
+            "text" if props["markdown"].as_str().is_none() => {
+                out.push(format!("{at}: a text widget without `markdown`"));
             }
             _ => {}
         }
@@ -301,7 +299,7 @@ fn metric_widget(at: &str, props: &Json, out: &mut Vec<String>) {
             }
             full
         };
-        if expanded.len() < 2 || expanded.len() % 2 != 0 {
+        if expanded.len() < 2 || !expanded.len().is_multiple_of(2) {
             out.push(format!(
                 "{at}: a metric is [namespace, metricName, (dimensionName, dimensionValue)*], got {expanded:?}"
             ));
