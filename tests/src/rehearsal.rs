@@ -974,6 +974,9 @@ pub struct Options {
     pub import_polls: Option<u32>,
     /// Put a key the sandbox refuses (401) into the Kontomatik key's SSM parameter.
     pub wrong_api_key: bool,
+    /// Commands the sandbox runs at once; Default Import beyond it is refused with
+    /// `JobsQuotaExceeded` (`Some(0)`: every import is refused).
+    pub jobs_quota: Option<u32>,
 }
 
 /// The whole stack, with every function running.
@@ -1009,6 +1012,7 @@ impl Rehearsal {
             time: TimeSource::System,
             sim: kontomatik_sandbox::sim::SimConfig {
                 import_polls: options.import_polls.unwrap_or(1),
+                jobs_quota: options.jobs_quota,
                 ..Default::default()
             },
             ..SandboxOptions::default()

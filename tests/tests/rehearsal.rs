@@ -1021,3 +1021,123 @@ async fn a_refused_api_key_is_logged_in_the_words_the_alarm_counts() {
         "no log line with {words:?}:\n{logs}"
     );
 }
+
+/// The paths the whole-flow rehearsal does not walk, each with its function's own role: a staff
+/// member's emailed sign-in link to the funnel page (unsubscribe-and-stats sends mail), and an
+/// import Kontomatik refuses for its jobs quota (the worker gives the claim back and puts the
+/// job back on the queue, delayed).
+#[tokio::test]
+async fn staff_sign_in_and_a_quota_refusal_run_within_their_grants() {
+    let staff = "anna@lender.example";
+    let mut r = Rehearsal::start(Options {
+        parameters: vec![("StaffEmails".into(), staff.into())],
+        jobs_quota: Some(0),
+        ..Options::default()
+    })
+    .await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+
+    // The funnel page's sign-in: the form, then the emailed one-time link.
+    let html = [("accept", "text/html")];
+    let page = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats",
+            headers: &html,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let cookie = page
+        .headers
+        .get("set-cookie")
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .unwrap_or_default();
+    let cookies: Vec<&str> = [cookie.as_str()]
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect();
+    let form = format!(
+        "email={}&formToken={}",
+        staff.replace('@', "%40"),
+        e2e_tests::form_token_in(&page.body)
+    );
+    let asked = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/stats/login",
+            form: Some(&form),
+            cookies: &cookies,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let mails = r.moto.mails().await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == staff)
+        .unwrap_or_else(|| panic!("no sign-in link mailed: {mails:?}"));
+    let link = link_in(&mail.text, "/stats/login?t=");
+    let t = link.split_once("t=").unwrap().1;
+    let confirm = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats/login",
+            query: &format!("t={t}"),
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+
+    // A sign-in whose import Kontomatik refuses for its jobs quota.
+    let (form, cookie) = start_form_from_page(&r, "fay@users.rehearsal.example").await;
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let link = started.headers["location"].clone();
+    let back = sign_in_at_bank(&link, "success").await;
+    let query = url::Url::parse(&back).unwrap().query().unwrap().to_owned();
+    let came_back = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/kontomatik-signin",
+            query: &query,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(came_back.status, 200, "{}", came_back.body);
+    let delivery = r.deliver_imports(1).await;
+    assert_eq!(delivery.received, 1);
+    assert!(delivery.failed.is_empty(), "{:?}", delivery.outcome);
+    assert_eq!(r.sandbox.handle.counters().jobs_quota_refusals, 1);
+    assert_eq!(r.sandbox.handle.counters().imports_started, 0);
+    assert_eq!(
+        r.depth(&r.queue_url).await,
+        1,
+        "the job waits on the queue, delayed"
+    );
+    let waiting = r
+        .store()
+        .get_redirection(&id_of(&link))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(waiting.state.as_str(), "import_queued");
+
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+    assert!(
+        !r.all_logs().contains("AccessDenied"),
+        "a call outside a function's policy:\n{}",
+        r.all_logs()
+    );
+}
