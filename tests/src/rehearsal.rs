@@ -968,6 +968,15 @@ pub struct Options {
     pub events: bool,
     /// Run the release builds of the functions (the cold-start benchmark).
     pub release: bool,
+    /// Template parameters set on top of the rehearsal's own (e.g. `ImportCommandWait`).
+    pub parameters: Vec<(String, String)>,
+    /// Status polls a sandbox import command takes to finish (default 1: at once).
+    pub import_polls: Option<u32>,
+    /// Put a key the sandbox refuses (401) into the Kontomatik key's SSM parameter.
+    pub wrong_api_key: bool,
+    /// Commands the sandbox runs at once; Default Import beyond it is refused with
+    /// `JobsQuotaExceeded` (`Some(0)`: every import is refused).
+    pub jobs_quota: Option<u32>,
 }
 
 /// The whole stack, with every function running.
@@ -1002,7 +1011,8 @@ impl Rehearsal {
             admin: true,
             time: TimeSource::System,
             sim: kontomatik_sandbox::sim::SimConfig {
-                import_polls: 1,
+                import_polls: options.import_polls.unwrap_or(1),
+                jobs_quota: options.jobs_quota,
                 ..Default::default()
             },
             ..SandboxOptions::default()
@@ -1055,6 +1065,12 @@ impl Rehearsal {
             let (bus, capture) = crate::flow::capture_events(admin, &sqs).await;
             overrides.push(("EventBusName", bus));
             event_capture_url = Some(capture);
+        }
+        for (k, v) in &options.parameters {
+            match overrides.iter_mut().find(|(name, _)| name == k) {
+                Some(given) => given.1 = v.clone(),
+                None => overrides.push((k.as_str(), v.clone())),
+            }
         }
         let pairs: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let stack = Stack::new(
@@ -1116,7 +1132,14 @@ impl Rehearsal {
         // Secrets as SecureString parameters under the names the template passes on.
         let ssm = aws_sdk_ssm::Client::new(admin);
         let mut secrets = vec![
-            ("KontomatikApiKeyParameter", API_KEY),
+            (
+                "KontomatikApiKeyParameter",
+                if options.wrong_api_key {
+                    "revoked-api-key-0000"
+                } else {
+                    API_KEY
+                },
+            ),
             ("LinkSigningKeyParameter", LINK_SIGNING_KEY),
         ];
         if options.stats_token {
@@ -1127,6 +1150,17 @@ impl Rehearsal {
                 .name(&stack.parameters[param])
                 .value(value)
                 .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+                .send()
+                .await
+                .unwrap();
+        }
+        // Without a domain or a URL, the stack publishes its API's URL for the functions.
+        if stack.creates("ApiUrlParameter") {
+            let p = stack.properties("ApiUrlParameter");
+            ssm.put_parameter()
+                .name(p["Name"].as_str().unwrap())
+                .value(p["Value"].as_str().unwrap())
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
                 .send()
                 .await
                 .unwrap();

@@ -1,7 +1,7 @@
 //! `template.yaml` resolved the way CloudFormation would for one parameter set: parameters
 //! checked against their constraints, rules asserted, conditions evaluated, and the intrinsic
 //! functions the template uses (`!Ref`, `!Sub`, `!GetAtt`, `!If`, `!Select`, `!Split`,
-//! `!Join`, `!Equals`, `!Not`, `!Or`, `!And`, `!Condition`, `AWS::NoValue`) resolved against
+//! `!Join`, `!Equals`, `!Contains`, `!Not`, `!Or`, `!And`, `!Condition`, `AWS::NoValue`) resolved against
 //! given physical ids. What each function then gets — its environment (Globals merged with its
 //! own, as SAM does), its policy statements, its events — is what the deployment checks and
 //! the deploy rehearsal use, so neither keeps its own copy of the template's facts.
@@ -310,6 +310,16 @@ impl Stack {
                 let p = list(v);
                 Json::Bool(self.resolve(&p[0]) == self.resolve(&p[1]))
             }
+            Some("Contains") => {
+                let p = list(v);
+                let value = self.resolve(&p[1]);
+                Json::Bool(
+                    self.resolve(&p[0])
+                        .as_array()
+                        .expect("!Contains list")
+                        .contains(&value),
+                )
+            }
             Some("Not") => Json::Bool(!self.truth(&list(v)[0])),
             Some("Or") => Json::Bool(list(v).iter().any(|c| self.truth(c))),
             Some("And") => Json::Bool(list(v).iter().all(|c| self.truth(c))),
@@ -560,7 +570,22 @@ pub fn physical(
             plain("sg-0000000000000000f"),
         ),
         ("NatIp".into(), plain("198.51.100.7")),
-        ("AlarmTopic".into(), plain("alarm-topic")),
+        (
+            "AlarmTopic".into(),
+            plain(&format!(
+                "arn:{PARTITION}:sns:{REGION}:{ACCOUNT}:{stack_name}-AlarmTopic"
+            )),
+        ),
+        (
+            "AlarmTopicKey".into(),
+            Physical {
+                reference: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+                attributes: BTreeMap::from([(
+                    "Arn".into(),
+                    format!("arn:{PARTITION}:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"),
+                )]),
+            },
+        ),
         ("CustomDomain".into(), plain("custom-domain")),
         ("CreateRedirectionLogs".into(), plain("logs")),
         ("CallbackLogs".into(), plain("logs")),

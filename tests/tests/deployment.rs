@@ -18,7 +18,7 @@ use kontomatik_sandbox::UserAction;
 use serde_yaml_ng::Value;
 use signin_aws::schema;
 use signin_core::config::VARIABLES;
-use signin_runtime::functions::{Function, Resource, Trigger, FUNCTIONS, SECRETS};
+use signin_runtime::functions::{adapter_actions, Function, Resource, Trigger, FUNCTIONS, SECRETS};
 
 fn template() -> Value {
     e2e_tests::template::source()
@@ -102,52 +102,56 @@ fn expected_grants(
     f: &Function,
     d: &DeployedFunction,
 ) -> BTreeSet<(String, String)> {
-    let table_arn = format!("arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/signin-check-Table");
     let mut out = BTreeSet::new();
     for grant in f.grants {
-        let arns: Vec<String> = match grant.resource {
-            Resource::Table => vec![table_arn.clone()],
-            Resource::PollIndex => vec![format!("{table_arn}/index/{}", schema::POLL_INDEX)],
-            Resource::ImportQueue => vec![format!(
-                "arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:signin-check-imports"
-            )],
-            // From the stack's parameters, not from the function's environment: a variable and
-            // a policy that both name the wrong parameter must not agree with each other.
-            Resource::Parameter(secret) => stack
-                .parameters
-                .get(secret_parameter(secret))
-                .filter(|name| !name.is_empty())
-                .map(|name| format!("arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{name}"))
-                .into_iter()
-                .collect(),
-            Resource::MailSending => {
-                let sender = &d.environment["SENDER_EMAIL"];
-                let domain = sender.split('@').nth(1).unwrap();
-                let set = &d.environment["SES_CONFIGURATION_SET"];
-                assert_eq!(sender, SENDER);
-                assert_eq!(set, &format!("{STACK}-mail"));
-                vec![
-                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{sender}"),
-                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{domain}"),
-                    format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:configuration-set/{set}"),
-                ]
-            }
-            // From the stack's parameter: off (empty) grants nothing.
-            Resource::EventBus => stack
-                .parameters
-                .get("EventBusName")
-                .filter(|name| !name.is_empty())
-                .map(|name| format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{name}"))
-                .into_iter()
-                .collect(),
-        };
-        for arn in arns {
+        for arn in arns(stack, grant.resource, d) {
             for a in grant.actions {
                 out.insert(((*a).to_owned(), arn.clone()));
             }
         }
     }
     out
+}
+
+/// The ARNs the template's parameters and resources make for a resource of the table.
+fn arns(stack: &Stack, resource: Resource, d: &DeployedFunction) -> Vec<String> {
+    let table_arn = format!("arn:{PARTITION}:dynamodb:{REGION}:{ACCOUNT}:table/signin-check-Table");
+    match resource {
+        Resource::Table => vec![table_arn.clone()],
+        Resource::PollIndex => vec![format!("{table_arn}/index/{}", schema::POLL_INDEX)],
+        Resource::ImportQueue => vec![format!(
+            "arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:signin-check-imports"
+        )],
+        // From the stack's parameters, not from the function's environment: a variable and
+        // a policy that both name the wrong parameter must not agree with each other.
+        Resource::Parameter(secret) => stack
+            .parameters
+            .get(secret_parameter(secret))
+            .filter(|name| !name.is_empty())
+            .map(|name| format!("arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{name}"))
+            .into_iter()
+            .collect(),
+        Resource::MailSending => {
+            let sender = &d.environment["SENDER_EMAIL"];
+            let domain = sender.split('@').nth(1).unwrap();
+            let set = &d.environment["SES_CONFIGURATION_SET"];
+            assert_eq!(sender, SENDER);
+            assert_eq!(set, &format!("{STACK}-mail"));
+            vec![
+                format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{sender}"),
+                format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:identity/{domain}"),
+                format!("arn:{PARTITION}:ses:{REGION}:{ACCOUNT}:configuration-set/{set}"),
+            ]
+        }
+        // From the stack's parameter: off (empty) grants nothing.
+        Resource::EventBus => stack
+            .parameters
+            .get("EventBusName")
+            .filter(|name| !name.is_empty())
+            .map(|name| format!("arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/{name}"))
+            .into_iter()
+            .collect(),
+    }
 }
 
 /// The template parameter that names the SSM parameter holding `secret`.
@@ -336,6 +340,38 @@ fn each_function_is_granted_exactly_its_actions_on_the_resources_it_means() {
     }
 }
 
+/// Every port method a function's use cases can call (`Function::calls`) is granted by the
+/// template: its adapter's actions (`ADAPTER_ACTIONS`) on the resource's ARN. Events off, the
+/// event bus adapter calls nothing.
+#[test]
+fn every_port_method_a_function_calls_is_granted_by_the_template() {
+    let mut missing_grants = vec![];
+    for optional_parts in [true, false] {
+        let stack = stack(optional_parts);
+        let deployed = stack.functions();
+        for f in FUNCTIONS {
+            let d = one_of(&deployed, f);
+            let got = granted(d);
+            for call in f.calls {
+                let (resource, actions) = adapter_actions(call)
+                    .unwrap_or_else(|| panic!("{}: {call} has no adapter entry", f.name));
+                let needed: BTreeSet<(String, String)> = arns(&stack, resource, d)
+                    .into_iter()
+                    .flat_map(|arn| actions.iter().map(move |a| ((*a).to_owned(), arn.clone())))
+                    .collect();
+                let missing: Vec<_> = needed.difference(&got).collect();
+                if !missing.is_empty() {
+                    missing_grants.push(format!(
+                        "{} (optional parts {optional_parts}): {call} needs {missing:?}, not granted by template.yaml",
+                        f.name
+                    ));
+                }
+            }
+        }
+    }
+    assert!(missing_grants.is_empty(), "{}", missing_grants.join("\n"));
+}
+
 /// The case that motivated the table: with a stats token, only the function that serves
 /// /stats may read (and is given) its parameter; every other function starts without it.
 #[test]
@@ -370,13 +406,94 @@ fn parameters_are_checked_like_cloudformation_does() {
         physical(STACK, "t", "https://q/i", "https://q/d"),
     );
     assert!(bad.err().unwrap().contains("KontomatikBaseUrl"));
-    let no_url = Stack::new(
+    let trailing_slash = Stack::new(
+        STACK,
+        &[
+            ("SenderEmail", SENDER),
+            ("PublicBaseUrl", "https://x.example/"),
+        ],
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    );
+    assert!(trailing_slash.err().unwrap().contains("PublicBaseUrl"));
+}
+
+/// A first deploy needs no domain: with neither `DomainName` nor `PublicBaseUrl`, the pages are
+/// served at the HTTP API's own URL. The functions cannot name the API in their environment
+/// (its routes name them: a circular dependency CloudFormation refuses), so the stack writes
+/// the URL to an SSM parameter whose name each function gets as `PUBLIC_BASE_URL_PARAMETER`
+/// and may read; the outputs give the same URL. With a `PublicBaseUrl` (or a domain) none of it.
+#[test]
+fn a_first_deploy_without_a_domain_serves_the_pages_at_the_apis_own_url() {
+    let api_url = "https://rehearsal1.execute-api.eu-central-1.amazonaws.com";
+    let stack = Stack::new(
         STACK,
         &[("SenderEmail", SENDER)],
         &[],
         physical(STACK, "t", "https://q/i", "https://q/d"),
+    )
+    .expect("a stack without a domain or a URL");
+    assert!(stack.creates("ApiUrlParameter"));
+    let parameter = stack.properties("ApiUrlParameter");
+    assert_eq!(parameter["Value"], api_url);
+    assert_eq!(parameter["Type"], "String");
+    let name = parameter["Name"].as_str().unwrap().to_owned();
+    assert!(name.starts_with('/'), "{name}");
+    let arn = format!("arn:{PARTITION}:ssm:{REGION}:{ACCOUNT}:parameter{name}");
+    let deployed = stack.functions();
+    assert_eq!(deployed.len(), FUNCTIONS.len());
+    for d in &deployed {
+        let f = Function::by_name(&d.binary).unwrap();
+        assert!(f.reads.contains(&"PUBLIC_BASE_URL"), "{}", d.binary);
+        assert!(
+            !d.environment.contains_key("PUBLIC_BASE_URL"),
+            "{}: {:?}",
+            d.binary,
+            d.environment.get("PUBLIC_BASE_URL")
+        );
+        assert_eq!(
+            d.environment.get("PUBLIC_BASE_URL_PARAMETER"),
+            Some(&name),
+            "{}",
+            d.binary
+        );
+        assert!(
+            granted(d).contains(&("ssm:GetParameter".to_owned(), arn.clone())),
+            "{} may not read {name}",
+            d.binary
+        );
+    }
+    assert!(signin_runtime::FROM_PARAMETER.contains(&"PUBLIC_BASE_URL"));
+    let t = template();
+    let output = |name: &str| stack.resolve(get(get(get(&t, "Outputs"), name), "Value"));
+    assert_eq!(output("StartPageUrl"), format!("{api_url}/"));
+    assert_eq!(
+        output("CallbackUrl"),
+        format!("{api_url}/kontomatik-signin")
     );
-    assert!(no_url.err().unwrap().contains("PublicUrlIsKnown"));
+    assert_eq!(output("ApiUrl"), api_url);
+
+    let with_url = Stack::new(
+        STACK,
+        &[
+            ("SenderEmail", SENDER),
+            ("PublicBaseUrl", "https://signin.lender.example"),
+        ],
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    )
+    .unwrap();
+    assert!(!with_url.creates("ApiUrlParameter"));
+    for d in with_url.functions() {
+        assert_eq!(
+            d.environment.get("PUBLIC_BASE_URL").map(String::as_str),
+            Some("https://signin.lender.example")
+        );
+        assert!(!d.environment.contains_key("PUBLIC_BASE_URL_PARAMETER"));
+        assert!(!granted(&d)
+            .iter()
+            .any(|(_, r)| r.ends_with("/public-base-url")));
+    }
 }
 
 #[test]
@@ -727,10 +844,9 @@ fn the_network_modes_route_every_function_through_one_whitelistable_ip_or_none()
     }
 }
 
-/// The dashboard shows every metric the functions write, for this stack's functions, queue and
-/// log groups; the saved queries read every function's log group.
-#[test]
-fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group() {
+/// The template resolved with a physical name for every function and log group (what the
+/// dashboard and the saved queries name): the stack, the functions, their log groups.
+fn stack_with_function_names() -> (Stack, Vec<DeployedFunction>, BTreeSet<String>) {
     let mut resources = physical(
         STACK,
         "signin-check-Table",
@@ -768,6 +884,14 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
         resources,
     )
     .unwrap();
+    (stack, deployed, log_groups)
+}
+
+/// The dashboard shows every metric the functions write, for this stack's functions, queue and
+/// log groups; the saved queries read every function's log group.
+#[test]
+fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group() {
+    let (stack, deployed, log_groups) = stack_with_function_names();
     let body = stack.properties("OperationsDashboard")["DashboardBody"]
         .as_str()
         .unwrap()
@@ -833,6 +957,314 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
         .contains("fields.message = \"import ended\""));
 }
 
+/// The dashboard's body is one CloudWatch's PutDashboard accepts (its documented Dashboard
+/// Body Structure, tests/src/dashboard.rs): a refused body rolls the whole stack back.
+#[test]
+fn the_dashboard_body_is_one_cloudwatch_accepts() {
+    let (stack, _, _) = stack_with_function_names();
+    let body = stack.properties("OperationsDashboard")["DashboardBody"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dashboard: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
+    let problems = e2e_tests::dashboard::problems(&dashboard);
+    assert!(
+        problems.is_empty(),
+        "PutDashboard would refuse the body:\n{}",
+        problems.join("\n")
+    );
+    for w in dashboard["widgets"].as_array().unwrap() {
+        if w["type"] == "metric" {
+            assert_eq!(w["properties"]["region"], REGION, "{w}");
+        }
+    }
+}
+
+/// The dashboard check refuses what CloudWatch refuses.
+#[test]
+fn the_dashboard_check_refuses_what_putdashboard_refuses() {
+    use e2e_tests::dashboard::problems;
+    let widget = |props: serde_json::Value| {
+        serde_json::json!({"widgets": [{"type": "metric", "x": 0, "y": 0, "width": 12, "height": 6,
+            "properties": props}]})
+    };
+    let good = widget(
+        serde_json::json!({"region": REGION, "period": 300, "metrics": [
+            ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", "q", {"stat": "Maximum", "id": "age"}],
+            ["...", "dlq", {"id": "dlq"}],
+            [".", "NumberOfMessagesSent", ".", "q"],
+            [{"expression": "SEARCH('{AWS/Lambda,FunctionName} MetricName=\"Errors\"', 'Sum', 300)", "id": "errors"}],
+            [{"expression": "100 * age / dlq", "id": "ratio", "label": "ratio", "yAxis": "right"}]
+        ]}),
+    );
+    assert_eq!(problems(&good), Vec::<String>::new());
+    let refused = [
+        // the shape that rolled the first deploy back: a bare expression object
+        widget(serde_json::json!({"region": REGION, "metrics": [{"expression": "a", "id": "a"}]})),
+        widget(serde_json::json!({"metrics": [["AWS/SQS", "NumberOfMessagesSent"]]})),
+        widget(
+            serde_json::json!({"region": REGION, "period": 90, "metrics": [["AWS/SQS", "NumberOfMessagesSent"]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent", "QueueName"]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent", {"stat": "Mean"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent", {"colour": "#fff"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [[{"expression": "b * 2", "id": "a"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [[{"expression": "1", "id": "A"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [[{"expression": "1", "id": "a"}], [{"expression": "2", "id": "a"}]]}),
+        ),
+        widget(
+            serde_json::json!({"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent", {"expression": "1", "id": "a"}]]}),
+        ),
+        serde_json::json!({"widgets": [{"type": "metric", "x": 16, "y": 0, "width": 12, "height": 6,
+            "properties": {"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent"]]}}]}),
+        serde_json::json!({"widgets": [{"type": "graph", "x": 0, "y": 0, "width": 6, "height": 6,
+            "properties": {"region": REGION, "metrics": [["AWS/SQS", "NumberOfMessagesSent"]]}}]}),
+        serde_json::json!({"dashboard": []}),
+    ];
+    for (i, body) in refused.iter().enumerate() {
+        assert!(
+            !problems(body).is_empty(),
+            "case {i} must be refused: {body}"
+        );
+    }
+}
+
+/// The logical id a `!Ref X` or `!GetAtt X.Arn` names.
+fn referenced(v: &Value) -> String {
+    let name = untag(v).as_str().unwrap_or("").to_owned();
+    name.split_once('.')
+        .map_or(name.clone(), |(r, _)| r.to_owned())
+}
+
+/// Every alarm reaches someone: each topic an alarm notifies is encrypted under a key of this
+/// stack (CloudWatch cannot publish to a topic under the AWS-managed `alias/aws/sns`: the
+/// notification is dropped), whose policy lets CloudWatch use it and the account administer it;
+/// the topic's ARN is an output (to subscribe more than the one address).
+#[test]
+fn every_alarm_notifies_a_topic_cloudwatch_can_publish_to() {
+    let t = template();
+    let stack = stack(true);
+    let resources = get(&t, "Resources").as_mapping().unwrap();
+    let mut topics = BTreeSet::new();
+    for (id, r) in resources {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::CloudWatch::Alarm") {
+            continue;
+        }
+        let actions = get(get(r, "Properties"), "AlarmActions");
+        let actions = untag(actions).as_sequence().unwrap();
+        assert!(!actions.is_empty(), "{id:?} notifies no one");
+        for a in actions {
+            let topic = referenced(a);
+            let ty = get(get(resources_of(&t), &topic), "Type").as_str().unwrap();
+            assert_eq!(ty, "AWS::SNS::Topic", "{id:?} acts on {topic}");
+            topics.insert(topic);
+        }
+    }
+    assert!(!topics.is_empty());
+    for topic in &topics {
+        let props = get(get(resources_of(&t), topic), "Properties");
+        let key_ref = get(props, "KmsMasterKeyId");
+        assert!(
+            !strings(key_ref).iter().any(|k| k.contains("alias/aws/")),
+            "{topic}: under an AWS-managed key CloudWatch's notifications are dropped"
+        );
+        let key = referenced(key_ref);
+        let key_resource = get(resources_of(&t), &key);
+        assert_eq!(
+            get(key_resource, "Type").as_str(),
+            Some("AWS::KMS::Key"),
+            "{topic}: its key {key} is a customer-managed key of this stack"
+        );
+        let policy = stack.properties(&key)["KeyPolicy"].clone();
+        let statements = policy["Statement"].as_array().unwrap().clone();
+        let list = |j: &serde_json::Value| -> Vec<String> {
+            match j {
+                serde_json::Value::Array(a) => {
+                    a.iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+                }
+                serde_json::Value::String(s) => vec![s.clone()],
+                _ => vec![],
+            }
+        };
+        let allows = |principal_kind: &str, principal: &str, action: &str| {
+            statements.iter().any(|s| {
+                s["Effect"] == "Allow"
+                    && list(&s["Principal"][principal_kind])
+                        .iter()
+                        .any(|p| p == principal)
+                    && list(&s["Action"])
+                        .iter()
+                        .any(|a| a == action || a == "kms:*")
+                    && list(&s["Resource"]).iter().any(|r| r == "*")
+            })
+        };
+        for action in ["kms:Decrypt", "kms:GenerateDataKey*"] {
+            assert!(
+                allows("Service", "cloudwatch.amazonaws.com", action),
+                "{key}: CloudWatch may not {action}: {policy}"
+            );
+        }
+        let root = format!("arn:{PARTITION}:iam::{ACCOUNT}:root");
+        assert!(
+            allows("AWS", &root, "kms:*"),
+            "{key}: the account does not administer it: {policy}"
+        );
+        let outputs = get(&t, "Outputs").as_mapping().unwrap();
+        assert!(
+            outputs
+                .values()
+                .any(|o| referenced(get(o, "Value")) == *topic),
+            "{topic}'s ARN is an output"
+        );
+    }
+}
+
+fn resources_of(t: &Value) -> &Value {
+    get(t, "Resources")
+}
+
+/// Kontomatik refusing the API key (401/403) raises an alarm whichever function meets it: every
+/// function's log group has a metric filter for the words the error is logged with, into the
+/// metric one alarm watches; the pages' 5xx raise another.
+#[test]
+fn a_refused_api_key_and_the_pages_5xx_raise_alarms() {
+    let (stack, deployed, log_groups) = stack_with_function_names();
+    let t = template();
+    let logged = signin_core::ports::KontomatikError::Unauthorized.to_string();
+    let resources = resources_of(&t).as_mapping().unwrap();
+    let mut watched = BTreeSet::new();
+    let mut metric = None;
+    for (id, r) in resources {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::Logs::MetricFilter") {
+            continue;
+        }
+        let p = stack.properties(id.as_str().unwrap());
+        let pattern = p["FilterPattern"].as_str().unwrap();
+        if pattern.trim_matches('"') != logged {
+            continue;
+        }
+        watched.insert(p["LogGroupName"].as_str().unwrap().to_owned());
+        let m = &p["MetricTransformations"][0];
+        let this = (m["MetricNamespace"].clone(), m["MetricName"].clone());
+        assert!(
+            metric.is_none() || metric.as_ref() == Some(&this),
+            "one metric"
+        );
+        metric = Some(this);
+    }
+    assert_eq!(
+        watched, log_groups,
+        "every function's log group is watched for {logged:?}"
+    );
+    assert_eq!(deployed.len(), log_groups.len());
+    let (namespace, name) = metric.unwrap();
+    let alarms: Vec<serde_json::Value> = resources
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::CloudWatch::Alarm"))
+        .map(|(id, _)| stack.properties(id.as_str().unwrap()))
+        .collect();
+    assert!(
+        alarms.iter().any(|a| a["Namespace"] == namespace
+            && a["MetricName"] == name
+            && a["Threshold"] == 0
+            && a["ComparisonOperator"] == "GreaterThanThreshold"),
+        "no alarm on {namespace}/{name}"
+    );
+    assert!(
+        alarms.iter().any(|a| a["Namespace"] == "AWS/ApiGateway"
+            && a["MetricName"] == "5xx"
+            && a["Dimensions"][0]["Name"] == "ApiId"
+            && a["Dimensions"][0]["Value"] == "rehearsal1"),
+        "no alarm on the HTTP API's 5xx"
+    );
+}
+
+/// The table survives the stack's deletion and a replacement, except when the stack's own
+/// creation fails (a failed first deploy leaves nothing behind to delete by hand).
+#[test]
+fn the_table_is_kept_except_when_its_creation_fails() {
+    let t = template();
+    let table = get(resources_of(&t), "Table");
+    assert_eq!(
+        get(table, "DeletionPolicy").as_str(),
+        Some("RetainExceptOnCreate")
+    );
+    assert_eq!(get(table, "UpdateReplacePolicy").as_str(), Some("Retain"));
+}
+
+/// Every parameter that names an SSM parameter starts with `/` (the policies build its ARN as
+/// `…:parameter${Name}`; without the slash the ARN names nothing and the function cannot start).
+#[test]
+fn ssm_parameter_names_must_start_with_a_slash() {
+    let t = template();
+    let parameters = get(&t, "Parameters").as_mapping().unwrap();
+    let names: Vec<&str> = parameters
+        .keys()
+        .filter_map(Value::as_str)
+        .filter(|n| n.ends_with("Parameter"))
+        .collect();
+    assert!(names.len() >= 3, "{names:?}");
+    for name in names {
+        let with = |value: &str| {
+            let mut params = vec![
+                ("PublicBaseUrl", "https://signin.lender.example"),
+                ("SenderEmail", SENDER),
+            ];
+            params.push((name, value));
+            Stack::new(
+                STACK,
+                &params,
+                &[],
+                physical(STACK, "t", "https://q/i", "https://q/d"),
+            )
+        };
+        assert!(
+            with("signin/key").is_err(),
+            "{name}: a name without the leading slash is refused"
+        );
+        assert!(with("/signin/key").is_ok(), "{name}: /signin/key");
+    }
+}
+
+/// The metric filter's namespace is this stack's own (two stacks of one stage in an account
+/// must not trip each other's alarms), and its alarm watches exactly that metric.
+#[test]
+fn custom_metrics_are_namespaced_per_stack() {
+    let namespaces = |stack_name: &str| {
+        let stack = Stack::new(
+            stack_name,
+            &[
+                ("PublicBaseUrl", "https://signin.lender.example"),
+                ("SenderEmail", SENDER),
+                ("Stage", "dev"),
+            ],
+            &[],
+            physical(stack_name, "t", "https://q/i", "https://q/d"),
+        )
+        .unwrap();
+        let filter = stack.properties("PollerOutOfTimeMetric");
+        let transform = &filter["MetricTransformations"][0];
+        let alarm = stack.properties("PollerLagAlarm");
+        assert_eq!(alarm["Namespace"], transform["MetricNamespace"]);
+        assert_eq!(alarm["MetricName"], transform["MetricName"]);
+        transform["MetricNamespace"].as_str().unwrap().to_owned()
+    };
+    let a = namespaces("signin-a");
+    let b = namespaces("signin-b");
+    assert_ne!(a, b, "two dev stacks share the namespace {a}");
+}
+
 /// With events on, each function may put events on the bus only as our own `source` (a shared
 /// bus such as `default` is not a place to impersonate other systems); off, no statement.
 #[test]
@@ -886,7 +1318,6 @@ fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
     assert!(!single.creates("StatusPollerPerShardSchedule"));
     assert!(!single.creates("StatusPollerPerShardPermission"));
     let poller = single.properties("StatusPollerFunction");
-    assert_eq!(poller["ReservedConcurrentExecutions"], 1);
     assert_eq!(
         poller["Events"]["EveryMinute"]["Properties"]["State"],
         "ENABLED"
@@ -896,11 +1327,6 @@ fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
     assert!(fanned.creates("StatusPollerPerShardSchedule"));
     assert!(fanned.creates("StatusPollerPerShardPermission"));
     let poller = fanned.properties("StatusPollerFunction");
-    assert_eq!(
-        poller["ReservedConcurrentExecutions"],
-        u64::from(POLL_SHARDS),
-        "every shard's run at once"
-    );
     assert_eq!(
         poller["Events"]["EveryMinute"]["Properties"]["State"], "DISABLED",
         "the all-shards schedule is off"
@@ -920,6 +1346,81 @@ fn the_poller_fan_out_invokes_the_poller_once_per_shard_every_minute() {
     let permission = fanned.properties("StatusPollerPerShardPermission");
     assert_eq!(permission["Principal"], "events.amazonaws.com");
     assert_eq!(permission["Action"], "lambda:InvokeFunction");
+}
+
+/// The poller's reserved concurrency is a choice, off by default: reserving fails the deploy in
+/// an account whose unreserved concurrency would drop below its minimum (a new account with a
+/// low quota can reserve nothing). Empty or 0 sets nothing; a number reserves that many, and
+/// per-shard needs one per shard (a throttled shard's run is not retried).
+#[test]
+fn the_pollers_reserved_concurrency_is_optional_and_fits_the_fan_out() {
+    use signin_core::ports::POLL_SHARDS;
+    let with = |fan_out: &str, reserved: &str| {
+        Stack::new(
+            STACK,
+            &[
+                ("SenderEmail", SENDER),
+                ("PublicBaseUrl", "https://signin.lender.example"),
+                ("PollerFanOut", fan_out),
+                ("PollerReservedConcurrency", reserved),
+            ],
+            &[],
+            physical(STACK, "t", "https://q/i", "https://q/d"),
+        )
+    };
+    let default = Stack::new(
+        STACK,
+        &[
+            ("SenderEmail", SENDER),
+            ("PublicBaseUrl", "https://signin.lender.example"),
+        ],
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    )
+    .unwrap();
+    assert!(
+        default.properties("StatusPollerFunction")["ReservedConcurrentExecutions"].is_null(),
+        "nothing reserved by default"
+    );
+    for fan_out in ["single", "per-shard"] {
+        for off in ["", "0"] {
+            let stack = with(fan_out, off).unwrap();
+            let poller = stack.properties("StatusPollerFunction");
+            assert!(
+                poller["ReservedConcurrentExecutions"].is_null(),
+                "{fan_out} {off:?}: {}",
+                poller["ReservedConcurrentExecutions"]
+            );
+        }
+    }
+    let reserved = |stack: Stack| {
+        stack.properties("StatusPollerFunction")["ReservedConcurrentExecutions"]
+            .as_str()
+            .map(str::to_owned)
+            .or_else(|| {
+                stack.properties("StatusPollerFunction")["ReservedConcurrentExecutions"]
+                    .as_u64()
+                    .map(|n| n.to_string())
+            })
+    };
+    assert_eq!(reserved(with("single", "1").unwrap()), Some("1".into()));
+    let shards = POLL_SHARDS.to_string();
+    assert_eq!(
+        reserved(with("per-shard", &shards).unwrap()),
+        Some(shards.clone())
+    );
+    for too_few in 1..POLL_SHARDS {
+        assert!(
+            with("per-shard", &too_few.to_string()).is_err(),
+            "per-shard with {too_few} reserved"
+        );
+    }
+    assert!(with("single", "-1").is_err());
+    assert!(
+        with("single", "00").is_err(),
+        "0 reserved would stop the poller"
+    );
+    assert!(with("single", "one").is_err());
 }
 
 /// Each page's function outlives the sum of the bounded waits on its path (so that a

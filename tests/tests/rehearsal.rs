@@ -792,3 +792,355 @@ async fn sqs_batches_are_delivered_like_the_event_source_mapping() {
     assert_eq!(r.depth(&r.queue_url).await, 0);
     assert_eq!(r.depth(&r.dead_letter_url).await, 1);
 }
+
+/// An import that ends after the person erased their data (the erasure lands while the worker
+/// waits between two polls of the import's command, in its invocation): the worker finds the
+/// redirection gone, asks Kontomatik to delete again, and deletes the import record it has just
+/// stored — with its own role, IAM enforced. With the template before `dynamodb:DeleteItem` was
+/// granted to the worker, the delete was refused and the erased person's import record stayed.
+#[tokio::test]
+async fn an_import_that_ends_after_an_erasure_leaves_no_record() {
+    let mut r = Rehearsal::start(Options {
+        parameters: vec![("ImportCommandWait".into(), "in-invocation".into())],
+        // setup, then successful: one wait in the invocation (the import poll interval)
+        import_polls: Some(2),
+        ..Options::default()
+    })
+    .await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+
+    // The link by email: it carries the erase link before any import exists.
+    let email = "cleo@users.rehearsal.example";
+    let (form, cookie) = start_form_from_page(&r, email).await;
+    let form = form.replace("delivery=redirect", "delivery=email");
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let mails = r.moto.mails().await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == email)
+        .unwrap_or_else(|| panic!("no link email: {mails:?}"));
+    let sandbox = r.sandbox.base_url.as_str().to_owned();
+    let link = mail
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with(&sandbox))
+        .unwrap_or_else(|| panic!("no Kontomatik link in {}", mail.text))
+        .to_owned();
+    let erase = link_in(&mail.text, "/erase?t=");
+    let back = sign_in_at_bank(&link, "success").await;
+    let query = url::Url::parse(&back).unwrap().query().unwrap().to_owned();
+    let came_back = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/kontomatik-signin",
+            query: &query,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(came_back.status, 200, "{}", came_back.body);
+    let owner = r
+        .store()
+        .get_redirection(&id_of(&link))
+        .await
+        .unwrap()
+        .unwrap()
+        .owner;
+
+    // The worker starts the import and waits in its invocation; the person erases meanwhile.
+    let erase_during_import = async {
+        let started = std::time::Instant::now();
+        while r
+            .sandbox
+            .handle
+            .counters()
+            .calls
+            .get("command_status")
+            .copied()
+            .unwrap_or(0)
+            < 1
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the worker never polled the command"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let t = erase.split_once("t=").unwrap().1.to_owned();
+        let confirm = r
+            .http(HttpRequest {
+                method: "GET",
+                path: "/erase",
+                query: &format!("t={t}"),
+                ..HttpRequest::default()
+            })
+            .await;
+        assert_eq!(confirm.status, 200, "{}", confirm.body);
+        let form = format!(
+            "t={t}&formToken={}",
+            e2e_tests::form_token_in(&confirm.body)
+        );
+        let cookie = cookie_of(&confirm);
+        let erased = r
+            .http(HttpRequest {
+                method: "POST",
+                path: "/erase",
+                form: Some(&form),
+                cookies: &[&cookie],
+                ..HttpRequest::default()
+            })
+            .await;
+        assert_eq!(erased.status, 200, "{}", erased.body);
+        started.elapsed()
+    };
+    let (delivery, erased_after) = tokio::join!(r.deliver_imports(1), erase_during_import);
+    assert_eq!(delivery.received, 1);
+    assert!(delivery.failed.is_empty(), "{:?}", delivery.outcome);
+    let worker_logs = r.function("import-worker").logs();
+    assert!(
+        r.store()
+            .get_redirection(&id_of(&link))
+            .await
+            .unwrap()
+            .is_none(),
+        "erased"
+    );
+    assert_eq!(
+        r.sandbox.handle.counters().imports_started,
+        1,
+        "the import ran (erased {erased_after:?} into the wait)"
+    );
+    assert!(
+        !worker_logs.contains("its record could not be deleted"),
+        "the worker could not delete the import record:\n{worker_logs}"
+    );
+    let left = r.store().import_records(&owner).await.unwrap();
+    assert!(
+        left.is_empty(),
+        "an erased person's import record stayed: {left:?}"
+    );
+    assert!(
+        r.sandbox.handle.counters().owner_data_deletes >= 2,
+        "Kontomatik asked to delete at the erasure and again when the import ended"
+    );
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+    assert!(
+        !r.all_logs().contains("AccessDenied"),
+        "a call outside a function's policy:\n{}",
+        r.all_logs()
+    );
+}
+
+/// A first deploy without a domain (`PublicBaseUrl` empty): every function starts with the
+/// pages' URL read from the SSM parameter the stack writes (the HTTP API's own URL), through
+/// its own role, and the links it sends lead there.
+#[tokio::test]
+async fn without_a_domain_the_functions_serve_the_apis_own_url() {
+    let mut r = Rehearsal::start(Options {
+        parameters: vec![("PublicBaseUrl".into(), String::new())],
+        ..Options::default()
+    })
+    .await;
+    assert!(r.stack.creates("ApiUrlParameter"));
+    let api_url = r.stack.properties("ApiUrlParameter")["Value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(api_url.contains(".execute-api."), "{api_url}");
+    for (name, f) in r.functions.iter_mut() {
+        assert!(!r.environments[name].contains_key("PUBLIC_BASE_URL"));
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+    let email = "dan@users.rehearsal.example";
+    let (form, cookie) = start_form_from_page(&r, email).await;
+    let form = form.replace("delivery=redirect", "delivery=email");
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let mails = r.moto.mails().await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == email)
+        .expect("the link email");
+    assert!(
+        mail.text.contains(&format!("{api_url}/erase?t=")),
+        "the erase link leads to the API's URL: {}",
+        mail.text
+    );
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+}
+
+/// Kontomatik refusing the API key (a revoked or mistyped key in SSM) shows in the logs in the
+/// words the template's metric filters count for the `KontomatikUnauthorized` alarm.
+#[tokio::test]
+async fn a_refused_api_key_is_logged_in_the_words_the_alarm_counts() {
+    let mut r = Rehearsal::start(Options {
+        wrong_api_key: true,
+        ..Options::default()
+    })
+    .await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+    let (form, cookie) = start_form_from_page(&r, "eve@users.rehearsal.example").await;
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_ne!(started.status, 303, "no sign-in with a refused key");
+    assert!(r.sandbox.handle.counters().unauthorized >= 1);
+    let filter = r
+        .stack
+        .properties("KontomatikUnauthorizedCreateRedirectionMetric");
+    let words = filter["FilterPattern"].as_str().unwrap().trim_matches('"');
+    let logs = r.function("create-redirection").logs();
+    assert!(
+        logs.lines().any(|l| l.contains(words)),
+        "no log line with {words:?}:\n{logs}"
+    );
+}
+
+/// The paths the whole-flow rehearsal does not walk, each with its function's own role: a staff
+/// member's emailed sign-in link to the funnel page (unsubscribe-and-stats sends mail), and an
+/// import Kontomatik refuses for its jobs quota (the worker gives the claim back and puts the
+/// job back on the queue, delayed).
+#[tokio::test]
+async fn staff_sign_in_and_a_quota_refusal_run_within_their_grants() {
+    let staff = "anna@lender.example";
+    let mut r = Rehearsal::start(Options {
+        parameters: vec![("StaffEmails".into(), staff.into())],
+        jobs_quota: Some(0),
+        ..Options::default()
+    })
+    .await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+
+    // The funnel page's sign-in: the form, then the emailed one-time link.
+    let html = [("accept", "text/html")];
+    let page = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats",
+            headers: &html,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let cookie = page
+        .headers
+        .get("set-cookie")
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .unwrap_or_default();
+    let cookies: Vec<&str> = [cookie.as_str()]
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect();
+    let form = format!(
+        "email={}&formToken={}",
+        staff.replace('@', "%40"),
+        e2e_tests::form_token_in(&page.body)
+    );
+    let asked = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/stats/login",
+            form: Some(&form),
+            cookies: &cookies,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let mails = r.moto.mails().await;
+    let mail = mails
+        .iter()
+        .find(|m| m.to == staff)
+        .unwrap_or_else(|| panic!("no sign-in link mailed: {mails:?}"));
+    let link = link_in(&mail.text, "/stats/login?t=");
+    let t = link.split_once("t=").unwrap().1;
+    let confirm = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats/login",
+            query: &format!("t={t}"),
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+
+    // A sign-in whose import Kontomatik refuses for its jobs quota.
+    let (form, cookie) = start_form_from_page(&r, "fay@users.rehearsal.example").await;
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let link = started.headers["location"].clone();
+    let back = sign_in_at_bank(&link, "success").await;
+    let query = url::Url::parse(&back).unwrap().query().unwrap().to_owned();
+    let came_back = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/kontomatik-signin",
+            query: &query,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(came_back.status, 200, "{}", came_back.body);
+    let delivery = r.deliver_imports(1).await;
+    assert_eq!(delivery.received, 1);
+    assert!(delivery.failed.is_empty(), "{:?}", delivery.outcome);
+    assert_eq!(r.sandbox.handle.counters().jobs_quota_refusals, 1);
+    assert_eq!(r.sandbox.handle.counters().imports_started, 0);
+    assert_eq!(
+        r.depth(&r.queue_url).await,
+        1,
+        "the job waits on the queue, delayed"
+    );
+    let waiting = r
+        .store()
+        .get_redirection(&id_of(&link))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(waiting.state.as_str(), "import_queued");
+
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+    assert!(
+        !r.all_logs().contains("AccessDenied"),
+        "a call outside a function's policy:\n{}",
+        r.all_logs()
+    );
+}

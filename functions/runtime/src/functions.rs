@@ -54,6 +54,9 @@ pub struct Function {
     /// from the SSM parameter named by `<NAME>_PARAMETER`.
     pub reads: &'static [&'static str],
     pub grants: &'static [Grant],
+    /// Every port method its use cases can call, as `port.method` (`store.get_redirection`):
+    /// each adapter's AWS actions ([`ADAPTER_ACTIONS`]) must be among its grants.
+    pub calls: &'static [&'static str],
 }
 
 /// Secrets: a value read from the variable itself when set (local runs), else from the SSM
@@ -73,6 +76,99 @@ const PUBLISH_EVENTS: Grant = Grant {
     resource: Resource::EventBus,
     actions: &["events:PutEvents"],
 };
+
+/// What each port method's AWS adapter (`signin_aws`) calls: the IAM actions it needs, on which
+/// resource. A method missing here, or a function that calls a method whose actions it is not
+/// granted, fails the checks below and in tests/tests/deployment.rs (against the template).
+pub const ADAPTER_ACTIONS: &[(&str, Resource, &[&str])] = &[
+    // RedirectionStore (signin_aws::DynamoStore)
+    (
+        "store.create_redirection",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    (
+        "store.get_redirection",
+        Resource::Table,
+        &["dynamodb:GetItem"],
+    ),
+    (
+        "store.save_redirection",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    (
+        "store.due_for_poll",
+        Resource::PollIndex,
+        &["dynamodb:Query"],
+    ),
+    (
+        "store.record_start",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    ("store.get_user", Resource::Table, &["dynamodb:GetItem"]),
+    (
+        "store.record_consent",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
+        "store.take_allowance",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    // the person's partition and their owners' import records
+    ("store.personal_data", Resource::Table, &["dynamodb:Query"]),
+    (
+        "store.erase_person",
+        Resource::Table,
+        &["dynamodb:Query", "dynamodb:DeleteItem"],
+    ),
+    (
+        "store.delete_import_record",
+        Resource::Table,
+        &["dynamodb:DeleteItem"],
+    ),
+    (
+        "store.record_success",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
+        "store.claim_follow_up",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
+        "store.put_import_record",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    // on the table's own key (the owner's partition), not the poll index
+    ("store.import_records", Resource::Table, &["dynamodb:Query"]),
+    (
+        "store.add_to_funnel",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    ("store.funnel", Resource::Table, &["dynamodb:BatchGetItem"]),
+    // ImportQueue (signin_aws::SqsQueue)
+    ("queue.enqueue", Resource::ImportQueue, &["sqs:SendMessage"]),
+    // Mailer (signin_aws::SesMailer); SES keeps no copy to forget
+    ("mailer.send", Resource::MailSending, &["ses:SendEmail"]),
+    ("mailer.forget_recipient", Resource::MailSending, &[]),
+    // EventBus (signin_aws::EventBridgeBus; without a bus, NoEvents calls nothing)
+    ("events.publish", Resource::EventBus, &["events:PutEvents"]),
+];
+
+/// The resource and actions of a port method's adapter.
+pub fn adapter_actions(call: &str) -> Option<(Resource, &'static [&'static str])> {
+    ADAPTER_ACTIONS
+        .iter()
+        .find(|(c, _, _)| *c == call)
+        .map(|(_, r, a)| (*r, *a))
+}
 
 pub const CREATE_REDIRECTION: Function = Function {
     name: "create-redirection",
@@ -129,6 +225,15 @@ pub const CREATE_REDIRECTION: Function = Function {
         },
         PUBLISH_EVENTS,
     ],
+    calls: &[
+        "store.create_redirection",
+        "store.record_start",
+        "store.take_allowance",
+        "store.get_redirection",
+        "store.add_to_funnel",
+        "mailer.send",
+        "events.publish",
+    ],
 };
 
 pub const CALLBACK: Function = Function {
@@ -169,6 +274,15 @@ pub const CALLBACK: Function = Function {
         },
         PUBLISH_EVENTS,
     ],
+    calls: &[
+        "store.get_redirection",
+        "store.save_redirection",
+        "store.get_user",
+        "store.record_success",
+        "store.add_to_funnel",
+        "queue.enqueue",
+        "events.publish",
+    ],
 };
 
 pub const STATUS_POLLER: Function = Function {
@@ -193,9 +307,16 @@ pub const STATUS_POLLER: Function = Function {
         "EVENT_BUS_NAME",
     ],
     grants: &[
+        // Query: the import record of an ended import whose email is resent (the table's own
+        // key, the owner's partition)
         Grant {
             resource: Resource::Table,
-            actions: TABLE_ITEMS,
+            actions: &[
+                "dynamodb:GetItem",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:Query",
+            ],
         },
         // the due-for-poll query, on the poll index only
         Grant {
@@ -219,6 +340,19 @@ pub const STATUS_POLLER: Function = Function {
             actions: SEND_MAIL,
         },
         PUBLISH_EVENTS,
+    ],
+    calls: &[
+        "store.due_for_poll",
+        "store.get_redirection",
+        "store.save_redirection",
+        "store.get_user",
+        "store.record_success",
+        "store.claim_follow_up",
+        "store.import_records",
+        "store.add_to_funnel",
+        "queue.enqueue",
+        "mailer.send",
+        "events.publish",
     ],
 };
 
@@ -246,7 +380,8 @@ pub const IMPORT_WORKER: Function = Function {
         "EVENT_BUS_NAME",
     ],
     grants: &[
-        // the owner's import records: Query on the table's own key
+        // the owner's import records: Query on the table's own key; DeleteItem: the record of
+        // an import that ended after an erasure (worker.rs)
         Grant {
             resource: Resource::Table,
             actions: &[
@@ -254,6 +389,7 @@ pub const IMPORT_WORKER: Function = Function {
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:Query",
+                "dynamodb:DeleteItem",
             ],
         },
         // Receive/Delete/GetQueueAttributes/ChangeMessageVisibility: Lambda's event source
@@ -281,6 +417,17 @@ pub const IMPORT_WORKER: Function = Function {
             actions: SEND_MAIL,
         },
         PUBLISH_EVENTS,
+    ],
+    calls: &[
+        "store.get_redirection",
+        "store.save_redirection",
+        "store.get_user",
+        "store.put_import_record",
+        "store.delete_import_record",
+        "store.add_to_funnel",
+        "queue.enqueue",
+        "mailer.send",
+        "events.publish",
     ],
 };
 
@@ -367,6 +514,18 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
             actions: SEND_MAIL,
         },
         PUBLISH_EVENTS,
+    ],
+    calls: &[
+        "store.get_user",
+        "store.record_consent",
+        "store.take_allowance",
+        "store.funnel",
+        "store.personal_data",
+        "store.get_redirection",
+        "store.erase_person",
+        "mailer.send",
+        "mailer.forget_recipient",
+        "events.publish",
     ],
 };
 
@@ -459,6 +618,132 @@ mod tests {
                 })
                 .collect();
             assert_eq!(read, granted, "{}", f.name);
+        }
+    }
+
+    /// The missing grant that this check was written for: the worker deletes the import record
+    /// of an import that ends after an erasure (`store.delete_import_record`).
+    #[test]
+    fn every_port_method_a_function_calls_is_granted() {
+        let mut missing = vec![];
+        for f in FUNCTIONS {
+            for call in f.calls {
+                let (resource, actions) = adapter_actions(call)
+                    .unwrap_or_else(|| panic!("{}: {call} has no adapter entry", f.name));
+                for action in actions {
+                    if !f
+                        .grants
+                        .iter()
+                        .any(|g| g.resource == resource && g.actions.contains(action))
+                    {
+                        missing.push(format!(
+                            "{}: {call} needs {action} on {resource:?}, which it is not granted",
+                            f.name
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
+    /// The port methods declared in `trait NAME` of a source file.
+    fn methods_of(source: &str, name: &str) -> Vec<String> {
+        let start = source
+            .find(&format!("pub trait {name}"))
+            .unwrap_or_else(|| panic!("no trait {name}"));
+        let body = &source[start..];
+        let end = body.find("\n}").unwrap_or(body.len());
+        body[..end]
+            .split("async fn ")
+            .skip(1)
+            .filter_map(|rest| rest.split(['(', '<']).next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn every_port_method_has_its_adapters_actions() {
+        let ports = include_str!("../../core/src/ports.rs");
+        let events = include_str!("../../core/src/events.rs");
+        let declared = [
+            ("store", methods_of(ports, "RedirectionStore")),
+            ("queue", methods_of(ports, "ImportQueue")),
+            ("mailer", methods_of(ports, "Mailer")),
+            ("events", methods_of(events, "EventBus")),
+        ];
+        for (port, methods) in declared {
+            assert!(!methods.is_empty(), "{port}");
+            for m in methods {
+                let call = format!("{port}.{m}");
+                assert!(
+                    adapter_actions(&call).is_some(),
+                    "{call} is not in ADAPTER_ACTIONS"
+                );
+            }
+        }
+    }
+
+    /// A safety net for the hand-written lists: every port method called in the use cases
+    /// only one function runs is in that function's list.
+    #[test]
+    fn each_functions_own_use_cases_call_only_listed_port_methods() {
+        let owned: [(&Function, &str, &str); 6] = [
+            (
+                &CREATE_REDIRECTION,
+                "start.rs",
+                include_str!("../../core/src/flow/start.rs"),
+            ),
+            (
+                &CALLBACK,
+                "callback.rs",
+                include_str!("../../core/src/flow/callback.rs"),
+            ),
+            (
+                &STATUS_POLLER,
+                "poller.rs",
+                include_str!("../../core/src/flow/poller.rs"),
+            ),
+            (
+                &IMPORT_WORKER,
+                "worker.rs",
+                include_str!("../../core/src/flow/worker.rs"),
+            ),
+            (
+                &UNSUBSCRIBE_AND_STATS,
+                "erase.rs",
+                include_str!("../../core/src/flow/erase.rs"),
+            ),
+            (
+                &UNSUBSCRIBE_AND_STATS,
+                "staff.rs",
+                include_str!("../../core/src/flow/staff.rs"),
+            ),
+        ];
+        for (f, file, source) in owned {
+            let compact: String = source.chars().filter(|c| !c.is_whitespace()).collect();
+            let mut found = 0;
+            for port in ["store", "queue", "mailer", "events"] {
+                let marker = format!("self.{port}.");
+                for (at, _) in compact.match_indices(&marker) {
+                    let rest = &compact[at + marker.len()..];
+                    let method: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                        .collect();
+                    if !rest[method.len()..].starts_with('(') {
+                        continue;
+                    }
+                    found += 1;
+                    let call = format!("{port}.{method}");
+                    assert!(
+                        f.calls.contains(&call.as_str()),
+                        "{}: {file} calls {call}, not in its calls",
+                        f.name
+                    );
+                }
+            }
+            assert!(found > 0, "{file}: no port call found");
         }
     }
 

@@ -59,6 +59,11 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Variables that are no secrets but may come from an SSM parameter named by `<NAME>_PARAMETER`
+/// when not set themselves: the pages' URL, which a stack without a domain publishes there (its
+/// HTTP API's own URL, which the functions' environment cannot name; see template.yaml).
+pub const FROM_PARAMETER: [&str; 1] = ["PUBLIC_BASE_URL"];
+
 /// The secrets among `secrets` that are not set as plain variables, resolved from SSM. Only
 /// these parameters are read: a function asks for no secret it does not use.
 pub async fn resolve_secrets(
@@ -161,7 +166,14 @@ fn app_on(
 pub async fn app_from_env(function: &'static Function) -> Result<App, StartupError> {
     let aws = load_aws_config().await;
     let env = |name: &str| std::env::var(name).ok();
-    let secrets = resolve_secrets(&aws, function.secrets(), &env).await?;
+    let from_parameters = function.secrets().chain(
+        function
+            .reads
+            .iter()
+            .copied()
+            .filter(|v| FROM_PARAMETER.contains(v)),
+    );
+    let secrets = resolve_secrets(&aws, from_parameters, &env).await?;
     let config = Config::from_lookup(
         &|name| secrets.get(name).cloned().or_else(|| env(name)),
         function.reads,
