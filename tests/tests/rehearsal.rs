@@ -875,6 +875,7 @@ async fn an_import_that_ends_after_an_erasure_leaves_no_record() {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let polled = std::time::Instant::now();
         let t = erase.split_once("t=").unwrap().1.to_owned();
         let confirm = r
             .http(HttpRequest {
@@ -900,7 +901,7 @@ async fn an_import_that_ends_after_an_erasure_leaves_no_record() {
             })
             .await;
         assert_eq!(erased.status, 200, "{}", erased.body);
-        started.elapsed()
+        polled.elapsed()
     };
     let (delivery, erased_after) = tokio::join!(r.deliver_imports(1), erase_during_import);
     assert_eq!(delivery.received, 1);
