@@ -197,6 +197,9 @@ impl RedirectionStore for FaultyStore {
     async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError> {
         self.inner.put_login_request(request).await
     }
+    async fn login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
+        self.inner.login_request(nonce).await
+    }
     async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
         self.inner.take_login_request(nonce).await
     }

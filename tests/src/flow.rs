@@ -754,6 +754,19 @@ impl Flow {
         self.sandbox.handle.counters()
     }
 
+    /// This browser's cookie `name`, if set.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().unwrap().get(name).cloned()
+    }
+
+    /// Puts a cookie in this browser (e.g. one kept from an earlier session).
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .unwrap()
+            .insert(name.to_owned(), value.to_owned());
+    }
+
     /// A fresh browser from here on: none of this browser's cookies (its session, its form
     /// binding), as when a person comes back from the bank in another browser.
     pub fn fresh_browser(&self) {

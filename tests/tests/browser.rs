@@ -169,6 +169,7 @@ async fn both_paths_clicked_through_in_a_real_browser() {
         clock: DevClock::Sim(clock.clone()),
         data_dir: None,
         aws: false,
+        ..DevOptions::default()
     })
     .await
     .unwrap();
@@ -411,5 +412,144 @@ async fn both_paths_clicked_through_in_a_real_browser() {
     eprintln!("happy path, form to import email, in a real browser: {happy_path:?}");
     c.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&profile);
+    dev.stop().await;
+}
+
+/// The newest log-in link mailed to `to` in the local outbox.
+fn login_link(dev: &RunningDev, to: &str) -> String {
+    let sent = dev.dev.embedded.as_ref().unwrap().outbox.sent();
+    let mail = sent
+        .iter()
+        .rev()
+        .find(|m| m.mail.to.as_str() == to && m.mail.tag == "applicant_login")
+        .unwrap_or_else(|| panic!("no log-in mail to {to}"));
+    mail.mail
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/login/link?t="))
+        .unwrap()
+        .to_owned()
+}
+
+async fn ask_for_login_link(c: &Client, email: &str) {
+    c.find(Locator::Id("login-email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    click(c, "send-login").await;
+    wait_for("the check-your-inbox page", || async {
+        c.source()
+            .await
+            .unwrap_or_default()
+            .contains("Check your inbox")
+    })
+    .await;
+}
+
+/// `APPLICANT_LOGIN=required`: log in → start → the bank in another browser → our callback
+/// there asks for the log-in (the import already queued) → the emailed link lands that browser
+/// on the sign-in's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_in_start_and_come_back_in_another_browser() {
+    let clock = SimClock::at_default_start();
+    let dev = start(DevOptions {
+        port: 0,
+        sandbox_port: 0,
+        clock: DevClock::Sim(clock.clone()),
+        applicant_login: signin_core::config::ApplicantLogin::Required,
+        ..DevOptions::default()
+    })
+    .await
+    .unwrap();
+    let sandbox = dev.dev.sandbox_url.clone().unwrap();
+    let driver = chromedriver();
+    let laptop_profile = std::env::temp_dir().join(format!("chromium-a-{}", std::process::id()));
+    let phone_profile = std::env::temp_dir().join(format!("chromium-b-{}", std::process::id()));
+    let laptop = browser(&driver, &laptop_profile).await;
+    let ann = "ann.login@example.com";
+
+    // The start page asks for the log-in first.
+    laptop.goto(&format!("{}/", dev.url)).await.unwrap();
+    assert!(laptop.source().await.unwrap().contains(r#"id="login""#));
+    shot(&laptop, "21-login-first").await;
+    ask_for_login_link(&laptop, ann).await;
+    laptop.goto(&login_link(&dev, ann)).await.unwrap();
+    click(&laptop, "confirm").await;
+    wait_until_on(&laptop, "my applications", |u| u.path() == "/me").await;
+    assert!(laptop
+        .source()
+        .await
+        .unwrap()
+        .contains(r#"id="no-sign-ins""#));
+    shot(&laptop, "22-my-applications-empty").await;
+
+    // The form with the verified address, then the bank's page.
+    click(&laptop, "connect-another").await;
+    wait_until_on(&laptop, "the start form", |u| u.path() == "/").await;
+    let email = laptop.find(Locator::Id("email")).await.unwrap();
+    assert_eq!(email.prop("value").await.unwrap().as_deref(), Some(ann));
+    assert!(email.attr("readonly").await.unwrap().is_some());
+    laptop
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Ann Smith")
+        .await
+        .unwrap();
+    shot(&laptop, "23-start-logged-in").await;
+    click(&laptop, "start").await;
+    wait_until_on(&laptop, "the sandbox's page", |u| {
+        u.as_str().starts_with(&sandbox)
+    })
+    .await;
+    let kontomatik_link = laptop.current_url().await.unwrap().to_string();
+
+    // The bank sign-in happens on the phone: our callback opens there, with no session.
+    let phone = browser(&driver, &phone_profile).await;
+    phone.goto(&kontomatik_link).await.unwrap();
+    click(&phone, "sign-in-success").await;
+    wait_until_on(&phone, "our callback page", |u| {
+        u.path() == signin_core::CALLBACK_PATH
+    })
+    .await;
+    let page = phone.source().await.unwrap();
+    assert!(page.contains(r#"id="login""#), "{page}");
+    assert!(page.contains(r#"name="redirectionId""#), "{page}");
+    shot(&phone, "24-callback-other-browser-asks-to-log-in").await;
+    let store = &dev.dev.embedded.as_ref().unwrap().store;
+    let r = store.redirections().into_iter().next().unwrap();
+    assert!(
+        !matches!(r.state, State::Created | State::Pending),
+        "the session is saved and the import queued before any log-in: {:?}",
+        r.state
+    );
+
+    // The log-in from the phone lands on that sign-in.
+    ask_for_login_link(&phone, ann).await;
+    phone.goto(&login_link(&dev, ann)).await.unwrap();
+    click(&phone, "confirm").await;
+    wait_until_on(&phone, "the sign-in's page", |u| {
+        u.path() == "/me" && u.query() == Some(&format!("redirectionId={}", r.id))
+    })
+    .await;
+    wait_for("the import", || async {
+        clock.advance(Duration::seconds(1));
+        store
+            .redirections()
+            .first()
+            .is_some_and(|r| r.state == State::Imported)
+    })
+    .await;
+    phone.refresh().await.unwrap();
+    let me = phone.source().await.unwrap();
+    assert!(me.contains("Data received"), "{me}");
+    shot(&phone, "25-landed-on-the-sign-in").await;
+
+    laptop.close().await.unwrap();
+    phone.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(&laptop_profile);
+    let _ = std::fs::remove_dir_all(&phone_profile);
     dev.stop().await;
 }

@@ -532,6 +532,75 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         "removed once the import is final"
     );
 
+    // Ann logs in by the emailed link and sees her application on her page (no bank data).
+    let login = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/login",
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let binding = cookie_of(&login);
+    let form = format!(
+        "email={}&language=en&formToken={}",
+        email.replace('@', "%40"),
+        e2e_tests::form_token_in(&login.body)
+    );
+    let sent = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/login",
+            form: Some(&form),
+            cookies: &[&binding],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let mails = r.moto.mails().await;
+    let login_mail = mails
+        .iter()
+        .rev()
+        .find(|m| m.to == email && m.text.contains("/login/link?t="))
+        .expect("the log-in mail");
+    let link = link_in(&login_mail.text, "/login/link?t=");
+    let confirm = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/login/link",
+            query: &format!("t={}", token(&link)),
+            cookies: &[&binding],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let form = format!(
+        "t={}&formToken={}",
+        token(&link),
+        e2e_tests::form_token_in(&confirm.body)
+    );
+    let landed = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/login/session",
+            form: Some(&form),
+            cookies: &[&binding],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(landed.status, 303, "{}", landed.body);
+    let applicant_session = cookie_of(&landed);
+    let me = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/me",
+            cookies: &[&binding, &applicant_session],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(me.status, 200, "{}", me.body);
+    assert!(me.body.contains("Data received"), "{}", me.body);
+
     // Ann erases her data through the link in her email (its own function, with Kontomatik).
     let mails = r.moto.mails().await;
     let ann_mail = mails.iter().find(|m| m.to == email).unwrap();
@@ -572,10 +641,10 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         .await
         .unwrap()
         .is_none());
-    // Ann started without logging in: her sign-in has an owner id of its own, and her user
-    // record keeps one too (records written by earlier versions used it at Kontomatik); both
-    // are asked to be deleted.
-    assert_eq!(r.sandbox.handle.counters().owner_data_deletes, 2);
+    // Every owner id Ann's data may be under is asked to be deleted: her sign-in's own (she
+    // started without logging in), the one her record had before she logged in (records
+    // written by earlier versions used it at Kontomatik) and her verified one.
+    assert_eq!(r.sandbox.handle.counters().owner_data_deletes, 3);
     let mut session_secrets = vec![session.session_id_signature.expose().to_owned()];
     session_secrets.extend(session.multiple_access_token.map(|t| t.expose().to_owned()));
     let session_secrets: Vec<&str> = session_secrets.iter().map(String::as_str).collect();

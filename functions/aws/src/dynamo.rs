@@ -143,9 +143,15 @@ fn user_from(item: &Item) -> Result<UserProfile, StoreError> {
         name: get_s(item, "name")?.to_owned(),
         language: Language::parse(get_s(item, "language")?).map_err(corrupt)?,
         consent: match get_n(item, "consentAt").and_then(from_millis) {
+            // An opt-out kept from before consent had its time (removed by the next choice) is
+            // an unsubscribe.
+            Some(at) if get_bool(item, "optedOut") => ConsentChoice {
+                given: false,
+                at,
+                source: ConsentSource::Unsubscribe,
+            },
             Some(at) => ConsentChoice {
-                // An opt-out kept from before consent had its time (removed by the next choice).
-                given: get_bool(item, "followUpConsent") && !get_bool(item, "optedOut"),
+                given: get_bool(item, "followUpConsent"),
                 at,
                 source: ConsentSource::parse(get_s(item, "consentSource")?)
                     .ok_or_else(|| StoreError::Corrupt("user consentSource".into()))?,
@@ -227,6 +233,18 @@ fn sign_in_from(item: &Item, id: &str) -> Result<SignInRecord, StoreError> {
             _ => None,
         },
         kept_until: ttl,
+    })
+}
+
+fn login_request_from(nonce: &str, item: &Item) -> Result<LoginRequest, StoreError> {
+    let corrupt = |e: signin_core::domain::InvalidInput| StoreError::Corrupt(e.to_string());
+    Ok(LoginRequest {
+        nonce: nonce.to_owned(),
+        email: Email::parse(get_s(item, "email")?).map_err(corrupt)?,
+        language: Language::parse(get_s(item, "language")?).map_err(corrupt)?,
+        expires_at: get_n(item, TTL)
+            .and_then(|t| Utc.timestamp_opt(t, 0).single())
+            .ok_or_else(|| StoreError::Corrupt("login ttl".into()))?,
     })
 }
 
@@ -451,6 +469,25 @@ impl RedirectionStore for DynamoStore {
         Ok(())
     }
 
+    async fn login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("{LOGIN_PREFIX}{nonce}")))
+            .key(SK, s(LOGIN_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match out.item {
+            Some(item) if get_n(&item, TTL).is_some_and(|t| t > self.now_epoch()) => {
+                login_request_from(nonce, &item).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
         // One delete that returns what it deleted: the first caller gets the request; a second
         // (or one past the link's life) fails the condition.
@@ -471,119 +508,115 @@ impl RedirectionStore for DynamoStore {
             Err(e) if is_condition_failure(&e) => return Ok(None),
             Err(e) => return Err(unavailable(e)),
         };
-        let Some(item) = old else {
-            return Ok(None);
-        };
-        let corrupt = |e: signin_core::domain::InvalidInput| StoreError::Corrupt(e.to_string());
-        Ok(Some(LoginRequest {
-            nonce: nonce.to_owned(),
-            email: Email::parse(get_s(&item, "email")?).map_err(corrupt)?,
-            language: Language::parse(get_s(&item, "language")?).map_err(corrupt)?,
-            expires_at: get_n(&item, TTL)
-                .and_then(|t| Utc.timestamp_opt(t, 0).single())
-                .ok_or_else(|| StoreError::Corrupt("login ttl".into()))?,
-        }))
+        match old {
+            Some(item) => login_request_from(nonce, &item).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
         let now = self.now_epoch();
-        for _ in 0..3 {
-            // A live record not yet verified (or none): verified now, with the candidate's
-            // owner id; what the person typed before stays.
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(user_key(&candidate.key)))
-                .update_expression(
-                    "SET verifiedAt = :verified, #owner = :owner, email = :email, \
-                     #name = if_not_exists(#name, :name), \
-                     #language = if_not_exists(#language, :language), \
-                     createdAt = if_not_exists(createdAt, :created), \
-                     followUpConsent = if_not_exists(followUpConsent, :consent), \
-                     consentAt = if_not_exists(consentAt, :consentAt), \
-                     consentSource = if_not_exists(consentSource, :consentSource), \
-                     #ttl = if_not_exists(#ttl, :ttl)",
-                )
-                .condition_expression(
-                    "attribute_not_exists(verifiedAt) AND (attribute_not_exists(#ttl) OR #ttl > :now)",
-                )
-                .expression_attribute_names("#owner", "owner")
-                .expression_attribute_names("#name", "name")
-                .expression_attribute_names("#language", "language")
-                .expression_attribute_names("#ttl", TTL)
-                .expression_attribute_values(
-                    ":verified",
-                    n(millis(candidate.verified_at.unwrap_or(candidate.created_at))),
-                )
-                .expression_attribute_values(":owner", s(candidate.owner.as_str()))
-                .expression_attribute_values(":email", s(candidate.email.as_str()))
-                .expression_attribute_values(":name", s(candidate.name.clone()))
-                .expression_attribute_values(":language", s(candidate.language.as_str()))
-                .expression_attribute_values(":created", n(millis(candidate.created_at)))
-                .expression_attribute_values(
-                    ":consent",
-                    AttributeValue::Bool(candidate.consent.given),
-                )
-                .expression_attribute_values(":consentAt", n(millis(candidate.consent.at)))
-                .expression_attribute_values(
-                    ":consentSource",
-                    s(candidate.consent.source.as_str()),
-                )
-                .expression_attribute_values(":ttl", n(candidate.expires_at.timestamp()))
-                .expression_attribute_values(":now", n(now))
-                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-                .send()
-                .await;
-            match result {
-                Ok(out) => {
-                    return out
-                        .attributes
-                        .as_ref()
-                        .ok_or_else(|| StoreError::Corrupt("no user after the write".into()))
-                        .and_then(user_from)
+        let verified_at = candidate.verified_at.unwrap_or(candidate.created_at);
+        for _ in 0..4 {
+            match self.get_user(&candidate.key).await? {
+                Some(user) if user.is_verified() => return Ok(user),
+                Some(user) => {
+                    // The old owner id first, kept with the person: if the write below loses,
+                    // a spare pointer is harmless; if it wins, erasure still finds the owner.
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .item(PK, s(format!("{USER_PREFIX}{}", candidate.key)))
+                        .item(SK, s(format!("{FORMER_OWNER_PREFIX}{}", user.owner)))
+                        .item("owner", s(user.owner.as_str()))
+                        .item(TTL, n(user.expires_at.timestamp()))
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    let next = signin_core::ports::verified_record(&user, candidate);
+                    let result = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(user_key(&candidate.key)))
+                        .update_expression(
+                            "SET verifiedAt = :verified, #owner = :owner, email = :email, \
+                             #name = :name, followUpConsent = :consent, consentAt = :consentAt, \
+                             consentSource = :consentSource REMOVE optedOut",
+                        )
+                        // Still the record read: unverified, with the owner id kept above.
+                        .condition_expression(
+                            "#owner = :old AND attribute_not_exists(verifiedAt) \
+                             AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+                        )
+                        .expression_attribute_names("#owner", "owner")
+                        .expression_attribute_names("#name", "name")
+                        .expression_attribute_names("#ttl", TTL)
+                        .expression_attribute_values(":verified", n(millis(verified_at)))
+                        .expression_attribute_values(":owner", s(next.owner.as_str()))
+                        .expression_attribute_values(":old", s(user.owner.as_str()))
+                        .expression_attribute_values(":email", s(next.email.as_str()))
+                        .expression_attribute_values(":name", s(next.name.clone()))
+                        .expression_attribute_values(
+                            ":consent",
+                            AttributeValue::Bool(next.consent.given),
+                        )
+                        .expression_attribute_values(":consentAt", n(millis(next.consent.at)))
+                        .expression_attribute_values(
+                            ":consentSource",
+                            s(next.consent.source.as_str()),
+                        )
+                        .expression_attribute_values(":now", n(now))
+                        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                        .send()
+                        .await;
+                    match result {
+                        Ok(out) => {
+                            return out
+                                .attributes
+                                .as_ref()
+                                .ok_or_else(|| {
+                                    StoreError::Corrupt("no user after the write".into())
+                                })
+                                .and_then(user_from)
+                        }
+                        Err(e) if is_condition_failure(&e) => continue,
+                        Err(e) => return Err(unavailable(e)),
+                    }
                 }
-                Err(e) if is_condition_failure(&e) => {}
-                Err(e) => return Err(unavailable(e)),
-            }
-            // Verified already, or lapsed (replaced whole by a new, verified record).
-            if let Some(user) = self.get_user(&candidate.key).await? {
-                if user.is_verified() {
-                    return Ok(user);
+                None => {
+                    // No live record (none, or past its retention): the candidate, whole.
+                    let mut item = user_key(&candidate.key);
+                    item.insert("owner".into(), s(candidate.owner.as_str()));
+                    item.insert("email".into(), s(candidate.email.as_str()));
+                    item.insert("name".into(), s(candidate.name.clone()));
+                    item.insert("language".into(), s(candidate.language.as_str()));
+                    item.insert("createdAt".into(), n(millis(candidate.created_at)));
+                    item.insert(
+                        "followUpConsent".into(),
+                        AttributeValue::Bool(candidate.consent.given),
+                    );
+                    item.insert("consentAt".into(), n(millis(candidate.consent.at)));
+                    item.insert("consentSource".into(), s(candidate.consent.source.as_str()));
+                    item.insert("verifiedAt".into(), n(millis(verified_at)));
+                    item.insert(TTL.into(), n(candidate.expires_at.timestamp()));
+                    let replaced = self
+                        .client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(#ttl) OR #ttl <= :now")
+                        .expression_attribute_names("#ttl", TTL)
+                        .expression_attribute_values(":now", n(now))
+                        .send()
+                        .await;
+                    if applied(replaced)? {
+                        return Ok(UserProfile {
+                            verified_at: Some(verified_at),
+                            ..candidate.clone()
+                        });
+                    }
                 }
-                continue;
-            }
-            let mut item = user_key(&candidate.key);
-            item.insert("owner".into(), s(candidate.owner.as_str()));
-            item.insert("email".into(), s(candidate.email.as_str()));
-            item.insert("name".into(), s(candidate.name.clone()));
-            item.insert("language".into(), s(candidate.language.as_str()));
-            item.insert("createdAt".into(), n(millis(candidate.created_at)));
-            item.insert(
-                "followUpConsent".into(),
-                AttributeValue::Bool(candidate.consent.given),
-            );
-            item.insert("consentAt".into(), n(millis(candidate.consent.at)));
-            item.insert("consentSource".into(), s(candidate.consent.source.as_str()));
-            item.insert(
-                "verifiedAt".into(),
-                n(millis(
-                    candidate.verified_at.unwrap_or(candidate.created_at),
-                )),
-            );
-            item.insert(TTL.into(), n(candidate.expires_at.timestamp()));
-            let replaced = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(#ttl) OR #ttl <= :now")
-                .expression_attribute_names("#ttl", TTL)
-                .expression_attribute_values(":now", n(now))
-                .send()
-                .await;
-            if applied(replaced)? {
-                return Ok(candidate.clone());
             }
         }
         Err(StoreError::Unavailable(
@@ -807,8 +840,10 @@ impl RedirectionStore for DynamoStore {
                 }
                 if set_consent && by == StartedBy::Anonymous && candidate.consent.given {
                     // An anonymous tick never turns an unsubscribe back to yes.
+                    // (Records from before consent had its source kept an opt-out apart.)
                     condition.push_str(
-                        " AND NOT (consentSource = :unsubscribed AND followUpConsent = :no)",
+                        " AND NOT (consentSource = :unsubscribed AND followUpConsent = :no) \
+                         AND (attribute_not_exists(optedOut) OR optedOut = :no)",
                     );
                     req = req
                         .expression_attribute_values(
@@ -887,8 +922,11 @@ impl RedirectionStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(user_key(key)))
+            // The choice made now replaces an opt-out kept apart by records from before consent
+            // had its time.
             .update_expression(
-                "SET followUpConsent = :given, consentAt = :at, consentSource = :source",
+                "SET followUpConsent = :given, consentAt = :at, consentSource = :source \
+                 REMOVE optedOut",
             )
             // A record written before retention has no TTL: it is live.
             .condition_expression(
@@ -940,6 +978,10 @@ impl RedirectionStore for DynamoStore {
                 if user.expires_at.timestamp() > self.now_epoch() {
                     found.user = Some(user);
                 }
+            } else if sk.starts_with(FORMER_OWNER_PREFIX) {
+                let owner = OwnerExternalId::parse(get_s(&item, "owner")?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                found.owners.insert(owner);
             } else if let Some(id) = sk.strip_prefix(REDIRECTION_PREFIX) {
                 let id =
                     RedirectionId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -33,6 +33,8 @@ pub const FORM_PREFIX: &str = "FORM#";
 /// Log-in requests not yet followed (the address a link was mailed to, until it expires).
 pub const LOGIN_PREFIX: &str = "LOGIN#";
 pub const LOGIN_SK: &str = "REQUEST";
+/// In a person's partition: an owner id their record had before they were verified.
+pub const FORMER_OWNER_PREFIX: &str = "FORMER#";
 
 /// Creates the table as `template.yaml` declares it (for tests and the local run on moto), with
 /// TTL on [`TTL`]. Waits until it is active.

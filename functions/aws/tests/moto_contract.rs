@@ -359,3 +359,63 @@ async fn dynamo_a_start_survives_its_lapsed_record_deleted_between_attempts() {
         Some(fresh.owner)
     );
 }
+
+/// A record from before consent had its source kept an opt-out apart (`optedOut`): it reads
+/// as an unsubscribe, an anonymous tick does not undo it, and the verified person's own choice
+/// does (the old mark goes with it).
+#[tokio::test]
+async fn dynamo_an_old_opt_out_is_an_unsubscribe_only_the_verified_person_undoes() {
+    let clock = SimClock::at_default_start();
+    let (client, table) = dynamo().await;
+    let store = DynamoStore::new(client.clone(), table.clone(), Arc::new(clock.clone()));
+    let email = format!("{}@example.com", contract::unique("old-opt-out"));
+    let typed = contract::user(&email, &clock);
+    let ms = |t: chrono::DateTime<chrono::Utc>| AttributeValue::N(t.timestamp_millis().to_string());
+    client
+        .put_item()
+        .table_name(&table)
+        .item(
+            schema::PK,
+            AttributeValue::S(format!("{}{}", schema::USER_PREFIX, typed.key)),
+        )
+        .item(schema::SK, AttributeValue::S(schema::USER_SK.into()))
+        .item("owner", AttributeValue::S(typed.owner.as_str().into()))
+        .item("email", AttributeValue::S(email.clone()))
+        .item("name", AttributeValue::S("Ann".into()))
+        .item("language", AttributeValue::S("en".into()))
+        .item("createdAt", ms(clock.now()))
+        .item("followUpConsent", AttributeValue::Bool(true))
+        .item("consentAt", ms(clock.now()))
+        .item("consentSource", AttributeValue::S("start_form".into()))
+        .item("optedOut", AttributeValue::Bool(true))
+        .item(
+            schema::TTL,
+            AttributeValue::N((clock.now() + Duration::days(30)).timestamp().to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let read = store.get_user(&typed.key).await.unwrap().unwrap();
+    assert!(read.opted_out(), "{:?}", read.consent);
+    clock.advance(Duration::minutes(1));
+    let ticked = store
+        .record_start(&contract::user(&email, &clock), true, StartedBy::Anonymous)
+        .await
+        .expect("the start is recorded, without the tick");
+    assert!(
+        ticked.opted_out(),
+        "an anonymous tick undid an old opt-out: {:?}",
+        ticked.consent
+    );
+    let mut proven = contract::user(&email, &clock);
+    proven.verified_at = Some(clock.now());
+    store.verify_person(&proven).await.unwrap();
+    let own = signin_core::ports::ConsentChoice {
+        given: true,
+        at: clock.now(),
+        source: signin_core::ports::ConsentSource::Verified,
+    };
+    assert!(store.record_consent(&typed.key, own).await.unwrap());
+    let after = store.get_user(&typed.key).await.unwrap().unwrap();
+    assert!(after.follow_up_consent(), "{:?}", after.consent);
+}

@@ -549,6 +549,13 @@ pub async fn store_identity(store: &dyn RedirectionStore, clock: &SimClock) {
 
     let mut proven = user(&email, clock);
     proven.verified_at = Some(clock.now());
+    proven.name = String::new();
+    proven.consent = ConsentChoice {
+        given: false,
+        at: clock.now(),
+        source: ConsentSource::Verified,
+    };
+    proven.expires_at = clock.now() + Duration::days(3);
     let verified = store.verify_person(&proven).await.unwrap();
     assert!(verified.is_verified());
     assert_eq!(
@@ -556,6 +563,18 @@ pub async fn store_identity(store: &dyn RedirectionStore, clock: &SimClock) {
         "the owner id anonymous starts used is never the verified person's"
     );
     assert_ne!(verified.owner, typed.owner);
+    // What anyone typed is not the person's word: the name and the ticked box are dropped.
+    assert_eq!(verified.name, "");
+    assert!(!verified.follow_up_consent());
+    assert_eq!(
+        verified.expires_at.timestamp(),
+        typed.expires_at.timestamp(),
+        "the retention stays"
+    );
+    // The old owner id may hold data at Kontomatik: erasure still finds it.
+    let owners = store.personal_data(&typed.key).await.unwrap().owners;
+    assert!(owners.contains(&typed.owner), "{owners:?}");
+    assert!(owners.contains(&verified.owner), "{owners:?}");
     let again = store.verify_person(&user(&email, clock)).await.unwrap();
     assert_eq!(
         again.owner, verified.owner,

@@ -63,6 +63,9 @@ struct StoreData {
     /// Log-in requests not yet followed, by nonce.
     #[serde(default)]
     logins: BTreeMap<String, StoredLogin>,
+    /// Owner ids a record had before its person was verified (erasure still finds them).
+    #[serde(default)]
+    former_owners: BTreeMap<UserKey, std::collections::BTreeSet<OwnerExternalId>>,
 }
 
 /// A [`SignInRecord`] as the snapshot keeps it, keyed `user#id`.
@@ -334,6 +337,20 @@ impl RedirectionStore for EmbeddedStore {
         Ok(())
     }
 
+    async fn login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
+        let now = self.clock.now();
+        Ok(lock(&self.data)
+            .logins
+            .get(nonce)
+            .filter(|l| l.expires_at > now)
+            .map(|l| LoginRequest {
+                nonce: nonce.to_owned(),
+                email: l.email.clone(),
+                language: l.language,
+                expires_at: l.expires_at,
+            }))
+    }
+
     async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
@@ -350,20 +367,25 @@ impl RedirectionStore for EmbeddedStore {
     async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
-        let stored = d
+        let live = d
             .users
-            .entry(candidate.key.clone())
-            .and_modify(|u| {
-                if u.expires_at <= now {
-                    *u = candidate.clone();
-                } else if !u.is_verified() {
-                    u.verified_at = candidate.verified_at;
-                    u.owner = candidate.owner.clone();
-                    u.expires_at = u.expires_at.max(candidate.expires_at);
-                }
-            })
-            .or_insert_with(|| candidate.clone());
-        Ok(stored.clone())
+            .get(&candidate.key)
+            .filter(|u| u.expires_at > now)
+            .cloned();
+        let stored = match live {
+            Some(u) if u.is_verified() => u,
+            Some(u) => {
+                d.former_owners
+                    .entry(u.key.clone())
+                    .or_default()
+                    .insert(u.owner.clone());
+                crate::ports::verified_record(&u, candidate)
+            }
+            // None, or past its retention (gone, as DynamoDB's TTL would have it).
+            None => candidate.clone(),
+        };
+        d.users.insert(candidate.key.clone(), stored.clone());
+        Ok(stored)
     }
 
     async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError> {
@@ -461,6 +483,7 @@ impl RedirectionStore for EmbeddedStore {
             owners.insert(r.owner.clone());
             redirections.push(r.id.clone());
         }
+        owners.extend(d.former_owners.get(key).into_iter().flatten().cloned());
         // Sign-ins past their window keep their owner ids (an anonymous start's own).
         let history = format!("{key}#");
         for (_, s) in d
@@ -488,6 +511,7 @@ impl RedirectionStore for EmbeddedStore {
         let found = self.personal_data(key).await?;
         let mut d = lock(&self.data);
         d.users.remove(key);
+        d.former_owners.remove(key);
         d.redirections.retain(|_, r| &r.user_key != key);
         let history = format!("{key}#");
         d.sign_ins.retain(|k, _| !k.starts_with(&history));

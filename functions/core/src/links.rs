@@ -211,11 +211,15 @@ pub fn verify_login(key: &Secret, token: &str, now: Timestamp) -> Result<LoginCl
     })
 }
 
-/// What an applicant's session cookie carries: whose, of which session generation (raised to
-/// end every session), until when.
+/// What an applicant's session cookie carries: whose, of which verification of their record
+/// (a record made anew after an erasure or a lapse is verified at another moment, so no older
+/// cookie is valid for it), of which session generation (raised to end every session), until
+/// when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionClaims {
     pub user: UserKey,
+    /// When the record was verified (epoch milliseconds).
+    pub verified: i64,
     pub generation: u64,
     pub expires: i64,
 }
@@ -228,6 +232,7 @@ pub fn sign_session(key: &Secret, claims: &SessionClaims) -> String {
         SESSION_VERSION,
         &[
             claims.user.as_str(),
+            &claims.verified.to_string(),
             &claims.generation.to_string(),
             &claims.expires.to_string(),
         ],
@@ -240,11 +245,12 @@ pub fn verify_session(
     now: Timestamp,
 ) -> Result<SessionClaims, LinkError> {
     let fields = verify_fields(key, token, SESSION_VERSION)?;
-    let [user, generation, expires] = &fields[..] else {
+    let [user, verified, generation, expires] = &fields[..] else {
         return Err(LinkError::Invalid);
     };
     Ok(SessionClaims {
         user: UserKey::from_stored(user.clone()),
+        verified: verified.parse().map_err(|_| LinkError::Invalid)?,
         generation: generation.parse().map_err(|_| LinkError::Invalid)?,
         expires: expiry(expires, now)?,
     })

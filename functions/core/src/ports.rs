@@ -408,6 +408,23 @@ pub fn merge_start(
     Ok(u)
 }
 
+/// What a live record that was not verified becomes when its person proves the mailbox: the
+/// candidate's owner id (the one anonymous starts under the address used may hold a stranger's
+/// data), address and verification; the name cleared and the consent the candidate's, unless
+/// it is an unsubscribe (what anyone typed into a form is not the person's word; an opt-out
+/// is kept). Retention and history stay.
+pub fn verified_record(existing: &UserProfile, candidate: &UserProfile) -> UserProfile {
+    let mut u = existing.clone();
+    u.verified_at = candidate.verified_at;
+    u.owner = candidate.owner.clone();
+    u.email = candidate.email.clone();
+    u.name = candidate.name.clone();
+    if !u.opted_out() {
+        u.consent = candidate.consent;
+    }
+    u
+}
+
 /// Where redirections, users, import results and funnel counters live.
 ///
 /// Contract (checked by the shared contract tests for every adapter):
@@ -449,14 +466,18 @@ pub trait RedirectionStore: Send + Sync {
     /// Keeps a log-in request until it expires.
     async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError>;
 
+    /// The log-in request with this nonce, unspent and unexpired, without taking it (for the
+    /// link's page, which says which address it logs in).
+    async fn login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError>;
+
     /// Takes a log-in request away, once: the first caller gets it, every later one (and any
     /// after it expired) gets `None`.
     async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError>;
 
-    /// Records that the person proved the mailbox `email` (its key is `key`): a person with no
-    /// live record gets one (from `candidate`); a record that was not verified becomes verified
-    /// and takes `candidate`'s owner id (the one anonymous starts used is never the verified
-    /// person's); a verified record stays as it is. Returns the stored user.
+    /// Records that the person of `candidate.key` proved their mailbox: a person with no live
+    /// record gets `candidate` (verified); a live record that was not verified becomes
+    /// [`verified_record`] of it, and its old owner id is kept as a former one (erasure still
+    /// finds it); a verified record stays as it is. Returns the stored user.
     async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError>;
 
     /// Ends every session of the person (raises the session generation). `false` if there is

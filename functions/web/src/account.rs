@@ -167,8 +167,9 @@ pub(crate) async fn login_submit(
             )),
         ),
         Err(LoginError::Limited { limit, retry_after }) => limited(app, l, limit, retry_after),
-        Err(LoginError::Internal(signin_core::flow::FlowError::Mail(e))) => {
-            tracing::warn!(error = %e, "a log-in link could not be mailed");
+        Err(LoginError::Internal(signin_core::flow::FlowError::Mail(_))) => {
+            // Not the provider's message: it may name the address.
+            tracing::warn!("a log-in link could not be mailed");
             WebResponse::html(
                 503,
                 pages::message(
@@ -193,11 +194,31 @@ pub(crate) async fn login_submit(
     }
 }
 
-/// `GET /login/link?t=`: the emailed link shows a button (mail scanners follow links).
-pub(crate) fn login_link(app: &App, binding: &str, l: &str, token: Option<&str>) -> WebResponse {
-    if let Err(e) = app.check_login_link(token.unwrap_or("")) {
-        return crate::link_error_page(app, l, &e);
-    }
+/// `GET /login/link?t=`: the emailed link shows a button (mail scanners follow links) and
+/// whose account it opens.
+pub(crate) async fn login_link(
+    app: &App,
+    binding: &str,
+    l: &str,
+    token: Option<&str>,
+) -> WebResponse {
+    let address = match app.login_link_address(token.unwrap_or("")).await {
+        Ok(a) => a,
+        Err(LoginError::Link(e)) => return crate::link_error_page(app, l, &e),
+        Err(LoginError::Used) => return replayed(app, l),
+        Err(e) => return internal_error(app, l, &e),
+    };
+    let text = if l == "pl" {
+        format!(
+            "Ten link loguje na konto {}. Jeśli to nie Twój adres, nie klikaj.",
+            pages::mask_email(address.as_str())
+        )
+    } else {
+        format!(
+            "This link logs in as {}. If that is not your address, do not continue.",
+            pages::mask_email(address.as_str())
+        )
+    };
     match app.form_token(Form::LoginSession, binding) {
         Ok(form_token) => WebResponse::html(
             200,
@@ -205,11 +226,7 @@ pub(crate) fn login_link(app: &App, binding: &str, l: &str, token: Option<&str>)
                 &app.settings.company_name,
                 l,
                 tr(l, "Log in", "Zaloguj się"),
-                tr(
-                    l,
-                    "Continue to your applications.",
-                    "Przejdź do swoich wniosków.",
-                ),
+                &text,
                 "/login/session",
                 token.unwrap_or(""),
                 &form_token,

@@ -435,7 +435,7 @@ async fn route_bound(app: &App, req: WebRequest, served: &[Route], binding: &str
         Route::Callback => callback(app, &req, binding, l, query.redirection_id.as_deref()).await,
         Route::LoginPage => account::login_page(app, binding, l, query.redirection_id.as_deref()),
         Route::LoginSubmit => account::login_submit(app, &req, binding, l).await,
-        Route::LoginLink => account::login_link(app, binding, l, query.t.as_deref()),
+        Route::LoginLink => account::login_link(app, binding, l, query.t.as_deref()).await,
         Route::LoginSession => account::login_session(app, &req, binding, l).await,
         Route::Logout => account::logout(app, &req, binding, l).await,
         Route::MyPage => {

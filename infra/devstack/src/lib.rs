@@ -96,6 +96,8 @@ pub struct DevOptions {
     pub data_dir: Option<PathBuf>,
     /// Use the AWS adapters (with `AWS_ENDPOINT_URL`, e.g. moto) instead of the embedded ones.
     pub aws: bool,
+    /// Whether applicants log in before they start (`APPLICANT_LOGIN`).
+    pub applicant_login: signin_core::config::ApplicantLogin,
 }
 
 impl Default for DevOptions {
@@ -106,6 +108,7 @@ impl Default for DevOptions {
             clock: DevClock::scaled(1.0),
             data_dir: None,
             aws: false,
+            applicant_login: signin_core::config::ApplicantLogin::Optional,
         }
     }
 }
@@ -339,6 +342,7 @@ pub async fn start(options: DevOptions) -> Result<RunningDev, DevError> {
     };
 
     let mut settings = settings(&url);
+    settings.applicant_login = options.applicant_login;
     if let Some(sandbox) = &sandbox {
         // The sandbox's hosted page is plain http on 127.0.0.1: allowed for this run only.
         settings

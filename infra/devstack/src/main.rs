@@ -23,6 +23,9 @@ struct Args {
     /// Use the AWS adapters (DynamoDB, SQS, SES) at AWS_ENDPOINT_URL, e.g. moto server.
     #[arg(long)]
     aws: bool,
+    /// optional: anyone may start; required: applicants log in by emailed link first.
+    #[arg(long, default_value = "optional", value_parser = signin_core::config::ApplicantLogin::parse)]
+    applicant_login: signin_core::config::ApplicantLogin,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -123,6 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         clock: DevClock::scaled(args.speed),
         data_dir: args.data_dir,
         aws: args.aws,
+        applicant_login: args.applicant_login,
     };
     let running = start(options).await?;
     if let Some(Command::Stats { since, until }) = args.command {

@@ -51,6 +51,7 @@ async fn the_erase_command_leaves_nothing_of_the_person_in_a_local_runs_data() {
         clock: DevClock::scaled(1.0),
         data_dir: Some(dir.clone()),
         aws: false,
+        ..DevOptions::default()
     })
     .await
     .unwrap();

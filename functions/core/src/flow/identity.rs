@@ -172,12 +172,24 @@ impl App {
         Ok(())
     }
 
-    /// Checks a log-in link (no write): for the page that shows its button.
+    /// Checks a log-in link (no write): its signature and expiry.
     pub fn check_login_link(&self, token: &str) -> Result<LoginClaims, LinkError> {
         let Some(key) = self.settings.link_signing_key.as_ref() else {
             return Err(LinkError::Invalid);
         };
         links::verify_login(key, token, self.now())
+    }
+
+    /// The address a log-in link logs in as (no write), for its page to say: a link forwarded
+    /// by someone else says whose it is before anyone presses its button.
+    pub async fn login_link_address(&self, token: &str) -> Result<Email, LoginError> {
+        let claims = self.check_login_link(token)?;
+        self.store
+            .login_request(&claims.nonce)
+            .await
+            .map_err(FlowError::from)?
+            .map(|r| r.email)
+            .ok_or(LoginError::Used)
     }
 
     /// Spends a log-in link: the mailbox is proven, the person's record is verified (created
@@ -221,6 +233,7 @@ impl App {
             self.signing_key()?,
             &SessionClaims {
                 user: user.key.clone(),
+                verified: user.verified_at.map_or(0, |t| t.timestamp_millis()),
                 generation: user.session_generation,
                 expires: (now + APPLICANT_SESSION_LIFE).timestamp(),
             },
@@ -238,11 +251,10 @@ impl App {
         let Ok(claims) = links::verify_session(key, cookie, self.now()) else {
             return Ok(None);
         };
-        Ok(self
-            .store
-            .get_user(&claims.user)
-            .await?
-            .filter(|u| u.is_verified() && u.session_generation == claims.generation))
+        Ok(self.store.get_user(&claims.user).await?.filter(|u| {
+            u.verified_at.map(|t| t.timestamp_millis()) == Some(claims.verified)
+                && u.session_generation == claims.generation
+        }))
     }
 
     /// Ends every session of the person (log out everywhere).

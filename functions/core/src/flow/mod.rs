@@ -378,11 +378,6 @@ impl App {
         (now + self.settings.follow_up_delay).min(latest).max(now)
     }
 
-    /// The page a user's emails link to while the redirection is known.
-    pub fn status_url(&self, r: &Redirection) -> String {
-        format!("{}?redirectionId={}", self.settings.redirect_uri(), r.id)
-    }
-
     /// The person's own page (through the log-in when their browser has no session).
     pub fn my_page_url(&self) -> String {
         format!("{}/me", self.settings.public_base_url)
