@@ -566,7 +566,7 @@ impl Flow {
         let token = self.form_token(&format!("/start?lang={language}")).await;
         let mut form = format!(
             "email={}&name=Ann+Smith&language={language}&country=pl&delivery=redirect&formToken={token}",
-            email.replace('@', "%40")
+            email.replace('+', "%2B").replace('@', "%40")
         );
         if consent {
             form.push_str("&followUpConsent=yes");

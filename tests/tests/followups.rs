@@ -460,3 +460,23 @@ async fn the_funnel_of_a_scripted_population_matches_the_script() {
     assert_eq!(f.counters().rate_limited, 0);
     eprintln!("funnel of the scripted population: {:?}", report.totals);
 }
+
+/// Two addresses of one inbox (`+tag`) are two user records but one mailbox: the inbox gets
+/// one follow-up, not one per address typed.
+#[tokio::test]
+async fn one_follow_up_per_inbox_whatever_tag_was_typed() {
+    let f = Flow::start().await;
+    let first = f.email("victim+2");
+    let second = f.email("victim+3");
+    drop_off(&f, &first, true).await;
+    drop_off(&f, &second, true).await;
+    let (sent, skipped) = poll_for(&f, 150).await;
+    assert_eq!((sent, skipped), (1, 1), "one inbox, one follow-up");
+    let to_the_inbox = f
+        .mails()
+        .await
+        .into_iter()
+        .filter(|m| m.to == first || m.to == second)
+        .count();
+    assert_eq!(to_the_inbox, 1);
+}

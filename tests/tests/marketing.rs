@@ -124,3 +124,59 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
     let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
     assert_eq!(v["totals"]["imported"], 1);
 }
+
+/// `POST /stats/login` answers a staff address and anyone else alike: the same page, status
+/// and time; a staff mailbox gets at most its day's log-in links however often it is asked for,
+/// and one client at most its hour's allowance (429 before any address is looked at).
+#[tokio::test]
+async fn staff_log_in_links_are_limited_and_answer_alike() {
+    let mut f = Flow::start().await;
+    let staff = f.email("anna-limits");
+    f.function_mut("unsubscribe-and-stats")
+        .app
+        .settings
+        .staff_emails = vec![Email::parse(&staff).unwrap()];
+    let mut page = get_html(&f, "/stats").await;
+    let without_token = |p: &Page| {
+        let token = e2e_tests::form_token_in(&p.body);
+        p.body.replace(&token, "TOKEN")
+    };
+    let mut answers = std::collections::BTreeSet::new();
+    let mut times = std::collections::BTreeSet::new();
+    for i in 0..12 {
+        let who = if i % 2 == 0 {
+            staff.clone()
+        } else {
+            f.email("eve")
+        };
+        let before = f.app.now();
+        let asked = ask_for_link(&f, &page, &who).await;
+        times.insert((f.app.now() - before).num_milliseconds());
+        assert_eq!(asked.status, 200, "{}", asked.body);
+        answers.insert(without_token(&asked));
+        page = asked;
+    }
+    assert_eq!(answers.len(), 1, "the answers differ");
+    assert_eq!(
+        times,
+        std::collections::BTreeSet::from([3_000]),
+        "every answer takes STAFF_LOGIN_ANSWER_TIME"
+    );
+    let to_staff = f
+        .mails()
+        .await
+        .into_iter()
+        .filter(|m| m.to == staff)
+        .count();
+    assert_eq!(to_staff, 5, "6 asked, 5 a day sent");
+    // The client's allowance (20 an hour, shared with starts) ends with a 429.
+    let mut statuses = vec![];
+    for _ in 0..9 {
+        let asked = ask_for_link(&f, &page, &f.email("eve")).await;
+        statuses.push(asked.status);
+        if asked.status == 200 {
+            page = asked;
+        }
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 200, 200, 429]);
+}

@@ -203,6 +203,10 @@ fn allowance_key(what: &Allowance) -> Item {
             format!("{USER_PREFIX}{user}"),
             format!("{LIMIT_PREFIX}logins#{}", day.format("%Y-%m-%d")),
         ),
+        Allowance::FollowUpsToMailbox { mailbox } => (
+            format!("{USER_PREFIX}{mailbox}"),
+            format!("{LIMIT_PREFIX}followups"),
+        ),
     };
     HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
 }

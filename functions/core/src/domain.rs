@@ -212,6 +212,28 @@ impl Email {
         let digest = Sha256::digest(self.0.to_lowercase().as_bytes());
         UserKey(hex::encode(&digest[..16]))
     }
+
+    /// The mailbox this address delivers to, as far as providers document it: a `+tag` is
+    /// dropped (subaddressing, RFC 5233, honoured by the large providers); Gmail ignores dots in
+    /// the local part and `googlemail.com` is `gmail.com`. For limits on what reaches one inbox;
+    /// mail still goes to the address as typed.
+    pub fn mailbox(&self) -> String {
+        let lower = self.0.to_lowercase();
+        let Some((local, domain)) = lower.rsplit_once('@') else {
+            return lower;
+        };
+        let local = local.split('+').next().unwrap_or(local);
+        match domain {
+            "gmail.com" | "googlemail.com" => format!("{}@gmail.com", local.replace('.', "")),
+            _ => format!("{local}@{domain}"),
+        }
+    }
+
+    /// The key of [`Email::mailbox`]: the same for every address of one inbox.
+    pub fn mailbox_key(&self) -> UserKey {
+        let digest = Sha256::digest(self.mailbox().as_bytes());
+        UserKey(hex::encode(&digest[..16]))
+    }
 }
 
 impl TryFrom<String> for Email {
@@ -511,6 +533,25 @@ pub type Timestamp = DateTime<Utc>;
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn addresses_of_one_inbox_share_a_mailbox_key() {
+        let key = |a: &str| Email::parse(a).unwrap().mailbox_key();
+        let john = key("johnsmith@gmail.com");
+        for same in [
+            "j.ohnsmith@gmail.com",
+            "John.Smith@Gmail.com",
+            "johnsmith@googlemail.com",
+            "j.o.h.n.smith+lender@googlemail.com",
+        ] {
+            assert_eq!(key(same), john, "{same}");
+        }
+        assert_eq!(key("ann+2@example.com"), key("ann+3@example.com"));
+        assert_eq!(key("ann+2@example.com"), key("ann@example.com"));
+        // Dots count everywhere else (a provider that does not document otherwise).
+        assert_ne!(key("a.nn@example.com"), key("ann@example.com"));
+        assert_ne!(key("johnsmith@gmail.com"), key("johnsmith@example.com"));
+    }
+
     use super::*;
 
     #[test]

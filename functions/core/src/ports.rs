@@ -188,6 +188,9 @@ pub enum Allowance {
     FormToken { nonce: String },
     /// Log-in links emailed to one mailbox on one day. Kept with the person's data.
     LoginEmails { user: UserKey, day: NaiveDate },
+    /// Follow-ups to one mailbox ([`Email::mailbox_key`]) within the follow-up window (its
+    /// end is the counter's): one, whichever of the inbox's addresses dropped off.
+    FollowUpsToMailbox { mailbox: UserKey },
 }
 
 /// Where one of a person's sign-ins ended, kept with the person (for their page) after the

@@ -1530,9 +1530,17 @@ async fn staff_login(app: &App, req: &WebRequest, binding: &str) -> WebResponse 
     }
     let note =
         "If this address may see the funnel, a sign-in link is on its way (valid 15 minutes).";
-    if let Ok(email) = signin_core::domain::Email::parse(form.email.as_deref().unwrap_or("")) {
-        if let Err(e) = app.request_staff_login(&email).await {
-            return internal_error(app, "en", &e);
+    let email = signin_core::domain::Email::parse(form.email.as_deref().unwrap_or("")).ok();
+    match app
+        .request_staff_login(email.as_ref(), &requester(req, binding, None))
+        .await
+    {
+        Ok(()) => {}
+        Err(signin_core::flow::StaffLoginError::Limited { retry_after }) => {
+            return limited(app, "en", Limited::StartsFromClient, retry_after)
+        }
+        Err(signin_core::flow::StaffLoginError::Internal(e)) => {
+            return internal_error(app, "en", &e)
         }
     }
     match app.form_token(Form::StaffLogin, binding) {

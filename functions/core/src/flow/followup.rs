@@ -109,6 +109,20 @@ impl App {
                 },
             )
             .await?;
+        // One follow-up per inbox too: `ann+1@` and `a.nn@gmail` are other user records but one
+        // mailbox. Taken after the person's own claim (consent, opt-out, success), so that only
+        // a follow-up that would go out counts; a refused one stays claimed and unsent.
+        let claimed = claimed
+            && self
+                .store
+                .take_allowance(
+                    &crate::ports::Allowance::FollowUpsToMailbox {
+                        mailbox: r.email.mailbox_key(),
+                    },
+                    1,
+                    now + self.settings.follow_up_window,
+                )
+                .await?;
         let mut sent = false;
         if claimed {
             let name = self
@@ -208,7 +222,7 @@ impl App {
         {
             return Err(LinkUseError::UnknownUser);
         }
-        tracing::info!(user = %claims.user, "unsubscribed from follow-ups");
+        tracing::info!("unsubscribed from follow-ups");
         Ok(claims)
     }
 

@@ -24,7 +24,7 @@ pub use erase::{EraseError, Erased};
 pub use followup::{FunnelReport, LinkUseError};
 pub use identity::{LoginError, SignInStage, SignInView, APPLICANT_SESSION_LIFE};
 pub use poller::{all_shards, PollReport};
-pub use staff::{StaffError, STAFF_COOKIE_LIFE};
+pub use staff::{StaffError, StaffLoginError, STAFF_COOKIE_LIFE, STAFF_LOGIN_ANSWER_TIME};
 pub use start::{
     Delivery, FormError, Limited, Requester, StartError, StartForm, Started, ValidStart,
 };

@@ -18,6 +18,19 @@ pub const SESSION_LIFE: Duration = Duration::hours(12);
 /// The same, for the cookie's `Max-Age`.
 pub const STAFF_COOKIE_LIFE: i64 = 12 * 3600;
 
+/// How long `POST /stats/login` takes whoever asks (longer than a mail send at its usual
+/// latency), so that its time does not tell who is on `STAFF_EMAILS`.
+pub const STAFF_LOGIN_ANSWER_TIME: std::time::Duration = std::time::Duration::from_secs(3);
+
+#[derive(Debug, Error)]
+pub enum StaffLoginError {
+    /// Too many requests from this client this hour (nothing was looked up or sent).
+    #[error("too many requests; try again in {} s", retry_after.num_seconds())]
+    Limited { retry_after: Duration },
+    #[error(transparent)]
+    Internal(#[from] FlowError),
+}
+
 #[derive(Debug, Error)]
 pub enum StaffError {
     #[error(transparent)]
@@ -62,17 +75,59 @@ impl App {
         ))
     }
 
-    /// Emails a one-time sign-in link to `email` if it is on the allow-list; says nothing
-    /// either way (the page is the same, so the list cannot be probed).
-    pub async fn request_staff_login(&self, email: &Email) -> Result<(), FlowError> {
-        if !self.is_staff(email) {
-            tracing::warn!("a sign-in link was asked for an address not on STAFF_EMAILS");
+    /// Emails a one-time sign-in link to `email` if it is on the allow-list, within the
+    /// client's allowance and the mailbox's daily log-in links. Says nothing either way, and
+    /// takes [`STAFF_LOGIN_ANSWER_TIME`] whoever asks: the answer, its status and its time are
+    /// the same for an address on the list and one that is not (a mail failure is logged, not
+    /// shown). `Err` only when the client is over its allowance (decided before the address
+    /// is looked at) or the store fails.
+    pub async fn request_staff_login(
+        &self,
+        email: Option<&Email>,
+        from: &super::Requester,
+    ) -> Result<(), StaffLoginError> {
+        let started = self.now();
+        if let Some(retry_after) = self.take_client_allowance(from).await? {
+            return Err(StaffLoginError::Limited { retry_after });
+        }
+        match email.filter(|e| self.is_staff(e)) {
+            Some(staff) => self.send_staff_login(staff).await?,
+            None => tracing::warn!("a sign-in link was asked for an address not on STAFF_EMAILS"),
+        }
+        let spent = (self.now() - started).to_std().unwrap_or_default();
+        if let Some(rest) = STAFF_LOGIN_ANSWER_TIME.checked_sub(spent) {
+            self.pause.pause(rest).await;
+        }
+        Ok(())
+    }
+
+    async fn send_staff_login(&self, staff: &Email) -> Result<(), FlowError> {
+        let now = self.now();
+        let allowed = self
+            .store
+            .take_allowance(
+                &Allowance::LoginEmails {
+                    user: staff.mailbox_key(),
+                    day: now.date_naive(),
+                },
+                self.settings.limits.login_emails_per_recipient_per_day,
+                super::start::day_end(now),
+            )
+            .await?;
+        if !allowed {
+            tracing::warn!(
+                limit = "login_emails_per_recipient_per_day",
+                "a staff sign-in link was refused by its limit"
+            );
             return Ok(());
         }
-        let token = self.staff_token(Purpose::StaffLogin, email, LOGIN_LINK_LIFE)?;
+        let token = self.staff_token(Purpose::StaffLogin, staff, LOGIN_LINK_LIFE)?;
         let link = format!("{}/stats/login?t={token}", self.settings.public_base_url);
-        let mail = notify::staff_login_email(email, &self.settings.company_name, &link);
-        self.mailer.send(&mail).await?;
+        let mail = notify::staff_login_email(staff, &self.settings.company_name, &link);
+        if self.mailer.send(&mail).await.is_err() {
+            // Not the provider's message (it may name the address); the page stays the same.
+            tracing::warn!("a staff sign-in link could not be mailed");
+        }
         Ok(())
     }
 

@@ -234,19 +234,10 @@ fn client_network(client: Option<&str>) -> String {
     }
 }
 
-/// The mailbox an address reaches, for the link-email limit: `ann+1@x` and `ann+2@x` are one.
+/// The mailbox an address reaches, for the mail limits: `ann+1@x` and `ann+2@x` are one, and
+/// so are `a.nn@gmail.com` and `ann@googlemail.com` ([`Email::mailbox`]).
 pub(super) fn mailbox_key(email: &Email) -> crate::domain::UserKey {
-    let address = email.as_str();
-    let canonical = match address.rsplit_once('@') {
-        Some((local, domain)) => {
-            let base = local.split('+').next().unwrap_or(local);
-            format!("{base}@{domain}")
-        }
-        None => address.to_owned(),
-    };
-    Email::parse(&canonical)
-        .map(|e| e.user_key())
-        .unwrap_or_else(|_| email.user_key())
+    email.mailbox_key()
 }
 
 impl App {
@@ -527,7 +518,9 @@ impl App {
             now,
         ))
         .await;
-        tracing::info!(redirection = %r.id, owner = %r.owner, "sign-in started");
+        // No owner id or user key in the log: they outlive an erasure in the logs and link a
+        // person's sign-ins (the redirection id is random and gone with the window).
+        tracing::info!(redirection = %r.id, "sign-in started");
         if v.delivery == Delivery::Email {
             let mail = notify::link_email(
                 &v.email,
