@@ -100,6 +100,17 @@ struct StoredLogin {
     expires_at: Timestamp,
 }
 
+impl StoredLogin {
+    fn request(&self, nonce: &str) -> LoginRequest {
+        LoginRequest {
+            nonce: nonce.to_owned(),
+            email: self.email.clone(),
+            language: self.language,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
 fn sign_in_key(user: &UserKey, id: &RedirectionId) -> String {
     format!("{user}#{id}")
 }
@@ -344,12 +355,7 @@ impl RedirectionStore for EmbeddedStore {
             .logins
             .get(nonce)
             .filter(|l| l.expires_at > now)
-            .map(|l| LoginRequest {
-                nonce: nonce.to_owned(),
-                email: l.email.clone(),
-                language: l.language,
-                expires_at: l.expires_at,
-            }))
+            .map(|l| l.request(nonce)))
     }
 
     async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
@@ -357,12 +363,7 @@ impl RedirectionStore for EmbeddedStore {
         let mut d = lock(&self.data);
         // Expired ones go as DynamoDB's TTL would take them.
         d.logins.retain(|_, l| l.expires_at > now);
-        Ok(d.logins.remove(nonce).map(|l| LoginRequest {
-            nonce: nonce.to_owned(),
-            email: l.email,
-            language: l.language,
-            expires_at: l.expires_at,
-        }))
+        Ok(d.logins.remove(nonce).map(|l| l.request(nonce)))
     }
 
     async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {

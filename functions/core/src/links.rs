@@ -71,19 +71,16 @@ fn mac(key: &Secret, payload: &str) -> Hmac<Sha256> {
 
 /// The token for `claims`, safe to put in a URL query.
 pub fn sign(key: &Secret, claims: &LinkClaims) -> String {
-    let payload = format!(
-        "{VERSION}|{}|{}|{}|{}|{}",
-        claims.purpose.tag(),
-        claims.user,
-        claims.language,
-        claims.country,
-        claims.expires
-    );
-    let sig = mac(key, &payload).finalize().into_bytes();
-    format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(payload.as_bytes()),
-        URL_SAFE_NO_PAD.encode(sig)
+    sign_fields(
+        key,
+        VERSION,
+        &[
+            claims.purpose.tag(),
+            claims.user.as_str(),
+            claims.language.as_str(),
+            claims.country.as_str(),
+            &claims.expires.to_string(),
+        ],
     )
 }
 
@@ -94,39 +91,20 @@ pub fn verify(
     purpose: Purpose,
     now: Timestamp,
 ) -> Result<LinkClaims, LinkError> {
-    if token.len() > 1024 {
-        return Err(LinkError::Invalid);
-    }
-    let (payload_b64, sig_b64) = token.split_once('.').ok_or(LinkError::Invalid)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload_b64)
-        .map_err(|_| LinkError::Invalid)?;
-    let sig = URL_SAFE_NO_PAD
-        .decode(sig_b64)
-        .map_err(|_| LinkError::Invalid)?;
-    let payload = String::from_utf8(payload).map_err(|_| LinkError::Invalid)?;
-    // Constant-time comparison.
-    mac(key, &payload)
-        .verify_slice(&sig)
-        .map_err(|_| LinkError::Invalid)?;
-    let parts: Vec<&str> = payload.split('|').collect();
-    let [version, tag, user, language, country, expires] = parts[..] else {
+    let fields = verify_fields(key, token, VERSION)?;
+    let [tag, user, language, country, expires] = &fields[..] else {
         return Err(LinkError::Invalid);
     };
-    if version != VERSION || tag != purpose.tag() {
+    if tag != purpose.tag() {
         return Err(LinkError::Invalid);
     }
-    let claims = LinkClaims {
+    Ok(LinkClaims {
         purpose,
-        user: UserKey::from_stored(user.to_owned()),
+        user: UserKey::from_stored(user.clone()),
         language: Language::parse(language).map_err(|_| LinkError::Invalid)?,
         country: Country::parse(country).map_err(|_| LinkError::Invalid)?,
-        expires: expires.parse().map_err(|_| LinkError::Invalid)?,
-    };
-    if now.timestamp() >= claims.expires {
-        return Err(LinkError::Expired);
-    }
-    Ok(claims)
+        expires: expiry(expires, now)?,
+    })
 }
 
 /// Signs `fields` (none may hold `|`) under a version tag of their own, for a URL or a cookie.

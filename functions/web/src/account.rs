@@ -12,8 +12,8 @@ use signin_core::App;
 
 use crate::pages::{self, tr};
 use crate::{
-    cookie_attributes, cookie_value, forbidden, internal_error, limited, replayed, requester,
-    WebRequest, WebResponse,
+    cookie_attributes, cookie_value, forbidden, form_refused, internal_error, limited, replayed,
+    requester, WebRequest, WebResponse,
 };
 
 /// The applicant's session cookie (over https `__Host-`: Secure, this host only). `Lax`: it
@@ -121,10 +121,7 @@ pub(crate) async fn login_submit(
         .use_form_token(Form::Login, form.form_token.as_deref(), binding)
         .await
     {
-        return match e {
-            signin_core::flow::FormError::Internal(e) => internal_error(app, l, &e),
-            _ => forbidden(app, l),
-        };
+        return form_refused(app, l, e);
     }
     let language = Language::parse(l).unwrap_or(app.settings.default_language);
     let from = requester(req, binding, None);
@@ -257,10 +254,7 @@ pub(crate) async fn login_session(
         .use_form_token(Form::LoginSession, form.form_token.as_deref(), binding)
         .await
     {
-        return match e {
-            signin_core::flow::FormError::Internal(e) => internal_error(app, l, &e),
-            _ => forbidden(app, l),
-        };
+        return form_refused(app, l, e);
     }
     let (session, person, remembered) = match app
         .applicant_session_from_link(form.t.as_deref().unwrap_or(""))

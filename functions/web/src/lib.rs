@@ -513,6 +513,15 @@ fn forbidden(app: &App, l: &str) -> WebResponse {
 }
 
 /// A form sent a second time (its token is spent).
+/// The page for a form token that was refused: forged or from elsewhere (403), or the store
+/// failing (500).
+fn form_refused(app: &App, l: &str, e: FormError) -> WebResponse {
+    match e {
+        FormError::Internal(e) => internal_error(app, l, &e),
+        _ => forbidden(app, l),
+    }
+}
+
 fn replayed(app: &App, l: &str) -> WebResponse {
     notice(
         app,
@@ -1240,7 +1249,7 @@ async fn unsubscribe(
                     &app.settings.company_name,
                     l,
                     tr(l, "You are unsubscribed", "Wypisano Cię"),
-                    &[tr(l, "You will not get reminder emails from us any more. If you tick the box on our start form again, we will take that as your new choice.", "Nie będziesz już dostawać od nas przypomnień. Jeśli ponownie zaznaczysz pole w formularzu startowym, uznamy to za Twoją nową decyzję.")],
+                    &[tr(l, "You will not get reminder emails from us any more. To change your mind, log in and turn reminders on in My applications.", "Nie będziesz już dostawać od nas przypomnień. Aby zmienić zdanie, zaloguj się i włącz przypomnienia w Moich wnioskach.")],
                     None,
                 ),
             )
@@ -1523,10 +1532,7 @@ async fn staff_login(app: &App, req: &WebRequest, binding: &str) -> WebResponse 
         .use_form_token(Form::StaffLogin, form.form_token.as_deref(), binding)
         .await
     {
-        return match e {
-            FormError::Internal(e) => internal_error(app, "en", &e),
-            _ => forbidden(app, "en"),
-        };
+        return form_refused(app, "en", e);
     }
     let note =
         "If this address may see the funnel, a sign-in link is on its way (valid 15 minutes).";
