@@ -1181,12 +1181,13 @@ fn a_refused_api_key_and_the_pages_5xx_raise_alarms() {
             && a["ComparisonOperator"] == "GreaterThanThreshold"),
         "no alarm on {namespace}/{name}"
     );
+    // counted from the API's access log (every_http_function_is_released_through_an_alias…)
     assert!(
-        alarms.iter().any(|a| a["Namespace"] == "AWS/ApiGateway"
-            && a["MetricName"] == "5xx"
-            && a["Dimensions"][0]["Name"] == "ApiId"
-            && a["Dimensions"][0]["Value"] == "rehearsal1"),
-        "no alarm on the HTTP API's 5xx"
+        alarms.iter().any(|a| a["Namespace"] == namespace
+            && a["MetricName"] == "PagesServerErrors"
+            && a["Threshold"] == 0
+            && !a["AlarmActions"].is_null()),
+        "no alarm on the pages' 5xx"
     );
 }
 
@@ -1489,4 +1490,79 @@ fn the_pages_functions_outlive_their_longest_bounded_wait() {
         pages,
         ["create-redirection", "callback", "unsubscribe-and-stats"]
     );
+}
+
+/// Safe releases: every function that serves pages publishes each new version under the alias
+/// `live` (which SAM's HttpApi integrations then target) and shifts traffic to it by CodeDeploy,
+/// rolled back when the pages' 5xx, Kontomatik refusing the key or the function's own errors
+/// alarm fires meanwhile.
+#[test]
+fn every_http_function_is_released_through_an_alias_rolled_back_on_its_alarms() {
+    let stack = stack(true);
+    let deployed = stack.functions();
+    let mut wrong = vec![];
+    for f in FUNCTIONS {
+        if !matches!(f.trigger, Trigger::Http(_)) {
+            continue;
+        }
+        let d = one_of(&deployed, f);
+        if d.alias.as_deref() != Some("live") {
+            wrong.push(format!(
+                "{}: AutoPublishAlias is {:?}, not live",
+                f.name, d.alias
+            ));
+        }
+        let preference = &d.deployment_preference;
+        let strategy = preference["Type"].as_str().unwrap_or("");
+        if !strategy.starts_with("Canary") && !strategy.starts_with("Linear") {
+            wrong.push(format!(
+                "{}: DeploymentPreference type {strategy:?} shifts no traffic gradually by default",
+                f.name
+            ));
+        }
+        let alarms: BTreeSet<String> = preference["Alarms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        let own = format!("{}ErrorsAlarm", d.logical_id.trim_end_matches("Function"));
+        for alarm in [
+            "PagesServerErrorsAlarm",
+            "KontomatikUnauthorizedAlarm",
+            own.as_str(),
+        ] {
+            assert!(stack.creates(alarm), "{alarm} is created");
+            let physical = physical(STACK, "t", "https://q/i", "https://q/d")[alarm]
+                .reference
+                .clone();
+            if !alarms.contains(&physical) {
+                wrong.push(format!(
+                    "{}: a release is not rolled back on {alarm} (alarms: {alarms:?})",
+                    f.name
+                ));
+            }
+        }
+    }
+    // The pages' 5xx alarm counts the API's access log (the API's own metric would name the
+    // API, whose integrations name the alias: a dependency cycle).
+    let alarm = stack.properties("PagesServerErrorsAlarm");
+    let filter = stack.properties("PagesServerErrorsMetric");
+    let api = stack.properties("HttpApi");
+    assert_eq!(
+        api["AccessLogSettings"]["DestinationArn"].as_str().unwrap(),
+        physical(STACK, "t", "https://q/i", "https://q/d")["ApiAccessLogs"].attributes["Arn"]
+    );
+    assert_eq!(filter["LogGroupName"], "access-logs");
+    assert_eq!(filter["FilterPattern"], "{ $.status >= 500 }");
+    assert!(api["AccessLogSettings"]["Format"]
+        .as_str()
+        .unwrap()
+        .contains(r#""status":$context.status"#));
+    let m = &filter["MetricTransformations"][0];
+    assert_eq!(
+        (&alarm["Namespace"], &alarm["MetricName"]),
+        (&m["MetricNamespace"], &m["MetricName"])
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
