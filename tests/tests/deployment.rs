@@ -1566,3 +1566,90 @@ fn every_http_function_is_released_through_an_alias_rolled_back_on_its_alarms() 
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// Email that arrives: optionally the sender's whole domain as an SES identity with Easy DKIM
+/// (so that DKIM, and with it DMARC, pass), and bounces and complaints of the configuration set
+/// counted in CloudWatch, with alarms on them (SES reviews an account whose bounce or complaint
+/// rate climbs).
+#[test]
+fn the_senders_domain_signs_with_dkim_and_bounces_and_complaints_raise_alarms() {
+    let with_domain = |create: &str| {
+        Stack::new(
+            STACK,
+            &[
+                ("SenderEmail", SENDER),
+                ("KontomatikApiKeyParameter", "/check/kontomatik-api-key"),
+                ("LinkSigningKeyParameter", "/check/link-signing-key"),
+                ("CreateSenderDomainIdentity", create),
+            ],
+            &[],
+            physical(STACK, "t", "https://q/i", "https://q/d"),
+        )
+        .unwrap()
+    };
+    let stack = with_domain("true");
+    assert!(stack.creates("SenderDomainIdentity"));
+    assert!(!with_domain("false").creates("SenderDomainIdentity"));
+    let identity = stack.properties("SenderDomainIdentity");
+    assert_eq!(
+        identity["EmailIdentity"], "mail.lender.example",
+        "{identity}"
+    );
+    assert_eq!(
+        identity["DkimAttributes"]["SigningEnabled"], true,
+        "{identity}"
+    );
+    assert_eq!(
+        identity["DkimSigningAttributes"]["NextSigningKeyLength"],
+        "RSA_2048_BIT"
+    );
+    assert_eq!(
+        identity["ConfigurationSetAttributes"]["ConfigurationSetName"],
+        format!("{STACK}-mail")
+    );
+
+    let t = template();
+    let resources = resources_of(&t).as_mapping().unwrap();
+    // (resolved only where the test looks: the other alarms name the functions)
+    let of_type = |ty: &str, namespace: Option<&str>| -> Vec<serde_json::Value> {
+        resources
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(ty))
+            .filter(|(_, r)| {
+                namespace.is_none_or(|n| get(get(r, "Properties"), "Namespace").as_str() == Some(n))
+            })
+            .map(|(id, _)| stack.properties(id.as_str().unwrap()))
+            .collect()
+    };
+    let destinations = of_type("AWS::SES::ConfigurationSetEventDestination", None);
+    let destination = destinations
+        .iter()
+        .find(|d| d["ConfigurationSetName"] == format!("{STACK}-mail"))
+        .unwrap_or_else(|| panic!("no event destination on the configuration set"));
+    let d = &destination["EventDestination"];
+    assert_eq!(d["Enabled"], true, "{d}");
+    let types: BTreeSet<&str> = d["MatchingEventTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(
+        types.contains("bounce") && types.contains("complaint"),
+        "{types:?}"
+    );
+    let dimension = &d["CloudWatchDestination"]["DimensionConfigurations"][0];
+    assert_eq!(dimension["DimensionName"], "ses:configuration-set", "{d}");
+    assert_eq!(dimension["DimensionValueSource"], "messageTag", "{d}");
+    let alarms = of_type("AWS::CloudWatch::Alarm", Some("AWS/SES"));
+    for metric in ["Bounce", "Complaint"] {
+        assert!(
+            alarms.iter().any(|a| a["Namespace"] == "AWS/SES"
+                && a["MetricName"] == metric
+                && a["Dimensions"][0]["Name"] == "ses:configuration-set"
+                && a["Dimensions"][0]["Value"] == format!("{STACK}-mail")
+                && !a["AlarmActions"].is_null()),
+            "no alarm on the configuration set's {metric} events"
+        );
+    }
+}
