@@ -15,6 +15,11 @@ if ! python3 -c 'import moto.server, flask' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
 fi
 
+if ! command -v aws >/dev/null 2>&1; then
+  log "installing the AWS CLI (pip install awscli): the redrive script's test runs it"
+  python3 -m pip install --quiet --disable-pip-version-check awscli
+fi
+
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   log "installing Debian's chromium and chromium-driver (the browser test)"
   sudo_if() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -72,6 +72,11 @@ pub struct DeployedFunction {
     pub events: Vec<EventSource>,
     pub timeout_seconds: u64,
     pub memory_mb: u64,
+    /// `AutoPublishAlias`: the alias SAM publishes each new version under (and the HttpApi
+    /// integrations then target).
+    pub alias: Option<String>,
+    /// `DeploymentPreference`, resolved (`Null` without one).
+    pub deployment_preference: Json,
 }
 
 fn untag(v: &Value) -> &Value {
@@ -456,6 +461,15 @@ impl Stack {
                 events,
                 timeout_seconds: number("Timeout", 3),
                 memory_mb: number("MemorySize", 128),
+                alias: props["AutoPublishAlias"]
+                    .as_str()
+                    .or_else(|| globals["AutoPublishAlias"].as_str())
+                    .map(str::to_owned),
+                deployment_preference: if props["DeploymentPreference"].is_null() {
+                    globals["DeploymentPreference"].clone()
+                } else {
+                    props["DeploymentPreference"].clone()
+                },
             });
         }
         out
@@ -587,6 +601,37 @@ pub fn physical(
             },
         ),
         ("CustomDomain".into(), plain("custom-domain")),
+        // the alarms a release is rolled back on (an alarm's Ref is its name)
+        (
+            "PagesServerErrorsAlarm".into(),
+            plain(&format!("{stack_name}-PagesServerErrors")),
+        ),
+        (
+            "ApiAccessLogs".into(),
+            Physical {
+                reference: "access-logs".into(),
+                attributes: BTreeMap::from([(
+                    "Arn".into(),
+                    format!("arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:access-logs:*"),
+                )]),
+            },
+        ),
+        (
+            "KontomatikUnauthorizedAlarm".into(),
+            plain(&format!("{stack_name}-KontomatikUnauthorized")),
+        ),
+        (
+            "CreateRedirectionErrorsAlarm".into(),
+            plain(&format!("{stack_name}-CreateRedirectionErrors")),
+        ),
+        (
+            "CallbackErrorsAlarm".into(),
+            plain(&format!("{stack_name}-CallbackErrors")),
+        ),
+        (
+            "UnsubscribeAndStatsErrorsAlarm".into(),
+            plain(&format!("{stack_name}-UnsubscribeAndStatsErrors")),
+        ),
         ("CreateRedirectionLogs".into(), plain("logs")),
         ("CallbackLogs".into(), plain("logs")),
         ("StatusPollerLogs".into(), plain("logs")),

@@ -1181,12 +1181,13 @@ fn a_refused_api_key_and_the_pages_5xx_raise_alarms() {
             && a["ComparisonOperator"] == "GreaterThanThreshold"),
         "no alarm on {namespace}/{name}"
     );
+    // counted from the API's access log (every_http_function_is_released_through_an_alias…)
     assert!(
-        alarms.iter().any(|a| a["Namespace"] == "AWS/ApiGateway"
-            && a["MetricName"] == "5xx"
-            && a["Dimensions"][0]["Name"] == "ApiId"
-            && a["Dimensions"][0]["Value"] == "rehearsal1"),
-        "no alarm on the HTTP API's 5xx"
+        alarms.iter().any(|a| a["Namespace"] == namespace
+            && a["MetricName"] == "PagesServerErrors"
+            && a["Threshold"] == 0
+            && !a["AlarmActions"].is_null()),
+        "no alarm on the pages' 5xx"
     );
 }
 
@@ -1489,4 +1490,166 @@ fn the_pages_functions_outlive_their_longest_bounded_wait() {
         pages,
         ["create-redirection", "callback", "unsubscribe-and-stats"]
     );
+}
+
+/// Safe releases: every function that serves pages publishes each new version under the alias
+/// `live` (which SAM's HttpApi integrations then target) and shifts traffic to it by CodeDeploy,
+/// rolled back when the pages' 5xx, Kontomatik refusing the key or the function's own errors
+/// alarm fires meanwhile.
+#[test]
+fn every_http_function_is_released_through_an_alias_rolled_back_on_its_alarms() {
+    let stack = stack(true);
+    let deployed = stack.functions();
+    let mut wrong = vec![];
+    for f in FUNCTIONS {
+        if !matches!(f.trigger, Trigger::Http(_)) {
+            continue;
+        }
+        let d = one_of(&deployed, f);
+        if d.alias.as_deref() != Some("live") {
+            wrong.push(format!(
+                "{}: AutoPublishAlias is {:?}, not live",
+                f.name, d.alias
+            ));
+        }
+        let preference = &d.deployment_preference;
+        let strategy = preference["Type"].as_str().unwrap_or("");
+        if !strategy.starts_with("Canary") && !strategy.starts_with("Linear") {
+            wrong.push(format!(
+                "{}: DeploymentPreference type {strategy:?} shifts no traffic gradually by default",
+                f.name
+            ));
+        }
+        let alarms: BTreeSet<String> = preference["Alarms"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        let own = format!("{}ErrorsAlarm", d.logical_id.trim_end_matches("Function"));
+        for alarm in [
+            "PagesServerErrorsAlarm",
+            "KontomatikUnauthorizedAlarm",
+            own.as_str(),
+        ] {
+            assert!(stack.creates(alarm), "{alarm} is created");
+            let physical = physical(STACK, "t", "https://q/i", "https://q/d")[alarm]
+                .reference
+                .clone();
+            if !alarms.contains(&physical) {
+                wrong.push(format!(
+                    "{}: a release is not rolled back on {alarm} (alarms: {alarms:?})",
+                    f.name
+                ));
+            }
+        }
+    }
+    // The pages' 5xx alarm counts the API's access log (the API's own metric would name the
+    // API, whose integrations name the alias: a dependency cycle).
+    let alarm = stack.properties("PagesServerErrorsAlarm");
+    let filter = stack.properties("PagesServerErrorsMetric");
+    let api = stack.properties("HttpApi");
+    assert_eq!(
+        api["AccessLogSettings"]["DestinationArn"].as_str().unwrap(),
+        physical(STACK, "t", "https://q/i", "https://q/d")["ApiAccessLogs"].attributes["Arn"]
+    );
+    assert_eq!(filter["LogGroupName"], "access-logs");
+    assert_eq!(filter["FilterPattern"], "{ $.status >= 500 }");
+    assert!(api["AccessLogSettings"]["Format"]
+        .as_str()
+        .unwrap()
+        .contains(r#""status":$context.status"#));
+    let m = &filter["MetricTransformations"][0];
+    assert_eq!(
+        (&alarm["Namespace"], &alarm["MetricName"]),
+        (&m["MetricNamespace"], &m["MetricName"])
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Email that arrives: optionally the sender's whole domain as an SES identity with Easy DKIM
+/// (so that DKIM, and with it DMARC, pass), and bounces and complaints of the configuration set
+/// counted in CloudWatch, with alarms on them (SES reviews an account whose bounce or complaint
+/// rate climbs).
+#[test]
+fn the_senders_domain_signs_with_dkim_and_bounces_and_complaints_raise_alarms() {
+    let with_domain = |create: &str| {
+        Stack::new(
+            STACK,
+            &[
+                ("SenderEmail", SENDER),
+                ("KontomatikApiKeyParameter", "/check/kontomatik-api-key"),
+                ("LinkSigningKeyParameter", "/check/link-signing-key"),
+                ("CreateSenderDomainIdentity", create),
+            ],
+            &[],
+            physical(STACK, "t", "https://q/i", "https://q/d"),
+        )
+        .unwrap()
+    };
+    let stack = with_domain("true");
+    assert!(stack.creates("SenderDomainIdentity"));
+    assert!(!with_domain("false").creates("SenderDomainIdentity"));
+    let identity = stack.properties("SenderDomainIdentity");
+    assert_eq!(
+        identity["EmailIdentity"], "mail.lender.example",
+        "{identity}"
+    );
+    assert_eq!(
+        identity["DkimAttributes"]["SigningEnabled"], true,
+        "{identity}"
+    );
+    assert_eq!(
+        identity["DkimSigningAttributes"]["NextSigningKeyLength"],
+        "RSA_2048_BIT"
+    );
+    assert_eq!(
+        identity["ConfigurationSetAttributes"]["ConfigurationSetName"],
+        format!("{STACK}-mail")
+    );
+
+    let t = template();
+    let resources = resources_of(&t).as_mapping().unwrap();
+    // (resolved only where the test looks: the other alarms name the functions)
+    let of_type = |ty: &str, namespace: Option<&str>| -> Vec<serde_json::Value> {
+        resources
+            .iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(ty))
+            .filter(|(_, r)| {
+                namespace.is_none_or(|n| get(get(r, "Properties"), "Namespace").as_str() == Some(n))
+            })
+            .map(|(id, _)| stack.properties(id.as_str().unwrap()))
+            .collect()
+    };
+    let destinations = of_type("AWS::SES::ConfigurationSetEventDestination", None);
+    let destination = destinations
+        .iter()
+        .find(|d| d["ConfigurationSetName"] == format!("{STACK}-mail"))
+        .unwrap_or_else(|| panic!("no event destination on the configuration set"));
+    let d = &destination["EventDestination"];
+    assert_eq!(d["Enabled"], true, "{d}");
+    let types: BTreeSet<&str> = d["MatchingEventTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert!(
+        types.contains("bounce") && types.contains("complaint"),
+        "{types:?}"
+    );
+    let dimension = &d["CloudWatchDestination"]["DimensionConfigurations"][0];
+    assert_eq!(dimension["DimensionName"], "ses:configuration-set", "{d}");
+    assert_eq!(dimension["DimensionValueSource"], "messageTag", "{d}");
+    let alarms = of_type("AWS::CloudWatch::Alarm", Some("AWS/SES"));
+    for metric in ["Bounce", "Complaint"] {
+        assert!(
+            alarms.iter().any(|a| a["Namespace"] == "AWS/SES"
+                && a["MetricName"] == metric
+                && a["Dimensions"][0]["Name"] == "ses:configuration-set"
+                && a["Dimensions"][0]["Value"] == format!("{STACK}-mail")
+                && !a["AlarmActions"].is_null()),
+            "no alarm on the configuration set's {metric} events"
+        );
+    }
 }

@@ -1226,3 +1226,91 @@ async fn staff_sign_in_and_a_quota_refusal_run_within_their_grants() {
         r.all_logs()
     );
 }
+
+/// The operator's erasure inside the stack: a direct invocation of unsubscribe-and-stats (as
+/// `aws lambda invoke` sends it) runs the erase link's use case with the function's own role
+/// and the stack's Kontomatik key, and answers with counts only.
+#[tokio::test]
+async fn the_operators_erasure_runs_inside_the_stack_by_direct_invocation() {
+    let mut r = Rehearsal::start(Options::default()).await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+    let email = "olga@users.rehearsal.example";
+    let (form, cookie) = start_form_from_page(&r, email).await;
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let id = id_of(&started.headers["location"]);
+    let key = signin_core::domain::Email::parse(email).unwrap().user_key();
+    assert!(r.store().get_redirection(&id).await.unwrap().is_some());
+    let deletes_before = r.sandbox.handle.counters().owner_data_deletes;
+
+    let f = r.function("unsubscribe-and-stats");
+    let answer = f
+        .invoke(&serde_json::json!({"operator": "erase", "email": email}))
+        .await;
+    let Outcome::Response(summary) = answer else {
+        panic!("the erasure failed: {answer:?}\n{}", f.logs());
+    };
+    assert_eq!(summary["operator"], "erase", "{summary}");
+    assert_eq!(summary["found"], true, "{summary}");
+    assert_eq!(summary["userRecord"], true, "{summary}");
+    // the user record's owner id and the anonymous start's own
+    assert_eq!(summary["owners"], 2, "{summary}");
+    assert_eq!(summary["redirections"], 1, "{summary}");
+    let text = summary.to_string();
+    assert!(
+        !text.contains("olga") && !text.contains(key.as_str()),
+        "personal data in the answer: {text}"
+    );
+    assert!(
+        r.sandbox.handle.counters().owner_data_deletes > deletes_before,
+        "Kontomatik was asked, with the stack's key"
+    );
+    assert!(r.store().get_redirection(&id).await.unwrap().is_none());
+    assert!(r.store().personal_data(&key).await.unwrap().is_empty());
+
+    // Again: nothing left, nothing fails.
+    let again = f
+        .invoke(&serde_json::json!({"operator": "erase", "email": email}))
+        .await;
+    let Outcome::Response(again) = again else {
+        panic!("a repeated erasure failed: {again:?}");
+    };
+    assert_eq!(again["found"], false, "{again}");
+
+    // A command it does not know, or an address that is none: an error, nothing done.
+    for bad in [
+        serde_json::json!({"operator": "erase-all"}),
+        serde_json::json!({"operator": "erase", "email": "not an address"}),
+    ] {
+        let answer = f.invoke(&bad).await;
+        assert!(matches!(answer, Outcome::Error { .. }), "{bad}: {answer:?}");
+    }
+    // The pages of the same process still answer HTTP events.
+    let login = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/login",
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+    let logs = f.logs();
+    assert!(!logs.contains("olga"), "the address in the logs:\n{logs}");
+    assert!(
+        logs.contains("an operator erased a person's data"),
+        "{logs}"
+    );
+}

@@ -518,13 +518,15 @@ impl Config {
         };
         let mut settings = Settings::with_defaults(&public_base_url);
         if let Some(key) = need("LINK_SIGNING_KEY")? {
-            if key.len() < 32 {
+            // one key, or `id:key,id:key…` (the first signs, all verify: crate::links)
+            let key = Secret::new(key);
+            if let Some(reason) = crate::links::key_problem(&key) {
                 return Err(ConfigError::Invalid {
                     name: "LINK_SIGNING_KEY",
-                    reason: "use at least 32 characters".into(),
+                    reason,
                 });
             }
-            settings.link_signing_key = Some(Secret::new(key));
+            settings.link_signing_key = Some(key);
         }
         let mail = match need("SENDER_EMAIL")? {
             Some(sender) if !sender.contains('@') => {

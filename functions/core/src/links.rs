@@ -60,13 +60,109 @@ pub enum LinkError {
 
 const VERSION: &str = "v1";
 
-fn mac(key: &Secret, payload: &str) -> Hmac<Sha256> {
-    let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(key.expose().as_bytes()) {
+/// The shortest key accepted (characters).
+pub const MIN_KEY_LEN: usize = 32;
+
+/// The keys `LINK_SIGNING_KEY` holds: one plain key, or a ring of `id:key` pairs separated by
+/// commas (`k2:…,k1:…`), ids of 1–16 letters, digits, `-` or `_`. The first key signs, and its
+/// tokens start with its id (`k2.…`); every key of the ring verifies: a token with an id only
+/// against that id's key (an unknown id is refused), a token without one (signed by a plain key
+/// before the ring) against each. So a rotation puts the new key first and keeps the old one
+/// until the old links have expired, then drops it.
+fn ring(key: &Secret) -> Vec<(Option<&str>, &str)> {
+    let raw = key.expose();
+    let pairs: Option<Vec<(Option<&str>, &str)>> = raw
+        .split(',')
+        .map(|entry| {
+            let (id, k) = entry.trim().split_once(':')?;
+            let id_ok = (1..=16).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            (id_ok && !k.is_empty()).then_some((Some(id), k))
+        })
+        .collect();
+    match pairs {
+        Some(pairs) if raw.contains(':') => pairs,
+        _ => vec![(None, raw)],
+    }
+}
+
+/// Why a `LINK_SIGNING_KEY` value is unusable (a key too short, an id twice), if it is.
+pub fn key_problem(key: &Secret) -> Option<String> {
+    let keys = ring(key);
+    let mut seen = std::collections::BTreeSet::new();
+    for (id, k) in &keys {
+        if k.len() < MIN_KEY_LEN {
+            return Some(match id {
+                Some(id) => format!("the key {id} is shorter than {MIN_KEY_LEN} characters"),
+                None => format!("use at least {MIN_KEY_LEN} characters"),
+            });
+        }
+        if let Some(id) = id {
+            if !seen.insert(*id) {
+                return Some(format!("the key id {id} is there twice"));
+            }
+        }
+    }
+    None
+}
+
+fn mac_with(key: &str, payload: &str) -> Hmac<Sha256> {
+    let mut m = match <Hmac<Sha256> as Mac>::new_from_slice(key.as_bytes()) {
         Ok(m) => m,
         Err(_) => unreachable!("HMAC accepts keys of every length"),
     };
     m.update(payload.as_bytes());
     m
+}
+
+/// The MAC under the signing key (the ring's first).
+fn mac(key: &Secret, payload: &str) -> Hmac<Sha256> {
+    mac_with(signing_key(key).1, payload)
+}
+
+fn signing_key(key: &Secret) -> (Option<&str>, &str) {
+    ring(key)[0]
+}
+
+/// `payload.signature`, prefixed with the signing key's id when it has one.
+fn seal(key: &Secret, payload: &str, sig: &[u8]) -> String {
+    let token = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(payload.as_bytes()),
+        URL_SAFE_NO_PAD.encode(sig)
+    );
+    match signing_key(key).0 {
+        Some(id) => format!("{id}.{token}"),
+        None => token,
+    }
+}
+
+/// The keys that may have signed `token`, and the token without its key id.
+fn candidates<'a>(key: &'a Secret, token: &'a str) -> Option<(Vec<&'a str>, &'a str)> {
+    let keys = ring(key);
+    match token.matches('.').count() {
+        1 => Some((keys.iter().map(|(_, k)| *k).collect(), token)),
+        2 => {
+            let (id, rest) = token.split_once('.')?;
+            let (_, k) = keys.iter().find(|(i, _)| *i == Some(id))?;
+            Some((vec![*k], rest))
+        }
+        _ => None,
+    }
+}
+
+/// The payload of a token whose signature one of the candidate keys made (each compared in
+/// constant time); `mac_of` is the MAC over a payload under a key.
+fn open(key: &Secret, token: &str, mac_of: impl Fn(&str, &str) -> Hmac<Sha256>) -> Option<String> {
+    let (keys, token) = candidates(key, token)?;
+    let (payload_b64, sig_b64) = token.split_once('.')?;
+    let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload_b64).ok()?).ok()?;
+    let sig = URL_SAFE_NO_PAD.decode(sig_b64).ok()?;
+    keys.iter()
+        .any(|k| mac_of(k, &payload).verify_slice(&sig).is_ok())
+        .then_some(payload)
 }
 
 /// The token for `claims`, safe to put in a URL query.
@@ -114,11 +210,7 @@ fn sign_fields(key: &Secret, version: &str, fields: &[&str]) -> String {
         .collect::<Vec<_>>()
         .join("|");
     let sig = mac(key, &payload).finalize().into_bytes();
-    format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(payload.as_bytes()),
-        URL_SAFE_NO_PAD.encode(sig)
-    )
+    seal(key, &payload, &sig)
 }
 
 /// The fields of a genuine token of `version` (signature checked, in constant time).
@@ -126,17 +218,7 @@ fn verify_fields(key: &Secret, token: &str, version: &str) -> Result<Vec<String>
     if token.len() > 1024 {
         return Err(LinkError::Invalid);
     }
-    let (payload_b64, sig_b64) = token.split_once('.').ok_or(LinkError::Invalid)?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload_b64)
-        .map_err(|_| LinkError::Invalid)?;
-    let sig = URL_SAFE_NO_PAD
-        .decode(sig_b64)
-        .map_err(|_| LinkError::Invalid)?;
-    let payload = String::from_utf8(payload).map_err(|_| LinkError::Invalid)?;
-    mac(key, &payload)
-        .verify_slice(&sig)
-        .map_err(|_| LinkError::Invalid)?;
+    let payload = open(key, token, mac_with).ok_or(LinkError::Invalid)?;
     let mut parts = payload.split('|');
     if parts.next() != Some(version) {
         return Err(LinkError::Invalid);
@@ -294,20 +376,18 @@ const FORM_VERSION: &str = "f1";
 /// The MAC of a form token: over its payload and the browser's binding (the value of a cookie
 /// only that browser holds, not in the token itself), so a token fetched by someone else is
 /// worthless in this browser.
-fn form_mac(key: &Secret, payload: &str, binding: &str) -> Hmac<Sha256> {
-    mac(key, &format!("{payload}|bound|{binding}"))
+fn form_mac(key: &str, payload: &str, binding: &str) -> Hmac<Sha256> {
+    mac_with(key, &format!("{payload}|bound|{binding}"))
 }
 
 /// A fresh token for `form`, bound to `binding`, valid until `expires` (epoch seconds).
 pub fn sign_form(key: &Secret, form: Form, expires: i64, binding: &str) -> String {
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let payload = format!("{FORM_VERSION}|{}|{nonce}|{expires}", form.tag());
-    let sig = form_mac(key, &payload, binding).finalize().into_bytes();
-    format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(payload.as_bytes()),
-        URL_SAFE_NO_PAD.encode(sig)
-    )
+    let sig = form_mac(signing_key(key).1, &payload, binding)
+        .finalize()
+        .into_bytes();
+    seal(key, &payload, &sig)
 }
 
 /// Checks a form token's signature, form and expiry (not whether it was spent: that is the
@@ -319,17 +399,11 @@ pub fn verify_form(
     binding: &str,
     now: Timestamp,
 ) -> Result<FormClaims, FormTokenError> {
-    let invalid = |_| FormTokenError::Invalid;
     if token.is_empty() || token.len() > 256 {
         return Err(FormTokenError::Invalid);
     }
-    let (payload_b64, sig_b64) = token.split_once('.').ok_or(FormTokenError::Invalid)?;
-    let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(invalid)?;
-    let sig = URL_SAFE_NO_PAD.decode(sig_b64).map_err(invalid)?;
-    let payload = String::from_utf8(payload).map_err(|_| FormTokenError::Invalid)?;
-    form_mac(key, &payload, binding)
-        .verify_slice(&sig)
-        .map_err(|_| FormTokenError::Invalid)?;
+    let payload =
+        open(key, token, |k, p| form_mac(k, p, binding)).ok_or(FormTokenError::Invalid)?;
     let parts: Vec<&str> = payload.split('|').collect();
     let [version, tag, nonce, expires] = parts[..] else {
         return Err(FormTokenError::Invalid);
@@ -348,7 +422,8 @@ pub fn verify_form(
     })
 }
 
-/// A keyed hash of a value the table must not hold in the clear (a client's IP address).
+/// A keyed hash of a value the table must not hold in the clear (a client's IP address), under
+/// the signing key (after a rotation, a client's limit counters start afresh).
 pub fn pseudonym(key: &Secret, kind: &str, value: &str) -> String {
     let digest = mac(key, &format!("pseudonym|{kind}|{value}"))
         .finalize()
@@ -377,6 +452,90 @@ mod tests {
             country: Country::parse("pl").expect("pl"),
             expires: (t0() + chrono::Duration::days(7)).timestamp(),
         }
+    }
+
+    const OLD: &str = "an-old-signing-key-of-enough-length!!";
+    const NEW: &str = "a-new-signing-key-of-enough-length!!!";
+
+    /// A rotation: the new key first (it signs), the old one kept (it still verifies).
+    #[test]
+    fn a_token_signed_before_a_rotation_still_verifies() {
+        let now = t0();
+        let claims = claims(Purpose::Erase);
+        // from a single key to a ring: the old tokens carry no key id
+        let before = sign(&Secret::new(OLD), &claims);
+        let ring = Secret::new(format!("k2:{NEW},k1:{OLD}"));
+        assert_eq!(
+            verify(&ring, &before, Purpose::Erase, now),
+            Ok(claims.clone())
+        );
+        // from one ring to the next: the old tokens carry the old key's id
+        let signed_by_k1 = sign(&Secret::new(format!("k1:{OLD}")), &claims);
+        assert!(signed_by_k1.starts_with("k1."), "{signed_by_k1}");
+        assert_eq!(
+            verify(&ring, &signed_by_k1, Purpose::Erase, now),
+            Ok(claims.clone())
+        );
+        // the first key signs, under its id
+        let after = sign(&ring, &claims);
+        assert!(after.starts_with("k2."), "{after}");
+        assert_eq!(
+            verify(
+                &Secret::new(format!("k2:{NEW}")),
+                &after,
+                Purpose::Erase,
+                now
+            ),
+            Ok(claims.clone())
+        );
+        // sessions, log-in links and form tokens alike
+        let session = SessionClaims {
+            user: claims.user.clone(),
+            verified: 1_700_000_000_000,
+            generation: 1,
+            expires: claims.expires,
+        };
+        let s = sign_session(&Secret::new(format!("k1:{OLD}")), &session);
+        assert_eq!(verify_session(&ring, &s, now), Ok(session));
+        let f = sign_form(&Secret::new(OLD), Form::Erase, claims.expires, "b");
+        assert!(verify_form(&ring, &f, Form::Erase, "b", now).is_ok());
+    }
+
+    #[test]
+    fn a_token_of_an_unknown_or_swapped_key_id_is_refused() {
+        let now = t0();
+        let claims = claims(Purpose::Erase);
+        let retired = sign(&Secret::new(format!("k1:{OLD}")), &claims);
+        let ring = Secret::new(format!("k2:{NEW}"));
+        assert_eq!(
+            verify(&ring, &retired, Purpose::Erase, now),
+            Err(LinkError::Invalid)
+        );
+        // a token signed by k1 and relabelled k2 is checked against k2's key only
+        let relabelled = retired.replacen("k1.", "k2.", 1);
+        let both = Secret::new(format!("k2:{NEW},k1:{OLD}"));
+        assert_eq!(
+            verify(&both, &relabelled, Purpose::Erase, now),
+            Err(LinkError::Invalid)
+        );
+        // an old, id-less token after its key left the ring
+        let plain = sign(&Secret::new(OLD), &claims);
+        assert_eq!(
+            verify(&ring, &plain, Purpose::Erase, now),
+            Err(LinkError::Invalid)
+        );
+    }
+
+    #[test]
+    fn a_ring_with_a_short_key_or_an_id_twice_is_refused() {
+        assert_eq!(
+            key_problem(&Secret::new(format!("k2:{NEW},k1:{OLD}"))),
+            None
+        );
+        assert_eq!(key_problem(&Secret::new(OLD)), None);
+        assert!(key_problem(&Secret::new(format!("k2:{NEW},k1:short"))).is_some());
+        assert!(key_problem(&Secret::new(format!("k1:{NEW},k1:{OLD}"))).is_some());
+        assert!(key_problem(&Secret::new("short")).is_some());
     }
 
     #[test]

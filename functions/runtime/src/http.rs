@@ -57,3 +57,42 @@ pub async fn serve(app: App, routes: &'static [Route]) -> Result<(), lambda_http
     }))
     .await
 }
+
+/// Serves HTTP events for `routes`, and the operator's commands ([`crate::operator`]) sent by
+/// a direct invocation. An HTTP event goes through `lambda_http`'s own adapter, exactly as
+/// [`serve`] does.
+pub async fn serve_with_operator(
+    app: App,
+    routes: &'static [Route],
+) -> Result<(), lambda_runtime::Error> {
+    let app = &app;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<Box<serde_json::value::RawValue>>| async move {
+            handle_event(app, routes, event).await
+        },
+    ))
+    .await
+}
+
+/// One event of [`serve_with_operator`]: an operator command, else an HTTP request.
+pub async fn handle_event(
+    app: &App,
+    routes: &'static [Route],
+    event: lambda_runtime::LambdaEvent<Box<serde_json::value::RawValue>>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    use lambda_http::Service;
+    let (raw, context) = event.into_parts();
+    let value: serde_json::Value = serde_json::from_str(raw.get())?;
+    if let Some(command) = crate::operator::command_of(&value) {
+        return Ok(crate::operator::run(app, command?).await?);
+    }
+    drop(value);
+    let request: lambda_http::request::LambdaRequest = serde_json::from_str(raw.get())?;
+    let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(move |req| {
+        handle_request(app, routes, req)
+    }));
+    let response = adapter
+        .call(lambda_runtime::LambdaEvent::new(request, context))
+        .await?;
+    Ok(serde_json::to_value(response)?)
+}

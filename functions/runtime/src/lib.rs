@@ -5,6 +5,7 @@
 
 pub mod functions;
 pub mod http;
+pub mod operator;
 pub mod poller;
 pub mod unwired;
 pub mod worker;

@@ -1,13 +1,14 @@
-//! unsubscribe-and-stats (API Gateway HTTP API): the unsubscribe link of our emails
-//! (`GET`/`POST /unsubscribe`) and the funnel statistics for marketing (`GET /stats`). It holds
-//! no Kontomatik key and sends no email.
+//! unsubscribe-and-stats (API Gateway HTTP API): the signed links of a person's own data
+//! (unsubscribe, erase), the applicant's log-in and own page, and the funnel statistics for
+//! marketing. A direct invocation (`aws lambda invoke`, IAM-authorized) runs the operator's
+//! commands instead: `{"operator":"erase","email":"…"}` (signin_runtime::operator).
 
 use signin_runtime::functions::UNSUBSCRIBE_AND_STATS;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     signin_runtime::run(&UNSUBSCRIBE_AND_STATS, |app| {
-        signin_runtime::http::serve(app, UNSUBSCRIBE_AND_STATS.routes())
+        signin_runtime::http::serve_with_operator(app, UNSUBSCRIBE_AND_STATS.routes())
     })
     .await
 }
