@@ -18,6 +18,8 @@ fi
 if ! command -v aws >/dev/null 2>&1; then
   log "installing the AWS CLI (pip install awscli): the redrive script's test runs it"
   python3 -m pip install --quiet --disable-pip-version-check awscli
+  # Under pyenv the new command appears on PATH only after a rehash.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
