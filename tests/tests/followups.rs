@@ -172,11 +172,20 @@ async fn one_click_unsubscribe_stops_later_follow_ups() {
     let (sent, skipped) = poll_for(&f, 150).await;
     assert_eq!((sent, skipped), (0, 1));
     assert_eq!(f.mails().await.len(), 1);
-    // Unsubscribe wins until the person ticks the box again: then that is their choice.
+    // Unsubscribe wins over a tick by anyone not logged in (anyone may type the address) …
     f.advance(Duration::days(8));
     drop_off(&f, &email, true).await;
     let (sent, _) = poll_for(&f, 150).await;
-    assert_eq!(sent, 1, "ticked again: follow-ups are welcome again");
+    assert_eq!(sent, 0, "an anonymous tick reopened an unsubscribe");
+    // … until the person, logged in, ticks the box again: then that is their choice.
+    f.advance(Duration::days(8));
+    assert_eq!(f.log_in(&email, None).await.status, 303);
+    drop_off(&f, &email, true).await;
+    let (sent, _) = poll_for(&f, 150).await;
+    assert_eq!(
+        sent, 1,
+        "ticked again by the person: follow-ups are welcome again"
+    );
 }
 
 #[tokio::test]

@@ -203,9 +203,9 @@ fn allowance_key(what: &Allowance) -> Item {
             format!("{USER_PREFIX}{user}"),
             format!("{LIMIT_PREFIX}logins#{}", day.format("%Y-%m-%d")),
         ),
-        Allowance::FollowUpsToMailbox { mailbox } => (
+        Allowance::FollowUpsToMailbox { mailbox, window } => (
             format!("{USER_PREFIX}{mailbox}"),
-            format!("{LIMIT_PREFIX}followups"),
+            format!("{LIMIT_PREFIX}followups#{window}"),
         ),
     };
     HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
@@ -842,8 +842,9 @@ impl RedirectionStore for DynamoStore {
                     }
                     StartedBy::Verified => condition.push_str(" AND attribute_exists(verifiedAt)"),
                 }
-                if set_consent && by == StartedBy::Anonymous && candidate.consent.given {
-                    // An anonymous tick never turns an unsubscribe back to yes.
+                if set_consent && by == StartedBy::Anonymous {
+                    // An anonymous start never replaces an unsubscribe (a tick would undo it,
+                    // and a plain "no" would let the next tick undo it).
                     // (Records from before consent had its source kept an opt-out apart.)
                     condition.push_str(
                         " AND NOT (consentSource = :unsubscribed AND followUpConsent = :no) \

@@ -123,7 +123,9 @@ fn allowance_key(what: &Allowance) -> String {
         Allowance::FormToken { nonce } => format!("form#{nonce}"),
         // Under the person's prefix, so that an erasure takes it with the link counters.
         Allowance::LoginEmails { user, day } => format!("links#{user}#login#{day}"),
-        Allowance::FollowUpsToMailbox { mailbox } => format!("links#{mailbox}#followups"),
+        Allowance::FollowUpsToMailbox { mailbox, window } => {
+            format!("links#{mailbox}#followups#{window}")
+        }
     }
 }
 

@@ -188,9 +188,11 @@ pub enum Allowance {
     FormToken { nonce: String },
     /// Log-in links emailed to one mailbox on one day. Kept with the person's data.
     LoginEmails { user: UserKey, day: NaiveDate },
-    /// Follow-ups to one mailbox ([`Email::mailbox_key`]) within the follow-up window (its
-    /// end is the counter's): one, whichever of the inbox's addresses dropped off.
-    FollowUpsToMailbox { mailbox: UserKey },
+    /// Follow-ups to one mailbox ([`Email::mailbox_key`]) in one window of the follow-up
+    /// window's length (`window`: its number since the epoch; each has a key of its own, so
+    /// that a counter DynamoDB has not deleted yet never counts again): one, whichever of the
+    /// inbox's addresses dropped off.
+    FollowUpsToMailbox { mailbox: UserKey, window: i64 },
 }
 
 /// Where one of a person's sign-ins ended, kept with the person (for their page) after the
@@ -404,8 +406,9 @@ pub fn merge_start(
     u.name = candidate.name.clone();
     u.language = candidate.language;
     u.expires_at = candidate.expires_at;
-    let reopens = !u.consent.given && u.consent.source == ConsentSource::Unsubscribe;
-    if record_consent && !(by == StartedBy::Anonymous && reopens && candidate.consent.given) {
+    // An unsubscribe stays until the verified person says otherwise: an anonymous start
+    // neither ticks it away nor replaces it with a plain "no" (which the next tick would undo).
+    if record_consent && !(by == StartedBy::Anonymous && u.opted_out()) {
         u.consent = candidate.consent;
     }
     Ok(u)
@@ -511,7 +514,7 @@ pub trait RedirectionStore: Send + Sync {
     /// follow-up history, and takes the candidate's name, language and retention, and its
     /// consent when `record_consent` (a start from the form is an explicit choice; a resume
     /// link is not). By [`StartedBy::Anonymous`], a verified person's record is returned as
-    /// it is, and an unsubscribe is never turned back to yes. By [`StartedBy::Verified`] the
+    /// it is, and an unsubscribe is never replaced. By [`StartedBy::Verified`] the
     /// record must be verified and live (else [`StoreError::NotVerified`]). Returns the stored
     /// user.
     async fn record_start(

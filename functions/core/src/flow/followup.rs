@@ -111,16 +111,22 @@ impl App {
             .await?;
         // One follow-up per inbox too: `ann+1@` and `a.nn@gmail` are other user records but one
         // mailbox. Taken after the person's own claim (consent, opt-out, success), so that only
-        // a follow-up that would go out counts; a refused one stays claimed and unsent.
+        // a follow-up that would go out counts; a refused one stays claimed and unsent. The
+        // inbox's windows are fixed ones of the follow-up window's length (each person's own
+        // claim above is the rolling one).
+        let length = self.settings.follow_up_window.num_seconds().max(1);
+        let window = now.timestamp().div_euclid(length);
+        let window_end = chrono::DateTime::from_timestamp((window + 1) * length, 0).unwrap_or(now);
         let claimed = claimed
             && self
                 .store
                 .take_allowance(
                     &crate::ports::Allowance::FollowUpsToMailbox {
                         mailbox: r.email.mailbox_key(),
+                        window,
                     },
                     1,
-                    now + self.settings.follow_up_window,
+                    window_end,
                 )
                 .await?;
         let mut sent = false;
