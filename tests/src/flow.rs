@@ -639,12 +639,30 @@ impl Flow {
     /// What Lambda's SQS event source does: receive a batch, invoke the worker with it, delete
     /// the messages it did not report failed. Returns the number handled and the failures.
     pub async fn deliver_imports(&self) -> (usize, SqsBatchResponse) {
+        self.deliver_imports_hidden_for(30).await
+    }
+
+    /// Delivers import jobs until the queue holds none (at most `rounds` deliveries). A job
+    /// whose delivery failed (a Kontomatik call that timed out on a loaded machine, say) comes
+    /// back at once, as it would after its visibility timeout: the test's time is simulated,
+    /// the queue's is not.
+    pub async fn settle_imports(&self, rounds: usize) {
+        for _ in 0..rounds {
+            let (handled, _) = self.deliver_imports_hidden_for(0).await;
+            if handled == 0 && self.queue_depth().await == 0 {
+                return;
+            }
+        }
+        panic!("import jobs still queued after {rounds} deliveries");
+    }
+
+    async fn deliver_imports_hidden_for(&self, visibility: i32) -> (usize, SqsBatchResponse) {
         let out = self
             .sqs
             .receive_message()
             .queue_url(&self.queue_url)
             .max_number_of_messages(10)
-            .visibility_timeout(30)
+            .visibility_timeout(visibility)
             .send()
             .await
             .unwrap();
