@@ -603,6 +603,43 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
         .await;
     assert_eq!(me.status, 200, "{}", me.body);
     assert!(me.body.contains("Data received"), "{}", me.body);
+    // Her follow-up choice on her page, then the log-out on every device.
+    let account_token = e2e_tests::form_token_in(&me.body);
+    let consent_form = format!("followUps=yes&formToken={account_token}");
+    let chosen = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/me/consent",
+            form: Some(&consent_form),
+            cookies: &[&binding, &applicant_session],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(chosen.status, 303, "{}", chosen.body);
+    let logout_form = format!("formToken={account_token}");
+    let out = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/logout",
+            form: Some(&logout_form),
+            cookies: &[&binding, &applicant_session],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let after = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/me",
+            cookies: &[&binding, &applicant_session],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert!(
+        after.body.contains("id=\"login\""),
+        "logged out: {}",
+        after.body
+    );
 
     // Ann erases her data through the link in her email (its own function, with Kontomatik).
     let mails = r.moto.mails().await;
