@@ -111,6 +111,13 @@ impl StoredLogin {
     }
 }
 
+impl StoreData {
+    /// The user record, unless past its retention (gone, as DynamoDB's TTL would have it).
+    fn live_user(&self, key: &UserKey, now: Timestamp) -> Option<UserProfile> {
+        self.users.get(key).filter(|u| u.expires_at > now).cloned()
+    }
+}
+
 fn sign_in_key(user: &UserKey, id: &RedirectionId) -> String {
     format!("{user}#{id}")
 }
@@ -371,11 +378,7 @@ impl RedirectionStore for EmbeddedStore {
     async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
-        let live = d
-            .users
-            .get(&candidate.key)
-            .filter(|u| u.expires_at > now)
-            .cloned();
+        let live = d.live_user(&candidate.key, now);
         let stored = match live {
             Some(u) if u.is_verified() => u,
             Some(u) => {
@@ -412,23 +415,14 @@ impl RedirectionStore for EmbeddedStore {
     ) -> Result<UserProfile, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
-        let live = d
-            .users
-            .get(&candidate.key)
-            .filter(|u| u.expires_at > now)
-            .cloned();
+        let live = d.live_user(&candidate.key, now);
         let next = crate::ports::merge_start(live, candidate, record_consent, by)?;
         d.users.insert(candidate.key.clone(), next.clone());
         Ok(next)
     }
 
     async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
-        let now = self.clock.now();
-        Ok(lock(&self.data)
-            .users
-            .get(key)
-            .filter(|u| u.expires_at > now)
-            .cloned())
+        Ok(lock(&self.data).live_user(key, self.clock.now()))
     }
 
     async fn record_consent(
