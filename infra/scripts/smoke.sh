@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test of a deployed stack: ./infra/scripts/smoke.sh STACK [REGION]
+# Smoke test of a deployed stack: ./infra/scripts/smoke.sh STACK [REGION] [--probe]
 #
 # Reads the stack's outputs and parameters with the aws CLI (credentials and region as usual:
 # AWS_PROFILE / AWS_REGION, or REGION as the second argument), then checks, without signing
@@ -9,18 +9,36 @@
 #     frame-ancestors 'none', nosniff, no-referrer, no-store, HSTS on https);
 #   - GET /kontomatik-signin without an id answers a page, not a 5xx;
 #   - the SSM parameters the stack names exist;
-#   - the alarm topic has a confirmed subscription.
-# Exits non-zero on the first failed check of the pages; the SSM and alarm checks warn.
+#   - the alarm topic has a confirmed subscription;
+#   - with --probe: Kontomatik's wire probe, run inside the stack (Kontomatik answers the key only
+#     from the stack's whitelisted address) by a direct invocation of the unsubscribe-and-stats
+#     function's `live` alias, `{"operator":"probe"}`, with the function's own key and the
+#     stack's redirect URI; prints its report (the key and session secrets redacted) and fails
+#     when a provisional wire name did not hold. Needs lambda:InvokeFunction on that function
+#     and python3 (to print the JSON answer).
+# Exits non-zero when a check of the pages (or the probe) failed; the SSM and alarm checks warn.
 set -euo pipefail
 
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-  echo "usage: $0 STACK [REGION]" >&2
+usage() {
+  echo "usage: $0 STACK [REGION] [--probe]" >&2
   exit 2
+}
+probe=false
+positional=()
+for arg in "$@"; do
+  case "$arg" in
+    --probe) probe=true ;;
+    -*) usage ;;
+    *) positional+=("$arg") ;;
+  esac
+done
+if [ ${#positional[@]} -lt 1 ] || [ ${#positional[@]} -gt 2 ]; then
+  usage
 fi
-stack=$1
+stack=${positional[0]}
 region_args=()
-if [ $# -eq 2 ]; then
-  region_args=(--region "$2")
+if [ ${#positional[@]} -eq 2 ]; then
+  region_args=(--region "${positional[1]}")
 fi
 
 failures=0
@@ -117,6 +135,37 @@ if [ -n "$topic" ] && [ "$topic" != None ]; then
     ok "alarm topic: $confirmed confirmed subscription(s)"
   else
     warn "alarm topic $topic: no confirmed subscription ($pending pending): alarms reach no one"
+  fi
+fi
+
+if [ "$probe" = true ]; then
+  fn=$(aws "${region_args[@]}" cloudformation describe-stack-resource --stack-name "$stack" \
+    --logical-resource-id UnsubscribeAndStatsFunction \
+    --query StackResourceDetail.PhysicalResourceId --output text)
+  echo "probe: invoking $fn:live with {\"operator\":\"probe\"}"
+  # The function's three calls to Kontomatik take at most 7 s each.
+  if ! function_error=$(aws "${region_args[@]}" lambda invoke --function-name "$fn:live" \
+    --cli-binary-format raw-in-base64-out --cli-read-timeout 60 \
+    --payload '{"operator":"probe"}' --query FunctionError --output text \
+    "$workdir/probe.json"); then
+    fail "probe: could not invoke $fn:live (lambda:InvokeFunction allowed?)"
+  elif [ -n "$function_error" ] && [ "$function_error" != None ]; then
+    fail "probe: the function answered an error: $(head -c 500 "$workdir/probe.json")"
+  else
+    # The report as the probe prints it; exit 0 when every provisional name held.
+    if python3 - "$workdir/probe.json" <<'PY'
+import json, sys
+answer = json.load(open(sys.argv[1]))
+print(answer.get("report") or json.dumps(answer, indent=2))
+print("(redirect URI %s, language %s, country %s)" % (
+    answer.get("redirectUri"), answer.get("language"), answer.get("country")))
+sys.exit(0 if answer.get("allHeld") is True else 3)
+PY
+    then
+      ok "probe: every provisional Kontomatik wire name held (from inside the stack)"
+    else
+      fail "probe: a provisional wire name did not hold, or the answer was unreadable (above)"
+    fi
   fi
 fi
 

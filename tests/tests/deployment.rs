@@ -1191,6 +1191,78 @@ fn a_refused_api_key_and_the_pages_5xx_raise_alarms() {
     );
 }
 
+/// API Gateway's own throttling (burst 50, 20 rps) answers 429 without calling a function: more
+/// than 50 such answers in five minutes (a flood, or limits too tight for real traffic) raise an
+/// alarm, counted from the API's access log. The functions' own 429s (the start and mail
+/// allowances) went through the integration and are not counted.
+#[test]
+fn the_apis_throttled_requests_raise_an_alarm() {
+    let stack = stack(false);
+    assert!(
+        stack.creates("ApiThrottlesAlarm"),
+        "no ApiThrottlesAlarm in the template"
+    );
+    let alarm = stack.properties("ApiThrottlesAlarm");
+    let t = template();
+    let filters: Vec<serde_json::Value> = resources_of(&t)
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some("AWS::Logs::MetricFilter"))
+        .map(|(id, _)| stack.properties(id.as_str().unwrap()))
+        .filter(|p| {
+            let m = &p["MetricTransformations"][0];
+            m["MetricNamespace"] == alarm["Namespace"] && m["MetricName"] == alarm["MetricName"]
+        })
+        .collect();
+    assert_eq!(
+        filters.len(),
+        1,
+        "one metric filter feeds the alarm: {alarm}"
+    );
+    let filter = &filters[0];
+    assert_eq!(
+        filter["LogGroupName"], "access-logs",
+        "the API's access log"
+    );
+    assert_eq!(
+        filter["FilterPattern"], r#"{ $.status = 429 && $.integrationStatus != "200" }"#,
+        "429s the gateway answered itself"
+    );
+    let format = stack.properties("HttpApi")["AccessLogSettings"]["Format"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for field in [
+        r#""status":$context.status"#,
+        r#""integrationStatus":"$context.integrationStatus""#,
+    ] {
+        assert!(
+            format.contains(field),
+            "the access log has {field}: {format}"
+        );
+    }
+    let m = &filter["MetricTransformations"][0];
+    assert_eq!(m["MetricValue"], "1");
+    assert_eq!(m["DefaultValue"], 0);
+    assert_eq!(alarm["Statistic"], "Sum", "{alarm}");
+    assert_eq!(alarm["Period"], 300, "{alarm}");
+    assert_eq!(alarm["EvaluationPeriods"], 1, "{alarm}");
+    assert_eq!(alarm["Threshold"], 50, "{alarm}");
+    assert_eq!(
+        alarm["ComparisonOperator"], "GreaterThanThreshold",
+        "{alarm}"
+    );
+    assert_eq!(alarm["TreatMissingData"], "notBreaching", "{alarm}");
+    assert_eq!(
+        alarm["AlarmActions"],
+        serde_json::json!([format!(
+            "arn:aws:sns:eu-central-1:123456789012:{STACK}-AlarmTopic"
+        )]),
+        "it notifies the alarm topic"
+    );
+}
+
 /// The table survives the stack's deletion and a replacement, except when the stack's own
 /// creation fails (a failed first deploy leaves nothing behind to delete by hand).
 #[test]

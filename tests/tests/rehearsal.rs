@@ -1351,3 +1351,88 @@ async fn the_operators_erasure_runs_inside_the_stack_by_direct_invocation() {
         "{logs}"
     );
 }
+
+/// The wire probe inside the stack (Kontomatik answers the key only from the stack's
+/// whitelisted address): a direct invocation of unsubscribe-and-stats runs it with the
+/// function's own key, base URL and redirect URI, and answers with the report; neither the
+/// answer nor the logs hold the key.
+#[tokio::test]
+async fn the_probe_runs_inside_the_stack_by_direct_invocation() {
+    let mut r = Rehearsal::start(Options::default()).await;
+    let f = r.functions.get_mut("unsubscribe-and-stats").unwrap();
+    let cold = f.ready().await;
+    assert!(cold.is_ok(), "it did not start: {cold:?}\n{}", f.logs());
+    let seen_before = r.sandbox.handle.requests().len();
+
+    let f = r.function("unsubscribe-and-stats");
+    let answer = f.invoke(&serde_json::json!({"operator": "probe"})).await;
+    let Outcome::Response(report) = answer else {
+        panic!("the probe failed: {answer:?}\n{}", f.logs());
+    };
+    println!("{}", report["report"].as_str().unwrap_or_default());
+    assert_eq!(report["operator"], "probe", "{report}");
+    assert_eq!(report["allHeld"], true, "{report}");
+    assert_eq!(
+        report["redirectUri"],
+        format!("{PUBLIC_BASE}/kontomatik-signin"),
+        "the stack's own redirect URI: {report}"
+    );
+    let checks = report["checks"].as_array().unwrap();
+    for name in ["redirectionId", "url", "status", "error {code, message}"] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["name"] == name && c["held"] == true),
+            "{name} held: {report}"
+        );
+    }
+    assert!(checks.iter().all(|c| c["held"] == true), "{report}");
+    let exchanges = report["exchanges"].as_array().unwrap();
+    assert_eq!(exchanges.len(), 3, "{report}");
+    assert_eq!(exchanges[0]["httpStatus"], 200, "{report}");
+    assert_eq!(exchanges[2]["httpStatus"], 404, "{report}");
+    let text = report["report"].as_str().unwrap();
+    assert!(text.contains("Every provisional name held."), "{text}");
+    assert!(text.contains("X-Api-Key: [redacted]"), "{text}");
+
+    // Language and country of the operator's choice; anything else is refused, nothing sent.
+    let answer = f
+        .invoke(&serde_json::json!({"operator": "probe", "language": "en", "country": "cz"}))
+        .await;
+    let Outcome::Response(other) = answer else {
+        panic!("the probe failed: {answer:?}\n{}", f.logs());
+    };
+    assert_eq!(other["allHeld"], true, "{other}");
+    let request = other["exchanges"][0]["request"].as_str().unwrap();
+    assert!(
+        request.contains("\"language\":\"en\"") && request.contains("\"country\":\"cz\""),
+        "{request}"
+    );
+    let seen = r.sandbox.handle.requests();
+    assert_eq!(seen.len() - seen_before, 6, "three calls per probe");
+    assert!(seen[seen_before..]
+        .iter()
+        .all(|s| s.api_key_header && !s.uri.contains(API_KEY)));
+    for bad in [
+        serde_json::json!({"operator": "probe", "language": "xx"}),
+        serde_json::json!({"operator": "probe", "baseUrl": "https://elsewhere.example"}),
+    ] {
+        let answer = f.invoke(&bad).await;
+        assert!(matches!(answer, Outcome::Error { .. }), "{bad}: {answer:?}");
+    }
+    assert_eq!(r.sandbox.handle.requests().len() - seen_before, 6);
+
+    for answer in [&report, &other] {
+        assert!(
+            !answer.to_string().contains(API_KEY),
+            "the key in the answer: {answer}"
+        );
+    }
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+    let logs = f.logs();
+    assert!(!logs.contains(API_KEY), "the key in the logs:\n{logs}");
+    assert!(
+        logs.contains("an operator ran the Kontomatik probe"),
+        "{logs}"
+    );
+}

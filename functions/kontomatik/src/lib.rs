@@ -7,6 +7,7 @@
 //! [`KontomatikError`]: signin_core::ports::KontomatikError
 
 pub mod client;
+pub mod probe;
 pub mod wire;
 pub mod xml;
 

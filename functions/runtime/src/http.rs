@@ -5,6 +5,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use signin_core::App;
 use signin_web::{handle_routes, Route, WebRequest, WebResponse};
 
+use crate::Started;
+
 /// Turns an API Gateway request into a [`WebRequest`].
 pub fn to_web(req: &Request) -> WebRequest {
     let raw = req.raw_http_path();
@@ -62,13 +64,13 @@ pub async fn serve(app: App, routes: &'static [Route]) -> Result<(), lambda_http
 /// a direct invocation. An HTTP event goes through `lambda_http`'s own adapter, exactly as
 /// [`serve`] does.
 pub async fn serve_with_operator(
-    app: App,
+    started: Started,
     routes: &'static [Route],
 ) -> Result<(), lambda_runtime::Error> {
-    let app = &app;
+    let started = &started;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Box<serde_json::value::RawValue>>| async move {
-            handle_event(app, routes, event).await
+            handle_event(started, routes, event).await
         },
     ))
     .await
@@ -76,7 +78,7 @@ pub async fn serve_with_operator(
 
 /// One event of [`serve_with_operator`]: an operator command, else an HTTP request.
 pub async fn handle_event(
-    app: &App,
+    started: &Started,
     routes: &'static [Route],
     event: lambda_runtime::LambdaEvent<Box<serde_json::value::RawValue>>,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
@@ -84,8 +86,9 @@ pub async fn handle_event(
     let (raw, context) = event.into_parts();
     let value: serde_json::Value = serde_json::from_str(raw.get())?;
     if let Some(command) = crate::operator::command_of(&value) {
-        return Ok(crate::operator::run(app, command?).await?);
+        return Ok(crate::operator::run(started, command?).await?);
     }
+    let app = &started.app;
     drop(value);
     let request: lambda_http::request::LambdaRequest = serde_json::from_str(raw.get())?;
     let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(move |req| {

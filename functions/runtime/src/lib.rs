@@ -17,7 +17,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Duration, Utc};
 use kontomatik::{ClientConfig, KontomatikClient};
 use signin_aws::{load_aws_config, DynamoStore, EventBridgeBus, SesMailer, SqsQueue};
-use signin_core::config::{Config, ConfigError};
+use signin_core::config::{Config, ConfigError, KontomatikConfig};
 use signin_core::events::{EventBus, NoEvents};
 use signin_core::ports::{ImportQueue, Kontomatik, Mailer};
 use signin_core::{App, Clock, SystemClock, TokioPause};
@@ -162,9 +162,22 @@ fn app_on(
     })
 }
 
+/// What start-up made of the environment: the app, and the Kontomatik address and key it was
+/// built with (`None` for a function that does not call Kontomatik). The operator's probe
+/// ([`operator`]) sends its own requests with them; nothing else reads them outside the app.
+pub struct Started {
+    pub app: App,
+    pub kontomatik: Option<KontomatikConfig>,
+}
+
 /// Reads the function's variables (and only those, secrets from SSM) and builds its app; a bad
 /// environment stops the function with a message naming the variable.
 pub async fn app_from_env(function: &'static Function) -> Result<App, StartupError> {
+    Ok(started_from_env(function).await?.app)
+}
+
+/// As [`app_from_env`], keeping the Kontomatik configuration next to the app.
+pub async fn started_from_env(function: &'static Function) -> Result<Started, StartupError> {
     let aws = load_aws_config().await;
     let env = |name: &str| std::env::var(name).ok();
     let from_parameters = function.secrets().chain(
@@ -185,7 +198,11 @@ pub async fn app_from_env(function: &'static Function) -> Result<App, StartupErr
         }
         other => other.into(),
     })?;
-    app_on(function, &aws, config)
+    let kontomatik = config.kontomatik.clone();
+    Ok(Started {
+        app: app_on(function, &aws, config)?,
+        kontomatik,
+    })
 }
 
 /// The moment (on the app's clock) by which an invocation must be done, from Lambda's deadline.
@@ -210,21 +227,34 @@ where
     F: FnOnce(App) -> Fut,
     Fut: std::future::Future<Output = Result<(), lambda_runtime::Error>>,
 {
+    run_started(function, |started| serve(started.app)).await
+}
+
+/// As [`run`], handing the handler loop what start-up made ([`Started`]): the app and the
+/// Kontomatik configuration (the operator's commands need both).
+pub async fn run_started<F, Fut>(
+    function: &'static Function,
+    serve: F,
+) -> Result<(), lambda_runtime::Error>
+where
+    F: FnOnce(Started) -> Fut,
+    Fut: std::future::Future<Output = Result<(), lambda_runtime::Error>>,
+{
     init_tracing();
     // Metrics as EMF lines on standard output, dimensioned by the deployed function's name
     // (unique per stack, and what the template's dashboard refers to).
     let deployed_name =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| function.name.to_owned());
     signin_core::metrics::install_stdout(&deployed_name);
-    let app = match app_from_env(function).await {
-        Ok(app) => app,
+    let started = match started_from_env(function).await {
+        Ok(started) => started,
         Err(e) => {
             tracing::error!(error = %e, "start-up failed");
             report_init_error(&e).await;
             return Err(e.into());
         }
     };
-    serve(app).await
+    serve(started).await
 }
 
 /// Tells Lambda why the function could not start (`POST /runtime/init/error`), so the failed

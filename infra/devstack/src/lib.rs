@@ -4,7 +4,6 @@
 //! AWS adapters against `AWS_ENDPOINT_URL` (moto) with `--aws`, and the real Kontomatik when
 //! `KONTOMATIK_BASE_URL` / `KONTOMATIK_API_KEY` are set.
 
-pub mod probe;
 mod view;
 
 use std::net::SocketAddr;

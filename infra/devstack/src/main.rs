@@ -82,12 +82,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         country,
     }) = &args.command
     {
-        let cfg = devstack::probe::ProbeConfig::from_env(
+        let cfg = kontomatik::probe::ProbeConfig::from_env(
             redirect_uri.clone(),
             language.clone(),
             country.clone(),
         )?;
-        let report = devstack::probe::run(&cfg).await?;
+        let report = kontomatik::probe::run(&cfg).await?;
         print!("{report}");
         if !report.all_held() {
             std::process::exit(1);

@@ -1,17 +1,22 @@
-//! `cargo run -p devstack -- probe`: for integrators with real access. With
-//! `KONTOMATIK_BASE_URL` and `KONTOMATIK_API_KEY` set, it fetches one redirection, reads its
-//! status (and the status of an id that does not exist, for the error shape), prints each raw
+//! The wire probe, for integrators with real access: it fetches one redirection, reads its
+//! status (and the status of an id that does not exist, for the error shape), shows each raw
 //! reply (the key and any session secret redacted) next to what our client made of it, and says
 //! which **provisional** wire names (`docs/kontomatik-wire.md`, sections 1 and 3) held.
 //!
-//! It sends exactly what our client sends (the same paths and names from `kontomatik::wire`),
+//! Two callers: `cargo run -p devstack -- probe` (a whitelisted machine, the variables
+//! `KONTOMATIK_BASE_URL` and `KONTOMATIK_API_KEY`), and a deployed stack's operator command
+//! `{"operator":"probe"}` (`signin_runtime::operator`: the function's own key and address,
+//! inside the network Kontomatik whitelists).
+//!
+//! It sends exactly what our client sends (the same paths and names from [`crate::wire`]),
 //! reads the replies raw, and hands the same bytes to the client's own parsers.
 
 use std::fmt;
 use std::time::Duration;
 
-use kontomatik::client::{parse_fetch_reply, parse_status_reply};
-use kontomatik::wire;
+use crate::client::{parse_fetch_reply, parse_status_reply};
+use crate::wire;
+use serde::Serialize;
 use serde_json::Value;
 use signin_core::domain::{RedirectionId, Secret};
 use url::Url;
@@ -26,9 +31,34 @@ pub struct ProbeConfig {
     pub owner_external_id: String,
     pub language: String,
     pub country: String,
+    /// The time each of the probe's three calls may take.
+    pub call_timeout: Duration,
 }
 
+/// Each call's time by default (a whitelisted machine, no deadline).
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
 impl ProbeConfig {
+    /// A probe of `base_url` with `api_key`, under an owner id of its own (`probe-` and the
+    /// time), each call given [`DEFAULT_CALL_TIMEOUT`].
+    pub fn new(
+        base_url: Url,
+        api_key: Secret,
+        redirect_uri: String,
+        language: String,
+        country: String,
+    ) -> Self {
+        ProbeConfig {
+            base_url,
+            api_key,
+            redirect_uri,
+            owner_external_id: format!("probe-{}", chrono::Utc::now().format("%Y%m%d%H%M%S")),
+            language,
+            country,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+
     /// From `KONTOMATIK_BASE_URL` and `KONTOMATIK_API_KEY`.
     pub fn from_env(
         redirect_uri: String,
@@ -43,20 +73,19 @@ impl ProbeConfig {
         if key.trim().is_empty() {
             return Err("KONTOMATIK_API_KEY is empty".into());
         }
-        Ok(ProbeConfig {
-            base_url: Url::parse(base.trim())
+        Ok(ProbeConfig::new(
+            Url::parse(base.trim())
                 .map_err(|e| format!("KONTOMATIK_BASE_URL is not a URL: {e}"))?,
-            api_key: Secret::new(key.trim()),
+            Secret::new(key.trim()),
             redirect_uri,
-            owner_external_id: format!("probe-{}", chrono::Utc::now().format("%Y%m%d%H%M%S")),
             language,
             country,
-        })
+        ))
     }
 }
 
 /// One provisional name, and whether the live reply used it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NameCheck {
     pub section: &'static str,
     pub name: String,
@@ -65,7 +94,8 @@ pub struct NameCheck {
 }
 
 /// One request and its raw reply.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Exchange {
     pub title: &'static str,
     pub request: String,
@@ -76,7 +106,8 @@ pub struct Exchange {
     pub understood: String,
 }
 
-#[derive(Debug, Clone, Default)]
+/// What the probe found; its JSON (the operator command's answer) holds what its text shows.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ProbeReport {
     pub exchanges: Vec<Exchange>,
     pub checks: Vec<NameCheck>,
@@ -169,7 +200,7 @@ const SECTION_STATUS: &str = "3. Redirection status";
 /// Runs the probe. Network failures are errors; replies that do not match are findings.
 pub async fn run(cfg: &ProbeConfig) -> Result<ProbeReport, String> {
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
+        .timeout(cfg.call_timeout)
         // Never carry the key to wherever a redirect points.
         .redirect(reqwest::redirect::Policy::none())
         .build()
