@@ -138,7 +138,7 @@ async fn main() {
     let table = rows.join("\n");
     println!("{table}");
     if readme {
-        e2e_tests::write_readme_section(
+        e2e_tests::write_bench_section(
             "cold-start",
             &format!(
                 "`cargo run --release -p e2e-tests --example cold_start_bench -- --readme`. {} Moto and the gate are local, so the SSM column is a lower bound of what AWS adds.\n\n{table}",

@@ -449,7 +449,7 @@ async fn main() {
     let text = out.join("\n");
     println!("{text}");
     if readme {
-        e2e_tests::write_readme_section(
+        e2e_tests::write_bench_section(
             "cost",
             &format!(
                 "`cargo run --release -p e2e-tests --example cost_model -- --readme`. Counted on {}.\n\n{text}",

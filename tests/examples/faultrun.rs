@@ -1,4 +1,4 @@
-//! The long fault run (README, "Reliability"): many seeds of a simulated population through the
+//! The long fault run (docs/reliability.md): many seeds of a simulated population through the
 //! whole system with faults on both sides; prints the totals and the command replaying each
 //! failing seed.
 //!

@@ -230,7 +230,7 @@ async fn main() {
     .join("\n");
     println!("{table}");
     if readme {
-        e2e_tests::write_readme_section(
+        e2e_tests::write_bench_section(
             "handlers",
             &format!(
                 "`cargo run --release -p e2e-tests --example handler_bench -- --readme`. {}\n\n{table}",

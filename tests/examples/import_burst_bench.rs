@@ -312,7 +312,7 @@ async fn main() {
     let text = rows.join("\n");
     println!("{text}");
     if readme {
-        e2e_tests::write_readme_section(
+        e2e_tests::write_bench_section(
             &arg::<String>(&args, "--section").unwrap_or_else(|| "import-burst".to_owned()),
             &format!(
                 "`cargo run --release -p e2e-tests --example import_burst_bench -- {}`. {}\n\n{text}",

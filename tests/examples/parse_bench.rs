@@ -7,7 +7,7 @@
 //!
 //!   cargo run --release -p e2e-tests --example parse_bench            # 1k, 10k, 100k
 //!   cargo run --release -p e2e-tests --example parse_bench -- 100000  # one size
-//!   cargo run --release -p e2e-tests --example parse_bench -- --readme # and write README's table
+//!   cargo run --release -p e2e-tests --example parse_bench -- --readme # and write its table in docs/benchmarks.md
 //!
 //! The result files are kept in target/bench/ (import-N.xml).
 #![allow(clippy::unwrap_used)]
@@ -197,7 +197,7 @@ async fn main() {
         }
     }
     if readme {
-        e2e_tests::write_readme_section(
+        e2e_tests::write_bench_section(
             "parse",
             &format!(
                 "`cargo run --release -p e2e-tests --example parse_bench -- --readme`. {}\n\n{table}",

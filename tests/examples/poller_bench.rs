@@ -418,7 +418,7 @@ async fn main() {
     let text = out.join("\n");
     println!("{text}");
     if readme {
-        e2e_tests::write_readme_section(
+        e2e_tests::write_bench_section(
             &arg::<String>(&args, "--section")
                 .unwrap_or_else(|| if fan_out { "poller-fan-out" } else { "poller" }.to_owned()),
             &format!(

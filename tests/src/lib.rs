@@ -168,15 +168,16 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-/// Replaces the README's generated section `name` (between `<!-- bench:NAME -->` and
-/// `<!-- /bench:NAME -->`) with `body`: the bench commands write their own figures there.
-pub fn write_readme_section(name: &str, body: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let readme = std::fs::read_to_string(&path).expect("README.md");
+/// Replaces the generated section `name` of docs/benchmarks.md (between `<!-- bench:NAME -->`
+/// and `<!-- /bench:NAME -->`) with `body`: the bench commands (`--readme`) write their own
+/// figures there.
+pub fn write_bench_section(name: &str, body: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/benchmarks.md");
+    let readme = std::fs::read_to_string(&path).expect("docs/benchmarks.md");
     let open = format!("<!-- bench:{name} -->");
     let close = format!("<!-- /bench:{name} -->");
     let (Some(start), Some(end)) = (readme.find(&open), readme.find(&close)) else {
-        panic!("README.md has no {open} … {close} section");
+        panic!("docs/benchmarks.md has no {open} … {close} section");
     };
     let updated = format!(
         "{}{open}\n{}\n{}",
@@ -184,7 +185,7 @@ pub fn write_readme_section(name: &str, body: &str) {
         body.trim_end(),
         &readme[end..]
     );
-    std::fs::write(&path, updated).expect("README.md written");
+    std::fs::write(&path, updated).expect("docs/benchmarks.md written");
 }
 
 /// A benchmark's `--name value` argument, parsed; `None` when absent or unreadable.

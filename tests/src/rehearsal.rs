@@ -954,7 +954,7 @@ pub const LINK_SIGNING_KEY: &str = "rehearsal-link-signing-key-0123456789abcdef"
 /// What a rehearsal changes from the template as shipped.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Set `StatsTokenParameter` (the README suggests it).
+    /// Set `StatsTokenParameter` (docs/deploy.md suggests it).
     pub stats_token: bool,
     /// (function, action) pairs left out of that function's role.
     pub withheld_actions: Vec<(String, String)>,

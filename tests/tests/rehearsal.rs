@@ -290,7 +290,7 @@ fn assert_clean_logs(r: &Rehearsal, session_secrets: &[&str]) {
     }
 }
 
-/// The README's configuration (a stats token set) through every function: start → sign-in →
+/// The documented configuration (a stats token set) through every function: start → sign-in →
 /// callback → queue → worker → email; a user who fails at the bank and never comes back →
 /// poller → follow-up → its resume and unsubscribe links; the statistics. Every AWS call is
 /// made with the calling function's own role, IAM enforced. With the template before the

@@ -314,7 +314,7 @@ impl Settings {
 /// Months of history a Default Import asks for unless `IMPORT_HISTORY_MONTHS` says otherwise.
 pub const DEFAULT_IMPORT_HISTORY_MONTHS: u32 = 12;
 
-/// Every variable the functions read, with its meaning (the README and the template list them).
+/// Every variable the functions read, with its meaning (docs/architecture.md and the template list them).
 pub const VARIABLES: &[(&str, &str)] = &[
     (
         "KONTOMATIK_BASE_URL",
