@@ -50,7 +50,7 @@ export MOTO_ENDPOINT="http://127.0.0.1:${port}"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=eu-central-1
 export AWS_EC2_METADATA_DISABLED=true
 
-# The deploy rehearsal (tests/tests/rehearsal.rs) runs the functions' own binaries; built here,
+# The deploy rehearsal (tests/e2e/rehearsal.rs) runs the functions' own binaries; built here,
 # before the tests start, its own build is a no-op instead of competing with running tests.
 log "building the Lambda functions' binaries (the deploy rehearsal runs them)"
 cargo build --bins -p create-redirection -p callback -p status-poller -p import-worker -p unsubscribe-and-stats

@@ -1,9 +1,9 @@
 //! What each Lambda function is, in one table: what triggers it (and, for HTTP, the only routes
 //! it serves), the variables and secrets it reads at start-up, and the AWS actions it may call
 //! on which resource. Start-up reads only these; `template.yaml` is checked against this table
-//! in both directions (tests/tests/deployment.rs), and the deploy rehearsal runs each real
+//! in both directions (tests/e2e/deployment.rs), and the deploy rehearsal runs each real
 //! binary with only the template's environment and a role built from the template's policies
-//! (tests/tests/rehearsal.rs).
+//! (tests/e2e/rehearsal.rs).
 
 use std::collections::BTreeSet;
 
@@ -79,7 +79,7 @@ const PUBLISH_EVENTS: Grant = Grant {
 
 /// What each port method's AWS adapter (`signin_aws`) calls: the IAM actions it needs, on which
 /// resource. A method missing here, or a function that calls a method whose actions it is not
-/// granted, fails the checks below and in tests/tests/deployment.rs (against the template).
+/// granted, fails the checks below and in tests/e2e/deployment.rs (against the template).
 pub const ADAPTER_ACTIONS: &[(&str, Resource, &[&str])] = &[
     // RedirectionStore (signin_aws::DynamoStore)
     // the port's default: create_sign_in
