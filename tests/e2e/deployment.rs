@@ -17,7 +17,7 @@ use e2e_tests::template::{
 use kontomatik_sandbox::UserAction;
 use serde_yaml_ng::Value;
 use signin_aws::schema;
-use signin_core::config::VARIABLES;
+use signin_core::config::vars;
 use signin_runtime::functions::{adapter_actions, Function, Resource, Trigger, FUNCTIONS, SECRETS};
 
 fn template() -> Value {
@@ -264,7 +264,7 @@ fn each_function_gets_exactly_the_variables_it_reads() {
 
 #[test]
 fn every_required_variable_is_read_by_some_function() {
-    for (name, _) in VARIABLES {
+    for name in &vars::required().map(|v| v.name).collect::<Vec<_>>() {
         assert!(
             FUNCTIONS.iter().any(|f| f.reads.contains(name)),
             "{name} is documented as required but no function reads it"

@@ -789,9 +789,8 @@ async fn each_function_names_a_missing_variable_through_init_error() {
         ..Options::default()
     })
     .await;
-    let required: Vec<&str> = signin_core::config::VARIABLES
-        .iter()
-        .map(|(n, _)| *n)
+    let required: Vec<&str> = signin_core::config::vars::required()
+        .map(|v| v.name)
         .collect();
     let mut tried = vec![];
     for function in signin_runtime::functions::FUNCTIONS {

@@ -9,14 +9,15 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use signin_core::adapters::embedded::poll_sort_key;
 use signin_core::clock::Clock;
+use signin_core::domain::machine::{Expected, Redirection};
 use signin_core::domain::{Email, Language, OwnerExternalId, RedirectionId, Timestamp, UserKey};
-use signin_core::embedded::poll_sort_key;
-use signin_core::machine::{Expected, Redirection};
 use signin_core::ports::{
-    poll_shard, Allowance, Cas, ConsentChoice, ConsentSource, Created, DueItem, DuePage,
-    FollowUpClaim, FunnelDay, FunnelStep, ImportRecord, LoginRequest, PersonalData, PollCursor,
-    RedirectionStore, SignInOutcome, SignInRecord, StartedBy, StoreError, UserProfile,
+    poll_shard, Allowance, AllowanceStore, Cas, ConsentChoice, ConsentSource, Created, DueItem,
+    DuePage, FollowUpClaim, FunnelDay, FunnelStep, FunnelStore, ImportRecord, ImportRecordStore,
+    LoginRequest, LoginStore, PersonStore, PersonalData, PollCursor, RedirectionStore,
+    SignInOutcome, SignInRecord, StartedBy, StoreError, UserProfile,
 };
 
 use crate::schema::*;
@@ -418,235 +419,6 @@ impl RedirectionStore for DynamoStore {
         })
     }
 
-    async fn sign_ins(&self, key: &UserKey) -> Result<Vec<SignInRecord>, StoreError> {
-        let now = self.now_epoch();
-        let mut found = vec![];
-        for item in self
-            .query_all(&format!("{USER_PREFIX}{key}"), Some(REDIRECTION_PREFIX))
-            .await?
-        {
-            let sk = get_s(&item, SK)?;
-            let id = sk.trim_start_matches(REDIRECTION_PREFIX);
-            let record = sign_in_from(&item, id)?;
-            if record.kept_until.timestamp() > now {
-                found.push(record);
-            }
-        }
-        found.sort_by_key(|r| std::cmp::Reverse(r.created_at));
-        Ok(found)
-    }
-
-    async fn record_sign_in_outcome(
-        &self,
-        key: &UserKey,
-        id: &RedirectionId,
-        outcome: SignInOutcome,
-    ) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(format!("{USER_PREFIX}{key}")))
-            .key(SK, s(format!("{REDIRECTION_PREFIX}{id}")))
-            .update_expression("SET outcome = :outcome")
-            // Never recreates a record an erasure deleted.
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":outcome", s(outcome.as_str()))
-            .send()
-            .await;
-        applied(result).map(|_| ())
-    }
-
-    async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item(PK, s(format!("{LOGIN_PREFIX}{}", request.nonce)))
-            .item(SK, s(LOGIN_SK))
-            .item("email", s(request.email.as_str()))
-            .item("language", s(request.language.as_str()))
-            .item(TTL, n(request.expires_at.timestamp()))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(format!("{LOGIN_PREFIX}{nonce}")))
-            .key(SK, s(LOGIN_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        match out.item {
-            Some(item) if get_n(&item, TTL).is_some_and(|t| t > self.now_epoch()) => {
-                login_request_from(nonce, &item).map(Some)
-            }
-            _ => Ok(None),
-        }
-    }
-
-    async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
-        // One delete that returns what it deleted: the first caller gets the request; a second
-        // (or one past the link's life) fails the condition.
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(format!("{LOGIN_PREFIX}{nonce}")))
-            .key(SK, s(LOGIN_SK))
-            .condition_expression("#ttl > :now")
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_values(":now", n(self.now_epoch()))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await;
-        let old = match result {
-            Ok(out) => out.attributes,
-            Err(e) if is_condition_failure(&e) => return Ok(None),
-            Err(e) => return Err(unavailable(e)),
-        };
-        match old {
-            Some(item) => login_request_from(nonce, &item).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
-        let now = self.now_epoch();
-        let verified_at = candidate.verified_at.unwrap_or(candidate.created_at);
-        for _ in 0..4 {
-            match self.get_user(&candidate.key).await? {
-                Some(user) if user.is_verified() => return Ok(user),
-                Some(user) => {
-                    // The old owner id first, kept with the person: if the write below loses,
-                    // a spare pointer is harmless; if it wins, erasure still finds the owner.
-                    self.client
-                        .put_item()
-                        .table_name(&self.table)
-                        .item(PK, s(format!("{USER_PREFIX}{}", candidate.key)))
-                        .item(SK, s(format!("{FORMER_OWNER_PREFIX}{}", user.owner)))
-                        .item("owner", s(user.owner.as_str()))
-                        .item(TTL, n(user.expires_at.timestamp()))
-                        .send()
-                        .await
-                        .map_err(unavailable)?;
-                    let next = signin_core::ports::verified_record(&user, candidate);
-                    let result = self
-                        .client
-                        .update_item()
-                        .table_name(&self.table)
-                        .set_key(Some(user_key(&candidate.key)))
-                        .update_expression(
-                            "SET verifiedAt = :verified, #owner = :owner, email = :email, \
-                             #name = :name, followUpConsent = :consent, consentAt = :consentAt, \
-                             consentSource = :consentSource REMOVE optedOut",
-                        )
-                        // Still the record read: unverified, with the owner id kept above.
-                        .condition_expression(
-                            "#owner = :old AND attribute_not_exists(verifiedAt) \
-                             AND (attribute_not_exists(#ttl) OR #ttl > :now)",
-                        )
-                        .expression_attribute_names("#owner", "owner")
-                        .expression_attribute_names("#name", "name")
-                        .expression_attribute_names("#ttl", TTL)
-                        .expression_attribute_values(":verified", n(millis(verified_at)))
-                        .expression_attribute_values(":owner", s(next.owner.as_str()))
-                        .expression_attribute_values(":old", s(user.owner.as_str()))
-                        .expression_attribute_values(":email", s(next.email.as_str()))
-                        .expression_attribute_values(":name", s(next.name.clone()))
-                        .expression_attribute_values(
-                            ":consent",
-                            AttributeValue::Bool(next.consent.given),
-                        )
-                        .expression_attribute_values(":consentAt", n(millis(next.consent.at)))
-                        .expression_attribute_values(
-                            ":consentSource",
-                            s(next.consent.source.as_str()),
-                        )
-                        .expression_attribute_values(":now", n(now))
-                        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
-                        .send()
-                        .await;
-                    match result {
-                        Ok(out) => {
-                            return out
-                                .attributes
-                                .as_ref()
-                                .ok_or_else(|| {
-                                    StoreError::Corrupt("no user after the write".into())
-                                })
-                                .and_then(user_from)
-                        }
-                        Err(e) if is_condition_failure(&e) => continue,
-                        Err(e) => return Err(unavailable(e)),
-                    }
-                }
-                None => {
-                    // No live record (none, or past its retention): the candidate, whole.
-                    let mut item = user_key(&candidate.key);
-                    item.insert("owner".into(), s(candidate.owner.as_str()));
-                    item.insert("email".into(), s(candidate.email.as_str()));
-                    item.insert("name".into(), s(candidate.name.clone()));
-                    item.insert("language".into(), s(candidate.language.as_str()));
-                    item.insert("createdAt".into(), n(millis(candidate.created_at)));
-                    item.insert(
-                        "followUpConsent".into(),
-                        AttributeValue::Bool(candidate.consent.given),
-                    );
-                    item.insert("consentAt".into(), n(millis(candidate.consent.at)));
-                    item.insert("consentSource".into(), s(candidate.consent.source.as_str()));
-                    item.insert("verifiedAt".into(), n(millis(verified_at)));
-                    item.insert(TTL.into(), n(candidate.expires_at.timestamp()));
-                    let replaced = self
-                        .client
-                        .put_item()
-                        .table_name(&self.table)
-                        .set_item(Some(item))
-                        .condition_expression("attribute_not_exists(#ttl) OR #ttl <= :now")
-                        .expression_attribute_names("#ttl", TTL)
-                        .expression_attribute_values(":now", n(now))
-                        .send()
-                        .await;
-                    if applied(replaced)? {
-                        return Ok(UserProfile {
-                            verified_at: Some(verified_at),
-                            ..candidate.clone()
-                        });
-                    }
-                }
-            }
-        }
-        Err(StoreError::Unavailable(
-            "the user record kept changing".into(),
-        ))
-    }
-
-    async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(key)))
-            .update_expression("ADD sessionGeneration :one")
-            .condition_expression(
-                "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)",
-            )
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#ttl", TTL)
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(self.now_epoch()))
-            .send()
-            .await;
-        applied(result)
-    }
-
     async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
         let out = self
             .client
@@ -749,7 +521,10 @@ impl RedirectionStore for DynamoStore {
         };
         Ok(DuePage { items, next })
     }
+}
 
+#[async_trait]
+impl PersonStore for DynamoStore {
     async fn record_start(
         &self,
         candidate: &UserProfile,
@@ -948,29 +723,191 @@ impl RedirectionStore for DynamoStore {
         applied(result)
     }
 
-    async fn take_allowance(
-        &self,
-        what: &Allowance,
-        limit: u64,
-        window_end: Timestamp,
-    ) -> Result<bool, StoreError> {
-        // `ADD` on a condition: atomic, no read-modify-write. Each window has a key of its own,
-        // so a counter is never counted again after its window, whenever DynamoDB deletes it.
+    async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
+        let now = self.now_epoch();
+        let verified_at = candidate.verified_at.unwrap_or(candidate.created_at);
+        for _ in 0..4 {
+            match self.get_user(&candidate.key).await? {
+                Some(user) if user.is_verified() => return Ok(user),
+                Some(user) => {
+                    // The old owner id first, kept with the person: if the write below loses,
+                    // a spare pointer is harmless; if it wins, erasure still finds the owner.
+                    self.client
+                        .put_item()
+                        .table_name(&self.table)
+                        .item(PK, s(format!("{USER_PREFIX}{}", candidate.key)))
+                        .item(SK, s(format!("{FORMER_OWNER_PREFIX}{}", user.owner)))
+                        .item("owner", s(user.owner.as_str()))
+                        .item(TTL, n(user.expires_at.timestamp()))
+                        .send()
+                        .await
+                        .map_err(unavailable)?;
+                    let next = signin_core::ports::verified_record(&user, candidate);
+                    let result = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(user_key(&candidate.key)))
+                        .update_expression(
+                            "SET verifiedAt = :verified, #owner = :owner, email = :email, \
+                             #name = :name, followUpConsent = :consent, consentAt = :consentAt, \
+                             consentSource = :consentSource REMOVE optedOut",
+                        )
+                        // Still the record read: unverified, with the owner id kept above.
+                        .condition_expression(
+                            "#owner = :old AND attribute_not_exists(verifiedAt) \
+                             AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+                        )
+                        .expression_attribute_names("#owner", "owner")
+                        .expression_attribute_names("#name", "name")
+                        .expression_attribute_names("#ttl", TTL)
+                        .expression_attribute_values(":verified", n(millis(verified_at)))
+                        .expression_attribute_values(":owner", s(next.owner.as_str()))
+                        .expression_attribute_values(":old", s(user.owner.as_str()))
+                        .expression_attribute_values(":email", s(next.email.as_str()))
+                        .expression_attribute_values(":name", s(next.name.clone()))
+                        .expression_attribute_values(
+                            ":consent",
+                            AttributeValue::Bool(next.consent.given),
+                        )
+                        .expression_attribute_values(":consentAt", n(millis(next.consent.at)))
+                        .expression_attribute_values(
+                            ":consentSource",
+                            s(next.consent.source.as_str()),
+                        )
+                        .expression_attribute_values(":now", n(now))
+                        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+                        .send()
+                        .await;
+                    match result {
+                        Ok(out) => {
+                            return out
+                                .attributes
+                                .as_ref()
+                                .ok_or_else(|| {
+                                    StoreError::Corrupt("no user after the write".into())
+                                })
+                                .and_then(user_from)
+                        }
+                        Err(e) if is_condition_failure(&e) => continue,
+                        Err(e) => return Err(unavailable(e)),
+                    }
+                }
+                None => {
+                    // No live record (none, or past its retention): the candidate, whole.
+                    let mut item = user_key(&candidate.key);
+                    item.insert("owner".into(), s(candidate.owner.as_str()));
+                    item.insert("email".into(), s(candidate.email.as_str()));
+                    item.insert("name".into(), s(candidate.name.clone()));
+                    item.insert("language".into(), s(candidate.language.as_str()));
+                    item.insert("createdAt".into(), n(millis(candidate.created_at)));
+                    item.insert(
+                        "followUpConsent".into(),
+                        AttributeValue::Bool(candidate.consent.given),
+                    );
+                    item.insert("consentAt".into(), n(millis(candidate.consent.at)));
+                    item.insert("consentSource".into(), s(candidate.consent.source.as_str()));
+                    item.insert("verifiedAt".into(), n(millis(verified_at)));
+                    item.insert(TTL.into(), n(candidate.expires_at.timestamp()));
+                    let replaced = self
+                        .client
+                        .put_item()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression("attribute_not_exists(#ttl) OR #ttl <= :now")
+                        .expression_attribute_names("#ttl", TTL)
+                        .expression_attribute_values(":now", n(now))
+                        .send()
+                        .await;
+                    if applied(replaced)? {
+                        return Ok(UserProfile {
+                            verified_at: Some(verified_at),
+                            ..candidate.clone()
+                        });
+                    }
+                }
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the user record kept changing".into(),
+        ))
+    }
+
+    async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(allowance_key(what)))
-            .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD #count :one")
-            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
-            .expression_attribute_names("#count", "count")
+            .set_key(Some(user_key(key)))
+            .update_expression("ADD sessionGeneration :one")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)",
+            )
+            .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":limit", n(limit))
-            .expression_attribute_values(":ttl", n(window_end.timestamp()))
+            .expression_attribute_values(":now", n(self.now_epoch()))
             .send()
             .await;
         applied(result)
+    }
+
+    async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(key)))
+            .update_expression("SET lastSuccessAt = :t")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(lastSuccessAt) OR lastSuccessAt < :t)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":t", n(millis(at)))
+            .send()
+            .await;
+        // A failed condition: no such user, or a later success is recorded already.
+        applied(result).map(|_| ())
+    }
+
+    async fn sign_ins(&self, key: &UserKey) -> Result<Vec<SignInRecord>, StoreError> {
+        let now = self.now_epoch();
+        let mut found = vec![];
+        for item in self
+            .query_all(&format!("{USER_PREFIX}{key}"), Some(REDIRECTION_PREFIX))
+            .await?
+        {
+            let sk = get_s(&item, SK)?;
+            let id = sk.trim_start_matches(REDIRECTION_PREFIX);
+            let record = sign_in_from(&item, id)?;
+            if record.kept_until.timestamp() > now {
+                found.push(record);
+            }
+        }
+        found.sort_by_key(|r| std::cmp::Reverse(r.created_at));
+        Ok(found)
+    }
+
+    async fn record_sign_in_outcome(
+        &self,
+        key: &UserKey,
+        id: &RedirectionId,
+        outcome: SignInOutcome,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("{USER_PREFIX}{key}")))
+            .key(SK, s(format!("{REDIRECTION_PREFIX}{id}")))
+            .update_expression("SET outcome = :outcome")
+            // Never recreates a record an erasure deleted.
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":outcome", s(outcome.as_str()))
+            .send()
+            .await;
+        applied(result).map(|_| ())
     }
 
     async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
@@ -1020,31 +957,96 @@ impl RedirectionStore for DynamoStore {
         }
         Ok(found)
     }
+}
 
-    async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
-        self.delete(HashMap::from([
-            (PK.into(), s(format!("{OWNER_PREFIX}{}", record.owner))),
-            (SK.into(), s(import_sk(record))),
-        ]))
-        .await
+#[async_trait]
+impl LoginStore for DynamoStore {
+    async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(format!("{LOGIN_PREFIX}{}", request.nonce)))
+            .item(SK, s(LOGIN_SK))
+            .item("email", s(request.email.as_str()))
+            .item("language", s(request.language.as_str()))
+            .item(TTL, n(request.expires_at.timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
-    async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
+    async fn login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("{LOGIN_PREFIX}{nonce}")))
+            .key(SK, s(LOGIN_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        match out.item {
+            Some(item) if get_n(&item, TTL).is_some_and(|t| t > self.now_epoch()) => {
+                login_request_from(nonce, &item).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
+        // One delete that returns what it deleted: the first caller gets the request; a second
+        // (or one past the link's life) fails the condition.
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("{LOGIN_PREFIX}{nonce}")))
+            .key(SK, s(LOGIN_SK))
+            .condition_expression("#ttl > :now")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":now", n(self.now_epoch()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        let old = match result {
+            Ok(out) => out.attributes,
+            Err(e) if is_condition_failure(&e) => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        match old {
+            Some(item) => login_request_from(nonce, &item).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
+impl AllowanceStore for DynamoStore {
+    async fn take_allowance(
+        &self,
+        what: &Allowance,
+        limit: u64,
+        window_end: Timestamp,
+    ) -> Result<bool, StoreError> {
+        // `ADD` on a condition: atomic, no read-modify-write. Each window has a key of its own,
+        // so a counter is never counted again after its window, whenever DynamoDB deletes it.
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(key)))
-            .update_expression("SET lastSuccessAt = :t")
-            .condition_expression(
-                "attribute_exists(#pk) AND (attribute_not_exists(lastSuccessAt) OR lastSuccessAt < :t)",
-            )
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":t", n(millis(at)))
+            .set_key(Some(allowance_key(what)))
+            .update_expression("SET #ttl = if_not_exists(#ttl, :ttl) ADD #count :one")
+            .condition_expression("attribute_not_exists(#count) OR #count < :limit")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n(window_end.timestamp()))
             .send()
             .await;
-        // A failed condition: no such user, or a later success is recorded already.
-        applied(result).map(|_| ())
+        applied(result)
     }
 
     async fn claim_follow_up(
@@ -1077,7 +1079,10 @@ impl RedirectionStore for DynamoStore {
             .await;
         applied(result)
     }
+}
 
+#[async_trait]
+impl ImportRecordStore for DynamoStore {
     async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
         let mut record = record.clone();
         let mut data =
@@ -1118,6 +1123,17 @@ impl RedirectionStore for DynamoStore {
             .collect()
     }
 
+    async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
+        self.delete(HashMap::from([
+            (PK.into(), s(format!("{OWNER_PREFIX}{}", record.owner))),
+            (SK.into(), s(import_sk(record))),
+        ]))
+        .await
+    }
+}
+
+#[async_trait]
+impl FunnelStore for DynamoStore {
     async fn add_to_funnel(
         &self,
         day: NaiveDate,

@@ -1,5 +1,5 @@
 //! The event bus for other systems: EventBridge `PutEvents` on the configured bus, one entry
-//! per event, `source` [`signin_core::events::SOURCE`] and the event's `detail-type`.
+//! per event, `source` [`signin_core::domain::events::SOURCE`] and the event's `detail-type`.
 
 use std::time::Duration;
 
@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::error::DisplayErrorContext;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
-use signin_core::events::{EventBus, EventError, LifecycleEvent, SOURCE};
+use signin_core::domain::events::{LifecycleEvent, SOURCE};
+use signin_core::ports::{EventBus, EventError};
 
 /// EventBridge's largest batch of one `PutEvents`.
 const MAX_ENTRIES: usize = 10;

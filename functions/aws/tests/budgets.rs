@@ -7,8 +7,9 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use signin_aws::{EventBridgeBus, SesMailer, SqsQueue};
 use signin_core::clock::SimClock;
+use signin_core::domain::events::{EventKind, LifecycleEvent};
 use signin_core::domain::{Email, RedirectionId};
-use signin_core::events::{EventBus, EventKind, LifecycleEvent};
+use signin_core::ports::EventBus;
 use signin_core::ports::{ImportJob, ImportQueue, Mailer, OutgoingEmail};
 
 /// An endpoint that accepts every connection and never says a word.

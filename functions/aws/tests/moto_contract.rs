@@ -17,9 +17,11 @@ use signin_aws::testing::{recorded_raw_mail, sdk_config};
 use signin_aws::{DynamoStore, SesMailer, SqsQueue};
 use signin_core::clock::{Clock, SimClock};
 use signin_core::contract::{self, RecordedMail, TimePasses};
-use signin_core::import::{AccountSummary, ImportSummary};
-use signin_core::machine::{apply, Event};
-use signin_core::ports::{ImportRecord, Mailer, RedirectionStore, StartedBy};
+use signin_core::domain::import::{AccountSummary, ImportSummary};
+use signin_core::domain::machine::{apply, Event};
+use signin_core::ports::{
+    ImportRecord, ImportRecordStore, Mailer, PersonStore, RedirectionStore, StartedBy,
+};
 
 async fn sdk() -> SdkConfig {
     sdk_config().await

@@ -13,14 +13,14 @@ use async_trait::async_trait;
 use chrono::{Duration, NaiveDate};
 
 use crate::clock::{Clock, SimClock};
+use crate::domain::import::ImportSummary;
+use crate::domain::machine::{apply, Event, NewRedirection, Redirection, State};
 use crate::domain::{AccessMode, Country, Email, Language, OwnerExternalId, RedirectionId};
-use crate::import::ImportSummary;
-use crate::machine::{apply, Event, NewRedirection, Redirection, State};
 use crate::ports::{
     poll_shard, Allowance, Cas, ConsentChoice, ConsentSource, Created, FollowUpClaim, FunnelStep,
     ImportJob, ImportQueue, ImportQueueConsumer, ImportRecord, LoginRequest, MailCategory,
-    OutgoingEmail, RedirectionStore, SignInOutcome, SignInRecord, StartedBy, StoreError,
-    UserProfile, POLL_SHARDS,
+    OutgoingEmail, SignInOutcome, SignInRecord, StartedBy, Store, StoreError, UserProfile,
+    POLL_SHARDS,
 };
 
 /// A redirection created now on `clock`, first poll 5 minutes later.
@@ -80,7 +80,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// Create-if-absent, read back, and conditional writes on state *and* version.
-pub async fn store_conditional_writes(store: &dyn RedirectionStore, clock: &SimClock) {
+pub async fn store_conditional_writes(store: &dyn Store, clock: &SimClock) {
     let r = new_redirection(&unique("cw"), "cw@example.com", clock);
     assert_eq!(
         store.create_redirection(&r).await.unwrap(),
@@ -142,7 +142,7 @@ pub async fn store_conditional_writes(store: &dyn RedirectionStore, clock: &SimC
 }
 
 /// Many writers race for the same transition: exactly one wins.
-pub async fn store_race_has_one_winner(store: Arc<dyn RedirectionStore>, clock: &SimClock) {
+pub async fn store_race_has_one_winner(store: Arc<dyn Store>, clock: &SimClock) {
     let r = new_redirection(&unique("race"), "race@example.com", clock);
     store.create_redirection(&r).await.unwrap();
     let mut tasks = vec![];
@@ -179,7 +179,7 @@ pub async fn store_race_has_one_winner(store: Arc<dyn RedirectionStore>, clock: 
 }
 
 /// An item past its 24 h window is gone for every read, even before the store deletes it.
-pub async fn store_ttl_hides_forgotten_items(store: &dyn RedirectionStore, clock: &SimClock) {
+pub async fn store_ttl_hides_forgotten_items(store: &dyn Store, clock: &SimClock) {
     let r = new_redirection(&unique("ttl"), "ttl@example.com", clock);
     store.create_redirection(&r).await.unwrap();
     assert_eq!(
@@ -219,7 +219,7 @@ pub async fn store_ttl_hides_forgotten_items(store: &dyn RedirectionStore, clock
 
 /// The due query: per shard, only due items, oldest first, paginated, and items that stop
 /// needing polls leave the index.
-pub async fn store_due_for_poll(store: &dyn RedirectionStore, clock: &SimClock) {
+pub async fn store_due_for_poll(store: &dyn Store, clock: &SimClock) {
     // Start from a clean slate of time so older items of a shared table are far in the past.
     clock.advance(Duration::days(30));
     let base = clock.now();
@@ -289,7 +289,7 @@ pub async fn store_due_for_poll(store: &dyn RedirectionStore, clock: &SimClock) 
 
 /// Users: a stable owner id, the latest consent choice, and one follow-up per window, decided
 /// conditionally.
-pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
+pub async fn store_users(store: &dyn Store, clock: &SimClock) {
     let email = format!("{}@example.com", unique("user"));
     let first = store
         .record_start(&user(&email, clock), true, StartedBy::Anonymous)
@@ -421,7 +421,7 @@ pub async fn store_users(store: &dyn RedirectionStore, clock: &SimClock) {
 
 /// Retention: a user record and an import record are gone for every read after their time;
 /// a start after the user's retention makes a fresh record.
-pub async fn store_retention(store: &dyn RedirectionStore, clock: &SimClock) {
+pub async fn store_retention(store: &dyn Store, clock: &SimClock) {
     let email = format!("{}@example.com", unique("ret"));
     let mut u = user(&email, clock);
     u.expires_at = clock.now() + Duration::days(2);
@@ -481,7 +481,7 @@ pub async fn store_retention(store: &dyn RedirectionStore, clock: &SimClock) {
 /// Abuse limits: at most `limit` per window; windows are apart. With `racing`, the calls race
 /// (the embedded store's own atomicity); DynamoDB's conditional update is atomic by contract,
 /// which moto server does not reproduce under concurrent requests, so its run is sequential.
-pub async fn store_allowances(store: Arc<dyn RedirectionStore>, clock: &SimClock, racing: bool) {
+pub async fn store_allowances(store: Arc<dyn Store>, clock: &SimClock, racing: bool) {
     let what = Allowance::StartsFromClient {
         client: unique("client"),
         hour: 7,
@@ -531,7 +531,7 @@ pub async fn store_allowances(store: Arc<dyn RedirectionStore>, clock: &SimClock
 /// Verified people: only they change their record; an anonymous start never turns their
 /// unsubscribe back to yes; sessions end by generation; log-in requests are taken once; a
 /// person's sign-ins outlive the 24 h window with their outcome.
-pub async fn store_identity(store: &dyn RedirectionStore, clock: &SimClock) {
+pub async fn store_identity(store: &dyn Store, clock: &SimClock) {
     let email = format!("{}@example.com", unique("verified"));
     let typed = store
         .record_start(&user(&email, clock), true, StartedBy::Anonymous)
@@ -718,7 +718,7 @@ pub async fn store_identity(store: &dyn RedirectionStore, clock: &SimClock) {
     assert!(store.sign_ins(&r.user_key).await.unwrap().is_empty());
 }
 
-pub async fn store_erasure(store: &dyn RedirectionStore, clock: &SimClock) {
+pub async fn store_erasure(store: &dyn Store, clock: &SimClock) {
     let email = format!("{}@example.com", unique("erase"));
     let other_email = format!("{}@example.com", unique("keep"));
     let u = store
@@ -824,7 +824,7 @@ pub async fn store_erasure(store: &dyn RedirectionStore, clock: &SimClock) {
 /// lock, so two adds at the same instant can lose one): on moto the concurrent adds must count,
 /// but one may be lost to moto.
 pub async fn store_imports_and_funnel(
-    store: Arc<dyn RedirectionStore>,
+    store: Arc<dyn Store>,
     clock: &SimClock,
     adds_are_atomic: bool,
 ) {
@@ -1016,8 +1016,8 @@ pub fn mail_was_recorded(expected: &OutgoingEmail, recorded: &[RecordedMail]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
-    use crate::ports::Mailer;
+    use crate::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+    use crate::ports::{FunnelStore, ImportRecordStore, Mailer, PersonStore, RedirectionStore};
 
     fn setup() -> (Arc<EmbeddedStore>, SimClock) {
         let clock = SimClock::at_default_start();

@@ -12,8 +12,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
+use crate::domain::import::ImportSink;
 use crate::domain::{CommandId, OwnerExternalId, RedirectionId, RedirectionStatus, SessionData};
-use crate::import::ImportSink;
 use crate::ports::{
     CommandStatus, FetchRedirection, Kontomatik, KontomatikError, MailError, Mailer, OutgoingEmail,
     RedirectionLink, SignOut,

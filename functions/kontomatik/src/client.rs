@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use futures::TryStreamExt;
 use reqwest::{header, Response, StatusCode};
+use signin_core::domain::import::{Discard, ImportSink};
 use signin_core::domain::{
     CommandId, CommandState, ErrorInfo, OwnerExternalId, RedirectionId, RedirectionStatus, Secret,
     SessionData,
 };
-use signin_core::import::{Discard, ImportSink};
 use signin_core::ports::{
     CommandStatus, FetchRedirection, Kontomatik, KontomatikError, RedirectionLink, SignOut,
 };

@@ -17,8 +17,8 @@ use chrono::NaiveDate;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use rust_decimal::Decimal;
+use signin_core::domain::import::{Account, ImportSink, MoneyTransaction, Owner, Target};
 use signin_core::domain::{CommandId, CommandState, ErrorInfo};
-use signin_core::import::{Account, ImportSink, MoneyTransaction, Owner, Target};
 use signin_core::ports::CommandStatus;
 use thiserror::Error;
 use tokio::io::AsyncBufRead;
@@ -601,7 +601,7 @@ where
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use signin_core::import::{CollectedImport, Discard};
+    use signin_core::domain::import::{CollectedImport, Discard};
 
     async fn parse(xml: &str, sink: &mut dyn ImportSink) -> Result<Reply, XmlError> {
         parse_reply(xml.as_bytes(), sink).await.map(|p| p.reply)

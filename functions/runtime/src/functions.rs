@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use signin_core::config::vars;
 use signin_web::Route;
 
 /// What invokes a function.
@@ -61,7 +62,11 @@ pub struct Function {
 
 /// Secrets: a value read from the variable itself when set (local runs), else from the SSM
 /// SecureString parameter that `<NAME>_PARAMETER` names (AWS).
-pub const SECRETS: [&str; 3] = ["KONTOMATIK_API_KEY", "LINK_SIGNING_KEY", "STATS_TOKEN"];
+pub const SECRETS: [&str; 3] = [
+    vars::KONTOMATIK_API_KEY,
+    vars::LINK_SIGNING_KEY,
+    vars::STATS_TOKEN,
+];
 
 const TABLE_ITEMS: &[&str] = &[
     "dynamodb:GetItem",
@@ -230,28 +235,28 @@ pub const CREATE_REDIRECTION: Function = Function {
         Route::ResumeSubmit,
     ]),
     reads: &[
-        "TABLE_NAME",
-        "PUBLIC_BASE_URL",
-        "COMPANY_NAME",
-        "KONTOMATIK_BASE_URL",
-        "KONTOMATIK_API_KEY",
-        "DEFAULT_LANGUAGE",
-        "DEFAULT_COUNTRY",
-        "ACCESS_MODE",
+        vars::TABLE_NAME,
+        vars::PUBLIC_BASE_URL,
+        vars::COMPANY_NAME,
+        vars::KONTOMATIK_BASE_URL,
+        vars::KONTOMATIK_API_KEY,
+        vars::DEFAULT_LANGUAGE,
+        vars::DEFAULT_COUNTRY,
+        vars::ACCESS_MODE,
         // the link by email
-        "SENDER_EMAIL",
-        "SES_CONFIGURATION_SET",
+        vars::SENDER_EMAIL,
+        vars::SES_CONFIGURATION_SET,
         // form tokens, resume links, the erase link in the link email, client pseudonyms
-        "LINK_SIGNING_KEY",
+        vars::LINK_SIGNING_KEY,
         // abuse limits, retention, where Kontomatik's link may lead
-        "START_LIMIT_PER_CLIENT_PER_HOUR",
-        "LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
-        "USER_RETENTION_DAYS",
-        "KONTOMATIK_LINK_HOSTS",
+        vars::START_LIMIT_PER_CLIENT_PER_HOUR,
+        vars::LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY,
+        vars::USER_RETENTION_DAYS,
+        vars::KONTOMATIK_LINK_HOSTS,
         // whether the start form needs a logged-in applicant (their session: the user record)
-        "APPLICANT_LOGIN",
+        vars::APPLICANT_LOGIN,
         // optional: the events for other systems
-        "EVENT_BUS_NAME",
+        vars::EVENT_BUS_NAME,
     ],
     grants: &[
         // users, redirections, funnel counters
@@ -260,11 +265,11 @@ pub const CREATE_REDIRECTION: Function = Function {
             actions: TABLE_ITEMS,
         },
         Grant {
-            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            resource: Resource::Parameter(vars::KONTOMATIK_API_KEY),
             actions: SECRET_READ,
         },
         Grant {
-            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            resource: Resource::Parameter(vars::LINK_SIGNING_KEY),
             actions: SECRET_READ,
         },
         Grant {
@@ -290,20 +295,20 @@ pub const CALLBACK: Function = Function {
     name: "callback",
     trigger: Trigger::Http(&[Route::Callback]),
     reads: &[
-        "TABLE_NAME",
-        "PUBLIC_BASE_URL",
-        "COMPANY_NAME",
-        "KONTOMATIK_BASE_URL",
-        "KONTOMATIK_API_KEY",
-        "IMPORT_QUEUE_URL",
+        vars::TABLE_NAME,
+        vars::PUBLIC_BASE_URL,
+        vars::COMPANY_NAME,
+        vars::KONTOMATIK_BASE_URL,
+        vars::KONTOMATIK_API_KEY,
+        vars::IMPORT_QUEUE_URL,
         // a failed sign-in's follow-up time
-        "FOLLOW_UP_DELAY_MINUTES",
+        vars::FOLLOW_UP_DELAY_MINUTES,
         // who is looking (the session cookie) and the log-in form's token; whether a sign-in's
         // page needs its logged-in owner
-        "LINK_SIGNING_KEY",
-        "APPLICANT_LOGIN",
+        vars::LINK_SIGNING_KEY,
+        vars::APPLICANT_LOGIN,
         // optional: the events for other systems
-        "EVENT_BUS_NAME",
+        vars::EVENT_BUS_NAME,
     ],
     grants: &[
         Grant {
@@ -315,11 +320,11 @@ pub const CALLBACK: Function = Function {
             actions: ENQUEUE,
         },
         Grant {
-            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            resource: Resource::Parameter(vars::KONTOMATIK_API_KEY),
             actions: SECRET_READ,
         },
         Grant {
-            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            resource: Resource::Parameter(vars::LINK_SIGNING_KEY),
             actions: SECRET_READ,
         },
         PUBLISH_EVENTS,
@@ -342,22 +347,22 @@ pub const STATUS_POLLER: Function = Function {
     name: "status-poller",
     trigger: Trigger::Schedule,
     reads: &[
-        "TABLE_NAME",
-        "PUBLIC_BASE_URL",
-        "COMPANY_NAME",
-        "KONTOMATIK_BASE_URL",
-        "KONTOMATIK_API_KEY",
-        "IMPORT_QUEUE_URL",
-        "SENDER_EMAIL",
-        "SES_CONFIGURATION_SET",
+        vars::TABLE_NAME,
+        vars::PUBLIC_BASE_URL,
+        vars::COMPANY_NAME,
+        vars::KONTOMATIK_BASE_URL,
+        vars::KONTOMATIK_API_KEY,
+        vars::IMPORT_QUEUE_URL,
+        vars::SENDER_EMAIL,
+        vars::SES_CONFIGURATION_SET,
         // follow-ups: when, how often, and their signed links
-        "FOLLOW_UP_DELAY_MINUTES",
-        "FOLLOW_UP_WINDOW_DAYS",
-        "LINK_SIGNING_KEY",
+        vars::FOLLOW_UP_DELAY_MINUTES,
+        vars::FOLLOW_UP_WINDOW_DAYS,
+        vars::LINK_SIGNING_KEY,
         // the erase link's life
-        "USER_RETENTION_DAYS",
+        vars::USER_RETENTION_DAYS,
         // optional: the events for other systems
-        "EVENT_BUS_NAME",
+        vars::EVENT_BUS_NAME,
     ],
     grants: &[
         // Query: the import record of an ended import whose email is resent (the table's own
@@ -381,11 +386,11 @@ pub const STATUS_POLLER: Function = Function {
             actions: ENQUEUE,
         },
         Grant {
-            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            resource: Resource::Parameter(vars::KONTOMATIK_API_KEY),
             actions: SECRET_READ,
         },
         Grant {
-            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            resource: Resource::Parameter(vars::LINK_SIGNING_KEY),
             actions: SECRET_READ,
         },
         Grant {
@@ -416,24 +421,24 @@ pub const IMPORT_WORKER: Function = Function {
     name: "import-worker",
     trigger: Trigger::ImportQueue,
     reads: &[
-        "TABLE_NAME",
-        "PUBLIC_BASE_URL",
-        "COMPANY_NAME",
-        "KONTOMATIK_BASE_URL",
-        "KONTOMATIK_API_KEY",
+        vars::TABLE_NAME,
+        vars::PUBLIC_BASE_URL,
+        vars::COMPANY_NAME,
+        vars::KONTOMATIK_BASE_URL,
+        vars::KONTOMATIK_API_KEY,
         // continuations
-        "IMPORT_QUEUE_URL",
-        "SENDER_EMAIL",
-        "SES_CONFIGURATION_SET",
-        "IMPORT_HISTORY_MONTHS",
+        vars::IMPORT_QUEUE_URL,
+        vars::SENDER_EMAIL,
+        vars::SES_CONFIGURATION_SET,
+        vars::IMPORT_HISTORY_MONTHS,
         // where a job waits between command polls (default: a delayed message)
-        "IMPORT_COMMAND_WAIT",
+        vars::IMPORT_COMMAND_WAIT,
         // the import record's retention; the erase link in the import email
-        "IMPORT_RETENTION_DAYS",
-        "LINK_SIGNING_KEY",
-        "USER_RETENTION_DAYS",
+        vars::IMPORT_RETENTION_DAYS,
+        vars::LINK_SIGNING_KEY,
+        vars::USER_RETENTION_DAYS,
         // optional: the events for other systems
-        "EVENT_BUS_NAME",
+        vars::EVENT_BUS_NAME,
     ],
     grants: &[
         // the owner's import records: Query on the table's own key; DeleteItem: the record of
@@ -461,11 +466,11 @@ pub const IMPORT_WORKER: Function = Function {
             ],
         },
         Grant {
-            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            resource: Resource::Parameter(vars::KONTOMATIK_API_KEY),
             actions: SECRET_READ,
         },
         Grant {
-            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            resource: Resource::Parameter(vars::LINK_SIGNING_KEY),
             actions: SECRET_READ,
         },
         Grant {
@@ -511,29 +516,29 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         Route::StatsSession,
     ]),
     reads: &[
-        "TABLE_NAME",
-        "PUBLIC_BASE_URL",
-        "COMPANY_NAME",
-        "DEFAULT_LANGUAGE",
+        vars::TABLE_NAME,
+        vars::PUBLIC_BASE_URL,
+        vars::COMPANY_NAME,
+        vars::DEFAULT_LANGUAGE,
         // unsubscribe and erase links, form tokens
-        "LINK_SIGNING_KEY",
+        vars::LINK_SIGNING_KEY,
         // erasure asks Kontomatik to delete the owner's data
-        "KONTOMATIK_BASE_URL",
-        "KONTOMATIK_API_KEY",
+        vars::KONTOMATIK_BASE_URL,
+        vars::KONTOMATIK_API_KEY,
         // optional: GET /stats is off without it
-        "STATS_TOKEN",
+        vars::STATS_TOKEN,
         // marketing's funnel page: who may sign in, and the emailed sign-in link
-        "STAFF_EMAILS",
-        "SENDER_EMAIL",
-        "SES_CONFIGURATION_SET",
+        vars::STAFF_EMAILS,
+        vars::SENDER_EMAIL,
+        vars::SES_CONFIGURATION_SET,
         // the applicant's log-in link: its limits (per client, per mailbox), a new verified
         // record's retention (and the erase link's life on their page), its country
-        "START_LIMIT_PER_CLIENT_PER_HOUR",
-        "LOGIN_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY",
-        "USER_RETENTION_DAYS",
-        "DEFAULT_COUNTRY",
+        vars::START_LIMIT_PER_CLIENT_PER_HOUR,
+        vars::LOGIN_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY,
+        vars::USER_RETENTION_DAYS,
+        vars::DEFAULT_COUNTRY,
         // optional: the events for other systems
-        "EVENT_BUS_NAME",
+        vars::EVENT_BUS_NAME,
     ],
     grants: &[
         // the consent choice (UpdateItem), spent form tokens (UpdateItem), the funnel days
@@ -554,15 +559,15 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
             ],
         },
         Grant {
-            resource: Resource::Parameter("KONTOMATIK_API_KEY"),
+            resource: Resource::Parameter(vars::KONTOMATIK_API_KEY),
             actions: SECRET_READ,
         },
         Grant {
-            resource: Resource::Parameter("LINK_SIGNING_KEY"),
+            resource: Resource::Parameter(vars::LINK_SIGNING_KEY),
             actions: SECRET_READ,
         },
         Grant {
-            resource: Resource::Parameter("STATS_TOKEN"),
+            resource: Resource::Parameter(vars::STATS_TOKEN),
             actions: SECRET_READ,
         },
         // the staff sign-in link
@@ -729,13 +734,32 @@ mod tests {
 
     #[test]
     fn every_port_method_has_its_adapters_actions() {
-        let ports = include_str!("../../core/src/ports.rs");
-        let events = include_str!("../../core/src/events.rs");
+        let store = include_str!("../../core/src/ports/store.rs");
+        let store_methods: Vec<String> = [
+            "RedirectionStore",
+            "PersonStore",
+            "LoginStore",
+            "AllowanceStore",
+            "ImportRecordStore",
+            "FunnelStore",
+        ]
+        .iter()
+        .flat_map(|part| methods_of(store, part))
+        .collect();
         let declared = [
-            ("store", methods_of(ports, "RedirectionStore")),
-            ("queue", methods_of(ports, "ImportQueue")),
-            ("mailer", methods_of(ports, "Mailer")),
-            ("events", methods_of(events, "EventBus")),
+            ("store", store_methods),
+            (
+                "queue",
+                methods_of(include_str!("../../core/src/ports/queue.rs"), "ImportQueue"),
+            ),
+            (
+                "mailer",
+                methods_of(include_str!("../../core/src/ports/mail.rs"), "Mailer"),
+            ),
+            (
+                "events",
+                methods_of(include_str!("../../core/src/ports/events.rs"), "EventBus"),
+            ),
         ];
         for (port, methods) in declared {
             assert!(!methods.is_empty(), "{port}");
@@ -749,28 +773,54 @@ mod tests {
         }
     }
 
-    /// The use cases (`impl App` in core/src/flow), for the call scan below; the tests' own
+    /// The use cases (`impl App` in core/src/usecases), for the call scan below; the tests' own
     /// file is not one.
     const FLOW: &[(&str, &str)] = &[
-        ("mod.rs", include_str!("../../core/src/flow/mod.rs")),
-        ("start.rs", include_str!("../../core/src/flow/start.rs")),
+        ("mod.rs", include_str!("../../core/src/usecases/mod.rs")),
+        ("start.rs", include_str!("../../core/src/usecases/start.rs")),
         (
             "callback.rs",
-            include_str!("../../core/src/flow/callback.rs"),
+            include_str!("../../core/src/usecases/callback.rs"),
         ),
-        ("poller.rs", include_str!("../../core/src/flow/poller.rs")),
-        ("worker.rs", include_str!("../../core/src/flow/worker.rs")),
+        (
+            "poller.rs",
+            include_str!("../../core/src/usecases/poller.rs"),
+        ),
+        (
+            "worker.rs",
+            include_str!("../../core/src/usecases/worker.rs"),
+        ),
         (
             "followup.rs",
-            include_str!("../../core/src/flow/followup.rs"),
+            include_str!("../../core/src/usecases/followup.rs"),
         ),
-        ("erase.rs", include_str!("../../core/src/flow/erase.rs")),
-        ("staff.rs", include_str!("../../core/src/flow/staff.rs")),
+        (
+            "link_actions.rs",
+            include_str!("../../core/src/usecases/link_actions.rs"),
+        ),
+        (
+            "funnel.rs",
+            include_str!("../../core/src/usecases/funnel.rs"),
+        ),
+        ("erase.rs", include_str!("../../core/src/usecases/erase.rs")),
+        ("staff.rs", include_str!("../../core/src/usecases/staff.rs")),
         (
             "identity.rs",
-            include_str!("../../core/src/flow/identity.rs"),
+            include_str!("../../core/src/usecases/identity.rs"),
         ),
     ];
+
+    /// The call scan reads every use-case file (a new one is not missed).
+    fn assert_flow_lists_every_use_case_file() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/src/usecases");
+        let on_disk: BTreeSet<String> = std::fs::read_dir(dir)
+            .expect("the use cases' folder")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".rs") && n != "tests.rs")
+            .collect();
+        let scanned: BTreeSet<String> = FLOW.iter().map(|(n, _)| (*n).to_owned()).collect();
+        assert_eq!(scanned, on_disk, "FLOW lists every use-case file");
+    }
 
     const PORTS: [&str; 4] = ["store", "queue", "mailer", "events"];
 
@@ -832,6 +882,7 @@ mod tests {
     /// of `App` it calls (by name, over every file of the flow).
     fn reachable_port_calls() -> std::collections::BTreeMap<String, BTreeSet<String>> {
         use std::collections::BTreeMap;
+        assert_flow_lists_every_use_case_file();
         let mut direct: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
         for (_, source) in FLOW {
             for (name, body) in bodies(source) {
@@ -917,11 +968,7 @@ mod tests {
 
     #[test]
     fn every_variable_read_is_a_known_variable() {
-        let known: BTreeSet<&str> = signin_core::config::VARIABLES
-            .iter()
-            .chain(signin_core::config::OPTIONAL_VARIABLES)
-            .map(|(n, _)| *n)
-            .collect();
+        let known: BTreeSet<&str> = vars::ALL.iter().map(|v| v.name).collect();
         for f in FUNCTIONS {
             for v in f.reads {
                 assert!(known.contains(v), "{}: {v} is not documented", f.name);

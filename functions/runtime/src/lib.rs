@@ -17,8 +17,9 @@ use std::time::SystemTime;
 use chrono::{DateTime, Duration, Utc};
 use kontomatik::{ClientConfig, KontomatikClient};
 use signin_aws::{load_aws_config, DynamoStore, EventBridgeBus, SesMailer, SqsQueue};
+use signin_core::adapters::events::NoEvents;
 use signin_core::config::{Config, ConfigError, KontomatikConfig};
-use signin_core::events::{EventBus, NoEvents};
+use signin_core::ports::EventBus;
 use signin_core::ports::{ImportQueue, Kontomatik, Mailer};
 use signin_core::{App, Clock, SystemClock, TokioPause};
 use thiserror::Error;
@@ -63,7 +64,7 @@ pub fn init_tracing() {
 /// Variables that are no secrets but may come from an SSM parameter named by `<NAME>_PARAMETER`
 /// when not set themselves: the pages' URL, which a stack without a domain publishes there (its
 /// HTTP API's own URL, which the functions' environment cannot name; see template.yaml).
-pub const FROM_PARAMETER: [&str; 1] = ["PUBLIC_BASE_URL"];
+pub const FROM_PARAMETER: [&str; 1] = [signin_core::config::vars::PUBLIC_BASE_URL];
 
 /// The secrets among `secrets` that are not set as plain variables, resolved from SSM. Only
 /// these parameters are read: a function asks for no secret it does not use.

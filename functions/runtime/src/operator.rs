@@ -22,7 +22,7 @@ use kontomatik::probe::ProbeConfig;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use signin_core::domain::{Country, Email, Secret};
-use signin_core::flow::EraseError;
+use signin_core::usecases::EraseError;
 
 use crate::Started;
 

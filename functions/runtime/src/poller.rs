@@ -13,7 +13,7 @@ use crate::deadline_of;
 pub const CONCURRENCY: usize = 32;
 
 /// What a run reports.
-pub type RunReport = signin_core::flow::PollReport;
+pub type RunReport = signin_core::usecases::PollReport;
 
 /// What starts a run: the schedule's own event (every shard), or, with the template's
 /// `PollerFanOut=per-shard`, a schedule target's constant input naming the shards of this run.
@@ -44,7 +44,7 @@ pub async fn handle_event(
             }
             shards
         }
-        PollerEvent::Scheduled(_) => signin_core::flow::all_shards(),
+        PollerEvent::Scheduled(_) => signin_core::usecases::all_shards(),
     };
     let report = app.poll_shards(deadline, CONCURRENCY, &shards).await?;
     tracing::info!(

@@ -6,10 +6,10 @@ use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use signin_core::domain::import::ImportSink;
 use signin_core::domain::{
     CommandId, OwnerExternalId, RedirectionId, RedirectionStatus, SessionData,
 };
-use signin_core::import::ImportSink;
 use signin_core::ports::{
     CommandStatus, FetchRedirection, ImportJob, ImportQueue, Kontomatik, KontomatikError,
     MailError, Mailer, OutgoingEmail, QueueError, RedirectionLink, SignOut,

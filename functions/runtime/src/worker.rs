@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::LambdaEvent;
 use signin_aws::SqsQueue;
-use signin_core::flow::JobOutcome;
+use signin_core::usecases::JobOutcome;
 use signin_core::App;
 
 use crate::deadline_of;

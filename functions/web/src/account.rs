@@ -4,10 +4,10 @@
 
 use maud::html;
 use serde::Deserialize;
+use signin_core::domain::links::Form;
 use signin_core::domain::{Language, RedirectionId};
-use signin_core::flow::{LoginError, SignInStage, SignInView, APPLICANT_SESSION_LIFE};
-use signin_core::links::Form;
 use signin_core::ports::UserProfile;
+use signin_core::usecases::{LoginError, SignInStage, SignInView, APPLICANT_SESSION_LIFE};
 use signin_core::App;
 
 use crate::pages::{self, tr};
@@ -164,7 +164,7 @@ pub(crate) async fn login_submit(
             )),
         ),
         Err(LoginError::Limited { limit, retry_after }) => limited(app, l, limit, retry_after),
-        Err(LoginError::Internal(signin_core::flow::FlowError::Mail(_))) => {
+        Err(LoginError::Internal(signin_core::usecases::FlowError::Mail(_))) => {
             // Not the provider's message: it may name the address.
             tracing::warn!("a log-in link could not be mailed");
             WebResponse::html(

@@ -8,12 +8,12 @@ pub mod pages;
 use pages::tr;
 use serde::Deserialize;
 use signin_core::config::ApplicantLogin;
+use signin_core::domain::links::Form;
 use signin_core::domain::{InvalidInput, Language};
-use signin_core::flow::{
+use signin_core::usecases::{
     CallbackError, CallbackView, Delivery, EraseError, FormError, Limited, LinkUseError, Requester,
     StartError, StartForm,
 };
-use signin_core::links::Form;
 use signin_core::App;
 
 /// The largest form body we read.
@@ -976,8 +976,8 @@ fn erase_later(company: &str, l: &str, why: &str) -> WebResponse {
     .with_header("retry-after", "300")
 }
 
-fn link_error_page(app: &App, l: &str, e: &signin_core::links::LinkError) -> WebResponse {
-    use signin_core::links::LinkError;
+fn link_error_page(app: &App, l: &str, e: &signin_core::domain::links::LinkError) -> WebResponse {
+    use signin_core::domain::links::LinkError;
     let company = &app.settings.company_name;
     let start = app.start_url_in(l);
     let button = Some((tr(l, "Start again", "Zacznij od nowa"), start.as_str()));
@@ -1006,14 +1006,14 @@ fn tokens_of(body: &[u8], query: Option<&str>) -> (Option<String>, Option<String
 /// What a confirm page says, in both languages: (title, text, action, button).
 struct Confirm {
     form: Form,
-    purpose: signin_core::links::Purpose,
+    purpose: signin_core::domain::links::Purpose,
     en: (&'static str, &'static str, &'static str),
     pl: (&'static str, &'static str, &'static str),
 }
 
 const RESUME: Confirm = Confirm {
     form: Form::Resume,
-    purpose: signin_core::links::Purpose::Resume,
+    purpose: signin_core::domain::links::Purpose::Resume,
     en: (
         "Continue connecting your bank",
         "You will get a fresh, secure sign-in link and go straight to your bank.",
@@ -1028,14 +1028,14 @@ const RESUME: Confirm = Confirm {
 
 const UNSUBSCRIBE: Confirm = Confirm {
     form: Form::Unsubscribe,
-    purpose: signin_core::links::Purpose::Unsubscribe,
+    purpose: signin_core::domain::links::Purpose::Unsubscribe,
     en: ("Unsubscribe from reminders", "We will not email you reminders about unfinished bank connections any more. Emails about data you shared are not affected.", "Unsubscribe"),
     pl: ("Wypisz się z przypomnień", "Nie będziemy już wysyłać przypomnień o niedokończonym łączeniu z bankiem. Nie dotyczy to wiadomości o udostępnionych danych.", "Wypisz mnie"),
 };
 
 const ERASE: Confirm = Confirm {
     form: Form::Erase,
-    purpose: signin_core::links::Purpose::Erase,
+    purpose: signin_core::domain::links::Purpose::Erase,
     en: ("Delete your data", "We will delete everything we hold about you: your details, your sign-ins and the bank data you shared, and ask Kontomatik to delete it too. This cannot be undone.", "Delete my data"),
     pl: ("Usuń swoje dane", "Usuniemy wszystko, co o Tobie przechowujemy: Twoje dane, logowania i udostępnione dane z banku, oraz poprosimy Kontomatik o ich usunięcie. Tego nie można cofnąć.", "Usuń moje dane"),
 };
@@ -1084,7 +1084,7 @@ fn checked_link(
     app: &App,
     l: &str,
     token: &str,
-    purpose: signin_core::links::Purpose,
+    purpose: signin_core::domain::links::Purpose,
 ) -> Result<String, WebResponse> {
     app.check_link(token, purpose)
         .map(|c| c.language.as_str().to_owned())
@@ -1136,7 +1136,7 @@ fn link_use_error(app: &App, l: &str, e: LinkUseError) -> WebResponse {
     match e {
         LinkUseError::Link(e) => link_error_page(app, l, &e),
         LinkUseError::UnknownUser => {
-            link_error_page(app, l, &signin_core::links::LinkError::Invalid)
+            link_error_page(app, l, &signin_core::domain::links::LinkError::Invalid)
         }
         LinkUseError::Start(StartError::Limited { limit, retry_after }) => {
             limited(app, l, limit, retry_after)
@@ -1173,7 +1173,7 @@ async fn link_post(
     l: &str,
     req: &WebRequest,
     query_token: Option<&str>,
-    purpose: signin_core::links::Purpose,
+    purpose: signin_core::domain::links::Purpose,
     form: Option<Form>,
 ) -> Result<(String, String), WebResponse> {
     let (token, _) = tokens_of(&req.body, query_token);
@@ -1192,7 +1192,7 @@ async fn resume(
     req: &WebRequest,
     query_token: Option<&str>,
 ) -> WebResponse {
-    let purpose = signin_core::links::Purpose::Resume;
+    let purpose = signin_core::domain::links::Purpose::Resume;
     let (token, l) = match link_post(
         app,
         binding,
@@ -1234,7 +1234,7 @@ async fn unsubscribe(
     req: &WebRequest,
     query_token: Option<&str>,
 ) -> WebResponse {
-    let purpose = signin_core::links::Purpose::Unsubscribe;
+    let purpose = signin_core::domain::links::Purpose::Unsubscribe;
     let form = (!is_one_click(Route::UnsubscribeSubmit, req)).then_some(Form::Unsubscribe);
     let (token, l) = match link_post(app, binding, l, req, query_token, purpose, form).await {
         Ok(ok) => ok,
@@ -1266,7 +1266,7 @@ async fn erase(
     req: &WebRequest,
     query_token: Option<&str>,
 ) -> WebResponse {
-    let purpose = signin_core::links::Purpose::Erase;
+    let purpose = signin_core::domain::links::Purpose::Erase;
     let (token, l) = match link_post(
         app,
         binding,
@@ -1380,14 +1380,14 @@ fn page_days(query: &Query) -> u32 {
 async fn page_report(
     app: &App,
     days: u32,
-) -> Result<signin_core::flow::FunnelReport, signin_core::flow::FlowError> {
+) -> Result<signin_core::usecases::FunnelReport, signin_core::usecases::FlowError> {
     let today = app.now().date_naive();
     app.funnel_report(today - chrono_days(u64::from(days) - 1), today)
         .await
 }
 
 /// A funnel report as the funnel page's rows (one per day) and totals.
-pub fn rows_of(report: &signin_core::flow::FunnelReport) -> (Vec<pages::FunnelRow>, Vec<u64>) {
+pub fn rows_of(report: &signin_core::usecases::FunnelReport) -> (Vec<pages::FunnelRow>, Vec<u64>) {
     use signin_core::ports::FunnelStep;
     let rows = report
         .days
@@ -1542,10 +1542,10 @@ async fn staff_login(app: &App, req: &WebRequest, binding: &str) -> WebResponse 
         .await
     {
         Ok(()) => {}
-        Err(signin_core::flow::StaffLoginError::Limited { retry_after }) => {
+        Err(signin_core::usecases::StaffLoginError::Limited { retry_after }) => {
             return limited(app, "en", Limited::StartsFromClient, retry_after)
         }
-        Err(signin_core::flow::StaffLoginError::Internal(e)) => {
+        Err(signin_core::usecases::StaffLoginError::Internal(e)) => {
             return internal_error(app, "en", &e)
         }
     }
@@ -1560,7 +1560,10 @@ async fn staff_login(app: &App, req: &WebRequest, binding: &str) -> WebResponse 
 
 /// `GET /stats/login?t=`: the emailed link shows a button (mail scanners follow links).
 fn staff_login_link(app: &App, binding: &str, token: Option<&str>) -> WebResponse {
-    if let Err(e) = app.check_link(token.unwrap_or(""), signin_core::links::Purpose::StaffLogin) {
+    if let Err(e) = app.check_link(
+        token.unwrap_or(""),
+        signin_core::domain::links::Purpose::StaffLogin,
+    ) {
         return link_error_page(app, "en", &e);
     }
     match app.form_token(Form::StaffSession, binding) {
@@ -1583,7 +1586,7 @@ fn staff_login_link(app: &App, binding: &str, token: Option<&str>) -> WebRespons
 
 /// `POST /stats/session`: spends the one-time link and sets the session cookie.
 async fn staff_session(app: &App, binding: &str, req: &WebRequest) -> WebResponse {
-    let purpose = signin_core::links::Purpose::StaffLogin;
+    let purpose = signin_core::domain::links::Purpose::StaffLogin;
     let form = Some(Form::StaffSession);
     let (token, _) = match link_post(app, binding, "en", req, None, purpose, form).await {
         Ok(ok) => ok,
@@ -1607,12 +1610,12 @@ async fn staff_session(app: &App, binding: &str, req: &WebRequest) -> WebRespons
                 "{}={session}; {}; Max-Age={}",
                 staff_cookie(app),
                 cookie_attributes(app, "Strict"),
-                signin_core::flow::STAFF_COOKIE_LIFE
+                signin_core::usecases::STAFF_COOKIE_LIFE
             ),
         ),
-        Err(signin_core::flow::StaffError::Used) => replayed(app, "en"),
-        Err(signin_core::flow::StaffError::Link(e)) => link_error_page(app, "en", &e),
-        Err(signin_core::flow::StaffError::Internal(e)) => internal_error(app, "en", &e),
+        Err(signin_core::usecases::StaffError::Used) => replayed(app, "en"),
+        Err(signin_core::usecases::StaffError::Link(e)) => link_error_page(app, "en", &e),
+        Err(signin_core::usecases::StaffError::Internal(e)) => internal_error(app, "en", &e),
     }
 }
 

@@ -1,0 +1,161 @@
+//! When to ask Kontomatik about a redirection again.
+//!
+//! First check at least 5 minutes after creation, then every 5–10 minutes with jitter (asking
+//! more often earns 429), never after the id's 24 h window. The jitter is derived from the id and
+//! the check count, so it spreads load like a random one but is reproducible in tests.
+
+use chrono::Duration;
+use sha2::{Digest, Sha256};
+
+use crate::domain::machine::status_window;
+use crate::domain::{RedirectionId, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    pub first_check_after: Duration,
+    pub min_interval: Duration,
+    pub max_interval: Duration,
+    /// The last check is made this long before the id is forgotten, so a redirection that never
+    /// reached a final status is closed while we still hold its item.
+    pub last_check_margin: Duration,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            first_check_after: Duration::minutes(5),
+            min_interval: Duration::minutes(5),
+            max_interval: Duration::minutes(10),
+            last_check_margin: Duration::minutes(10),
+        }
+    }
+}
+
+impl Pacing {
+    /// A number in [0, 1) that depends only on the id and how many checks were made.
+    pub fn jitter(id: &RedirectionId, checks: u32) -> f64 {
+        let mut h = Sha256::new();
+        h.update(id.as_str().as_bytes());
+        h.update(checks.to_be_bytes());
+        let d = h.finalize();
+        let n = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+        f64::from(n) / (f64::from(u32::MAX) + 1.0)
+    }
+
+    /// The last moment a check may be made for a redirection created at `created_at`.
+    pub fn last_check_at(&self, created_at: Timestamp) -> Timestamp {
+        created_at + status_window() - self.last_check_margin
+    }
+
+    pub fn first_poll_at(&self, created_at: Timestamp) -> Timestamp {
+        created_at + self.first_check_after
+    }
+
+    /// The next check after one made at `now`. Never past the window's last check: once that
+    /// moment has come, the next visit is at once, and it closes the window (a redirection
+    /// still open must not leave the poll index before it is final).
+    pub fn next_poll_at(
+        &self,
+        id: &RedirectionId,
+        created_at: Timestamp,
+        checks: u32,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        let spread = (self.max_interval - self.min_interval).num_milliseconds() as f64;
+        let wait =
+            self.min_interval + Duration::milliseconds((spread * Self::jitter(id, checks)) as i64);
+        self.clamp(created_at, now + wait)
+    }
+
+    /// The next check after a 429 or an outage: no sooner than `retry_after` asks, and never
+    /// sooner than the normal pace.
+    pub fn after_deferral(
+        &self,
+        id: &RedirectionId,
+        created_at: Timestamp,
+        checks: u32,
+        now: Timestamp,
+        retry_after: Option<Duration>,
+    ) -> Option<Timestamp> {
+        let paced = self.next_poll_at(id, created_at, checks.wrapping_add(1), now)?;
+        let asked = now + retry_after.unwrap_or_else(Duration::zero);
+        self.clamp(created_at, paced.max(asked))
+    }
+
+    /// `at`, but never past the window's last check. (`Some` always: the callers' events
+    /// carry an optional next visit, and an open redirection always has one.)
+    fn clamp(&self, created_at: Timestamp, at: Timestamp) -> Option<Timestamp> {
+        Some(at.min(self.last_check_at(created_at)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::machine::tests::t0;
+
+    fn id(s: &str) -> RedirectionId {
+        RedirectionId::parse(s).expect("id")
+    }
+
+    #[test]
+    fn first_check_waits_five_minutes() {
+        let p = Pacing::default();
+        assert_eq!(p.first_poll_at(t0()) - t0(), Duration::minutes(5));
+    }
+
+    #[test]
+    fn checks_are_5_to_10_minutes_apart_and_jittered() {
+        let p = Pacing::default();
+        let mut waits = vec![];
+        for i in 0..200 {
+            let now = t0() + Duration::minutes(30);
+            let next = p
+                .next_poll_at(&id(&format!("r{i}")), t0(), 3, now)
+                .expect("inside window");
+            let wait = next - now;
+            assert!(wait >= Duration::minutes(5), "{wait}");
+            assert!(wait <= Duration::minutes(10), "{wait}");
+            waits.push(wait.num_seconds());
+        }
+        waits.sort_unstable();
+        waits.dedup();
+        assert!(waits.len() > 100, "jitter spreads the checks");
+    }
+
+    #[test]
+    fn jitter_is_reproducible() {
+        assert_eq!(Pacing::jitter(&id("a"), 1), Pacing::jitter(&id("a"), 1));
+        assert_ne!(Pacing::jitter(&id("a"), 1), Pacing::jitter(&id("a"), 2));
+    }
+
+    #[test]
+    fn no_check_after_the_window() {
+        let p = Pacing::default();
+        let last = p.last_check_at(t0());
+        assert!(last < t0() + Duration::hours(24));
+        let near = last - Duration::minutes(2);
+        assert_eq!(p.next_poll_at(&id("a"), t0(), 100, near), Some(last));
+        // A check answered at or after the last moment: the next visit is due at once (and
+        // closes the window), never dropped.
+        assert_eq!(p.next_poll_at(&id("a"), t0(), 100, last), Some(last));
+        assert_eq!(
+            p.next_poll_at(&id("a"), t0(), 100, t0() + Duration::hours(25)),
+            Some(last)
+        );
+    }
+
+    #[test]
+    fn a_deferral_honours_retry_after_but_never_speeds_up() {
+        let p = Pacing::default();
+        let now = t0() + Duration::minutes(20);
+        let long = p
+            .after_deferral(&id("a"), t0(), 2, now, Some(Duration::minutes(30)))
+            .expect("in window");
+        assert_eq!(long - now, Duration::minutes(30));
+        let short = p
+            .after_deferral(&id("a"), t0(), 2, now, Some(Duration::seconds(1)))
+            .expect("in window");
+        assert!(short - now >= Duration::minutes(5));
+    }
+}

@@ -1,0 +1,615 @@
+//! The emails we send, as multipart text + HTML, in the user's language (English and Polish;
+//! other languages fall back to English). HTML is escaped by the template engine.
+
+use maud::{html, Markup, DOCTYPE};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+use crate::domain::import::{ImportSummary, IncomeBasis};
+use crate::domain::{Email, Language};
+use crate::ports::{MailCategory, OutgoingEmail};
+
+/// What a message is about (used as the mail's tag).
+pub const TAG_LINK: &str = "signin_link";
+pub const TAG_IMPORT_DONE: &str = "import_done";
+pub const TAG_IMPORT_FAILED: &str = "import_failed";
+pub const TAG_FOLLOW_UP: &str = "follow_up";
+pub const TAG_STAFF_LOGIN: &str = "staff_login";
+pub const TAG_LOGIN: &str = "applicant_login";
+
+/// Why a user gets a follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropOff {
+    /// The link expired before the sign-in finished.
+    Expired,
+    /// The sign-in ended with an error at the bank.
+    Failed,
+}
+
+fn polish(lang: Language) -> bool {
+    lang.as_str() == "pl"
+}
+
+/// The line every email ends with: the signed link to erase the person's data.
+fn erase_line(lang: Language) -> &'static str {
+    if polish(lang) {
+        "Chcesz, abyśmy usunęli Twoje dane? Usuń moje dane"
+    } else {
+        "Want us to delete your data? Delete my data"
+    }
+}
+
+/// The text part's footer, with the erase link.
+fn text_footer(lang: Language, erase_url: &str) -> String {
+    format!("\n--\n{}: {erase_url}\n", erase_line(lang))
+}
+
+fn layout(lang: Language, company: &str, erase_url: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.as_str()) {
+            head { meta charset="utf-8"; meta name="viewport" content="width=device-width, initial-scale=1"; }
+            body style="margin:0;padding:24px;background:#f4f6f9;font-family:Arial,Helvetica,sans-serif;color:#1c2330" {
+                div style="max-width:520px;margin:0 auto;background:#ffffff;border-radius:10px;padding:24px" {
+                    p style="font-weight:bold;color:#20324f;margin-top:0" { (company) }
+                    (body)
+                    p style="color:#5b6576;font-size:12px;margin-top:24px" {
+                        a href=(erase_url) style="color:#5b6576" { (erase_line(lang)) }
+                    }
+                }
+            }
+        }
+    }
+    .into_string()
+}
+
+fn button(href: &str, label: &str) -> Markup {
+    html! {
+        p style="margin:24px 0" {
+            a href=(href) style="display:inline-block;background:#2b6cb0;color:#ffffff;padding:12px 20px;border-radius:8px;text-decoration:none;font-weight:bold" { (label) }
+        }
+    }
+}
+
+fn greeting(lang: Language, name: &str) -> String {
+    match (polish(lang), name.trim().is_empty()) {
+        (true, true) => "Dzień dobry,".into(),
+        (true, false) => format!("Dzień dobry {},", name.trim()),
+        (false, true) => "Hello,".into(),
+        (false, false) => format!("Hello {},", name.trim()),
+    }
+}
+
+/// The sign-in link, for users who asked for it by email.
+pub fn link_email(
+    to: &Email,
+    name: &str,
+    lang: Language,
+    company: &str,
+    link: &str,
+    erase_url: &str,
+) -> OutgoingEmail {
+    let pl = polish(lang);
+    let subject = if pl {
+        format!("{company}: połącz swoje konto bankowe")
+    } else {
+        format!("{company}: connect your bank account")
+    };
+    let (intro, cta, validity) = if pl {
+        (
+            "Oto link do bezpiecznego połączenia konta bankowego przez Kontomatik.",
+            "Połącz konto",
+            "Link jest ważny przez godzinę.",
+        )
+    } else {
+        (
+            "Here is your link to connect your bank account securely through Kontomatik.",
+            "Connect my bank",
+            "The link works for one hour.",
+        )
+    };
+    let hello = greeting(lang, name);
+    OutgoingEmail {
+        to: to.clone(),
+        subject,
+        text: format!(
+            "{hello}\n\n{intro}\n\n{link}\n\n{validity}\n\n{company}\n{}",
+            text_footer(lang, erase_url)
+        ),
+        html: layout(
+            lang,
+            company,
+            erase_url,
+            html! { p { (hello) } p { (intro) } (button(link, cta)) p { (validity) } },
+        ),
+        headers: vec![],
+        category: MailCategory::Transactional,
+        tag: TAG_LINK.into(),
+    }
+}
+
+/// Polish plural: `1 rachunek`, `2 rachunki`, `5 rachunków` (12–14 take the "many" form).
+fn pl_plural<'a>(n: u64, one: &'a str, few: &'a str, many: &'a str) -> &'a str {
+    let (last, last_two) = (n % 10, n % 100);
+    if n == 1 {
+        one
+    } else if (2..=4).contains(&last) && !(12..=14).contains(&last_two) {
+        few
+    } else {
+        many
+    }
+}
+
+/// An amount as people in the language write it: `1,234.56 PLN` / `1 234,56 PLN`.
+pub fn format_amount(lang: Language, value: Decimal, currency: &str) -> String {
+    let v = value.round_dp(2);
+    let negative = v.is_sign_negative() && !v.is_zero();
+    let abs = v.abs();
+    let whole = abs.trunc().to_string();
+    let cents = ((abs - abs.trunc()) * Decimal::from(100))
+        .round()
+        .to_string();
+    let (group, point) = if polish(lang) {
+        ('\u{a0}', ',')
+    } else {
+        (',', '.')
+    };
+    let mut grouped = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            grouped.push(group);
+        }
+        grouped.push(c);
+    }
+    let sign = if negative { "-" } else { "" };
+    let currency = currency.trim();
+    if currency.is_empty() {
+        format!("{sign}{grouped}{point}{cents:0>2}")
+    } else {
+        format!("{sign}{grouped}{point}{cents:0>2} {currency}")
+    }
+}
+
+fn format_day(lang: Language, day: NaiveDate) -> String {
+    if polish(lang) {
+        day.format("%d.%m.%Y").to_string()
+    } else {
+        day.format("%-d %b %Y").to_string()
+    }
+}
+
+/// Kontomatik's spending labels in Polish; others are shown as Kontomatik names them.
+const POLISH_LABELS: &[(&str, &str)] = &[
+    ("salary", "wynagrodzenie"),
+    ("compensation", "wynagrodzenie"),
+    ("utilities", "rachunki i media"),
+    ("groceries", "zakupy spożywcze"),
+    ("shopping", "zakupy"),
+    ("restaurants", "restauracje"),
+    ("fuel", "paliwo"),
+    ("transport", "transport"),
+    ("travel", "podróże"),
+    ("entertainment", "rozrywka"),
+    ("health", "zdrowie"),
+    ("rent", "czynsz"),
+    ("loan", "kredyty"),
+    ("loans", "kredyty"),
+    ("insurance", "ubezpieczenia"),
+    ("taxes", "podatki"),
+    ("cash", "gotówka"),
+    ("transfer", "przelewy"),
+    ("monthly", "płatności comiesięczne"),
+    ("subscriptions", "subskrypcje"),
+    ("education", "edukacja"),
+];
+
+fn label_name(lang: Language, label: &str) -> String {
+    if polish(lang) {
+        // A label we have no Polish name for is shown as "other", never in English.
+        return POLISH_LABELS
+            .iter()
+            .find(|(en, _)| en.eq_ignore_ascii_case(label.trim()))
+            .map_or("inne", |(_, pl)| pl)
+            .to_owned();
+    }
+    label.trim().replace('_', " ")
+}
+
+/// The lines of the import email that describe the data (no greeting, no call to action).
+pub fn import_analysis_lines(lang: Language, summary: &ImportSummary) -> Vec<String> {
+    let pl = polish(lang);
+    let mut lines = Vec::new();
+    lines.push(match (&summary.bank, pl) {
+        (Some(bank), true) => format!("Połączenie z Twoim bankiem ({bank}) się udało."),
+        (None, true) => "Połączenie z Twoim bankiem się udało.".to_owned(),
+        (Some(bank), false) => format!("Connecting {bank} worked."),
+        (None, false) => "Connecting your bank worked.".to_owned(),
+    });
+    let period = match (summary.period_from, summary.period_to) {
+        (Some(a), Some(b)) => Some(format!("{} – {}", format_day(lang, a), format_day(lang, b))),
+        _ => None,
+    };
+    let (accounts, transactions) = (
+        u64::from(summary.accounts_total),
+        summary.transactions_total,
+    );
+    lines.push(if pl {
+        let mut l = format!(
+            "Otrzymaliśmy {accounts} {} i {transactions} {}",
+            pl_plural(accounts, "rachunek", "rachunki", "rachunków"),
+            pl_plural(transactions, "transakcję", "transakcje", "transakcji"),
+        );
+        if let Some(p) = &period {
+            l.push_str(&format!(" (okres {p})"));
+        }
+        l.push('.');
+        l
+    } else {
+        let mut l = format!(
+            "We received {accounts} {} and {transactions} {}",
+            if accounts == 1 { "account" } else { "accounts" },
+            if transactions == 1 {
+                "transaction"
+            } else {
+                "transactions"
+            },
+        );
+        if let Some(p) = &period {
+            l.push_str(&format!(" covering {p}"));
+        }
+        l.push('.');
+        l
+    });
+    for a in &summary.accounts {
+        let mut parts = Vec::new();
+        let mut head = a.name.clone();
+        if !a.number_masked.is_empty() {
+            head.push_str(&format!(" ({})", a.number_masked));
+        }
+        if let Some(b) = a.balance {
+            parts.push(format!(
+                "{} {}",
+                if pl { "saldo" } else { "balance" },
+                format_amount(lang, b, &a.currency)
+            ));
+        }
+        if let Some(f) = a.available_funds {
+            parts.push(format!(
+                "{} {}",
+                if pl { "dostępne środki" } else { "available" },
+                format_amount(lang, f, &a.currency)
+            ));
+        }
+        if let Some(since) = a.active_since {
+            parts.push(if pl {
+                format!(
+                    "rachunek aktywny od co najmniej {}",
+                    format_day(lang, since)
+                )
+            } else {
+                format!("open since at least {}", format_day(lang, since))
+            });
+        }
+        if parts.is_empty() {
+            lines.push(format!("• {head}"));
+        } else {
+            lines.push(format!("• {head}: {}", parts.join(", ")));
+        }
+    }
+    if summary.accounts.len() < summary.accounts_total as usize {
+        let more = summary.accounts_total as usize - summary.accounts.len();
+        lines.push(if pl {
+            format!(
+                "• i jeszcze {more} {}",
+                pl_plural(more as u64, "rachunek", "rachunki", "rachunków")
+            )
+        } else {
+            format!("• and {more} more")
+        });
+    }
+    for t in &summary.totals {
+        let basis = match (t.income_basis, pl) {
+            (IncomeBasis::Labels, true) => "na podstawie wynagrodzeń",
+            (IncomeBasis::Labels, false) => "salary and compensation",
+            (IncomeBasis::AllIncoming, true) => "na podstawie wszystkich wpływów",
+            (IncomeBasis::AllIncoming, false) => "all incoming payments",
+        };
+        lines.push(if pl {
+            format!(
+                "Średni miesięczny dochód: {} ({basis}); średnie miesięczne wydatki: {}.",
+                format_amount(lang, t.monthly_income, &t.currency),
+                format_amount(lang, t.monthly_spending, &t.currency)
+            )
+        } else {
+            format!(
+                "Average monthly income: {} ({basis}); average monthly spending: {}.",
+                format_amount(lang, t.monthly_income, &t.currency),
+                format_amount(lang, t.monthly_spending, &t.currency)
+            )
+        });
+    }
+    if !summary.top_spending_labels.is_empty() {
+        let top: Vec<String> = summary
+            .top_spending_labels
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} {}",
+                    label_name(lang, &l.label),
+                    format_amount(lang, l.amount, &l.currency)
+                )
+            })
+            .collect();
+        lines.push(if pl {
+            format!("Największe wydatki: {}.", top.join(", "))
+        } else {
+            format!("Largest spending: {}.", top.join(", "))
+        });
+    }
+    lines
+}
+
+/// The import finished: that the data was received and what happens next (never the data).
+pub fn import_done_email(
+    to: &Email,
+    name: &str,
+    lang: Language,
+    company: &str,
+    my_page_url: &str,
+    erase_url: &str,
+) -> OutgoingEmail {
+    // No bank data here, ever: an address typed into a form need not be the mailbox of the
+    // person who signed in at the bank. What was received is seen on the person's page.
+    let pl = polish(lang);
+    let subject = if pl {
+        format!("{company}: otrzymaliśmy dane z banku")
+    } else {
+        format!("{company}: we received your bank data")
+    };
+    let lines = if pl {
+        [
+            "Dane z Twojego banku dotarły do nas bezpiecznie.",
+            "Co dalej: przeanalizujemy je i przekażemy Ci decyzję lub kolejny krok na Twojej stronie wniosków. Wyślemy też wiadomość, gdy będzie coś nowego.",
+            "Nie przesyłamy danych bankowych e-mailem. Aby zobaczyć stan wniosku, zaloguj się linkiem wysłanym na ten adres.",
+        ]
+    } else {
+        [
+            "Your bank data reached us safely.",
+            "What happens next: we will review it and show you our decision or the next step on your applications page. We will also email you when there is news.",
+            "We never send bank data by email. To see your application, log in with a link we send to this address.",
+        ]
+    };
+    let cta = if pl {
+        "Moje wnioski"
+    } else {
+        "My applications"
+    };
+    let hello = greeting(lang, name);
+    let mut text = format!("{hello}\n\n");
+    for l in &lines {
+        text.push_str(l);
+        text.push_str("\n\n");
+    }
+    text.push_str(&format!("{cta}: {my_page_url}\n\n{company}\n"));
+    text.push_str(&text_footer(lang, erase_url));
+    OutgoingEmail {
+        to: to.clone(),
+        subject,
+        text,
+        html: layout(
+            lang,
+            company,
+            erase_url,
+            html! {
+                p { (hello) }
+                @for l in &lines { p { (l) } }
+                (button(my_page_url, cta))
+            },
+        ),
+        headers: vec![],
+        category: MailCategory::Transactional,
+        tag: TAG_IMPORT_DONE.into(),
+    }
+}
+
+/// The import failed: a way to try again (a new sign-in; the old session cannot be reused).
+pub fn import_failed_email(
+    to: &Email,
+    name: &str,
+    lang: Language,
+    company: &str,
+    retry_url: &str,
+    erase_url: &str,
+) -> OutgoingEmail {
+    let pl = polish(lang);
+    let subject = if pl {
+        format!("{company}: nie udało się pobrać danych z banku")
+    } else {
+        format!("{company}: we could not fetch your bank data")
+    };
+    let (body, cta) = if pl {
+        (
+            "Połączenie z bankiem się udało, ale pobranie danych nie. To zwykle chwilowy problem po stronie banku. Zaloguj się ponownie, aby spróbować jeszcze raz.",
+            "Spróbuj ponownie",
+        )
+    } else {
+        (
+            "Signing in to your bank worked, but fetching the data did not. This is usually a temporary problem at the bank. Please sign in again to retry.",
+            "Try again",
+        )
+    };
+    let hello = greeting(lang, name);
+    OutgoingEmail {
+        to: to.clone(),
+        subject,
+        text: format!(
+            "{hello}\n\n{body}\n\n{cta}: {retry_url}\n\n{company}\n{}",
+            text_footer(lang, erase_url)
+        ),
+        html: layout(
+            lang,
+            company,
+            erase_url,
+            html! { p { (hello) } p { (body) } (button(retry_url, cta)) },
+        ),
+        headers: vec![],
+        category: MailCategory::Transactional,
+        tag: TAG_IMPORT_FAILED.into(),
+    }
+}
+
+/// The signed links of a follow-up.
+#[derive(Debug, Clone, Copy)]
+pub struct FollowUpLinks<'a> {
+    pub resume: &'a str,
+    pub unsubscribe: &'a str,
+    pub erase: &'a str,
+}
+
+/// The one follow-up for a user who dropped off: a fresh way back in, and a way out.
+pub fn follow_up_email(
+    to: &Email,
+    name: &str,
+    lang: Language,
+    company: &str,
+    why: DropOff,
+    links: FollowUpLinks<'_>,
+) -> OutgoingEmail {
+    let FollowUpLinks {
+        resume: resume_url,
+        unsubscribe: unsubscribe_url,
+        erase: erase_url,
+    } = links;
+    let pl = polish(lang);
+    let (subject, body, cta, unsub) = match (why, pl) {
+        (DropOff::Expired, false) => (
+            format!("{company}: finish connecting your bank"),
+            "You started connecting your bank account but did not finish, and that link has expired. It takes about a minute: use the button for a fresh, secure link.",
+            "Continue",
+            "Don't want these reminders? Unsubscribe",
+        ),
+        (DropOff::Expired, true) => (
+            format!("{company}: dokończ łączenie z bankiem"),
+            "Rozpocząłeś łączenie konta bankowego, ale go nie dokończyłeś, a tamten link wygasł. To zajmie około minuty: użyj przycisku, aby otrzymać nowy, bezpieczny link.",
+            "Kontynuuj",
+            "Nie chcesz tych przypomnień? Wypisz się",
+        ),
+        (DropOff::Failed, false) => (
+            format!("{company}: connecting your bank did not work – try again"),
+            "Your last attempt to connect your bank account ended with an error at the bank (for example a mistyped password or a busy bank). Nothing was shared. You can try again with a fresh link.",
+            "Try again",
+            "Don't want these reminders? Unsubscribe",
+        ),
+        (DropOff::Failed, true) => (
+            format!("{company}: połączenie z bankiem się nie udało – spróbuj ponownie"),
+            "Ostatnia próba połączenia konta bankowego zakończyła się błędem po stronie banku (np. błędne hasło lub chwilowy problem banku). Nic nie zostało udostępnione. Możesz spróbować ponownie z nowym linkiem.",
+            "Spróbuj ponownie",
+            "Nie chcesz tych przypomnień? Wypisz się",
+        ),
+    };
+    let hello = greeting(lang, name);
+    OutgoingEmail {
+        to: to.clone(),
+        subject,
+        text: format!(
+            "{hello}\n\n{body}\n\n{cta}: {resume_url}\n\n{company}\n\n{unsub}: {unsubscribe_url}\n{}",
+            text_footer(lang, erase_url)
+        ),
+        html: layout(
+            lang,
+            company,
+            erase_url,
+            html! {
+                p { (hello) }
+                p { (body) }
+                (button(resume_url, cta))
+                p style="font-size:12px;color:#5b6576" { a href=(unsubscribe_url) style="color:#5b6576" { (unsub) } }
+            },
+        ),
+        headers: vec![
+            ("List-Unsubscribe".into(), format!("<{unsubscribe_url}>")),
+            (
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into(),
+            ),
+        ],
+        category: MailCategory::Marketing,
+        tag: TAG_FOLLOW_UP.into(),
+    }
+}
+
+/// An applicant's one-time log-in link (proves the mailbox; no erase link: it holds nothing of
+/// the person yet, and may reach someone who never used our service).
+pub fn login_email(to: &Email, lang: Language, company: &str, link: &str) -> OutgoingEmail {
+    let pl = polish(lang);
+    let (subject, hello, body, cta, ignore) = if pl {
+        (
+            format!("{company}: Twój link do logowania"),
+            "Dzień dobry,",
+            "oto Twój link do logowania. Działa raz, przez 15 minut:",
+            "Zaloguj się",
+            "Jeśli to nie Ty prosiłeś o link, zignoruj tę wiadomość.",
+        )
+    } else {
+        (
+            format!("{company}: your log-in link"),
+            "Hello,",
+            "here is your log-in link. It works once, for 15 minutes:",
+            "Log in",
+            "If you did not ask for it, ignore this email.",
+        )
+    };
+    OutgoingEmail {
+        to: to.clone(),
+        subject,
+        text: format!("{hello}\n\n{body}\n\n{link}\n\n{ignore}\n\n{company}\n"),
+        html: html! {
+            (DOCTYPE)
+            html lang=(lang.as_str()) {
+                body style="font-family:Arial,Helvetica,sans-serif" {
+                    p { (hello) }
+                    p { (body) }
+                    (button(link, cta))
+                    p { (ignore) }
+                    p { (company) }
+                }
+            }
+        }
+        .into_string(),
+        headers: vec![],
+        category: MailCategory::Transactional,
+        tag: TAG_LOGIN.into(),
+    }
+}
+
+/// A staff member's one-time sign-in link to the funnel page (staff are not data subjects of
+/// this system: no erase link).
+pub fn staff_login_email(to: &Email, company: &str, link: &str) -> OutgoingEmail {
+    let text = format!(
+        "Hello,\n\nhere is your sign-in link to the {company} sign-in funnel. It works once, for 15 minutes:\n\n{link}\n\nIf you did not ask for it, ignore this email.\n"
+    );
+    OutgoingEmail {
+        to: to.clone(),
+        subject: format!("{company}: your sign-in link to the funnel"),
+        text,
+        html: html! {
+            (DOCTYPE)
+            html lang="en" {
+                body style="font-family:Arial,Helvetica,sans-serif" {
+                    p { "Hello," }
+                    p { "here is your sign-in link to the " (company) " sign-in funnel. It works once, for 15 minutes:" }
+                    (button(link, "Open the funnel"))
+                    p { "If you did not ask for it, ignore this email." }
+                }
+            }
+        }
+        .into_string(),
+        headers: vec![],
+        category: MailCategory::Transactional,
+        tag: TAG_STAFF_LOGIN.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

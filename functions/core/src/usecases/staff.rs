@@ -1,0 +1,166 @@
+//! Marketing's way into the funnel page: a staff member on the allow-list (`STAFF_EMAILS`)
+//! asks for a one-time link by email; the link (signed, 15 minutes, spent once) gives a
+//! signed session for the cookie (12 hours). No passwords, no server-side sessions.
+
+use chrono::Duration;
+use thiserror::Error;
+
+use super::{App, FlowError};
+use crate::domain::links::{self, LinkClaims, LinkError, Purpose};
+use crate::domain::{Country, Email, Language};
+use crate::notify;
+use crate::ports::Allowance;
+
+/// How long an emailed sign-in link works.
+pub const LOGIN_LINK_LIFE: Duration = Duration::minutes(15);
+/// How long a staff session lasts.
+pub const SESSION_LIFE: Duration = Duration::hours(12);
+/// The same, for the cookie's `Max-Age`.
+pub const STAFF_COOKIE_LIFE: i64 = 12 * 3600;
+
+/// How long `POST /stats/login` takes whoever asks (longer than a mail send at its usual
+/// latency), so that its time does not tell who is on `STAFF_EMAILS`.
+pub const STAFF_LOGIN_ANSWER_TIME: std::time::Duration = std::time::Duration::from_secs(3);
+
+#[derive(Debug, Error)]
+pub enum StaffLoginError {
+    /// Too many requests from this client this hour (nothing was looked up or sent).
+    #[error("too many requests; try again in {} s", retry_after.num_seconds())]
+    Limited { retry_after: Duration },
+    #[error(transparent)]
+    Internal(#[from] FlowError),
+}
+
+#[derive(Debug, Error)]
+pub enum StaffError {
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// The link was used already.
+    #[error("this sign-in link was used already")]
+    Used,
+    #[error(transparent)]
+    Internal(#[from] FlowError),
+}
+
+impl App {
+    /// The allow-listed address with this key, if any.
+    fn staff_by_key(&self, key: &crate::domain::UserKey) -> Option<&Email> {
+        self.settings
+            .staff_emails
+            .iter()
+            .find(|s| s.user_key() == *key)
+    }
+
+    /// Whether `email` may see the funnel.
+    pub fn is_staff(&self, email: &Email) -> bool {
+        self.staff_by_key(&email.user_key()).is_some()
+    }
+
+    fn staff_token(
+        &self,
+        purpose: Purpose,
+        email: &Email,
+        life: Duration,
+    ) -> Result<String, FlowError> {
+        let key = self.signing_key()?;
+        Ok(links::sign(
+            key,
+            &LinkClaims {
+                purpose,
+                user: email.user_key(),
+                language: Language::FIRST,
+                country: Country::FIRST,
+                expires: (self.now() + life).timestamp(),
+            },
+        ))
+    }
+
+    /// Emails a one-time sign-in link to `email` if it is on the allow-list, within the
+    /// client's allowance and the mailbox's daily log-in links. Says nothing either way, and
+    /// takes [`STAFF_LOGIN_ANSWER_TIME`] whoever asks: the answer, its status and its time are
+    /// the same for an address on the list and one that is not (a mail failure is logged, not
+    /// shown). `Err` only when the client is over its allowance (decided before the address
+    /// is looked at) or the store fails.
+    pub async fn request_staff_login(
+        &self,
+        email: Option<&Email>,
+        from: &super::Requester,
+    ) -> Result<(), StaffLoginError> {
+        let started = self.now();
+        if let Some(retry_after) = self.take_client_allowance(from).await? {
+            return Err(StaffLoginError::Limited { retry_after });
+        }
+        match email.filter(|e| self.is_staff(e)) {
+            Some(staff) => self.send_staff_login(staff).await?,
+            None => tracing::warn!("a sign-in link was asked for an address not on STAFF_EMAILS"),
+        }
+        let spent = (self.now() - started).to_std().unwrap_or_default();
+        if let Some(rest) = STAFF_LOGIN_ANSWER_TIME.checked_sub(spent) {
+            self.pause.pause(rest).await;
+        }
+        Ok(())
+    }
+
+    async fn send_staff_login(&self, staff: &Email) -> Result<(), FlowError> {
+        let now = self.now();
+        let allowed = self
+            .store
+            .take_allowance(
+                &Allowance::LoginEmails {
+                    user: staff.mailbox_key(),
+                    day: now.date_naive(),
+                },
+                self.settings.limits.login_emails_per_recipient_per_day,
+                super::start::day_end(now),
+            )
+            .await?;
+        if !allowed {
+            tracing::warn!(
+                limit = "login_emails_per_recipient_per_day",
+                "a staff sign-in link was refused by its limit"
+            );
+            return Ok(());
+        }
+        let token = self.staff_token(Purpose::StaffLogin, staff, LOGIN_LINK_LIFE)?;
+        let link = format!("{}/stats/login?t={token}", self.settings.public_base_url);
+        let mail = notify::staff_login_email(staff, &self.settings.company_name, &link);
+        if self.mailer.send(&mail).await.is_err() {
+            // Not the provider's message (it may name the address); the page stays the same.
+            tracing::warn!("a staff sign-in link could not be mailed");
+        }
+        Ok(())
+    }
+
+    /// Spends a one-time sign-in link and gives the session token for the cookie.
+    pub async fn staff_session_from_link(&self, token: &str) -> Result<String, StaffError> {
+        let claims = self.check_link(token, Purpose::StaffLogin)?;
+        let staff = self
+            .staff_by_key(&claims.user)
+            .cloned()
+            .ok_or(LinkError::Invalid)?;
+        let key = self.signing_key()?;
+        let end = chrono::DateTime::from_timestamp(claims.expires, 0).unwrap_or(self.now());
+        let first = self
+            .store
+            .take_allowance(
+                &Allowance::FormToken {
+                    nonce: links::pseudonym(key, "staff-login", token),
+                },
+                1,
+                end,
+            )
+            .await
+            .map_err(FlowError::from)?;
+        if !first {
+            return Err(StaffError::Used);
+        }
+        tracing::info!("a staff member signed in to the funnel page");
+        Ok(self.staff_token(Purpose::StaffSession, &staff, SESSION_LIFE)?)
+    }
+
+    /// Whether a session cookie's value is a live session of someone still on the allow-list.
+    pub fn staff_session_valid(&self, session: &str) -> bool {
+        self.check_link(session, Purpose::StaffSession)
+            .is_ok_and(|c| self.staff_by_key(&c.user).is_some())
+    }
+}
