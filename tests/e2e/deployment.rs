@@ -2,7 +2,7 @@
 //! exists once, with exactly its routes, exactly the variables it reads (Globals merged with its
 //! own, secrets as `<NAME>_PARAMETER`), and exactly its grants — every statement's actions on the
 //! ARN of the resource it means — checked in both directions on the template as CloudFormation
-//! would resolve it (tests/src/template.rs). The table and queue settings match the adapters.
+//! would resolve it (tests/src/template/). The table and queue settings match the adapters.
 //! Everything the handlers really did in an end-to-end run (recorded by an SDK interceptor) is
 //! within the table's actions; the deploy rehearsal (rehearsal.rs) enforces the same with IAM.
 #![allow(clippy::unwrap_used)]

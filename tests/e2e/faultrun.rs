@@ -1,7 +1,7 @@
 //! The CI-sized fault run: 20 seeds × 200 simulated users on the embedded adapters, and one seed
 //! × 40 users with the records on DynamoDB (moto; more with the example's `--store moto`); 26
 //! simulated hours each, faults on both sides
-//! (tests/src/faultrun.rs); every promise checked after every run. The long run is
+//! (tests/src/faultrun/); every promise checked after every run. The long run is
 //! `cargo run -p e2e-tests --release --example faultrun -- --seeds 1000 --users 200`.
 #![allow(clippy::unwrap_used)]
 

@@ -1,7 +1,7 @@
 //! The deploy rehearsal: the five real bootstrap binaries, each a process of its own under a
 //! Lambda Runtime API emulator, with the environment `template.yaml` gives it and a role made of
 //! the template's policy statements, on a moto server that enforces IAM (see
-//! tests/src/rehearsal.rs for what stands in for AWS and how closely).
+//! tests/src/rehearsal/ for what stands in for AWS and how closely).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! Benchmark: each function's init time — from process start to its first Runtime API `next`
-//! request — measured the way the deploy rehearsal measures it (tests/src/rehearsal.rs: the
+//! request — measured the way the deploy rehearsal measures it (tests/src/rehearsal/: the
 //! release binary, the template's environment, its own Runtime API, AWS on moto through the
 //! function's IAM gate), with its secrets resolved from SSM as in AWS, and with them given as
 //! plain variables (no SSM call). Side by side: the same measurement of a minimal Python
