@@ -10,7 +10,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::Duration;
 use devstack::{start, DevClock, DevOptions, RunningDev};
 use fantoccini::{Client, ClientBuilder, Locator};
-use signin_core::machine::State;
+use signin_core::domain::machine::State;
 use signin_core::SimClock;
 
 struct Driver {

@@ -949,7 +949,7 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
         assert!(p["QueryString"].as_str().unwrap().contains("|"), "{query}");
     }
     // The import-failure query reads the line the worker writes when an import ends.
-    let worker_source = include_str!("../../functions/core/src/flow/worker.rs");
+    let worker_source = include_str!("../../functions/core/src/usecases/worker.rs");
     assert!(worker_source.contains("\"import ended\""));
     assert!(stack.properties("ImportFailuresQuery")["QueryString"]
         .as_str()
@@ -1360,7 +1360,7 @@ fn functions_publish_events_only_as_our_own_source() {
             assert_eq!(statements.len(), 1, "{}: {statements:?}", d.binary);
             assert_eq!(
                 statements[0]["Condition"]["StringEquals"]["events:source"],
-                signin_core::events::SOURCE,
+                signin_core::domain::events::SOURCE,
                 "{}",
                 d.binary
             );
@@ -1528,7 +1528,7 @@ fn the_pages_functions_outlive_their_longest_bounded_wait() {
             // event.
             "callback" => {
                 kontomatik
-                    + signin_core::flow::CALLBACK_SETTLE_AT_MOST
+                    + signin_core::usecases::CALLBACK_SETTLE_AT_MOST
                     + signin_aws::sqs::ENQUEUE_BUDGET
                     + publish
                     + writes

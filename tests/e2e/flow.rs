@@ -5,8 +5,9 @@
 use chrono::Duration;
 use e2e_tests::flow::{Flow, PUBLIC_BASE};
 use kontomatik_sandbox::{Fault, FaultConfig, UserAction};
-use signin_core::machine::{apply, Event, State};
+use signin_core::domain::machine::{apply, Event, State};
 use signin_core::ports::{FunnelStep, RedirectionStore};
+use signin_core::ports::{FunnelStore, ImportRecordStore, PersonStore};
 
 /// Steps 1–2: start, land on Kontomatik's page. Returns the link.
 async fn started(f: &Flow, email: &str) -> String {

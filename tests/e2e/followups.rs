@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 use e2e_tests::flow::{Flow, Mail, PUBLIC_BASE};
 use kontomatik_sandbox::UserAction;
+use signin_core::domain::machine::State;
 use signin_core::domain::{Email, Secret};
-use signin_core::machine::State;
-use signin_core::ports::{FunnelStep, RedirectionStore};
+use signin_core::ports::FunnelStep;
+use signin_core::ports::{FunnelStore, PersonStore};
 
 /// The URL in a mail's text that starts with `prefix`.
 fn url_in(mail: &Mail, prefix: &str) -> String {
@@ -312,10 +313,10 @@ async fn signed_links_refuse_tampering_and_expire() {
     assert!(page.body.contains("expired"));
     assert_eq!(f.http("GET", path_of(&unsubscribe), None).await.status, 200);
     // Forged with another key: refused.
-    let forged = signin_core::links::sign(
+    let forged = signin_core::domain::links::sign(
         &Secret::new("not-our-key-not-our-key-not-our-key"),
-        &signin_core::links::LinkClaims {
-            purpose: signin_core::links::Purpose::Resume,
+        &signin_core::domain::links::LinkClaims {
+            purpose: signin_core::domain::links::Purpose::Resume,
             user: Email::parse(&f.email("tamper")).unwrap().user_key(),
             language: signin_core::domain::Language::FIRST,
             country: signin_core::domain::Country::FIRST,

@@ -10,8 +10,8 @@ use e2e_tests::{
     assert_no_secret_in_any_url, browser, fetch_request, since, SandboxFixture, API_KEY,
 };
 use kontomatik_sandbox::{DataShape, Fault, FaultConfig, UserAction};
+use signin_core::domain::import::{CollectedImport, Discard, SummaryBuilder};
 use signin_core::domain::{CommandState, RedirectionStatus, SessionData};
-use signin_core::import::{CollectedImport, Discard, SummaryBuilder};
 use signin_core::ports::{Kontomatik, KontomatikError, RedirectionLink, SignOut};
 use signin_core::Clock;
 

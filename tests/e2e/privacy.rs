@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
 use e2e_tests::flow::{Flow, Mail, Page, DEFAULT_CLIENT_IP, PUBLIC_BASE};
 use signin_core::config::LinkOrigins;
+use signin_core::domain::links::{sign_form, Form};
 use signin_core::domain::{Email, Secret};
-use signin_core::links::{sign_form, Form};
-use signin_core::ports::RedirectionStore;
+use signin_core::ports::{ImportRecordStore, PersonStore};
 
 fn form(email: &str, name: &str, token: &str) -> String {
     format!(
@@ -360,7 +360,7 @@ async fn retention_ttls_and_no_session_data_after_the_import() {
     );
     // The redirection keeps its state and counts, not the session's secrets.
     let r = f.redirection(&Flow::id_of(&link)).await.unwrap();
-    assert_eq!(r.state, signin_core::machine::State::Imported);
+    assert_eq!(r.state, signin_core::domain::machine::State::Imported);
     assert!(
         r.session.is_none(),
         "the session is removed once the import is final"
@@ -481,12 +481,12 @@ async fn erasure_leaves_nothing_of_the_person_and_asks_kontomatik_to_delete() {
 async fn an_erasure_that_cannot_tell_the_subscribers_waits_for_them() {
     struct Down;
     #[async_trait::async_trait]
-    impl signin_core::events::EventBus for Down {
+    impl signin_core::ports::EventBus for Down {
         async fn publish(
             &self,
-            _: &[signin_core::events::LifecycleEvent],
-        ) -> Result<(), signin_core::events::EventError> {
-            Err(signin_core::events::EventError::Unavailable("down".into()))
+            _: &[signin_core::domain::events::LifecycleEvent],
+        ) -> Result<(), signin_core::ports::EventError> {
+            Err(signin_core::ports::EventError::Unavailable("down".into()))
         }
     }
     let mut f = Flow::start().await;
@@ -931,7 +931,7 @@ async fn with_login_required_the_callback_keeps_the_redirection_through_the_log_
     // The backend work is done already: the session saved and the import queued.
     let r = f.redirection(&id).await.unwrap();
     assert!(
-        matches!(r.state, signin_core::machine::State::ImportQueued),
+        matches!(r.state, signin_core::domain::machine::State::ImportQueued),
         "{:?}",
         r.state
     );

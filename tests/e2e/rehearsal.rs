@@ -12,6 +12,7 @@ use e2e_tests::rehearsal::{
 use e2e_tests::API_KEY;
 use signin_core::domain::RedirectionId;
 use signin_core::ports::{Cas, RedirectionStore};
+use signin_core::ports::{ImportRecordStore, PersonStore};
 
 /// The user's browser at the sandbox's hosted sign-in page; returns where it sends them back.
 async fn sign_in_at_bank(link: &str, outcome: &str) -> String {

@@ -24,7 +24,7 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use e2e_tests::bench_arg as arg;
 use e2e_tests::flow::Flow;
-use signin_core::machine::State;
+use signin_core::domain::machine::State;
 
 /// What one Lambda invocation waits on, per request (milliseconds).
 const LATENCY_MS: &[(&str, f64)] = &[

@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use signin_core::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::adapters::events::NoEvents;
 use signin_core::config::Settings;
+use signin_core::domain::import::ImportSink;
+use signin_core::domain::links::{sign_form, Form};
 use signin_core::domain::{
     CommandId, OwnerExternalId, RedirectionId, RedirectionStatus, Secret, SessionData,
 };
-use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
-use signin_core::events::NoEvents;
-use signin_core::import::ImportSink;
-use signin_core::links::{sign_form, Form};
 use signin_core::ports::{
     CommandStatus, FetchRedirection, Kontomatik, KontomatikError, RedirectionLink, SignOut,
 };

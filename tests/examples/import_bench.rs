@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::SandboxFixture;
 use kontomatik_sandbox::DataShape;
-use signin_core::import::{CollectedImport, Discard, ImportSink, SummaryBuilder};
+use signin_core::domain::import::{CollectedImport, Discard, ImportSink, SummaryBuilder};
 use signin_core::ports::Kontomatik;
 
 fn peak_rss_mib() -> f64 {

@@ -28,13 +28,13 @@ use e2e_tests::bench_arg as arg;
 use e2e_tests::{client_for, fetch_request, API_KEY};
 use futures::StreamExt;
 use kontomatik_sandbox::{start_local, SandboxOptions, SimConfig, TimeSource, UserAction};
+use signin_core::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::adapters::events::NoEvents;
 use signin_core::config::{CommandWait, Settings};
+use signin_core::domain::machine::State;
 use signin_core::domain::Secret;
-use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
-use signin_core::events::NoEvents;
-use signin_core::flow::JobOutcome;
-use signin_core::machine::State;
 use signin_core::ports::{ImportQueueConsumer, Kontomatik, RedirectionStore};
+use signin_core::usecases::JobOutcome;
 use signin_core::{App, Clock, ScaledClock, ScaledPause};
 
 const PUBLIC: &str = "https://signin.lender.example";
@@ -130,8 +130,8 @@ async fn burst(
                     .await
                     .unwrap();
                 let id = link.redirection_id.clone();
-                let r = signin_core::machine::Redirection::new(
-                    signin_core::machine::NewRedirection {
+                let r = signin_core::domain::machine::Redirection::new(
+                    signin_core::domain::machine::NewRedirection {
                         id: id.clone(),
                         owner: fetch_request(&format!("burst-owner-{i}")).owner,
                         email: signin_core::domain::Email::parse(&format!("user{i}@users.example"))
@@ -164,7 +164,7 @@ async fn burst(
     let t0 = clock.now();
     let stats = Arc::new(std::sync::Mutex::new((0u64, Duration::zero())));
     let started_in_2_min = Arc::new(std::sync::Mutex::new(None::<u64>));
-    let ended = |r: &signin_core::machine::Redirection| {
+    let ended = |r: &signin_core::domain::machine::Redirection| {
         matches!(r.state, State::Imported | State::ImportFailed)
     };
     // Lambda's event source: up to 5 invocations at once, each a batch of up to 5; a slot

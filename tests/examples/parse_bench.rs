@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use e2e_tests::SandboxFixture;
 use kontomatik_sandbox::DataShape;
-use signin_core::import::{ImportSink, SummaryBuilder};
+use signin_core::domain::import::{ImportSink, SummaryBuilder};
 
 const RUNS: usize = 5;
 

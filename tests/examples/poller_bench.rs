@@ -30,17 +30,17 @@ use e2e_tests::flow::Recorder;
 use e2e_tests::{client_for, fetch_request, API_KEY};
 use futures::StreamExt;
 use kontomatik_sandbox::{start_local, FaultConfig, SandboxOptions, TimeSource};
+use signin_core::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::adapters::events::NoEvents;
 use signin_core::config::Settings;
+use signin_core::domain::import::ImportSink;
+use signin_core::domain::machine::{NewRedirection, Redirection};
 use signin_core::domain::{
     CommandId, Email, OwnerExternalId, RedirectionId, RedirectionStatus, SessionData,
 };
-use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
-use signin_core::events::NoEvents;
-use signin_core::import::ImportSink;
-use signin_core::machine::{NewRedirection, Redirection};
 use signin_core::ports::{
     poll_shard, CommandStatus, FetchRedirection, Kontomatik, KontomatikError, RedirectionLink,
-    RedirectionStore, SignOut, POLL_SHARDS,
+    SignOut, Store, POLL_SHARDS,
 };
 use signin_core::{App, Clock, ScaledClock, TokioPause};
 
@@ -162,7 +162,7 @@ async fn scenario(
     .await
     .unwrap();
     let recorder = Recorder::default();
-    let store: Arc<dyn RedirectionStore> = match kind {
+    let store: Arc<dyn Store> = match kind {
         StoreKind::Embedded => Arc::new(EmbeddedStore::new(clock_arc.clone())),
         StoreKind::Moto => {
             let aws = signin_aws::testing::sdk_config().await;
@@ -264,7 +264,7 @@ async fn scenario(
                 }
             });
             let reports = futures::future::join_all(runs).await;
-            signin_core::flow::PollReport {
+            signin_core::usecases::PollReport {
                 checked: reports.iter().map(|r| r.checked).sum(),
                 out_of_time: reports.iter().any(|r| r.out_of_time),
                 ..Default::default()

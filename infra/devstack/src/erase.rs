@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use kontomatik::{ClientConfig, KontomatikClient};
 use kontomatik_sandbox::SandboxOptions;
+use signin_core::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::adapters::events::{EventLog, NoEvents};
 use signin_core::config::Settings;
 use signin_core::domain::Secret;
-use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
-use signin_core::events::{EventLog, NoEvents};
 use signin_core::ports::Kontomatik;
 use signin_core::{App, Clock};
 
@@ -21,7 +21,7 @@ use crate::{DevError, Embedded};
 /// their owner data. Nothing else runs: no poller, no worker, no pages, nothing created.
 pub async fn erase_in_aws(
     email: &signin_core::domain::Email,
-) -> Result<signin_core::flow::Erased, DevError> {
+) -> Result<signin_core::usecases::Erased, DevError> {
     let var = |name: &str| {
         std::env::var(name)
             .ok()
@@ -81,7 +81,7 @@ pub async fn erase_in_aws(
 pub async fn erase_in_data_dir(
     dir: PathBuf,
     email: &signin_core::domain::Email,
-) -> Result<signin_core::flow::Erased, DevError> {
+) -> Result<signin_core::usecases::Erased, DevError> {
     if !dir.join(STATE_FILE).exists() {
         return Err(DevError::Setup(format!(
             "{}: no saved state here",

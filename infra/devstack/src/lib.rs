@@ -21,8 +21,8 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use kontomatik_sandbox::{RunningSandbox, SandboxHandle, TimeSource};
-use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
-use signin_core::events::EventLog;
+use signin_core::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
+use signin_core::adapters::events::EventLog;
 use signin_core::ports::ImportQueueConsumer;
 use signin_core::{App, Clock, Pause, ScaledClock, ScaledPause, SimClock};
 use tokio::sync::watch;

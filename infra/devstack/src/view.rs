@@ -127,7 +127,7 @@ pub async fn overview(State(dev): State<Arc<Dev>>) -> Html<String> {
                     }
                 }
                 section id="events" {
-                    h2 { "Events for other systems (EventBridge in AWS, source " code { (signin_core::events::SOURCE) } ")" }
+                    h2 { "Events for other systems (EventBridge in AWS, source " code { (signin_core::domain::events::SOURCE) } ")" }
                     @let events = e.events.events();
                     @if events.is_empty() { p.muted { "none yet" } }
                     @else {

@@ -10,18 +10,19 @@ use async_trait::async_trait;
 use chrono::Duration;
 use chrono::NaiveDate;
 use kontomatik::KontomatikClient;
+use signin_core::adapters::embedded::Outbox;
+use signin_core::domain::import::ImportSink;
+use signin_core::domain::machine::{Expected, Redirection, State};
 use signin_core::domain::RedirectionStatus;
 use signin_core::domain::{
     CommandId, OwnerExternalId, RedirectionId, SessionData, Timestamp, UserKey,
 };
-use signin_core::embedded::Outbox;
-use signin_core::import::ImportSink;
-use signin_core::machine::{Expected, Redirection, State};
 use signin_core::ports::{
-    Allowance, Cas, CommandStatus, ConsentChoice, Created, DuePage, FetchRedirection,
-    FollowUpClaim, FunnelDay, FunnelStep, ImportRecord, Kontomatik, KontomatikError, LoginRequest,
-    MailError, Mailer, OutgoingEmail, PersonalData, PollCursor, RedirectionLink, RedirectionStore,
-    SignInOutcome, SignInRecord, SignOut, StartedBy, StoreError, UserProfile,
+    Allowance, AllowanceStore, Cas, CommandStatus, ConsentChoice, Created, DuePage,
+    FetchRedirection, FollowUpClaim, FunnelDay, FunnelStep, FunnelStore, ImportRecord,
+    ImportRecordStore, Kontomatik, KontomatikError, LoginRequest, LoginStore, MailError, Mailer,
+    OutgoingEmail, PersonStore, PersonalData, PollCursor, RedirectionLink, RedirectionStore,
+    SignInOutcome, SignInRecord, SignOut, StartedBy, Store, StoreError, UserProfile,
 };
 use signin_core::SimClock;
 use tokio::sync::Notify;
@@ -74,7 +75,7 @@ impl KillSwitch {
 /// The store, with kill points around the import claim, and items that cannot be read (what
 /// makes a job truly poison: no delivery of it can ever succeed).
 pub(super) struct FaultyStore {
-    pub(super) inner: Arc<dyn RedirectionStore>,
+    pub(super) inner: Arc<dyn Store>,
     pub(super) kill: Arc<KillSwitch>,
     pub(super) unreadable: Mutex<HashSet<RedirectionId>>,
 }
@@ -117,6 +118,7 @@ impl RedirectionStore for FaultyStore {
     ) -> Result<Created, StoreError> {
         self.inner.create_sign_in(r, record).await
     }
+
     async fn get_redirection(&self, id: &RedirectionId) -> Result<Option<Redirection>, StoreError> {
         if self.unreadable.lock().unwrap().contains(id) {
             return Err(StoreError::Corrupt(format!(
@@ -125,6 +127,7 @@ impl RedirectionStore for FaultyStore {
         }
         self.inner.get_redirection(id).await
     }
+
     async fn save_redirection(
         &self,
         next: &Redirection,
@@ -140,6 +143,7 @@ impl RedirectionStore for FaultyStore {
         }
         Ok(done)
     }
+
     async fn due_for_poll(
         &self,
         shard: u8,
@@ -149,6 +153,10 @@ impl RedirectionStore for FaultyStore {
     ) -> Result<DuePage, StoreError> {
         self.inner.due_for_poll(shard, now, limit, after).await
     }
+}
+
+#[async_trait]
+impl PersonStore for FaultyStore {
     async fn record_start(
         &self,
         candidate: &UserProfile,
@@ -157,9 +165,35 @@ impl RedirectionStore for FaultyStore {
     ) -> Result<UserProfile, StoreError> {
         self.inner.record_start(candidate, record_consent, by).await
     }
+
+    async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
+        self.inner.get_user(key).await
+    }
+
+    async fn record_consent(
+        &self,
+        key: &UserKey,
+        choice: ConsentChoice,
+    ) -> Result<bool, StoreError> {
+        self.inner.record_consent(key, choice).await
+    }
+
+    async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
+        self.inner.verify_person(candidate).await
+    }
+
+    async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError> {
+        self.inner.end_sessions(key).await
+    }
+
+    async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
+        self.inner.record_success(key, at).await
+    }
+
     async fn sign_ins(&self, key: &UserKey) -> Result<Vec<SignInRecord>, StoreError> {
         self.inner.sign_ins(key).await
     }
+
     async fn record_sign_in_outcome(
         &self,
         key: &UserKey,
@@ -168,31 +202,33 @@ impl RedirectionStore for FaultyStore {
     ) -> Result<(), StoreError> {
         self.inner.record_sign_in_outcome(key, id, outcome).await
     }
+
+    async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
+        self.inner.personal_data(key).await
+    }
+
+    async fn erase_person(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
+        self.inner.erase_person(key).await
+    }
+}
+
+#[async_trait]
+impl LoginStore for FaultyStore {
     async fn put_login_request(&self, request: &LoginRequest) -> Result<(), StoreError> {
         self.inner.put_login_request(request).await
     }
+
     async fn login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
         self.inner.login_request(nonce).await
     }
+
     async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
         self.inner.take_login_request(nonce).await
     }
-    async fn verify_person(&self, candidate: &UserProfile) -> Result<UserProfile, StoreError> {
-        self.inner.verify_person(candidate).await
-    }
-    async fn end_sessions(&self, key: &UserKey) -> Result<bool, StoreError> {
-        self.inner.end_sessions(key).await
-    }
-    async fn get_user(&self, key: &UserKey) -> Result<Option<UserProfile>, StoreError> {
-        self.inner.get_user(key).await
-    }
-    async fn record_consent(
-        &self,
-        key: &UserKey,
-        choice: ConsentChoice,
-    ) -> Result<bool, StoreError> {
-        self.inner.record_consent(key, choice).await
-    }
+}
+
+#[async_trait]
+impl AllowanceStore for FaultyStore {
     async fn take_allowance(
         &self,
         what: &Allowance,
@@ -201,18 +237,7 @@ impl RedirectionStore for FaultyStore {
     ) -> Result<bool, StoreError> {
         self.inner.take_allowance(what, limit, window_end).await
     }
-    async fn personal_data(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
-        self.inner.personal_data(key).await
-    }
-    async fn erase_person(&self, key: &UserKey) -> Result<PersonalData, StoreError> {
-        self.inner.erase_person(key).await
-    }
-    async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
-        self.inner.delete_import_record(record).await
-    }
-    async fn record_success(&self, key: &UserKey, at: Timestamp) -> Result<(), StoreError> {
-        self.inner.record_success(key, at).await
-    }
+
     async fn claim_follow_up(
         &self,
         key: &UserKey,
@@ -220,15 +245,28 @@ impl RedirectionStore for FaultyStore {
     ) -> Result<bool, StoreError> {
         self.inner.claim_follow_up(key, claim).await
     }
+}
+
+#[async_trait]
+impl ImportRecordStore for FaultyStore {
     async fn put_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
         self.inner.put_import_record(record).await
     }
+
     async fn import_records(
         &self,
         owner: &OwnerExternalId,
     ) -> Result<Vec<ImportRecord>, StoreError> {
         self.inner.import_records(owner).await
     }
+
+    async fn delete_import_record(&self, record: &ImportRecord) -> Result<(), StoreError> {
+        self.inner.delete_import_record(record).await
+    }
+}
+
+#[async_trait]
+impl FunnelStore for FaultyStore {
     async fn add_to_funnel(
         &self,
         day: NaiveDate,
@@ -237,6 +275,7 @@ impl RedirectionStore for FaultyStore {
     ) -> Result<(), StoreError> {
         self.inner.add_to_funnel(day, step, n).await
     }
+
     async fn funnel(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FunnelDay>, StoreError> {
         self.inner.funnel(from, to).await
     }

@@ -16,7 +16,7 @@
 //! invocation's user), and truly poison messages (jobs whose item cannot be read).
 //!
 //! The client's timeouts are short here (a slow reply costs real time); the production
-//! timeouts and margins are exercised by `signin_core::flow` unit tests.
+//! timeouts and margins are exercised by `signin_core::usecases` unit tests.
 //!
 //! The parts: this file holds a run's settings ([`RunConfig`], [`FaultRates`], [`StoreKind`]),
 //! its [`RunTotals`] and the bookkeeping of the simulated users; `adapters.rs` the adapters that

@@ -10,16 +10,14 @@ use kontomatik::{ClientConfig, KontomatikClient};
 use kontomatik_sandbox::{start_local, FaultConfig, SandboxOptions, TimeSource, UserAction};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use signin_core::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
 use signin_core::config::Settings;
+use signin_core::domain::events::EventKind;
+use signin_core::domain::links::Form;
+use signin_core::domain::machine::{Redirection, State};
 use signin_core::domain::{RedirectionId, Secret, Timestamp};
-use signin_core::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
-use signin_core::events::EventKind;
-use signin_core::flow::{JobOutcome, Requester, StartForm};
-use signin_core::links::Form;
-use signin_core::machine::{Redirection, State};
-use signin_core::ports::{
-    FunnelStep, ImportJob, ImportQueue, ImportQueueConsumer, RedirectionStore,
-};
+use signin_core::ports::{FunnelStep, ImportJob, ImportQueue, ImportQueueConsumer, Store};
+use signin_core::usecases::{JobOutcome, Requester, StartForm};
 use signin_core::{App, Clock, SimClock};
 
 use super::adapters::{
@@ -60,7 +58,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     client.result_timeout = StdDuration::from_secs(5);
     let kill = Arc::new(KillSwitch::default());
     let clock_arc: Arc<dyn Clock> = Arc::new(clock.clone());
-    let (store, dynamo): (Arc<dyn RedirectionStore>, _) = match cfg.store {
+    let (store, dynamo): (Arc<dyn Store>, _) = match cfg.store {
         StoreKind::Embedded => (Arc::new(EmbeddedStore::new(clock_arc.clone())), None),
         StoreKind::Moto => {
             let aws = signin_aws::testing::sdk_config()
@@ -78,10 +76,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
                 &table,
                 clock_arc.clone(),
             ));
-            (
-                dynamo.clone() as Arc<dyn RedirectionStore>,
-                Some((dynamo, client)),
-            )
+            (dynamo.clone() as Arc<dyn Store>, Some((dynamo, client)))
         }
     };
     let faulty = Arc::new(FaultyStore {
@@ -96,7 +91,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         fail_to: Mutex::new(None),
         failed: Mutex::new(0),
     });
-    let events = Arc::new(signin_core::events::EventLog::default());
+    let events = Arc::new(signin_core::adapters::events::EventLog::default());
     let mut settings = Settings {
         link_signing_key: Some(Secret::new("fault-run-link-signing-key-0123456789")),
         ..Settings::with_defaults(PUBLIC)

@@ -2,8 +2,8 @@
 //! events, the browser's cookies, the sign-in steps at our pages and the bank's, and the mails.
 
 use signin_aws::testing::recorded_raw_mail;
+use signin_core::domain::machine::Redirection;
 use signin_core::domain::RedirectionId;
-use signin_core::machine::Redirection;
 use signin_core::ports::RedirectionStore;
 
 use super::{unique, Flow, Mail, Page, DEFAULT_CLIENT_IP, PUBLIC_BASE};

@@ -8,8 +8,9 @@ use kontomatik_sandbox::{start_local, SandboxOptions};
 use signin_aws::schema::create_table;
 use signin_aws::testing::sdk_config;
 use signin_aws::{DynamoStore, EventBridgeBus, SesMailer, SqsQueue};
+use signin_core::adapters::events::NoEvents;
 use signin_core::config::Config;
-use signin_core::events::{EventBus, NoEvents};
+use signin_core::ports::EventBus;
 use signin_core::ports::{ImportQueue, Kontomatik, Mailer};
 use signin_core::{App, Clock, SimClock};
 use signin_runtime::functions::FUNCTIONS;
@@ -211,7 +212,9 @@ pub async fn capture_events(
         .put_rule()
         .name("subscriber")
         .event_bus_name(&bus)
-        .event_pattern(serde_json::json!({"source": [signin_core::events::SOURCE]}).to_string())
+        .event_pattern(
+            serde_json::json!({"source": [signin_core::domain::events::SOURCE]}).to_string(),
+        )
         .send()
         .await
         .unwrap();
