@@ -10,11 +10,10 @@ use signin_core::ports::UserProfile;
 use signin_core::usecases::{LoginError, SignInStage, SignInView, APPLICANT_SESSION_LIFE};
 use signin_core::App;
 
+use crate::errors::{forbidden, form_refused, internal_error, limited, login_link_error};
+use crate::guard::{cookie_attributes, requester};
 use crate::pages::{self, tr};
-use crate::{
-    cookie_attributes, cookie_value, forbidden, form_refused, internal_error, limited, replayed,
-    requester, WebRequest, WebResponse,
-};
+use crate::request::{cookie_value, WebRequest, WebResponse};
 
 /// The applicant's session cookie (over https `__Host-`: Secure, this host only). `Lax`: it
 /// comes along when the person follows a link from our email or from Kontomatik's page.
@@ -201,9 +200,7 @@ pub(crate) async fn login_link(
 ) -> WebResponse {
     let address = match app.login_link_address(token.unwrap_or("")).await {
         Ok(a) => a,
-        Err(LoginError::Link(e)) => return crate::link_error_page(app, l, &e),
-        Err(LoginError::Used) => return replayed(app, l),
-        Err(e) => return internal_error(app, l, &e),
+        Err(e) => return login_link_error(app, l, e),
     };
     let text = if l == "pl" {
         format!(
@@ -261,9 +258,7 @@ pub(crate) async fn login_session(
         .await
     {
         Ok(ok) => ok,
-        Err(LoginError::Used) => return replayed(app, l),
-        Err(LoginError::Link(e)) => return crate::link_error_page(app, l, &e),
-        Err(e) => return internal_error(app, l, &e),
+        Err(e) => return login_link_error(app, l, e),
     };
     let mut target = "/me".to_owned();
     if let Some(id) = remembered {

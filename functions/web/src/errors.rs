@@ -1,0 +1,432 @@
+//! The pages for what went wrong: each use case's errors map to their page here, once.
+
+use signin_core::domain::InvalidInput;
+use signin_core::usecases::{
+    CallbackError, EraseError, FormError, Limited, LinkUseError, LoginError, StaffError,
+    StaffLoginError, StartError,
+};
+use signin_core::App;
+
+use crate::pages::{self, tr};
+use crate::routes::account;
+use crate::routes::start::start_form;
+
+/// What a route gives: its page, or the page of what went wrong (both are answers).
+pub(crate) type Page = Result<WebResponse, WebResponse>;
+use crate::request::*;
+
+/// A message page in both languages: (English, Polish) title, text and button label; the
+/// button leads to the start page.
+pub(crate) fn notice(
+    app: &App,
+    l: &str,
+    status: u16,
+    title: (&str, &str),
+    text: (&str, &str),
+    button: (&str, &str),
+) -> WebResponse {
+    WebResponse::html(
+        status,
+        pages::message(
+            &app.settings.company_name,
+            l,
+            tr(l, title.0, title.1),
+            &[tr(l, text.0, text.1)],
+            Some((tr(l, button.0, button.1), &app.start_url_in(l))),
+        ),
+    )
+}
+
+pub(crate) fn not_found(app: &App, l: &str) -> WebResponse {
+    notice(
+        app,
+        l,
+        404,
+        ("Page not found", "Nie ma takiej strony"),
+        (
+            "There is no page at this address.",
+            "Pod tym adresem nie ma strony.",
+        ),
+        ("Start", "Start"),
+    )
+}
+
+/// A cross-site post, or a form that did not come from our page.
+pub(crate) fn forbidden(app: &App, l: &str) -> WebResponse {
+    notice(
+        app,
+        l,
+        403,
+        ("This form did not come from our page", "Ten formularz nie pochodzi z naszej strony"),
+        (
+            "For your safety we only accept forms filled in on our own pages. Nothing was sent or saved. Please open the page and fill it in there.",
+            "Dla Twojego bezpieczeństwa przyjmujemy tylko formularze wypełnione na naszych stronach. Nic nie zostało wysłane ani zapisane. Otwórz stronę i wypełnij formularz na niej.",
+        ),
+        ("Open the start page", "Otwórz stronę startową"),
+    )
+}
+
+/// A form sent a second time (its token is spent).
+/// The page for a form token that was refused: forged or from elsewhere (403), or the store
+/// failing (500).
+pub(crate) fn form_refused(app: &App, l: &str, e: FormError) -> WebResponse {
+    match e {
+        FormError::Internal(e) => internal_error(app, l, &e),
+        _ => forbidden(app, l),
+    }
+}
+
+pub(crate) fn replayed(app: &App, l: &str) -> WebResponse {
+    notice(
+        app,
+        l,
+        409,
+        ("This form was already sent", "Ten formularz został już wysłany"),
+        (
+            "We received it the first time. If you were not taken to your bank, start again from the start page.",
+            "Otrzymaliśmy go za pierwszym razem. Jeśli nie nastąpiło przejście do banku, zacznij od nowa na stronie startowej.",
+        ),
+        ("Start again", "Zacznij od nowa"),
+    )
+}
+
+/// An abuse limit: a 429 with `Retry-After`, nothing sent, nothing asked of Kontomatik.
+pub(crate) fn limited(
+    app: &App,
+    l: &str,
+    limit: Limited,
+    retry_after: chrono::Duration,
+) -> WebResponse {
+    let seconds = retry_after.num_seconds().max(1);
+    let minutes = (seconds + 59) / 60;
+    let text = match (limit, l == "pl") {
+        (Limited::StartsFromClient, false) => format!(
+            "Too many sign-ins were started from your network in the last hour. Please try again in {minutes} min."
+        ),
+        (Limited::StartsFromClient, true) => format!(
+            "Z Twojej sieci rozpoczęto w ostatniej godzinie zbyt wiele logowań. Spróbuj ponownie za {minutes} min."
+        ),
+        (Limited::LinkEmails, false) => "We have already emailed this address as many links as we send in one day. Please use a link you received, or try again tomorrow.".to_owned(),
+        (Limited::LinkEmails, true) => "Na ten adres wysłaliśmy już dziś tyle linków, ile wysyłamy w ciągu dnia. Użyj otrzymanego linku albo spróbuj jutro.".to_owned(),
+    };
+    WebResponse::html(
+        429,
+        pages::message(
+            &app.settings.company_name,
+            l,
+            tr(l, "Please wait a little", "Prosimy chwilę poczekać"),
+            &[
+                &text,
+                tr(l, "Nothing was sent.", "Nic nie zostało wysłane."),
+            ],
+            None,
+        ),
+    )
+    .with_header("retry-after", &seconds.to_string())
+}
+
+pub(crate) fn internal_error(app: &App, l: &str, e: &dyn std::fmt::Display) -> WebResponse {
+    tracing::error!(error = %e, "a page failed");
+    WebResponse::html(
+        500,
+        pages::message(
+            &app.settings.company_name,
+            l,
+            tr(
+                l,
+                "Something went wrong on our side",
+                "Coś poszło nie tak po naszej stronie",
+            ),
+            &[tr(
+                l,
+                "Please try again in a moment.",
+                "Spróbuj ponownie za chwilę.",
+            )],
+            None,
+        ),
+    )
+}
+
+/// What an invalid field means, for the person who typed it.
+pub(crate) fn invalid_message(e: &InvalidInput, l: &str) -> String {
+    if l != "pl" {
+        return e.to_string();
+    }
+    match (e.field(), e) {
+        ("email", InvalidInput::Missing { .. }) => "Podaj adres e-mail.".into(),
+        ("email", _) => {
+            "Ten adres e-mail jest nieprawidłowy: wpisz go jak imie@example.com.".into()
+        }
+        ("name", InvalidInput::Missing { .. }) => "Podaj imię i nazwisko.".into(),
+        ("name", InvalidInput::TooLong { max, .. }) => {
+            format!("Imię i nazwisko jest za długie (maks. {max} znaków).")
+        }
+        ("name", _) => {
+            "Imię i nazwisko może zawierać tylko litery, spacje, apostrofy i łączniki.".into()
+        }
+        _ => "Wybierz jedną z wartości z listy.".into(),
+    }
+}
+
+/// An erasure that could not finish yet: nothing was deleted here, the person tries again.
+pub(crate) fn erase_later(company: &str, l: &str, why: &str) -> WebResponse {
+    WebResponse::html(
+        503,
+        pages::message(
+            company,
+            l,
+            tr(
+                l,
+                "Please try again in a few minutes",
+                "Spróbuj ponownie za kilka minut",
+            ),
+            &[why],
+            None,
+        ),
+    )
+    .with_header("retry-after", "300")
+}
+
+pub(crate) fn link_error_page(
+    app: &App,
+    l: &str,
+    e: &signin_core::domain::links::LinkError,
+) -> WebResponse {
+    use signin_core::domain::links::LinkError;
+    let company = &app.settings.company_name;
+    let start = app.start_url_in(l);
+    let button = Some((tr(l, "Start again", "Zacznij od nowa"), start.as_str()));
+    match e {
+        LinkError::Expired => WebResponse::html(
+            410,
+            pages::message(company, l, tr(l, "This link has expired", "Ten link wygasł"), &[tr(l, "You can start a new sign-in from our start page.", "Nowe logowanie możesz rozpocząć na naszej stronie startowej.")], button),
+        ),
+        LinkError::Invalid => WebResponse::html(
+            400,
+            pages::message(company, l, tr(l, "This link is not valid", "Ten link jest nieprawidłowy"), &[tr(l, "It may have been cut off or changed. You can start a new sign-in from our start page.", "Mógł zostać ucięty lub zmieniony. Nowe logowanie możesz rozpocząć na naszej stronie startowej.")], button),
+        ),
+    }
+}
+
+/// The page for a signed link that could not be used.
+pub(crate) fn link_use_error(app: &App, l: &str, e: LinkUseError) -> WebResponse {
+    let company = &app.settings.company_name;
+    match e {
+        LinkUseError::Link(e) => link_error_page(app, l, &e),
+        LinkUseError::UnknownUser => {
+            link_error_page(app, l, &signin_core::domain::links::LinkError::Invalid)
+        }
+        LinkUseError::Start(StartError::Limited { limit, retry_after }) => {
+            limited(app, l, limit, retry_after)
+        }
+        LinkUseError::Start(StartError::Unavailable(_)) => WebResponse::html(
+            503,
+            pages::message(
+                company,
+                l,
+                tr(
+                    l,
+                    "Please try again in a minute",
+                    "Spróbuj ponownie za minutę",
+                ),
+                &[tr(
+                    l,
+                    "The bank connection service is busy right now.",
+                    "Usługa łączenia z bankiem jest teraz zajęta.",
+                )],
+                None,
+            ),
+        )
+        .with_header("retry-after", "60"),
+        e => internal_error(app, l, &e),
+    }
+}
+
+pub(crate) fn not_found_en(app: &App) -> WebResponse {
+    not_found(app, "en")
+}
+
+/// The page for a start that was refused: the form again (as typed, when it is safe to show
+/// it back) with what to do, or the page of a limit, a replay or a forged post.
+pub(crate) fn start_error(
+    app: &App,
+    req: &WebRequest,
+    binding: &str,
+    values: &pages::StartValues,
+    e: StartError,
+) -> WebResponse {
+    let l = values.language.as_str();
+    match e {
+        StartError::Invalid(e) => start_form(app, binding, 400, values, Some(&invalid_message(&e, l))),
+        // Our own page, by the browser's word, but its binding cookie is gone (a restarted
+        // browser, a restored tab): the form again, as typed, with a fresh token and cookie.
+        // From anywhere else nothing typed is shown back (a forged post must not come back as
+        // a filled-in form to click).
+        StartError::Form(FormError::Invalid)
+            if req.header("sec-fetch-site") == Some("same-origin") =>
+        {
+            start_form(
+                app,
+                binding,
+                400,
+                values,
+                Some(tr(l, "For your safety, please check the form and send it again.", "Dla bezpieczeństwa sprawdź formularz i wyślij go ponownie.")),
+            )
+        }
+        StartError::Form(FormError::Invalid) => forbidden(app, l),
+        StartError::Form(FormError::Expired) => start_form(
+            app,
+            binding,
+            400,
+            values,
+            Some(tr(l, "This page was open for a long time, so for your safety the form has expired. Check it and send it again.", "Strona była długo otwarta, więc dla bezpieczeństwa formularz wygasł. Sprawdź go i wyślij ponownie.")),
+        ),
+        StartError::Form(FormError::Replayed) => replayed(app, l),
+        StartError::Form(FormError::Internal(e)) => internal_error(app, l, &e),
+        StartError::Limited { limit, retry_after } => limited(app, l, limit, retry_after),
+        StartError::LoginRequired => account::login_form(
+            app,
+            binding,
+            l,
+            401,
+            None,
+            &[tr(l, "Please log in first: we start a bank connection only for a proven address.", "Najpierw się zaloguj: połączenie z bankiem rozpoczynamy tylko dla potwierdzonego adresu.")],
+            None,
+        ),
+        StartError::Unavailable(e) => {
+            tracing::warn!(error = %e, "Kontomatik unavailable at start");
+            start_form(
+                app,
+                binding,
+                503,
+                values,
+                Some(tr(l, "The bank connection service is busy right now. Please try again in a minute.", "Usługa łączenia z bankiem jest teraz zajęta. Spróbuj ponownie za minutę.")),
+            )
+            .with_header("retry-after", "60")
+        }
+        StartError::Internal(e) => {
+            tracing::error!(error = %e, "start failed");
+            start_form(
+                app,
+                binding,
+                500,
+                values,
+                Some(tr(l, "Something went wrong on our side. Please try again.", "Coś poszło nie tak po naszej stronie. Spróbuj ponownie.")),
+            )
+        }
+    }
+}
+
+/// The page for a callback whose sign-in cannot be looked at: a bad or unknown id, or our
+/// failure (the sign-in is not lost: the poller carries on).
+pub(crate) fn callback_error(app: &App, l: &str, e: CallbackError) -> WebResponse {
+    let company = &app.settings.company_name;
+    match e {
+        CallbackError::Invalid(_) => WebResponse::html(
+            400,
+            pages::message(
+                company,
+                l,
+                tr(l, "This link is not valid", "Ten link jest nieprawidłowy"),
+                &[tr(l, "The address is missing a valid sign-in reference. You can start a new sign-in.", "W adresie brakuje prawidłowego identyfikatora logowania. Możesz rozpocząć nowe logowanie.")],
+                Some((tr(l, "Start again", "Zacznij od nowa"), &app.start_url_in(l))),
+            ),
+        ),
+        CallbackError::Unknown => WebResponse::html(
+            404,
+            pages::message(
+                company,
+                l,
+                tr(l, "We don't know this sign-in", "Nie znamy tego logowania"),
+                &[tr(l, "It may be more than a day old. You can start a new one.", "Mogło minąć ponad 24 godziny. Możesz rozpocząć nowe.")],
+                Some((tr(l, "Start again", "Zacznij od nowa"), &app.start_url_in(l))),
+            ),
+        ),
+        CallbackError::Internal(e) => {
+            tracing::error!(error = %e, "callback failed");
+            WebResponse::html(
+                500,
+                pages::message(
+                    company,
+                    l,
+                    tr(l, "Something went wrong on our side", "Coś poszło nie tak po naszej stronie"),
+                    &[tr(l, "Your sign-in is not lost. Please reload this page in a moment.", "Twoje logowanie nie przepadło. Odśwież tę stronę za chwilę.")],
+                    None,
+                ),
+            )
+        }
+    }
+}
+
+/// The page for a confirm page's button that was refused (its form token).
+pub(crate) fn confirm_button_error(app: &App, l: &str, e: FormError) -> WebResponse {
+    match e {
+        FormError::Invalid => forbidden(app, l),
+        FormError::Expired => WebResponse::html(
+            400,
+            pages::message(
+                &app.settings.company_name,
+                l,
+                tr(
+                    l,
+                    "This page was open too long",
+                    "Strona była zbyt długo otwarta",
+                ),
+                &[tr(
+                    l,
+                    "For your safety the button has expired. Open the link from your email again.",
+                    "Dla bezpieczeństwa przycisk wygasł. Otwórz ponownie link z wiadomości e-mail.",
+                )],
+                None,
+            ),
+        ),
+        FormError::Replayed => replayed(app, l),
+        FormError::Internal(e) => internal_error(app, l, &e),
+    }
+}
+
+/// The page for an erasure that did not happen: a bad link, or one of the parties that must
+/// delete too could not be reached (nothing was deleted; the person tries again).
+pub(crate) fn erase_error(app: &App, l: &str, e: EraseError) -> WebResponse {
+    let company = &app.settings.company_name;
+    match e {
+        EraseError::Link(e) => link_error_page(app, l, &e),
+        EraseError::Unavailable(e) => {
+            tracing::warn!(error = %e, "erasure waits for Kontomatik");
+            erase_later(company, l, tr(l, "We could not reach the bank connection service to delete your data there too, so nothing was deleted yet. Please open the link from your email again shortly.", "Nie udało się połączyć z usługą łączenia z bankiem, by usunąć dane także tam, więc niczego jeszcze nie usunięto. Otwórz ponownie link z wiadomości za chwilę."))
+        }
+        EraseError::SubscribersUnavailable(e) => {
+            tracing::warn!(error = %e, "erasure waits for the event bus");
+            erase_later(company, l, tr(l, "We could not finish deleting your data just now. Please open the link from your email again shortly.", "Nie udało się teraz dokończyć usuwania Twoich danych. Otwórz ponownie link z wiadomości za chwilę."))
+        }
+        EraseError::Internal(e) => internal_error(app, l, &e),
+    }
+}
+
+/// The page for a staff log-in request that was not taken (a limit, or our failure).
+pub(crate) fn staff_login_error(app: &App, e: StaffLoginError) -> WebResponse {
+    match e {
+        StaffLoginError::Limited { retry_after } => {
+            limited(app, "en", Limited::StartsFromClient, retry_after)
+        }
+        StaffLoginError::Internal(e) => internal_error(app, "en", &e),
+    }
+}
+
+/// The page for a staff log-in link that did not give a session.
+pub(crate) fn staff_session_error(app: &App, e: StaffError) -> WebResponse {
+    match e {
+        StaffError::Used => replayed(app, "en"),
+        StaffError::Link(e) => link_error_page(app, "en", &e),
+        StaffError::Internal(e) => internal_error(app, "en", &e),
+    }
+}
+
+/// The page for a log-in link that cannot be used: spent, expired or forged, or our failure.
+pub(crate) fn login_link_error(app: &App, l: &str, e: LoginError) -> WebResponse {
+    match e {
+        LoginError::Link(e) => link_error_page(app, l, &e),
+        LoginError::Used => replayed(app, l),
+        e => internal_error(app, l, &e),
+    }
+}

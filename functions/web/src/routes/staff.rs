@@ -1,0 +1,97 @@
+//! Staff log-in to the funnel by emailed link.
+
+use serde::Deserialize;
+use signin_core::domain::links::Form;
+use signin_core::App;
+
+use super::links::link_post;
+use crate::errors::*;
+use crate::guard::*;
+use crate::pages::{self};
+use crate::request::*;
+
+/// `POST /stats/login`: an address asks for a sign-in link; the same answer whoever asks.
+pub(crate) async fn staff_login(app: &App, req: &WebRequest, binding: &str) -> Page {
+    if app.settings.staff_emails.is_empty() {
+        return Err(not_found_en(app));
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct LoginForm {
+        email: Option<String>,
+        form_token: Option<String>,
+    }
+    let form: LoginForm = serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
+    app.use_form_token(Form::StaffLogin, form.form_token.as_deref(), binding)
+        .await
+        .map_err(|e| form_refused(app, "en", e))?;
+    let note =
+        "If this address may see the funnel, a sign-in link is on its way (valid 15 minutes).";
+    let email = signin_core::domain::Email::parse(form.email.as_deref().unwrap_or("")).ok();
+    app.request_staff_login(email.as_ref(), &requester(req, binding, None))
+        .await
+        .map_err(|e| staff_login_error(app, e))?;
+    let token = app
+        .form_token(Form::StaffLogin, binding)
+        .map_err(|e| internal_error(app, "en", &e))?;
+    Ok(WebResponse::html(
+        200,
+        pages::staff_login(&app.settings.company_name, &token, Some(note)),
+    ))
+}
+
+/// `GET /stats/login?t=`: the emailed link shows a button (mail scanners follow links).
+pub(crate) fn staff_login_link(app: &App, binding: &str, token: Option<&str>) -> Page {
+    app.check_link(
+        token.unwrap_or(""),
+        signin_core::domain::links::Purpose::StaffLogin,
+    )
+    .map_err(|e| link_error_page(app, "en", &e))?;
+    let form_token = app
+        .form_token(Form::StaffSession, binding)
+        .map_err(|e| internal_error(app, "en", &e))?;
+    Ok(WebResponse::html(
+        200,
+        pages::confirm(
+            &app.settings.company_name,
+            "en",
+            "Sign in to the funnel",
+            "Continue to the sign-in funnel.",
+            "/stats/session",
+            token.unwrap_or(""),
+            &form_token,
+            "Sign in",
+        ),
+    ))
+}
+
+/// `POST /stats/session`: spends the one-time link and sets the session cookie.
+pub(crate) async fn staff_session(app: &App, binding: &str, req: &WebRequest) -> Page {
+    let purpose = signin_core::domain::links::Purpose::StaffLogin;
+    let form = Some(Form::StaffSession);
+    let (token, _) = link_post(app, binding, "en", req, None, purpose, form).await?;
+    let session = app
+        .staff_session_from_link(&token)
+        .await
+        .map_err(|e| staff_session_error(app, e))?;
+    Ok(WebResponse::html(
+        303,
+        pages::message(
+            &app.settings.company_name,
+            "en",
+            "Signed in",
+            &["Opening the funnel…"],
+            Some(("Open the funnel", "/stats")),
+        ),
+    )
+    .with_header("location", "/stats")
+    .with_header(
+        "set-cookie",
+        &format!(
+            "{}={session}; {}; Max-Age={}",
+            staff_cookie(app),
+            cookie_attributes(app, "Strict"),
+            signin_core::usecases::STAFF_COOKIE_LIFE
+        ),
+    ))
+}
