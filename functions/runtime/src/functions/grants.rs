@@ -1,0 +1,146 @@
+//! The port-method → IAM action table: what each port method's AWS adapter (`signin_aws`) calls,
+//! on which resource.
+
+use super::Resource;
+
+/// What each port method's AWS adapter (`signin_aws`) calls: the IAM actions it needs, on which
+/// resource. A method missing here, or a function that calls a method whose actions it is not
+/// granted, fails the checks in `functions/tests.rs` and in tests/e2e/deployment.rs (against the
+/// template).
+pub const ADAPTER_ACTIONS: &[(&str, Resource, &[&str])] = &[
+    // RedirectionStore (signin_aws::DynamoStore)
+    // the port's default: create_sign_in
+    (
+        "store.create_redirection",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    // the person's record of the sign-in, then the redirection
+    (
+        "store.create_sign_in",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    // the person's partition (their sign-ins), on the table's own key
+    ("store.sign_ins", Resource::Table, &["dynamodb:Query"]),
+    (
+        "store.record_sign_in_outcome",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
+        "store.put_login_request",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    // one consistent read (the link's page says whose account it opens)
+    (
+        "store.login_request",
+        Resource::Table,
+        &["dynamodb:GetItem"],
+    ),
+    // one conditional delete that returns what it deleted
+    (
+        "store.take_login_request",
+        Resource::Table,
+        &["dynamodb:DeleteItem"],
+    ),
+    // the conditional update; on a failed condition the record is read, and a lapsed one
+    // replaced whole
+    (
+        "store.verify_person",
+        Resource::Table,
+        &[
+            "dynamodb:UpdateItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+        ],
+    ),
+    (
+        "store.end_sessions",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
+        "store.get_redirection",
+        Resource::Table,
+        &["dynamodb:GetItem"],
+    ),
+    (
+        "store.save_redirection",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    (
+        "store.due_for_poll",
+        Resource::PollIndex,
+        &["dynamodb:Query"],
+    ),
+    // on a failed condition the record is read to decide the next attempt
+    (
+        "store.record_start",
+        Resource::Table,
+        &["dynamodb:UpdateItem", "dynamodb:GetItem"],
+    ),
+    ("store.get_user", Resource::Table, &["dynamodb:GetItem"]),
+    (
+        "store.record_consent",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
+        "store.take_allowance",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    // the person's partition and their owners' import records
+    ("store.personal_data", Resource::Table, &["dynamodb:Query"]),
+    (
+        "store.erase_person",
+        Resource::Table,
+        &["dynamodb:Query", "dynamodb:DeleteItem"],
+    ),
+    (
+        "store.delete_import_record",
+        Resource::Table,
+        &["dynamodb:DeleteItem"],
+    ),
+    (
+        "store.record_success",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
+        "store.claim_follow_up",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
+        "store.put_import_record",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    // on the table's own key (the owner's partition), not the poll index
+    ("store.import_records", Resource::Table, &["dynamodb:Query"]),
+    (
+        "store.add_to_funnel",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    ("store.funnel", Resource::Table, &["dynamodb:BatchGetItem"]),
+    // ImportQueue (signin_aws::SqsQueue)
+    ("queue.enqueue", Resource::ImportQueue, &["sqs:SendMessage"]),
+    // Mailer (signin_aws::SesMailer); SES keeps no copy to forget
+    ("mailer.send", Resource::MailSending, &["ses:SendEmail"]),
+    ("mailer.forget_recipient", Resource::MailSending, &[]),
+    // EventBus (signin_aws::EventBridgeBus; without a bus, NoEvents calls nothing)
+    ("events.publish", Resource::EventBus, &["events:PutEvents"]),
+];
+
+/// The resource and actions of a port method's adapter.
+pub fn adapter_actions(call: &str) -> Option<(Resource, &'static [&'static str])> {
+    ADAPTER_ACTIONS
+        .iter()
+        .find(|(c, _, _)| *c == call)
+        .map(|(_, r, a)| (*r, *a))
+}
