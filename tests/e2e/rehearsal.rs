@@ -11,7 +11,7 @@ use e2e_tests::rehearsal::{
 };
 use e2e_tests::API_KEY;
 use signin_core::domain::RedirectionId;
-use signin_core::ports::{Cas, RedirectionStore};
+use signin_core::ports::{ConditionalWrite, RedirectionStore};
 use signin_core::ports::{ImportRecordStore, PersonStore};
 
 /// The user's browser at the sandbox's hosted sign-in page; returns where it sends them back.
@@ -89,7 +89,7 @@ async fn make_due(r: &Rehearsal, id: &RedirectionId) {
     red.next_poll_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
     assert!(matches!(
         store.save_redirection(&red, expected).await.unwrap(),
-        Cas::Applied
+        ConditionalWrite::Applied
     ));
 }
 

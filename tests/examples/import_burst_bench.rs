@@ -213,7 +213,7 @@ async fn burst(
             }
             let started: DateTime<Utc> = app.now();
             let deadline = started + Duration::seconds(WORKER_TIMEOUT);
-            let run = |d: signin_core::ports::Delivery| async move {
+            let run = |d: signin_core::ports::ReceivedJob| async move {
                 match app.run_import(&d.job, deadline).await {
                     Ok(JobOutcome::RetryLater(_)) | Err(_) => {}
                     Ok(_) => queue.ack(&d.receipt).await.unwrap(),

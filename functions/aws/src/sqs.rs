@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName};
 use aws_sdk_sqs::Client;
-use signin_core::ports::{Delivery, ImportJob, ImportQueue, ImportQueueConsumer, QueueError};
+use signin_core::ports::{ImportJob, ImportQueue, ImportQueueConsumer, QueueError, ReceivedJob};
 
 /// The longest an enqueue from a function waits for SQS, retries included ([`SqsQueue::on`]).
 pub const ENQUEUE_BUDGET: Duration = Duration::from_secs(3);
@@ -83,7 +83,11 @@ impl ImportQueue for SqsQueue {
 
 #[async_trait]
 impl ImportQueueConsumer for SqsQueue {
-    async fn receive(&self, max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
+    async fn receive(
+        &self,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<ReceivedJob>, QueueError> {
         let out = self
             .client
             .receive_message()
@@ -106,7 +110,7 @@ impl ImportQueueConsumer for SqsQueue {
                 .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
-            deliveries.push(Delivery {
+            deliveries.push(ReceivedJob {
                 receipt,
                 job,
                 receive_count,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use signin_aws::{EventBridgeBus, SesMailer, SqsQueue};
 use signin_core::clock::SimClock;
-use signin_core::domain::events::{EventKind, LifecycleEvent};
+use signin_core::domain::events::{DetailType, LifecycleEvent};
 use signin_core::domain::{Email, RedirectionId};
 use signin_core::ports::EventBus;
 use signin_core::ports::{ImportJob, ImportQueue, Mailer, OutgoingEmail};
@@ -102,7 +102,7 @@ async fn eventbridge_gives_up_on_a_silent_endpoint_within_its_budget() {
     let bus = EventBridgeBus::on(&aws, "signin");
     let owner = signin_core::domain::OwnerExternalId::parse("own-1").unwrap();
     let event = LifecycleEvent::erased(&owner, chrono::Utc::now());
-    assert_eq!(event.kind, EventKind::OwnerErased);
+    assert_eq!(event.kind, DetailType::OwnerErased);
     let took = gives_up(bus.publish(&[event])).await;
     assert!(
         // Two attempts of 1 s each: at least one attempt's timeout.

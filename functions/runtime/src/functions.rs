@@ -198,7 +198,7 @@ pub const CALLBACK: Function = Function {
         // the session check (who is looking), and a success's user
         "store.get_user",
         "store.record_success",
-        // every decisive state change (flow/mod.rs, App::applied)
+        // every decisive state change (usecases/mod.rs, App::applied)
         "store.record_sign_in_outcome",
         "store.add_to_funnel",
         "queue.enqueue",

@@ -7,7 +7,7 @@ pub mod functions;
 pub mod http;
 pub mod operator;
 pub mod poller;
-pub mod unwired;
+pub mod unused_port;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -25,7 +25,7 @@ use signin_core::{App, Clock, SystemClock, TokioPause};
 use thiserror::Error;
 
 pub use functions::{Function, SECRETS};
-use unwired::Unwired;
+use unused_port::UnusedPort;
 
 #[derive(Debug, Error)]
 pub enum StartupError {
@@ -109,14 +109,14 @@ pub async fn resolve_secrets(
 }
 
 /// Builds the app from a validated configuration on the AWS adapters; a part the function does
-/// not read (no Kontomatik, queue or mail configuration) is [`Unwired`].
+/// not read (no Kontomatik, queue or mail configuration) is [`UnusedPort`].
 fn app_on(
     function: &'static Function,
     aws: &aws_config::SdkConfig,
     config: Config,
 ) -> Result<App, StartupError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let unwired = Arc::new(Unwired {
+    let unused_port = Arc::new(UnusedPort {
         function: function.name,
     });
     let kontomatik: Arc<dyn Kontomatik> = match config.kontomatik {
@@ -128,11 +128,11 @@ fn app_on(
                     .map_err(|e| StartupError::Client(e.to_string()))?,
             ))
         }
-        None => unwired.clone(),
+        None => unused_port.clone(),
     };
     let queue: Arc<dyn ImportQueue> = match config.import_queue_url {
         Some(url) => Arc::new(SqsQueue::on(aws, url)),
-        None => unwired.clone(),
+        None => unused_port.clone(),
     };
     let mailer: Arc<dyn Mailer> = match config.mail {
         Some(mail) => Arc::new(signin_core::metrics::MeasuredMailer(SesMailer::on(
@@ -141,7 +141,7 @@ fn app_on(
             mail.configuration_set,
             clock.clone(),
         ))),
-        None => unwired,
+        None => unused_port,
     };
     let events: Arc<dyn EventBus> = match config.event_bus {
         Some(bus) => Arc::new(EventBridgeBus::on(aws, bus)),

@@ -1,5 +1,6 @@
 //! The pages for what went wrong: each use case's errors map to their page here, once.
 
+use signin_core::copy::{self, Text};
 use signin_core::domain::InvalidInput;
 use signin_core::usecases::{
     CallbackError, EraseError, FormError, Limited, LinkUseError, LoginError, StaffError,
@@ -7,7 +8,7 @@ use signin_core::usecases::{
 };
 use signin_core::App;
 
-use crate::pages::{self, tr};
+use crate::pages::{self};
 use crate::routes::account;
 use crate::routes::start::start_form;
 
@@ -21,18 +22,18 @@ pub(crate) fn notice(
     app: &App,
     l: &str,
     status: u16,
-    title: (&str, &str),
-    text: (&str, &str),
-    button: (&str, &str),
+    title: Text,
+    text: Text,
+    button: Text,
 ) -> WebResponse {
     WebResponse::html(
         status,
         pages::message(
             &app.settings.company_name,
             l,
-            tr(l, title.0, title.1),
-            &[tr(l, text.0, text.1)],
-            Some((tr(l, button.0, button.1), &app.start_url_in(l))),
+            title.get(l),
+            &[text.get(l)],
+            Some((button.get(l), &app.start_url_in(l))),
         ),
     )
 }
@@ -42,12 +43,9 @@ pub(crate) fn not_found(app: &App, l: &str) -> WebResponse {
         app,
         l,
         404,
-        ("Page not found", "Nie ma takiej strony"),
-        (
-            "There is no page at this address.",
-            "Pod tym adresem nie ma strony.",
-        ),
-        ("Start", "Start"),
+        copy::PAGE_NOT_FOUND,
+        copy::THERE_IS_NO_PAGE_AT_THIS,
+        copy::START,
     )
 }
 
@@ -57,12 +55,9 @@ pub(crate) fn forbidden(app: &App, l: &str) -> WebResponse {
         app,
         l,
         403,
-        ("This form did not come from our page", "Ten formularz nie pochodzi z naszej strony"),
-        (
-            "For your safety we only accept forms filled in on our own pages. Nothing was sent or saved. Please open the page and fill it in there.",
-            "Dla Twojego bezpieczeństwa przyjmujemy tylko formularze wypełnione na naszych stronach. Nic nie zostało wysłane ani zapisane. Otwórz stronę i wypełnij formularz na niej.",
-        ),
-        ("Open the start page", "Otwórz stronę startową"),
+        copy::THIS_FORM_DID_NOT_COME_FROM,
+        copy::FOR_YOUR_SAFETY_WE_ONLY_ACCEPT,
+        copy::OPEN_THE_START_PAGE,
     )
 }
 
@@ -81,12 +76,9 @@ pub(crate) fn replayed(app: &App, l: &str) -> WebResponse {
         app,
         l,
         409,
-        ("This form was already sent", "Ten formularz został już wysłany"),
-        (
-            "We received it the first time. If you were not taken to your bank, start again from the start page.",
-            "Otrzymaliśmy go za pierwszym razem. Jeśli nie nastąpiło przejście do banku, zacznij od nowa na stronie startowej.",
-        ),
-        ("Start again", "Zacznij od nowa"),
+        copy::THIS_FORM_WAS_ALREADY_SENT,
+        copy::WE_RECEIVED_IT_THE_FIRST_TIME,
+        copy::START_AGAIN,
     )
 }
 
@@ -114,11 +106,8 @@ pub(crate) fn limited(
         pages::message(
             &app.settings.company_name,
             l,
-            tr(l, "Please wait a little", "Prosimy chwilę poczekać"),
-            &[
-                &text,
-                tr(l, "Nothing was sent.", "Nic nie zostało wysłane."),
-            ],
+            copy::PLEASE_WAIT_A_LITTLE.get(l),
+            &[&text, copy::NOTHING_WAS_SENT.get(l)],
             None,
         ),
     )
@@ -132,16 +121,8 @@ pub(crate) fn internal_error(app: &App, l: &str, e: &dyn std::fmt::Display) -> W
         pages::message(
             &app.settings.company_name,
             l,
-            tr(
-                l,
-                "Something went wrong on our side",
-                "Coś poszło nie tak po naszej stronie",
-            ),
-            &[tr(
-                l,
-                "Please try again in a moment.",
-                "Spróbuj ponownie za chwilę.",
-            )],
+            copy::SOMETHING_WENT_WRONG_ON_OUR_SIDE.get(l),
+            &[copy::PLEASE_TRY_AGAIN_IN_A_MOMENT.get(l)],
             None,
         ),
     )
@@ -175,11 +156,7 @@ pub(crate) fn erase_later(company: &str, l: &str, why: &str) -> WebResponse {
         pages::message(
             company,
             l,
-            tr(
-                l,
-                "Please try again in a few minutes",
-                "Spróbuj ponownie za kilka minut",
-            ),
+            copy::PLEASE_TRY_AGAIN_IN_A_FEW.get(l),
             &[why],
             None,
         ),
@@ -195,15 +172,27 @@ pub(crate) fn link_error_page(
     use signin_core::domain::links::LinkError;
     let company = &app.settings.company_name;
     let start = app.start_url_in(l);
-    let button = Some((tr(l, "Start again", "Zacznij od nowa"), start.as_str()));
+    let button = Some((copy::START_AGAIN.get(l), start.as_str()));
     match e {
         LinkError::Expired => WebResponse::html(
             410,
-            pages::message(company, l, tr(l, "This link has expired", "Ten link wygasł"), &[tr(l, "You can start a new sign-in from our start page.", "Nowe logowanie możesz rozpocząć na naszej stronie startowej.")], button),
+            pages::message(
+                company,
+                l,
+                copy::THIS_LINK_HAS_EXPIRED.get(l),
+                &[copy::YOU_CAN_START_A_NEW_SIGN.get(l)],
+                button,
+            ),
         ),
         LinkError::Invalid => WebResponse::html(
             400,
-            pages::message(company, l, tr(l, "This link is not valid", "Ten link jest nieprawidłowy"), &[tr(l, "It may have been cut off or changed. You can start a new sign-in from our start page.", "Mógł zostać ucięty lub zmieniony. Nowe logowanie możesz rozpocząć na naszej stronie startowej.")], button),
+            pages::message(
+                company,
+                l,
+                copy::THIS_LINK_IS_NOT_VALID.get(l),
+                &[copy::IT_MAY_HAVE_BEEN_CUT_OFF.get(l)],
+                button,
+            ),
         ),
     }
 }
@@ -224,16 +213,8 @@ pub(crate) fn link_use_error(app: &App, l: &str, e: LinkUseError) -> WebResponse
             pages::message(
                 company,
                 l,
-                tr(
-                    l,
-                    "Please try again in a minute",
-                    "Spróbuj ponownie za minutę",
-                ),
-                &[tr(
-                    l,
-                    "The bank connection service is busy right now.",
-                    "Usługa łączenia z bankiem jest teraz zajęta.",
-                )],
+                copy::PLEASE_TRY_AGAIN_IN_A_MINUTE.get(l),
+                &[copy::THE_BANK_CONNECTION_SERVICE_IS_BUSY.get(l)],
                 None,
             ),
         )
@@ -257,7 +238,9 @@ pub(crate) fn start_error(
 ) -> WebResponse {
     let l = values.language.as_str();
     match e {
-        StartError::Invalid(e) => start_form(app, binding, 400, values, Some(&invalid_message(&e, l))),
+        StartError::Invalid(e) => {
+            start_form(app, binding, 400, values, Some(&invalid_message(&e, l)))
+        }
         // Our own page, by the browser's word, but its binding cookie is gone (a restarted
         // browser, a restored tab): the form again, as typed, with a fresh token and cookie.
         // From anywhere else nothing typed is shown back (a forged post must not come back as
@@ -270,7 +253,7 @@ pub(crate) fn start_error(
                 binding,
                 400,
                 values,
-                Some(tr(l, "For your safety, please check the form and send it again.", "Dla bezpieczeństwa sprawdź formularz i wyślij go ponownie.")),
+                Some(copy::FOR_YOUR_SAFETY_PLEASE_CHECK_THE.get(l)),
             )
         }
         StartError::Form(FormError::Invalid) => forbidden(app, l),
@@ -279,7 +262,7 @@ pub(crate) fn start_error(
             binding,
             400,
             values,
-            Some(tr(l, "This page was open for a long time, so for your safety the form has expired. Check it and send it again.", "Strona była długo otwarta, więc dla bezpieczeństwa formularz wygasł. Sprawdź go i wyślij ponownie.")),
+            Some(copy::THIS_PAGE_WAS_OPEN_FOR_A.get(l)),
         ),
         StartError::Form(FormError::Replayed) => replayed(app, l),
         StartError::Form(FormError::Internal(e)) => internal_error(app, l, &e),
@@ -290,7 +273,7 @@ pub(crate) fn start_error(
             l,
             401,
             None,
-            &[tr(l, "Please log in first: we start a bank connection only for a proven address.", "Najpierw się zaloguj: połączenie z bankiem rozpoczynamy tylko dla potwierdzonego adresu.")],
+            &[copy::PLEASE_LOG_IN_FIRST_WE_START.get(l)],
             None,
         ),
         StartError::Unavailable(e) => {
@@ -300,7 +283,7 @@ pub(crate) fn start_error(
                 binding,
                 503,
                 values,
-                Some(tr(l, "The bank connection service is busy right now. Please try again in a minute.", "Usługa łączenia z bankiem jest teraz zajęta. Spróbuj ponownie za minutę.")),
+                Some(copy::THE_BANK_CONNECTION_SERVICE_IS_BUSY_2.get(l)),
             )
             .with_header("retry-after", "60")
         }
@@ -311,7 +294,7 @@ pub(crate) fn start_error(
                 binding,
                 500,
                 values,
-                Some(tr(l, "Something went wrong on our side. Please try again.", "Coś poszło nie tak po naszej stronie. Spróbuj ponownie.")),
+                Some(copy::SOMETHING_WENT_WRONG_ON_OUR_SIDE_2.get(l)),
             )
         }
     }
@@ -327,9 +310,9 @@ pub(crate) fn callback_error(app: &App, l: &str, e: CallbackError) -> WebRespons
             pages::message(
                 company,
                 l,
-                tr(l, "This link is not valid", "Ten link jest nieprawidłowy"),
-                &[tr(l, "The address is missing a valid sign-in reference. You can start a new sign-in.", "W adresie brakuje prawidłowego identyfikatora logowania. Możesz rozpocząć nowe logowanie.")],
-                Some((tr(l, "Start again", "Zacznij od nowa"), &app.start_url_in(l))),
+                copy::THIS_LINK_IS_NOT_VALID.get(l),
+                &[copy::THE_ADDRESS_IS_MISSING_A_VALID.get(l)],
+                Some((copy::START_AGAIN.get(l), &app.start_url_in(l))),
             ),
         ),
         CallbackError::Unknown => WebResponse::html(
@@ -337,9 +320,9 @@ pub(crate) fn callback_error(app: &App, l: &str, e: CallbackError) -> WebRespons
             pages::message(
                 company,
                 l,
-                tr(l, "We don't know this sign-in", "Nie znamy tego logowania"),
-                &[tr(l, "It may be more than a day old. You can start a new one.", "Mogło minąć ponad 24 godziny. Możesz rozpocząć nowe.")],
-                Some((tr(l, "Start again", "Zacznij od nowa"), &app.start_url_in(l))),
+                copy::WE_DON_T_KNOW_THIS_SIGN.get(l),
+                &[copy::IT_MAY_BE_MORE_THAN_A.get(l)],
+                Some((copy::START_AGAIN.get(l), &app.start_url_in(l))),
             ),
         ),
         CallbackError::Internal(e) => {
@@ -349,8 +332,8 @@ pub(crate) fn callback_error(app: &App, l: &str, e: CallbackError) -> WebRespons
                 pages::message(
                     company,
                     l,
-                    tr(l, "Something went wrong on our side", "Coś poszło nie tak po naszej stronie"),
-                    &[tr(l, "Your sign-in is not lost. Please reload this page in a moment.", "Twoje logowanie nie przepadło. Odśwież tę stronę za chwilę.")],
+                    copy::SOMETHING_WENT_WRONG_ON_OUR_SIDE.get(l),
+                    &[copy::YOUR_SIGN_IN_IS_NOT_LOST.get(l)],
                     None,
                 ),
             )
@@ -367,16 +350,8 @@ pub(crate) fn confirm_button_error(app: &App, l: &str, e: FormError) -> WebRespo
             pages::message(
                 &app.settings.company_name,
                 l,
-                tr(
-                    l,
-                    "This page was open too long",
-                    "Strona była zbyt długo otwarta",
-                ),
-                &[tr(
-                    l,
-                    "For your safety the button has expired. Open the link from your email again.",
-                    "Dla bezpieczeństwa przycisk wygasł. Otwórz ponownie link z wiadomości e-mail.",
-                )],
+                copy::THIS_PAGE_WAS_OPEN_TOO_LONG.get(l),
+                &[copy::FOR_YOUR_SAFETY_THE_BUTTON_HAS.get(l)],
                 None,
             ),
         ),
@@ -393,11 +368,11 @@ pub(crate) fn erase_error(app: &App, l: &str, e: EraseError) -> WebResponse {
         EraseError::Link(e) => link_error_page(app, l, &e),
         EraseError::Unavailable(e) => {
             tracing::warn!(error = %e, "erasure waits for Kontomatik");
-            erase_later(company, l, tr(l, "We could not reach the bank connection service to delete your data there too, so nothing was deleted yet. Please open the link from your email again shortly.", "Nie udało się połączyć z usługą łączenia z bankiem, by usunąć dane także tam, więc niczego jeszcze nie usunięto. Otwórz ponownie link z wiadomości za chwilę."))
+            erase_later(company, l, copy::WE_COULD_NOT_REACH_THE_BANK.get(l))
         }
         EraseError::SubscribersUnavailable(e) => {
             tracing::warn!(error = %e, "erasure waits for the event bus");
-            erase_later(company, l, tr(l, "We could not finish deleting your data just now. Please open the link from your email again shortly.", "Nie udało się teraz dokończyć usuwania Twoich danych. Otwórz ponownie link z wiadomości za chwilę."))
+            erase_later(company, l, copy::WE_COULD_NOT_FINISH_DELETING_YOUR.get(l))
         }
         EraseError::Internal(e) => internal_error(app, l, &e),
     }

@@ -1,6 +1,7 @@
 //! Server-rendered pages: escaped templates (maud), no JavaScript, usable on a phone.
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+use signin_core::copy::{self, Text};
 use signin_core::domain::{Country, Language};
 
 const STYLE: &str = r#"
@@ -66,45 +67,33 @@ pub struct StartValues {
     pub email_locked: bool,
 }
 
-/// The text in the page's language: Polish for `pl`, else English.
-pub fn tr<'a>(lang: &str, en: &'a str, pl: &'a str) -> &'a str {
-    if lang == "pl" {
-        pl
-    } else {
-        en
-    }
-}
-
 pub fn start(company: &str, values: &StartValues, error: Option<&str>, form_token: &str) -> String {
     let lang = if values.language.is_empty() {
         "en"
     } else {
         values.language.as_str()
     };
-    let t = |en, pl| tr(lang, en, pl);
+    let t = |text: Text| text.get(lang);
     layout(
-        t("Connect your bank", "Połącz konto bankowe"),
+        t(copy::CONNECT_YOUR_BANK),
         company,
         lang,
         html! {
-            h1 { (t("Share your bank data securely", "Bezpiecznie udostępnij dane z banku")) }
-            p.muted { (t(
-                "We use Kontomatik to read your account history once, with your consent at your bank. We never see your bank password.",
-                "Korzystamy z Kontomatik, aby jednorazowo odczytać historię rachunku, za Twoją zgodą wyrażoną w banku. Nigdy nie widzimy Twojego hasła do banku.",
-            )) }
+            h1 { (t(copy::SHARE_YOUR_BANK_DATA_SECURELY)) }
+            p.muted { (t(copy::WE_USE_KONTOMATIK_TO_READ_YOUR)) }
             @if let Some(e) = error { div.error role="alert" id="form-error" { (e) } }
             form method="post" action="/start" {
                 input type="hidden" name="formToken" value=(form_token);
-                label for="email" { (t("Email", "E-mail")) }
+                label for="email" { (t(copy::EMAIL)) }
                 input type="email" id="email" name="email" required autocomplete="email" maxlength="254" value=(values.email) readonly[values.email_locked];
                 @if values.email_locked {
-                    p.muted { (t("You are logged in with this address. ", "Jesteś zalogowany tym adresem. ")) a href="/me" { (t("My applications", "Moje wnioski")) } }
+                    p.muted { (t(copy::YOU_ARE_LOGGED_IN_WITH_THIS)) a href="/me" { (t(copy::MY_APPLICATIONS)) } }
                 }
-                label for="name" { (t("Name", "Imię i nazwisko")) }
+                label for="name" { (t(copy::NAME)) }
                 input type="text" id="name" name="name" required autocomplete="name" maxlength="100" value=(values.name);
                 div.row {
                     div {
-                        label for="language" { (t("Language", "Język")) }
+                        label for="language" { (t(copy::LANGUAGE)) }
                         select id="language" name="language" {
                             @for l in Language::SUPPORTED {
                                 option value=(l) selected[*l == values.language] { (l) }
@@ -112,7 +101,7 @@ pub fn start(company: &str, values: &StartValues, error: Option<&str>, form_toke
                         }
                     }
                     div {
-                        label for="country" { (t("Bank country", "Kraj banku")) }
+                        label for="country" { (t(copy::BANK_COUNTRY)) }
                         select id="country" name="country" {
                             @for c in Country::SUPPORTED {
                                 option value=(c) selected[*c == values.country] { (c.to_uppercase()) }
@@ -122,13 +111,10 @@ pub fn start(company: &str, values: &StartValues, error: Option<&str>, form_toke
                 }
                 label.check {
                     input type="checkbox" name="followUpConsent" value="yes" checked[values.consent];
-                    span { (t(
-                        "If I don't finish, you may email me once with a link to continue.",
-                        "Jeśli nie dokończę, możecie raz wysłać mi e-mail z linkiem, by kontynuować.",
-                    )) }
+                    span { (t(copy::IF_I_DON_T_FINISH_YOU)) }
                 }
-                button.primary type="submit" name="delivery" value="redirect" id="start" { (t("Continue to my bank", "Przejdź do banku")) }
-                button.secondary type="submit" name="delivery" value="email" id="email-link" { (t("Email me the link instead", "Wyślij mi link e-mailem")) }
+                button.primary type="submit" name="delivery" value="redirect" id="start" { (t(copy::CONTINUE_TO_MY_BANK)) }
+                button.secondary type="submit" name="delivery" value="email" id="email-link" { (t(copy::EMAIL_ME_THE_LINK_INSTEAD)) }
             }
         },
     )
@@ -136,31 +122,31 @@ pub fn start(company: &str, values: &StartValues, error: Option<&str>, form_toke
 
 /// The fallback body of the 303 to Kontomatik (for clients that do not follow it).
 pub fn redirecting(company: &str, lang: &str, link: &str) -> String {
-    let t = |en, pl| tr(lang, en, pl);
+    let t = |text: Text| text.get(lang);
     layout(
-        t("Taking you to your bank", "Przekierowanie do banku"),
+        t(copy::TAKING_YOU_TO_YOUR_BANK),
         company,
         lang,
         html! {
-            h1 { (t("Taking you to your bank…", "Przekierowujemy do banku…")) }
-            p { (t("If nothing happens, use the button.", "Jeśli nic się nie dzieje, użyj przycisku.")) }
-            a.button.primary href=(link) id="go" { (t("Continue to Kontomatik", "Przejdź do Kontomatik")) }
+            h1 { (t(copy::TAKING_YOU_TO_YOUR_BANK_2)) }
+            p { (t(copy::IF_NOTHING_HAPPENS_USE_THE_BUTTON)) }
+            a.button.primary href=(link) id="go" { (t(copy::CONTINUE_TO_KONTOMATIK)) }
         },
     )
 }
 
 pub fn link_emailed(company: &str, lang: &str, masked_email: &str) -> String {
-    let t = |en, pl| tr(lang, en, pl);
+    let t = |text: Text| text.get(lang);
     layout(
-        t("Check your inbox", "Sprawdź skrzynkę"),
+        t(copy::CHECK_YOUR_INBOX),
         company,
         lang,
         html! {
-            h1 { (t("Check your inbox", "Sprawdź skrzynkę")) }
+            h1 { (t(copy::CHECK_YOUR_INBOX)) }
             p {
-                (t("We sent a link to ", "Wysłaliśmy link na adres "))
+                (t(copy::WE_SENT_A_LINK_TO))
                 strong { (masked_email) }
-                (t(". It works for one hour, in any browser.", ". Działa przez godzinę, w dowolnej przeglądarce."))
+                (t(copy::IT_WORKS_FOR_ONE_HOUR_IN))
             }
         },
     )

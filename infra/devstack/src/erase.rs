@@ -50,13 +50,13 @@ pub async fn erase_in_aws(
             ))
         })?;
     let clock: Arc<dyn Clock> = Arc::new(signin_core::SystemClock);
-    let unwired = Arc::new(signin_runtime::unwired::Unwired {
+    let unused_port = Arc::new(signin_runtime::unused_port::UnusedPort {
         function: "devstack erase",
     });
     let app = App {
         store: Arc::new(signin_aws::DynamoStore::new(dynamo, table, clock.clone())),
-        queue: unwired.clone(),
-        mailer: unwired,
+        queue: unused_port.clone(),
+        mailer: unused_port,
         kontomatik: Arc::new(kontomatik),
         clock,
         pause: Arc::new(signin_core::TokioPause),

@@ -18,7 +18,7 @@ use signin_core::domain::{
     CommandId, OwnerExternalId, RedirectionId, SessionData, Timestamp, UserKey,
 };
 use signin_core::ports::{
-    Allowance, AllowanceStore, Cas, CommandStatus, ConsentChoice, Created, DuePage,
+    Allowance, AllowanceStore, CommandStatus, ConditionalWrite, ConsentChoice, Created, DuePage,
     FetchRedirection, FollowUpClaim, FunnelDay, FunnelStep, FunnelStore, ImportRecord,
     ImportRecordStore, Kontomatik, KontomatikError, LoginRequest, LoginStore, MailError, Mailer,
     OutgoingEmail, PersonStore, PersonalData, PollCursor, RedirectionLink, RedirectionStore,
@@ -132,13 +132,13 @@ impl RedirectionStore for FaultyStore {
         &self,
         next: &Redirection,
         expected: Expected,
-    ) -> Result<Cas, StoreError> {
+    ) -> Result<ConditionalWrite, StoreError> {
         let claim = next.state == State::ImportRunning && expected.state != State::ImportRunning;
         if claim {
             self.kill.at(KillPoint::BeforeClaim).await;
         }
         let done = self.inner.save_redirection(next, expected).await?;
-        if claim && done == Cas::Applied {
+        if claim && done == ConditionalWrite::Applied {
             self.kill.at(KillPoint::AfterClaim).await;
         }
         Ok(done)

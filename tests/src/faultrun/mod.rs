@@ -232,7 +232,7 @@ impl Tally {
 
 /// One invocation of the worker for one delivery, with the faults drawn for it.
 struct Invocation {
-    delivery: signin_core::ports::Delivery,
+    delivery: signin_core::ports::ReceivedJob,
     /// A mail send to this invocation's user fails (the user of a poison job has none).
     mail_fails: Option<Option<String>>,
     killed_at: Option<KillPoint>,

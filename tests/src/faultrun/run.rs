@@ -12,7 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use signin_core::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
 use signin_core::config::Settings;
-use signin_core::domain::events::EventKind;
+use signin_core::domain::events::DetailType;
 use signin_core::domain::links::Form;
 use signin_core::domain::machine::{Redirection, State};
 use signin_core::domain::{RedirectionId, Secret, Timestamp};
@@ -509,7 +509,7 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
             violate(format!("event {} published twice", e.detail.event_id));
         }
     }
-    let published_for = |id: &str, kind: EventKind| {
+    let published_for = |id: &str, kind: DetailType| {
         published
             .iter()
             .filter(|e| e.kind == kind && e.detail.redirection_id.as_deref() == Some(id))
@@ -517,21 +517,21 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     };
     for id in &all_ids {
         let key = id.to_string();
-        if published_for(&key, EventKind::Started) != 1 {
+        if published_for(&key, DetailType::Started) != 1 {
             violate(format!("{id}: not one signin.started event"));
         }
         // Each moment the record passed through on its way to its ending, published once.
-        let moments: Vec<EventKind> = match last_seen.get(id) {
+        let moments: Vec<DetailType> = match last_seen.get(id) {
             None => vec![],
             Some(r) => match r.state {
-                State::Imported => vec![EventKind::Succeeded, EventKind::Imported],
-                State::ImportFailed => vec![EventKind::Succeeded, EventKind::ImportFailed],
-                State::Expired => vec![EventKind::Expired],
-                State::Failed => vec![EventKind::Failed],
+                State::Imported => vec![DetailType::Succeeded, DetailType::Imported],
+                State::ImportFailed => vec![DetailType::Succeeded, DetailType::ImportFailed],
+                State::Expired => vec![DetailType::Expired],
+                State::Failed => vec![DetailType::Failed],
                 State::FollowUpSent if r.error.is_some() => {
-                    vec![EventKind::Failed, EventKind::FollowUpSent]
+                    vec![DetailType::Failed, DetailType::FollowUpSent]
                 }
-                State::FollowUpSent => vec![EventKind::Expired, EventKind::FollowUpSent],
+                State::FollowUpSent => vec![DetailType::Expired, DetailType::FollowUpSent],
                 _ => vec![],
             },
         };

@@ -111,7 +111,7 @@ impl Intercept for Recorder {
 
 /// One function's app, with the recorder of its AWS calls. It is configured the way the
 /// function's binary is: [`Config::from_lookup`] with only the variables its table entry reads,
-/// and an [`Unwired`] port for what it does not read.
+/// and an [`UnusedPort`] port for what it does not read.
 pub struct FunctionApp {
     pub function: &'static Function,
     pub app: App,

@@ -14,7 +14,7 @@ use signin_core::ports::EventBus;
 use signin_core::ports::{ImportQueue, Kontomatik, Mailer};
 use signin_core::{App, Clock, SimClock};
 use signin_runtime::functions::FUNCTIONS;
-use signin_runtime::unwired::Unwired;
+use signin_runtime::unused_port::UnusedPort;
 
 use super::{unique, Flow, FunctionApp, Recorder, LINK_SIGNING_KEY, PUBLIC_BASE, SENDER};
 use crate::{client_for, API_KEY};
@@ -85,7 +85,7 @@ impl Flow {
         };
         let make = |name: &'static str, reads: &[&str], recorder: &Recorder| {
             let config = Config::from_lookup(&environment, reads).unwrap();
-            let unwired = Arc::new(Unwired { function: name });
+            let unused_port = Arc::new(UnusedPort { function: name });
             let dynamo = aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&aws)
                     .interceptor(recorder.clone())
@@ -114,7 +114,7 @@ impl Flow {
             };
             let queue: Arc<dyn ImportQueue> = match &config.import_queue_url {
                 Some(url) => Arc::new(SqsQueue::new(sqs, url)),
-                None => unwired.clone(),
+                None => unused_port.clone(),
             };
             let mailer: Arc<dyn Mailer> = match &config.mail {
                 Some(m) => Arc::new(SesMailer::new(
@@ -123,11 +123,11 @@ impl Flow {
                     m.configuration_set.clone(),
                     clock_arc.clone(),
                 )),
-                None => unwired.clone(),
+                None => unused_port.clone(),
             };
             let kontomatik: Arc<dyn Kontomatik> = match &config.kontomatik {
                 Some(_) => kontomatik.clone(),
-                None => unwired,
+                None => unused_port,
             };
             App {
                 store: Arc::new(DynamoStore::new(

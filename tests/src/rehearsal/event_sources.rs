@@ -72,7 +72,7 @@ impl Rehearsal {
     /// worker's role, invoke the worker, delete what it did not report failed (nothing if the
     /// invocation failed). Failed messages stay for redelivery after the visibility timeout.
     /// `wait_seconds` is the receive's long poll.
-    pub async fn deliver_imports(&self, wait_seconds: i32) -> Delivery {
+    pub async fn deliver_imports(&self, wait_seconds: i32) -> MappingPoll {
         let worker = self.function("import-worker");
         let Some(EventSource::Sqs {
             queue_arn,
@@ -105,7 +105,7 @@ impl Rehearsal {
             .unwrap();
         let messages = out.messages.unwrap_or_default();
         if messages.is_empty() {
-            return Delivery::default();
+            return MappingPoll::default();
         }
         let records: Vec<Json> = messages
             .iter()
@@ -200,7 +200,7 @@ impl Rehearsal {
                 .await
                 .unwrap();
         }
-        Delivery {
+        MappingPoll {
             received: messages.len(),
             messages: messages
                 .iter()
@@ -220,7 +220,7 @@ impl Rehearsal {
 
 /// What one event source mapping poll did.
 #[derive(Debug, Default)]
-pub struct Delivery {
+pub struct MappingPoll {
     pub received: usize,
     /// Each message received: its id and body, in the batch's order.
     pub messages: Vec<(String, String)>,

@@ -15,7 +15,7 @@
 //!   [`Options`]), and what a test reads back from it.
 //! - `event_sources.rs`: how the functions are invoked, as AWS's event sources do it: API
 //!   Gateway ([`HttpRequest`], [`HttpAnswer`]), the EventBridge schedule and the SQS event
-//!   source mapping ([`Delivery`]).
+//!   source mapping ([`MappingPoll`]).
 //!
 //! What stands in for AWS, and how closely:
 //! - **Runtime API** ([`RuntimeApi`]): the documented `/2018-06-01/runtime/...` interface —
@@ -47,7 +47,7 @@ mod resource_gate;
 mod runtime_api;
 mod stack;
 
-pub use event_sources::{Delivery, HttpAnswer, HttpRequest};
+pub use event_sources::{HttpAnswer, HttpRequest, MappingPoll};
 pub use moto::Moto;
 pub use processes::{binaries, run_dir, FunctionProcess};
 pub use resource_gate::{access_of, iam_matches, Access, ResourceGate};

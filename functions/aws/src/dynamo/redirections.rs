@@ -7,8 +7,8 @@ use signin_core::adapters::embedded::poll_sort_key;
 use signin_core::domain::machine::{Expected, Redirection};
 use signin_core::domain::{RedirectionId, Timestamp};
 use signin_core::ports::{
-    poll_shard, Cas, Created, DueItem, DuePage, PollCursor, RedirectionStore, SignInRecord,
-    StoreError,
+    poll_shard, ConditionalWrite, Created, DueItem, DuePage, PollCursor, RedirectionStore,
+    SignInRecord, StoreError,
 };
 
 use super::items::{
@@ -112,7 +112,7 @@ impl RedirectionStore for DynamoStore {
         &self,
         next: &Redirection,
         expected: Expected,
-    ) -> Result<Cas, StoreError> {
+    ) -> Result<ConditionalWrite, StoreError> {
         let result = self
             .client
             .put_item()
@@ -128,9 +128,9 @@ impl RedirectionStore for DynamoStore {
             .send()
             .await;
         Ok(if applied(result)? {
-            Cas::Applied
+            ConditionalWrite::Applied
         } else {
-            Cas::Conflict
+            ConditionalWrite::Conflict
         })
     }
 

@@ -9,7 +9,7 @@ use chrono::Duration;
 use super::{new_redirection, unique};
 use crate::clock::{Clock, SimClock};
 use crate::domain::machine::{apply, Event, State};
-use crate::ports::{poll_shard, Cas, Created, Store, POLL_SHARDS};
+use crate::ports::{poll_shard, ConditionalWrite, Created, Store, POLL_SHARDS};
 
 /// Create-if-absent, read back, and conditional writes on state *and* version.
 pub async fn store_conditional_writes(store: &dyn Store, clock: &SimClock) {
@@ -39,7 +39,7 @@ pub async fn store_conditional_writes(store: &dyn Store, clock: &SimClock) {
             .save_redirection(&pending, r.expected())
             .await
             .unwrap(),
-        Cas::Applied
+        ConditionalWrite::Applied
     );
     // The same transition again, from the now stale expectation, loses.
     assert_eq!(
@@ -47,7 +47,7 @@ pub async fn store_conditional_writes(store: &dyn Store, clock: &SimClock) {
             .save_redirection(&pending, r.expected())
             .await
             .unwrap(),
-        Cas::Conflict,
+        ConditionalWrite::Conflict,
         "a write expecting a stale version must lose"
     );
     // Right version, wrong state: loses too.
@@ -55,7 +55,7 @@ pub async fn store_conditional_writes(store: &dyn Store, clock: &SimClock) {
     wrong_state.state = State::Created;
     assert_eq!(
         store.save_redirection(&pending, wrong_state).await.unwrap(),
-        Cas::Conflict
+        ConditionalWrite::Conflict
     );
     assert_eq!(
         store.get_redirection(&r.id).await.unwrap(),
@@ -68,7 +68,7 @@ pub async fn store_conditional_writes(store: &dyn Store, clock: &SimClock) {
             .save_redirection(&ghost, ghost.expected())
             .await
             .unwrap(),
-        Cas::Conflict
+        ConditionalWrite::Conflict
     );
     assert_eq!(store.get_redirection(&ghost.id).await.unwrap(), None);
 }
@@ -100,7 +100,7 @@ pub async fn store_race_has_one_winner(store: Arc<dyn Store>, clock: &SimClock) 
     }
     let mut applied = 0;
     for t in tasks {
-        if t.await.unwrap() == Cas::Applied {
+        if t.await.unwrap() == ConditionalWrite::Applied {
             applied += 1;
         }
     }
@@ -138,7 +138,7 @@ pub async fn store_ttl_hides_forgotten_items(store: &dyn Store, clock: &SimClock
     let later = apply(&r, Event::WindowClosed { follow_up_at: None }, clock.now()).unwrap();
     assert_eq!(
         store.save_redirection(&later, r.expected()).await.unwrap(),
-        Cas::Conflict,
+        ConditionalWrite::Conflict,
         "a forgotten item cannot be written"
     );
     // Its id may be used again (Kontomatik forgot it too).
@@ -210,7 +210,7 @@ pub async fn store_due_for_poll(store: &dyn Store, clock: &SimClock) {
     let done = apply(&r, Event::LinkExpired { follow_up_at: None }, base).unwrap();
     assert_eq!(
         store.save_redirection(&done, r.expected()).await.unwrap(),
-        Cas::Applied
+        ConditionalWrite::Applied
     );
     let page = store
         .due_for_poll(poll_shard(&id), base, 1000, None)

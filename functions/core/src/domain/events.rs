@@ -23,7 +23,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// The kinds of event, one `detail-type` each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum EventKind {
+pub enum DetailType {
     Started,
     Succeeded,
     Failed,
@@ -34,30 +34,30 @@ pub enum EventKind {
     OwnerErased,
 }
 
-impl EventKind {
+impl DetailType {
     /// The event's `detail-type`.
     pub fn detail_type(self) -> &'static str {
         match self {
-            EventKind::Started => "signin.started",
-            EventKind::Succeeded => "signin.succeeded",
-            EventKind::Failed => "signin.failed",
-            EventKind::Expired => "signin.expired",
-            EventKind::Imported => "signin.imported",
-            EventKind::ImportFailed => "signin.import_failed",
-            EventKind::FollowUpSent => "signin.follow_up_sent",
-            EventKind::OwnerErased => "owner.erased",
+            DetailType::Started => "signin.started",
+            DetailType::Succeeded => "signin.succeeded",
+            DetailType::Failed => "signin.failed",
+            DetailType::Expired => "signin.expired",
+            DetailType::Imported => "signin.imported",
+            DetailType::ImportFailed => "signin.import_failed",
+            DetailType::FollowUpSent => "signin.follow_up_sent",
+            DetailType::OwnerErased => "owner.erased",
         }
     }
 
     /// The event of a redirection entering `state` (a state change the table decided).
-    pub fn on_entering(state: State) -> Option<EventKind> {
+    pub fn on_entering(state: State) -> Option<DetailType> {
         Some(match state {
-            State::SessionSaved => EventKind::Succeeded,
-            State::Failed => EventKind::Failed,
-            State::Expired => EventKind::Expired,
-            State::Imported => EventKind::Imported,
-            State::ImportFailed => EventKind::ImportFailed,
-            State::FollowUpSent => EventKind::FollowUpSent,
+            State::SessionSaved => DetailType::Succeeded,
+            State::Failed => DetailType::Failed,
+            State::Expired => DetailType::Expired,
+            State::Imported => DetailType::Imported,
+            State::ImportFailed => DetailType::ImportFailed,
+            State::FollowUpSent => DetailType::FollowUpSent,
             State::Created | State::Pending | State::ImportQueued | State::ImportRunning => {
                 return None
             }
@@ -108,16 +108,16 @@ pub fn reason_code(raw: &str) -> String {
 /// One event to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleEvent {
-    pub kind: EventKind,
+    pub kind: DetailType,
     pub detail: EventDetail,
 }
 
 impl LifecycleEvent {
     /// The event of `kind` about a redirection as stored after the moment.
-    pub fn of(kind: EventKind, r: &Redirection, at: Timestamp) -> LifecycleEvent {
+    pub fn of(kind: DetailType, r: &Redirection, at: Timestamp) -> LifecycleEvent {
         let reason = match kind {
-            EventKind::Failed => r.error.as_ref().map(|e| reason_code(&e.code)),
-            EventKind::ImportFailed => r
+            DetailType::Failed => r.error.as_ref().map(|e| reason_code(&e.code)),
+            DetailType::ImportFailed => r
                 .import
                 .as_ref()
                 .and_then(|i| i.error.as_ref())
@@ -141,7 +141,7 @@ impl LifecycleEvent {
     /// The event of an owner's data having been erased here (subscribers erase their copies).
     pub fn erased(owner: &OwnerExternalId, at: Timestamp) -> LifecycleEvent {
         LifecycleEvent {
-            kind: EventKind::OwnerErased,
+            kind: DetailType::OwnerErased,
             detail: EventDetail {
                 schema_version: SCHEMA_VERSION,
                 // Stable: a retried erasure repeats the same event.

@@ -1,4 +1,8 @@
+use super::analysis::pl_plural;
 use super::*;
+use crate::domain::import::{ImportSummary, IncomeBasis};
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
 
 fn ann() -> Email {
     Email::parse("ann@example.com").expect("email")

@@ -35,7 +35,7 @@ pub trait ImportQueue: Send + Sync {
 
 /// One received message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
+pub struct ReceivedJob {
     pub receipt: String,
     pub job: ImportJob,
     /// 1 on first delivery, then +1 on each redelivery.
@@ -51,7 +51,7 @@ pub trait ImportQueueConsumer: Send + Sync {
         &self,
         max: usize,
         visibility: StdDuration,
-    ) -> Result<Vec<Delivery>, QueueError>;
+    ) -> Result<Vec<ReceivedJob>, QueueError>;
     /// Deletes a handled message.
     async fn ack(&self, receipt: &str) -> Result<(), QueueError>;
 }

@@ -33,7 +33,7 @@ pub enum Created {
 
 /// The outcome of a conditional write. Losing a race is an ordinary outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Cas {
+pub enum ConditionalWrite {
     Applied,
     /// The item was no longer at the expected state and version (or is gone).
     Conflict,
@@ -101,7 +101,7 @@ pub trait RedirectionStore: Send + Sync {
         &self,
         next: &Redirection,
         expected: Expected,
-    ) -> Result<Cas, StoreError>;
+    ) -> Result<ConditionalWrite, StoreError>;
 
     /// Redirections of one shard with `next_poll_at <= now`, oldest first, at most `limit`.
     async fn due_for_poll(

@@ -1,10 +1,10 @@
-//! Step 3: Kontomatik sends the user back to `…/kontomatik-signin?redirectionId=ID`. The id comes
+//! Transition 3: Kontomatik sends the user back to `…/kontomatik-signin?redirectionId=ID`. The id comes
 //! from the URL only (the user may be in another browser). A repeated callback shows the same
 //! outcome and starts nothing twice.
 
 use thiserror::Error;
 
-use super::{App, FlowError, Step};
+use super::{App, FlowError, Transition};
 use crate::domain::machine::{Event, Redirection, State};
 use crate::domain::{ErrorInfo, InvalidInput, RedirectionId};
 use crate::ports::{FunnelStep, KontomatikError};
@@ -83,12 +83,12 @@ impl App {
             return Err(CallbackError::Unknown);
         };
         let (r, first_return) = match self.step(&r, |_| Event::UserReturned).await? {
-            Step::Applied(r) => {
+            Transition::Applied(r) => {
                 self.count(FunnelStep::Returned).await;
                 (r, true)
             }
-            Step::Refused(r) => (r, false),
-            Step::Gone => return Err(CallbackError::Unknown),
+            Transition::Refused(r) => (r, false),
+            Transition::Gone => return Err(CallbackError::Unknown),
         };
         if !r.state.needs_polling() {
             // Decided already (by an earlier callback or the poller): show it, ask nobody.

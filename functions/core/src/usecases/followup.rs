@@ -3,7 +3,7 @@
 //! repeated or parallel poller runs cannot send twice — and never without consent, after an
 //! opt-out, or after they succeeded anyway.
 
-use super::{App, FlowError, Step};
+use super::{App, FlowError, Transition};
 use crate::domain::links::{self, LinkClaims, Purpose};
 use crate::domain::machine::{Event, Redirection, State};
 use crate::domain::Country;
@@ -132,7 +132,11 @@ impl App {
         } else {
             Event::FollowUpSkipped
         };
-        if matches!(self.step(&r, |_| event.clone()).await?, Step::Applied(_)) && sent {
+        if matches!(
+            self.step(&r, |_| event.clone()).await?,
+            Transition::Applied(_)
+        ) && sent
+        {
             self.count(FunnelStep::FollowUps).await;
         }
         Ok(sent)

@@ -7,7 +7,7 @@ use super::{App, FlowError, Requester, Started, ValidStart};
 use crate::domain::links::{self, LinkClaims, LinkError, Purpose};
 use crate::domain::Country;
 use crate::ports::{ConsentChoice, ConsentSource};
-use crate::usecases::Delivery;
+use crate::usecases::LinkDelivery;
 
 /// Why a signed link could not be used.
 #[derive(Debug, Error)]
@@ -60,7 +60,7 @@ impl App {
                     name: user.name,
                     language: claims.language,
                     country,
-                    delivery: Delivery::Redirect,
+                    delivery: LinkDelivery::Redirect,
                 },
                 false,
                 applicant,

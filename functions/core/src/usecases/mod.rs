@@ -29,19 +29,19 @@ pub use link_actions::LinkUseError;
 pub use poller::{all_shards, PollReport};
 pub use staff::{StaffError, StaffLoginError, STAFF_COOKIE_LIFE, STAFF_LOGIN_ANSWER_TIME};
 pub use start::{
-    Delivery, FormError, Limited, Requester, StartError, StartForm, Started, ValidStart,
+    FormError, Limited, LinkDelivery, Requester, StartError, StartForm, Started, ValidStart,
 };
 pub use worker::JobOutcome;
 
 use crate::clock::{Clock, Pause};
 use crate::config::Settings;
-use crate::domain::events::{EventKind, LifecycleEvent};
+use crate::domain::events::{DetailType, LifecycleEvent};
 use crate::domain::machine::{apply, Event, Redirection};
 use crate::domain::{KontomatikStatus, RedirectionStatus, SessionData, Timestamp};
 use crate::ports::EventBus;
 use crate::ports::{
-    Cas, FunnelStep, ImportJob, ImportQueue, Kontomatik, KontomatikError, MailError, Mailer,
-    QueueError, SignInOutcome, Store, StoreError,
+    ConditionalWrite, FunnelStep, ImportJob, ImportQueue, Kontomatik, KontomatikError, MailError,
+    Mailer, QueueError, SignInOutcome, Store, StoreError,
 };
 
 /// A failure of the infrastructure under a use case (not a user mistake).
@@ -79,7 +79,7 @@ pub struct App {
 
 /// The result of one conditional transition.
 #[derive(Debug)]
-pub(crate) enum Step {
+pub(crate) enum Transition {
     /// Our write won; this is the stored redirection now.
     Applied(Redirection),
     /// The event does not apply to the redirection as it is now (someone else acted first).
@@ -130,12 +130,12 @@ impl App {
         &self,
         r: &Redirection,
         event: impl Fn(&Redirection) -> Event,
-    ) -> Result<Step, FlowError> {
+    ) -> Result<Transition, FlowError> {
         let mut current = r.clone();
         for _ in 0..MAX_TRIES {
             let now = self.now();
             let Ok(mut next) = apply(&current, event(&current), now) else {
-                return Ok(Step::Refused(current));
+                return Ok(Transition::Refused(current));
             };
             next.write_id = Some(uuid::Uuid::new_v4().simple().to_string());
             match self
@@ -143,11 +143,11 @@ impl App {
                 .save_redirection(&next, current.expected())
                 .await?
             {
-                Cas::Applied => return Ok(self.applied(&current, next, now).await),
-                Cas::Conflict => match self.after_conflict(&next).await? {
+                ConditionalWrite::Applied => return Ok(self.applied(&current, next, now).await),
+                ConditionalWrite::Conflict => match self.after_conflict(&next).await? {
                     AfterConflict::Ours => return Ok(self.applied(&current, next, now).await),
                     AfterConflict::Theirs(fresh) => current = *fresh,
-                    AfterConflict::Gone => return Ok(Step::Gone),
+                    AfterConflict::Gone => return Ok(Transition::Gone),
                 },
             }
         }
@@ -172,16 +172,16 @@ impl App {
 
     /// Our write of `next` over `before` landed: a state change into a decisive moment is
     /// published (by this writer only: every other writer's condition failed).
-    async fn applied(&self, before: &Redirection, next: Redirection, now: Timestamp) -> Step {
+    async fn applied(&self, before: &Redirection, next: Redirection, now: Timestamp) -> Transition {
         if next.state != before.state {
-            if let Some(kind) = EventKind::on_entering(next.state) {
+            if let Some(kind) = DetailType::on_entering(next.state) {
                 self.publish(LifecycleEvent::of(kind, &next, now)).await;
             }
             if let Some(outcome) = SignInOutcome::on_entering(next.state) {
                 self.remember_outcome(&next, outcome).await;
             }
         }
-        Step::Applied(next)
+        Transition::Applied(next)
     }
 
     /// Keeps a sign-in's decisive moment with the person (their page shows it after the
@@ -218,7 +218,7 @@ impl App {
 
     /// Counts one funnel step for today. Statistics never fail a user's request.
     pub(crate) async fn count(&self, step: FunnelStep) {
-        crate::metrics::count("Funnel", Some(("Step", step.as_str())));
+        crate::metrics::count("Funnel", Some(("Transition", step.as_str())));
         let day = self.now().date_naive();
         if let Err(e) = self.store.add_to_funnel(day, step, 1).await {
             tracing::warn!(error = %e, step = step.as_str(), "could not count a funnel step");
@@ -237,7 +237,7 @@ impl App {
             })
             .await?
         {
-            Step::Applied(saved) => {
+            Transition::Applied(saved) => {
                 self.count(FunnelStep::Success).await;
                 // Recovered: the first success after a follow-up.
                 if let Some(user) = self.store.get_user(&saved.user_key).await? {
@@ -253,8 +253,8 @@ impl App {
                     .await?;
                 self.queue_import(saved).await
             }
-            Step::Refused(current) => Ok(current),
-            Step::Gone => Ok(r.clone()),
+            Transition::Refused(current) => Ok(current),
+            Transition::Gone => Ok(r.clone()),
         }
     }
 
@@ -268,8 +268,8 @@ impl App {
         };
         self.queue.enqueue(&job, StdDuration::ZERO).await?;
         match self.step(&saved, |_| Event::ImportQueued).await? {
-            Step::Applied(r) | Step::Refused(r) => Ok(r),
-            Step::Gone => Ok(saved),
+            Transition::Applied(r) | Transition::Refused(r) => Ok(r),
+            Transition::Gone => Ok(saved),
         }
     }
 
@@ -282,9 +282,9 @@ impl App {
     ) -> Result<(Redirection, Option<KontomatikError>), FlowError> {
         let pacing = self.settings.pacing;
         let now = self.now();
-        let done = |step: Step| match step {
-            Step::Applied(x) | Step::Refused(x) => x,
-            Step::Gone => r.clone(),
+        let done = |step: Transition| match step {
+            Transition::Applied(x) | Transition::Refused(x) => x,
+            Transition::Gone => r.clone(),
         };
         // A 404 means the 24 h window closed only near its end; earlier it is a fault, deferred
         // like any other, or a live sign-in would be ended.
@@ -307,7 +307,7 @@ impl App {
                         follow_up_at: Some(self.follow_up_at(c)),
                     })
                     .await?;
-                if matches!(step, Step::Applied(_)) {
+                if matches!(step, Transition::Applied(_)) {
                     self.count(FunnelStep::Error).await;
                 }
                 Ok((done(step), None))
@@ -324,7 +324,7 @@ impl App {
                         }
                     })
                     .await?;
-                if matches!(step, Step::Applied(_)) {
+                if matches!(step, Transition::Applied(_)) {
                     self.count(FunnelStep::Expired).await;
                 }
                 Ok((done(step), None))

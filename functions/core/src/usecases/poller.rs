@@ -1,4 +1,4 @@
-//! Step 4: for users who never came back, ask Kontomatik about each due redirection at the paced
+//! Transition 4: for users who never came back, ask Kontomatik about each due redirection at the paced
 //! interval, record final statuses, start imports for late successes, close redirections whose
 //! 24 h window ends, and re-enqueue saved sessions whose import job was lost. Bounded concurrency;
 //! stops at the deadline and leaves the rest for the next run.
@@ -9,10 +9,10 @@ use std::pin::Pin;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{App, FlowError, Step};
+use super::{App, FlowError, Transition};
 use crate::domain::machine::{apply, Event, State};
 use crate::domain::{RedirectionId, Timestamp};
-use crate::ports::{Cas, DueItem, FunnelStep, PollCursor, POLL_SHARDS};
+use crate::ports::{ConditionalWrite, DueItem, FunnelStep, PollCursor, POLL_SHARDS};
 
 /// What one poller run did (also the Lambda's return value, visible in the console).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -216,7 +216,7 @@ impl App {
                             follow_up_at: Some(self.follow_up_at(c)),
                         })
                         .await?;
-                    if matches!(step, Step::Applied(_)) {
+                    if matches!(step, Transition::Applied(_)) {
                         self.count(FunnelStep::Expired).await;
                     }
                     return Ok(One::Closed);
@@ -296,8 +296,8 @@ impl App {
         next.write_id = Some(uuid::Uuid::new_v4().simple().to_string());
         Ok(
             match self.store.save_redirection(&next, r.expected()).await? {
-                Cas::Applied => Some(next),
-                Cas::Conflict => match self.after_conflict(&next).await? {
+                ConditionalWrite::Applied => Some(next),
+                ConditionalWrite::Conflict => match self.after_conflict(&next).await? {
                     super::AfterConflict::Ours => Some(next),
                     _ => None,
                 },

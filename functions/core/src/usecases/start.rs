@@ -1,4 +1,4 @@
-//! Step 1: the user fills the form; we assign the stable owner id, fetch a redirection link,
+//! Transition 1: the user fills the form; we assign the stable owner id, fetch a redirection link,
 //! save the redirection **before** the user leaves, and send them to the link (or email it).
 
 use thiserror::Error;
@@ -78,7 +78,7 @@ impl From<FormTokenError> for FormError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub enum LinkDelivery {
     /// Send the browser to the link now.
     Redirect,
     /// Email the link instead.
@@ -93,7 +93,7 @@ pub struct ValidStart {
     pub follow_up_consent: bool,
     pub language: Language,
     pub country: Country,
-    pub delivery: Delivery,
+    pub delivery: LinkDelivery,
 }
 
 pub const NAME_MAX: usize = 100;
@@ -147,8 +147,8 @@ impl StartForm {
             Some(c) => Country::parse(c)?,
         };
         let delivery = match self.delivery.as_deref().map(str::trim) {
-            None | Some("") | Some("redirect") => Delivery::Redirect,
-            Some("email") => Delivery::Email,
+            None | Some("") | Some("redirect") => LinkDelivery::Redirect,
+            Some("email") => LinkDelivery::Email,
             Some(other) => {
                 return Err(InvalidInput::Unsupported {
                     field: "delivery",
@@ -196,7 +196,7 @@ pub enum StartError {
 pub struct Started {
     pub redirection: Redirection,
     pub link: String,
-    pub delivery: Delivery,
+    pub delivery: LinkDelivery,
     pub user: UserProfile,
 }
 
@@ -398,7 +398,7 @@ impl App {
             Some(_) => StartedBy::Verified,
             None => StartedBy::Anonymous,
         };
-        if v.delivery == Delivery::Email {
+        if v.delivery == LinkDelivery::Email {
             let end = day_end(now);
             let allowed = self
                 .store
@@ -513,7 +513,7 @@ impl App {
         }
         self.count(FunnelStep::Started).await;
         self.publish(crate::domain::events::LifecycleEvent::of(
-            crate::domain::events::EventKind::Started,
+            crate::domain::events::DetailType::Started,
             &r,
             now,
         ))
@@ -521,7 +521,7 @@ impl App {
         // No owner id or user key in the log: they outlive an erasure in the logs and link a
         // person's sign-ins (the redirection id is random and gone with the window).
         tracing::info!(redirection = %r.id, "sign-in started");
-        if v.delivery == Delivery::Email {
+        if v.delivery == LinkDelivery::Email {
             let mail = notify::link_email(
                 &v.email,
                 &v.name,

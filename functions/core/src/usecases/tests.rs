@@ -550,7 +550,7 @@ async fn a_claim_without_a_command_id_waits_for_the_lease_then_is_ended_never_im
     let r = w.queued(1).await;
     // A worker claimed and died before storing the command id.
     let claimed = w.app.step(&r, |_| Event::ImportClaimed).await.unwrap();
-    assert!(matches!(claimed, super::Step::Applied(_)));
+    assert!(matches!(claimed, super::Transition::Applied(_)));
     let outcomes = w.deliver().await;
     assert!(
         matches!(outcomes[..], [JobOutcome::RetryLater(_)]),
@@ -778,7 +778,7 @@ async fn an_import_email_that_fails_to_send_is_sent_again_by_the_poller() {
 /// `signin.imported`; a state change that is no moment (queued, running) publishes nothing.
 #[tokio::test]
 async fn each_decisive_moment_is_published_once_with_the_documented_detail() {
-    use crate::domain::events::EventKind;
+    use crate::domain::events::DetailType;
     let w = world();
     let r = w.created(1).await;
     w.app.on_success(&r, session()).await.unwrap();
@@ -790,8 +790,8 @@ async fn each_decisive_moment_is_published_once_with_the_documented_detail() {
         outcomes.contains(&JobOutcome::Done(State::Imported)),
         "{outcomes:?}"
     );
-    let kinds: Vec<EventKind> = w.events.events().iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [EventKind::Succeeded, EventKind::Imported]);
+    let kinds: Vec<DetailType> = w.events.events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [DetailType::Succeeded, DetailType::Imported]);
     let imported = &w.events.events()[1];
     assert_eq!(
         imported.detail.schema_version,
@@ -834,7 +834,7 @@ async fn each_decisive_moment_is_published_once_with_the_documented_detail() {
 /// A failed sign-in's event carries Kontomatik's error code; a failed import's, ours.
 #[tokio::test]
 async fn failures_are_published_with_their_reason() {
-    use crate::domain::events::EventKind;
+    use crate::domain::events::DetailType;
     let w = world();
     let r = w.created(1).await;
     let error = crate::domain::ErrorInfo {
@@ -849,7 +849,10 @@ async fn failures_are_published_with_their_reason() {
     *w.k.command_default.lock().unwrap() = CommandState::Error;
     w.deliver().await;
     let events = w.events.events();
-    let failed = events.iter().find(|e| e.kind == EventKind::Failed).unwrap();
+    let failed = events
+        .iter()
+        .find(|e| e.kind == DetailType::Failed)
+        .unwrap();
     assert_eq!(failed.detail.reason.as_deref(), Some("InvalidCredentials"));
     assert!(
         !failed.detail_json().contains("wrong password"),
@@ -857,7 +860,7 @@ async fn failures_are_published_with_their_reason() {
     );
     let import_failed = events
         .iter()
-        .find(|e| e.kind == EventKind::ImportFailed)
+        .find(|e| e.kind == DetailType::ImportFailed)
         .unwrap();
     assert_eq!(
         import_failed.detail.redirection_id.as_deref(),
@@ -910,15 +913,15 @@ async fn a_failing_bus_does_not_fail_the_step() {
 /// job until the poller's sweep, and no `signin.succeeded` at all.
 #[tokio::test]
 async fn a_write_whose_answer_was_lost_is_still_ours() {
-    use crate::domain::events::EventKind;
+    use crate::domain::events::DetailType;
     let w = world();
     let r = w.created(1).await;
     w.store.lose_next_write_answer();
     let saved = w.app.on_success(&r, session()).await.unwrap();
     assert_eq!(saved.state, State::ImportQueued);
     assert_eq!(w.queue.pending().len(), 1, "the import queued at once");
-    let kinds: Vec<EventKind> = w.events.events().iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [EventKind::Succeeded]);
+    let kinds: Vec<DetailType> = w.events.events().iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, [DetailType::Succeeded]);
 }
 
 #[tokio::test]

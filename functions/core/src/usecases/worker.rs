@@ -1,10 +1,10 @@
-//! Step 5: run the import of one saved session. Default Import is called **at most once per
+//! Transition 5: run the import of one saved session. Default Import is called **at most once per
 //! session, ever**: the claim (`import_running`) is written before the call, and a job that finds
 //! the claim taken without a command id never calls again. The command is polled every few
 //! seconds until final. Between two polls the job waits as a delayed message (no invocation
 //! held; [`CommandWait`]), and whenever the worker's time runs short it hands on the same way.
 
-use super::{App, FlowError, Step};
+use super::{App, FlowError, Transition};
 use crate::config::CommandWait;
 use crate::domain::import::{ImportSummary, SummaryBuilder};
 use crate::domain::machine::{Event, Redirection, State};
@@ -39,7 +39,7 @@ pub(super) fn failure(code: &str, message: impl Into<String>) -> ErrorInfo {
 
 /// Why a job goes back on the queue.
 #[derive(Debug, Clone, Copy)]
-enum HandOn {
+enum RequeueReason {
     /// Between two command polls.
     Wait,
     /// The invocation's time is running out.
@@ -48,12 +48,12 @@ enum HandOn {
     QuotaFull,
 }
 
-impl HandOn {
+impl RequeueReason {
     fn as_str(self) -> &'static str {
         match self {
-            HandOn::Wait => "wait",
-            HandOn::Deadline => "deadline",
-            HandOn::QuotaFull => "quota_full",
+            RequeueReason::Wait => "wait",
+            RequeueReason::Deadline => "deadline",
+            RequeueReason::QuotaFull => "quota_full",
         }
     }
 }
@@ -113,15 +113,15 @@ impl App {
                     // for storing its command id. Else a fresh invocation takes the job.
                     if self.now() + self.settings.kontomatik_call_budget >= deadline {
                         return self
-                            .hand_on(&r, job, std::time::Duration::ZERO, HandOn::Deadline)
+                            .hand_on(&r, job, std::time::Duration::ZERO, RequeueReason::Deadline)
                             .await;
                     }
                     match self.step(&r, |_| Event::ImportClaimed).await? {
-                        Step::Applied(claimed) => {
+                        Transition::Applied(claimed) => {
                             return self.start_import(claimed, session, job, deadline).await
                         }
-                        Step::Refused(current) => r = current,
-                        Step::Gone => return Ok(JobOutcome::Done(State::Expired)),
+                        Transition::Refused(current) => r = current,
+                        Transition::Gone => return Ok(JobOutcome::Done(State::Expired)),
                     }
                 }
                 State::ImportRunning => {
@@ -155,10 +155,10 @@ impl App {
                     })
                     .await?
                 {
-                    Step::Applied(started) => {
+                    Transition::Applied(started) => {
                         self.follow_command(started, cmd, job, deadline).await
                     }
-                    Step::Refused(current) => {
+                    Transition::Refused(current) => {
                         // Ended meanwhile (the poller gave up): nobody follows this command,
                         // so the bank session is ended here.
                         if matches!(current.state, State::ImportFailed | State::Imported) {
@@ -166,7 +166,7 @@ impl App {
                         }
                         Ok(JobOutcome::Done(current.state))
                     }
-                    Step::Gone => Ok(JobOutcome::Done(State::Expired)),
+                    Transition::Gone => Ok(JobOutcome::Done(State::Expired)),
                 }
             }
             // Refused before anything started (too many jobs run at Kontomatik): nothing to
@@ -180,7 +180,7 @@ impl App {
                     .step(&r, |_| Event::ImportNotStarted { claimed_at })
                     .await?
                 {
-                    Step::Applied(queued) => {
+                    Transition::Applied(queued) => {
                         // Spread out, so that the refused jobs of a burst do not all come back
                         // at the same moment.
                         let backoff = self.settings.jobs_quota_backoff;
@@ -188,11 +188,11 @@ impl App {
                             &queued.id,
                             job.continuation,
                         ));
-                        self.hand_on(&queued, job, backoff + spread, HandOn::QuotaFull)
+                        self.hand_on(&queued, job, backoff + spread, RequeueReason::QuotaFull)
                             .await
                     }
-                    Step::Refused(current) => Ok(JobOutcome::Done(current.state)),
-                    Step::Gone => Ok(JobOutcome::Done(State::Expired)),
+                    Transition::Refused(current) => Ok(JobOutcome::Done(current.state)),
+                    Transition::Gone => Ok(JobOutcome::Done(State::Expired)),
                 }
             }
             // Whatever the failure, the call may have reached Kontomatik: it is never repeated.
@@ -243,7 +243,7 @@ impl App {
         r: &Redirection,
         job: &ImportJob,
         delay: std::time::Duration,
-        why: HandOn,
+        why: RequeueReason,
     ) -> Result<JobOutcome, FlowError> {
         let next = ImportJob {
             redirection_id: r.id.clone(),
@@ -259,10 +259,10 @@ impl App {
         self.queue.enqueue(&next, delay).await?;
         match why {
             // Every few seconds per import: not worth a log line or a metric each.
-            HandOn::Wait => {
+            RequeueReason::Wait => {
                 tracing::debug!(redirection = %r.id, continuation = next.continuation, "waiting for the command")
             }
-            HandOn::Deadline | HandOn::QuotaFull => {
+            RequeueReason::Deadline | RequeueReason::QuotaFull => {
                 crate::metrics::count("WorkerHandOn", None);
                 tracing::info!(redirection = %r.id, continuation = next.continuation, reason = why.as_str(), "import handed on");
             }
@@ -279,7 +279,10 @@ impl App {
         wait: std::time::Duration,
     ) -> Result<Option<JobOutcome>, FlowError> {
         match self.settings.command_wait {
-            CommandWait::DelayedMessage => self.hand_on(r, job, wait, HandOn::Wait).await.map(Some),
+            CommandWait::DelayedMessage => self
+                .hand_on(r, job, wait, RequeueReason::Wait)
+                .await
+                .map(Some),
             CommandWait::InInvocation => {
                 self.pause.pause(wait).await;
                 Ok(None)
@@ -306,7 +309,9 @@ impl App {
                     .await;
             }
             if now + margin >= deadline {
-                return self.hand_on(&r, job, interval, HandOn::Deadline).await;
+                return self
+                    .hand_on(&r, job, interval, RequeueReason::Deadline)
+                    .await;
             }
             // Never past the hand-on point, nor past the import's deadline, however long the
             // result takes to read.
@@ -400,9 +405,9 @@ impl App {
             })
             .await?
         {
-            Step::Applied(done) => done,
-            Step::Refused(current) => return Ok(JobOutcome::Done(current.state)),
-            Step::Gone => return Ok(JobOutcome::Done(State::Expired)),
+            Transition::Applied(done) => done,
+            Transition::Refused(current) => return Ok(JobOutcome::Done(current.state)),
+            Transition::Gone => return Ok(JobOutcome::Done(State::Expired)),
         };
         // The state is final now: nothing below may stop the email or the sign-out.
         let (outcome, reason) = match &ended {

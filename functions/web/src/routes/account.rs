@@ -4,6 +4,7 @@
 
 use maud::html;
 use serde::Deserialize;
+use signin_core::copy::{self, Text};
 use signin_core::domain::links::Form;
 use signin_core::domain::{Language, RedirectionId};
 use signin_core::ports::UserProfile;
@@ -12,7 +13,7 @@ use signin_core::App;
 
 use crate::errors::{forbidden, form_refused, internal_error, limited, login_link_error};
 use crate::guard::{cookie_attributes, requester};
-use crate::pages::{self, tr};
+use crate::pages::{self};
 use crate::request::{cookie_value, WebRequest, WebResponse};
 
 /// The applicant's session cookie (over https `__Host-`: Secure, this host only). `Lax`: it
@@ -57,15 +58,15 @@ pub(crate) fn login_form(
         Ok(t) => t,
         Err(e) => return internal_error(app, l, &e),
     };
-    let t = |en, pl| tr(l, en, pl);
+    let t = |text: Text| text.get(l);
     WebResponse::html(
         status,
         pages::layout(
-            t("Log in", "Zaloguj się"),
+            t(copy::LOG_IN),
             &app.settings.company_name,
             l,
             html! {
-                h1 id="login" { (t("Log in to see your applications", "Zaloguj się, aby zobaczyć swoje wnioski")) }
+                h1 id="login" { (t(copy::LOG_IN_TO_SEE_YOUR_APPLICATIONS)) }
                 @for p in intro { p { (p) } }
                 @if let Some(e) = error { div.error role="alert" { (e) } }
                 form method="post" action="/login" {
@@ -74,14 +75,11 @@ pub(crate) fn login_form(
                     @if let Some(id) = redirection {
                         input type="hidden" name="redirectionId" value=(id.as_str());
                     }
-                    label for="login-email" { (t("Your email", "Twój e-mail")) }
+                    label for="login-email" { (t(copy::YOUR_EMAIL)) }
                     input type="email" id="login-email" name="email" required autocomplete="email" maxlength="254";
-                    button.primary type="submit" id="send-login" { (t("Email me a log-in link", "Wyślij mi link do logowania")) }
+                    button.primary type="submit" id="send-login" { (t(copy::EMAIL_ME_A_LOG_IN_LINK)) }
                 }
-                p.muted { (t(
-                    "No password: we email you a link that works once, for 15 minutes. Following it proves the address is yours.",
-                    "Bez hasła: wyślemy Ci link, który działa raz, przez 15 minut. Otwarcie go potwierdza, że adres należy do Ciebie.",
-                )) }
+                p.muted { (t(copy::NO_PASSWORD_WE_EMAIL_YOU_A)) }
             },
         ),
     )
@@ -134,17 +132,14 @@ pub(crate) async fn login_submit(
         .await
     {
         Ok(()) => {
-            let t = |en, pl| tr(l, en, pl);
+            let t = |text: Text| text.get(l);
             WebResponse::html(
                 200,
                 pages::message(
                     &app.settings.company_name,
                     l,
-                    t("Check your inbox", "Sprawdź skrzynkę"),
-                    &[t(
-                        "If the address is right, a log-in link is on its way. It works once, for 15 minutes, in any browser.",
-                        "Jeśli adres jest poprawny, link do logowania jest już w drodze. Działa raz, przez 15 minut, w dowolnej przeglądarce.",
-                    )],
+                    t(copy::CHECK_YOUR_INBOX),
+                    &[t(copy::IF_THE_ADDRESS_IS_RIGHT_A)],
                     None,
                 ),
             )
@@ -156,11 +151,7 @@ pub(crate) async fn login_submit(
             400,
             redirection.as_ref(),
             &[],
-            Some(tr(
-                l,
-                "Please enter a valid email address.",
-                "Podaj prawidłowy adres e-mail.",
-            )),
+            Some(copy::PLEASE_ENTER_A_VALID_EMAIL_ADDRESS.get(l)),
         ),
         Err(LoginError::Limited { limit, retry_after }) => limited(app, l, limit, retry_after),
         Err(LoginError::Internal(signin_core::usecases::FlowError::Mail(_))) => {
@@ -171,16 +162,8 @@ pub(crate) async fn login_submit(
                 pages::message(
                     &app.settings.company_name,
                     l,
-                    tr(
-                        l,
-                        "We could not send the email",
-                        "Nie udało się wysłać wiadomości",
-                    ),
-                    &[tr(
-                        l,
-                        "Please try again in a few minutes.",
-                        "Spróbuj ponownie za kilka minut.",
-                    )],
+                    copy::WE_COULD_NOT_SEND_THE_EMAIL.get(l),
+                    &[copy::PLEASE_TRY_AGAIN_IN_A_FEW_2.get(l)],
                     None,
                 ),
             )
@@ -219,12 +202,12 @@ pub(crate) async fn login_link(
             pages::confirm(
                 &app.settings.company_name,
                 l,
-                tr(l, "Log in", "Zaloguj się"),
+                copy::LOG_IN.get(l),
                 &text,
                 "/login/session",
                 token.unwrap_or(""),
                 &form_token,
-                tr(l, "Log in", "Zaloguj się"),
+                copy::LOG_IN.get(l),
             ),
         ),
         Err(e) => internal_error(app, l, &e),
@@ -274,9 +257,9 @@ pub(crate) async fn login_session(
         pages::message(
             &app.settings.company_name,
             l,
-            tr(l, "Logged in", "Zalogowano"),
+            copy::LOGGED_IN.get(l),
             &[],
-            Some((tr(l, "My applications", "Moje wnioski"), &target)),
+            Some((copy::MY_APPLICATIONS.get(l), &target)),
         ),
     )
     .with_header("location", &target)
@@ -300,37 +283,37 @@ fn stage_text(
     &'static str,
     Option<(&'static str, &'static str)>,
 ) {
-    let t = |en: &'static str, pl: &'static str| if l == "pl" { pl } else { en };
+    let t = |text: Text| text.get(l);
     match stage {
         SignInStage::WaitingForBank => (
-            t("Waiting for your bank sign-in", "Czekamy na logowanie w banku"),
-            t("If you did not finish at your bank, the link works for one hour; after that, start a new one.", "Jeśli nie dokończyłeś logowania w banku, link działa przez godzinę; potem rozpocznij nowe."),
+            t(copy::WAITING_FOR_YOUR_BANK_SIGN_IN),
+            t(copy::IF_YOU_DID_NOT_FINISH_AT),
             None,
         ),
         SignInStage::Importing => (
-            t("Importing your data", "Pobieramy Twoje dane"),
-            t("Your bank connection worked; we are fetching the data. We will email you when it is done.", "Połączenie z bankiem się udało; pobieramy dane. Napiszemy, gdy skończymy."),
+            t(copy::IMPORTING_YOUR_DATA),
+            t(copy::YOUR_BANK_CONNECTION_WORKED_WE_ARE),
             None,
         ),
         SignInStage::Received => (
-            t("Data received", "Dane otrzymane"),
-            t("We have your bank data and are reviewing it. Our decision or the next step will appear here, and we will email you.", "Mamy dane z Twojego banku i je analizujemy. Decyzja lub kolejny krok pojawi się tutaj; wyślemy też e-mail."),
+            t(copy::DATA_RECEIVED),
+            t(copy::WE_HAVE_YOUR_BANK_DATA_AND),
             None,
         ),
         SignInStage::Failed => (
-            t("The bank sign-in did not finish", "Logowanie w banku nie zostało dokończone"),
-            t("Nothing was shared. You can try again.", "Nic nie zostało udostępnione. Możesz spróbować ponownie."),
-            Some((t("Try again", "Spróbuj ponownie"), "/")),
+            t(copy::THE_BANK_SIGN_IN_DID_NOT),
+            t(copy::NOTHING_WAS_SHARED_YOU_CAN_TRY),
+            Some((t(copy::TRY_AGAIN), "/")),
         ),
         SignInStage::ImportFailed => (
-            t("We could not fetch your data", "Nie udało się pobrać danych"),
-            t("The bank connection worked but fetching the data failed. Please connect again.", "Połączenie z bankiem się udało, ale pobranie danych nie. Połącz się ponownie."),
-            Some((t("Try again", "Spróbuj ponownie"), "/")),
+            t(copy::WE_COULD_NOT_FETCH_YOUR_DATA),
+            t(copy::THE_BANK_CONNECTION_WORKED_BUT_FETCHING),
+            Some((t(copy::TRY_AGAIN), "/")),
         ),
         SignInStage::Expired => (
-            t("The sign-in link expired", "Link do logowania wygasł"),
-            t("The bank sign-in was not finished in time. Start a fresh one – it only takes a minute.", "Logowanie w banku nie zostało dokończone na czas. Rozpocznij nowe – to zajmie minutę."),
-            Some((t("Start a new sign-in", "Rozpocznij nowe logowanie"), "/")),
+            t(copy::THE_SIGN_IN_LINK_EXPIRED),
+            t(copy::THE_BANK_SIGN_IN_WAS_NOT),
+            Some((t(copy::START_A_NEW_SIGN_IN), "/")),
         ),
     }
 }
@@ -364,7 +347,7 @@ pub(crate) async fn my_page(
     if let Some(id) = &focus {
         views.sort_by_key(|v| &v.id != id);
     }
-    let t = |en, pl| tr(l, en, pl);
+    let t = |text: Text| text.get(l);
     let day = |v: &SignInView| {
         if l == "pl" {
             v.started_at.format("%d.%m.%Y %H:%M UTC").to_string()
@@ -375,20 +358,20 @@ pub(crate) async fn my_page(
     WebResponse::html(
         200,
         pages::layout(
-            t("My applications", "Moje wnioski"),
+            t(copy::MY_APPLICATIONS),
             &app.settings.company_name,
             l,
             html! {
-                h1 id="my-applications" { (t("My applications", "Moje wnioski")) }
-                p.muted { (t("Logged in as ", "Zalogowano jako ")) strong { (pages::mask_email(person.email.as_str())) } }
+                h1 id="my-applications" { (t(copy::MY_APPLICATIONS)) }
+                p.muted { (t(copy::LOGGED_IN_AS)) strong { (pages::mask_email(person.email.as_str())) } }
                 @if views.is_empty() {
-                    p id="no-sign-ins" { (t("You have no bank connections yet.", "Nie masz jeszcze połączeń z bankiem.")) }
+                    p id="no-sign-ins" { (t(copy::YOU_HAVE_NO_BANK_CONNECTIONS_YET)) }
                 }
                 @for v in &views {
                     @let (title, text, action) = stage_text(l, v.stage);
                     @let focused = focus.as_ref() == Some(&v.id);
                     section.sign-in data-stage=(format!("{:?}", v.stage)) style=(if focused { "border:2px solid #2b6cb0;border-radius:8px;padding:10px;margin:12px 0" } else { "border-top:1px solid #e3e8ef;padding:10px 0;margin:12px 0" }) {
-                        p.muted { (t("Bank connection started ", "Połączenie z bankiem rozpoczęte ")) (day(v)) }
+                        p.muted { (t(copy::BANK_CONNECTION_STARTED)) (day(v)) }
                         h2 style="font-size:1.1rem;margin:.2em 0" { (title) }
                         p { (text) }
                         @if let Some((label, href)) = action {
@@ -396,24 +379,24 @@ pub(crate) async fn my_page(
                         }
                     }
                 }
-                a.button.primary href="/" id="connect-another" { (t("Connect another bank", "Połącz kolejny bank")) }
+                a.button.primary href="/" id="connect-another" { (t(copy::CONNECT_ANOTHER_BANK)) }
                 form method="post" action="/me/consent" {
                     input type="hidden" name="formToken" value=(account_token);
                     @if person.follow_up_consent() {
                         input type="hidden" name="followUps" value="no";
-                        p.muted { (t("We may email you once if a sign-in is not finished.", "Możemy raz napisać, jeśli logowanie nie zostanie dokończone.")) }
-                        button.secondary type="submit" id="follow-ups-off" { (t("No follow-up emails", "Bez przypomnień e-mail")) }
+                        p.muted { (t(copy::WE_MAY_EMAIL_YOU_ONCE_IF)) }
+                        button.secondary type="submit" id="follow-ups-off" { (t(copy::NO_FOLLOW_UP_EMAILS)) }
                     } @else {
                         input type="hidden" name="followUps" value="yes";
-                        p.muted { (t("We send you no follow-up emails.", "Nie wysyłamy Ci przypomnień e-mail.")) }
-                        button.secondary type="submit" id="follow-ups-on" { (t("Email me once if I don't finish", "Przypomnij mi raz, jeśli nie dokończę")) }
+                        p.muted { (t(copy::WE_SEND_YOU_NO_FOLLOW_UP)) }
+                        button.secondary type="submit" id="follow-ups-on" { (t(copy::EMAIL_ME_ONCE_IF_I_DON)) }
                     }
                 }
                 form method="post" action="/logout" {
                     input type="hidden" name="formToken" value=(account_token);
-                    button.secondary type="submit" id="logout" { (t("Log out on every device", "Wyloguj na wszystkich urządzeniach")) }
+                    button.secondary type="submit" id="logout" { (t(copy::LOG_OUT_ON_EVERY_DEVICE)) }
                 }
-                p { a href=(erase) id="erase" { (t("Delete my data", "Usuń moje dane")) } }
+                p { a href=(erase) id="erase" { (t(copy::DELETE_MY_DATA)) } }
             },
         ),
     )
@@ -475,12 +458,8 @@ pub(crate) async fn logout(app: &App, req: &WebRequest, binding: &str, l: &str) 
         pages::message(
             &app.settings.company_name,
             l,
-            tr(l, "Logged out", "Wylogowano"),
-            &[tr(
-                l,
-                "You are logged out on every device.",
-                "Wylogowano Cię na wszystkich urządzeniach.",
-            )],
+            copy::LOGGED_OUT.get(l),
+            &[copy::YOU_ARE_LOGGED_OUT_ON_EVERY.get(l)],
             None,
         ),
     )

@@ -1,11 +1,12 @@
 //! The callback Kontomatik sends the user back to (`/kontomatik-signin?redirectionId=ID`).
 
 use signin_core::config::ApplicantLogin;
+use signin_core::copy::{self, Text};
 use signin_core::usecases::CallbackView;
 use signin_core::App;
 
 use crate::errors::*;
-use crate::pages::{self, tr};
+use crate::pages::{self};
 use crate::request::*;
 use crate::routes::account;
 
@@ -35,11 +36,7 @@ pub(crate) async fn callback(
             lang,
             200,
             Some(&r.id),
-            &[tr(
-                lang,
-                "You are back from your bank. Log in with the address you applied with to see this application; we remember it through the log-in.",
-                "Wróciłeś z banku. Zaloguj się adresem, którym składałeś wniosek, aby zobaczyć ten wniosek; zapamiętamy go podczas logowania.",
-            )],
+            &[copy::YOU_ARE_BACK_FROM_YOUR_BANK.get(lang)],
             None,
         ));
     }
@@ -50,18 +47,14 @@ pub(crate) async fn callback(
     };
     let follow = Some((
         if owner {
-            tr(lang, "My applications", "Moje wnioski")
+            copy::MY_APPLICATIONS.get(lang)
         } else {
-            tr(
-                lang,
-                "Log in to follow your application",
-                "Zaloguj się, aby śledzić wniosek",
-            )
+            copy::LOG_IN_TO_FOLLOW_YOUR_APPLICATION.get(lang)
         },
         follow_href.as_str(),
     ));
     let pl = lang == "pl";
-    let t = |en, pl_text| tr(lang, en, pl_text);
+    let t = |text: Text| text.get(lang);
     let email = pages::mask_email(r.email.as_str());
     let restart = app.start_url(r.language);
     let page = |status: u16, title: &str, paras: &[&str], button: Option<(&str, &str)>| {
@@ -70,9 +63,9 @@ pub(crate) async fn callback(
     Ok(match outcome.view {
         CallbackView::Importing => page(
             200,
-            t("Thank you – we are importing your data", "Dziękujemy – pobieramy Twoje dane"),
+            t(copy::THANK_YOU_WE_ARE_IMPORTING_YOUR),
             &[
-                t("Your bank connection worked. We are fetching your account history now.", "Połączenie z bankiem się udało. Właśnie pobieramy historię rachunku."),
+                t(copy::YOUR_BANK_CONNECTION_WORKED_WE_ARE_2),
                 &if pl {
                     format!("Możesz zamknąć tę stronę: gdy skończymy, napiszemy na {email}.")
                 } else {
@@ -83,7 +76,7 @@ pub(crate) async fn callback(
         ),
         CallbackView::Imported => page(
             200,
-            t("All done – we have your data", "Gotowe – mamy Twoje dane"),
+            t(copy::ALL_DONE_WE_HAVE_YOUR_DATA),
             &[&if pl {
                 format!("Otrzymaliśmy dane z banku i wysłaliśmy dalsze kroki na {email}.")
             } else {
@@ -93,28 +86,28 @@ pub(crate) async fn callback(
         ),
         CallbackView::ImportFailed => page(
             200,
-            t("We could not fetch your data", "Nie udało się pobrać danych"),
-            &[t("The bank connection worked but fetching the data failed. Please sign in again to retry.", "Połączenie z bankiem się udało, ale pobranie danych nie. Zaloguj się ponownie, aby spróbować jeszcze raz.")],
-            Some((t("Try again", "Spróbuj ponownie"), &restart)),
+            t(copy::WE_COULD_NOT_FETCH_YOUR_DATA),
+            &[t(copy::THE_BANK_CONNECTION_WORKED_BUT_FETCHING_2)],
+            Some((t(copy::TRY_AGAIN), &restart)),
         ),
         CallbackView::SignInFailed(error) => {
             let reason = error.map(|e| e.message).unwrap_or_default();
             page(
                 200,
-                t("The bank sign-in did not finish", "Logowanie w banku nie zostało dokończone"),
-                &[t("Nothing was shared.", "Nic nie zostało udostępnione."), &reason],
-                Some((t("Try again", "Spróbuj ponownie"), &restart)),
+                t(copy::THE_BANK_SIGN_IN_DID_NOT),
+                &[t(copy::NOTHING_WAS_SHARED), &reason],
+                Some((t(copy::TRY_AGAIN), &restart)),
             )
         }
         CallbackView::Expired => page(
             200,
-            t("This sign-in link has expired", "Ten link do logowania wygasł"),
-            &[t("Links work for one hour. Start a fresh one – it only takes a minute.", "Linki działają przez godzinę. Rozpocznij od nowa – to zajmie tylko minutę.")],
-            Some((t("Start a new sign-in", "Rozpocznij nowe logowanie"), &restart)),
+            t(copy::THIS_SIGN_IN_LINK_HAS_EXPIRED),
+            &[t(copy::LINKS_WORK_FOR_ONE_HOUR_START)],
+            Some((t(copy::START_A_NEW_SIGN_IN), &restart)),
         ),
         CallbackView::StillOpen => page(
             200,
-            t("Your bank sign-in is still in progress", "Logowanie w banku wciąż trwa"),
+            t(copy::YOUR_BANK_SIGN_IN_IS_STILL),
             &[&if pl {
                 format!("Gdy tylko się zakończy, zajmiemy się resztą i napiszemy na {email}.")
             } else {
@@ -124,8 +117,8 @@ pub(crate) async fn callback(
         ),
         CallbackView::TryLater => page(
             503,
-            t("We are still waiting for the bank connection service", "Wciąż czekamy na usługę łączenia z bankiem"),
-            &[t("Nothing is lost: we will check again in a few minutes and email you. You can also reload this page shortly.", "Nic nie przepadło: sprawdzimy ponownie za kilka minut i napiszemy do Ciebie. Możesz też za chwilę odświeżyć tę stronę.")],
+            t(copy::WE_ARE_STILL_WAITING_FOR_THE),
+            &[t(copy::NOTHING_IS_LOST_WE_WILL_CHECK)],
             None,
         )
         .with_header("retry-after", "120"),

@@ -1,12 +1,13 @@
 //! The signed links in emails: resume, unsubscribe (also one-click) and erase, each a page
 //! with a button and its POST.
 
+use signin_core::copy::{self, Text};
 use signin_core::domain::links::Form;
 use signin_core::App;
 
 use crate::errors::*;
 use crate::guard::*;
-use crate::pages::{self, tr};
+use crate::pages::{self};
 use crate::request::*;
 use crate::routes::{account, Route};
 
@@ -14,37 +15,33 @@ use crate::routes::{account, Route};
 pub(crate) struct Confirm {
     pub(crate) form: Form,
     pub(crate) purpose: signin_core::domain::links::Purpose,
-    pub(crate) en: (&'static str, &'static str, &'static str),
-    pub(crate) pl: (&'static str, &'static str, &'static str),
+    pub(crate) title: Text,
+    pub(crate) text: Text,
+    pub(crate) button: Text,
 }
 
 pub(crate) const RESUME: Confirm = Confirm {
     form: Form::Resume,
     purpose: signin_core::domain::links::Purpose::Resume,
-    en: (
-        "Continue connecting your bank",
-        "You will get a fresh, secure sign-in link and go straight to your bank.",
-        "Continue to my bank",
-    ),
-    pl: (
-        "Kontynuuj łączenie z bankiem",
-        "Otrzymasz nowy, bezpieczny link i przejdziesz prosto do banku.",
-        "Przejdź do banku",
-    ),
+    title: copy::CONTINUE_CONNECTING_YOUR_BANK,
+    text: copy::RESUME_CONFIRM_TEXT,
+    button: copy::CONTINUE_TO_MY_BANK,
 };
 
 pub(crate) const UNSUBSCRIBE: Confirm = Confirm {
     form: Form::Unsubscribe,
     purpose: signin_core::domain::links::Purpose::Unsubscribe,
-    en: ("Unsubscribe from reminders", "We will not email you reminders about unfinished bank connections any more. Emails about data you shared are not affected.", "Unsubscribe"),
-    pl: ("Wypisz się z przypomnień", "Nie będziemy już wysyłać przypomnień o niedokończonym łączeniu z bankiem. Nie dotyczy to wiadomości o udostępnionych danych.", "Wypisz mnie"),
+    title: copy::UNSUBSCRIBE_FROM_REMINDERS,
+    text: copy::UNSUBSCRIBE_CONFIRM_TEXT,
+    button: copy::UNSUBSCRIBE,
 };
 
 pub(crate) const ERASE: Confirm = Confirm {
     form: Form::Erase,
     purpose: signin_core::domain::links::Purpose::Erase,
-    en: ("Delete your data", "We will delete everything we hold about you: your details, your sign-ins and the bank data you shared, and ask Kontomatik to delete it too. This cannot be undone.", "Delete my data"),
-    pl: ("Usuń swoje dane", "Usuniemy wszystko, co o Tobie przechowujemy: Twoje dane, logowania i udostępnione dane z banku, oraz poprosimy Kontomatik o ich usunięcie. Tego nie można cofnąć.", "Usuń moje dane"),
+    title: copy::DELETE_YOUR_DATA,
+    text: copy::ERASE_CONFIRM_TEXT,
+    button: copy::DELETE_MY_DATA,
 };
 
 /// GET of a signed link: a page with a button (a POST), so mail scanners that follow links
@@ -60,7 +57,7 @@ pub(crate) fn confirm_page(
         .check_link(token.unwrap_or(""), c.purpose)
         .map_err(|e| link_error_page(app, l, &e))?;
     let lang = claims.language.as_str();
-    let (title, text, button) = if lang == "pl" { c.pl } else { c.en };
+    let (title, text, button) = (c.title.get(lang), c.text.get(lang), c.button.get(lang));
     let action = match c.form {
         Form::Resume => "/resume",
         Form::Unsubscribe => "/unsubscribe",
@@ -182,8 +179,8 @@ pub(crate) async fn unsubscribe(
         pages::message(
             &app.settings.company_name,
             l,
-            tr(l, "You are unsubscribed", "Wypisano Cię"),
-            &[tr(l, "You will not get reminder emails from us any more. To change your mind, log in and turn reminders on in My applications.", "Nie będziesz już dostawać od nas przypomnień. Aby zmienić zdanie, zaloguj się i włącz przypomnienia w Moich wnioskach.")],
+            copy::YOU_ARE_UNSUBSCRIBED.get(l),
+            &[copy::YOU_WILL_NOT_GET_REMINDER_EMAILS.get(l)],
             None,
         ),
     ))
@@ -206,20 +203,16 @@ pub(crate) async fn erase(
         .map_err(|e| erase_error(app, &l, e))?;
     let l = claims.language.as_str();
     let text = if erased.found.is_empty() {
-        tr(
-            l,
-            "We hold no data about you (it may have been deleted already).",
-            "Nie przechowujemy żadnych Twoich danych (mogły już zostać usunięte).",
-        )
+        copy::WE_HOLD_NO_DATA_ABOUT_YOU.get(l)
     } else {
-        tr(l, "We deleted your details, your sign-ins and the bank data you shared, and Kontomatik was asked to delete theirs.", "Usunęliśmy Twoje dane, logowania i udostępnione dane z banku, a Kontomatik otrzymał prośbę o usunięcie swoich.")
+        copy::WE_DELETED_YOUR_DETAILS_YOUR_SIGN.get(l)
     };
     Ok(WebResponse::html(
         200,
         pages::message(
             &app.settings.company_name,
             l,
-            tr(l, "Your data is deleted", "Twoje dane zostały usunięte"),
+            copy::YOUR_DATA_IS_DELETED.get(l),
             &[text],
             None,
         ),

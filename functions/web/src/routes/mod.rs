@@ -7,11 +7,12 @@ pub(crate) mod staff;
 pub(crate) mod start;
 pub(crate) mod stats;
 
+use signin_core::copy::{self};
 use signin_core::App;
 
 use crate::errors::*;
 use crate::guard::*;
-use crate::pages::{self, tr};
+use crate::pages::{self};
 use crate::request::*;
 use callback::*;
 use links::*;
@@ -147,12 +148,8 @@ pub(crate) async fn route_bound(
                 pages::message(
                     &company,
                     l,
-                    tr(l, "Not allowed", "Niedozwolone"),
-                    &[tr(
-                        l,
-                        "This page does not take that kind of request.",
-                        "Ta strona nie przyjmuje takiego żądania.",
-                    )],
+                    copy::NOT_ALLOWED.get(l),
+                    &[copy::THIS_PAGE_DOES_NOT_TAKE_THAT.get(l)],
                     None,
                 ),
             )

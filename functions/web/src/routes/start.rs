@@ -1,13 +1,14 @@
 //! The start form and `POST /start`.
 
 use signin_core::config::ApplicantLogin;
+use signin_core::copy::{self};
 use signin_core::domain::links::Form;
-use signin_core::usecases::{Delivery, StartForm};
+use signin_core::usecases::{LinkDelivery, StartForm};
 use signin_core::App;
 
 use crate::errors::*;
 use crate::guard::*;
-use crate::pages::{self, tr};
+use crate::pages::{self};
 use crate::request::*;
 use crate::routes::account;
 
@@ -61,13 +62,9 @@ pub(crate) async fn start(app: &App, req: &WebRequest, binding: &str) -> Page {
             pages::message(
                 &app.settings.company_name,
                 &l,
-                tr(&l, "Too much data", "Za dużo danych"),
-                &[tr(
-                    &l,
-                    "The form sent more data than it can hold.",
-                    "Formularz wysłał więcej danych, niż może pomieścić.",
-                )],
-                Some((tr(&l, "Back", "Wróć"), "/")),
+                copy::TOO_MUCH_DATA.get(&l),
+                &[copy::THE_FORM_SENT_MORE_DATA_THAN.get(&l)],
+                Some((copy::BACK.get(&l), "/")),
             ),
         ));
     }
@@ -85,11 +82,7 @@ pub(crate) async fn start(app: &App, req: &WebRequest, binding: &str) -> Page {
                 binding,
                 400,
                 &values,
-                Some(tr(
-                    &l,
-                    "The form could not be read. Please fill it in again.",
-                    "Nie udało się odczytać formularza. Wypełnij go ponownie.",
-                )),
+                Some(copy::THE_FORM_COULD_NOT_BE_READ.get(&l)),
             ));
         }
     };
@@ -139,7 +132,7 @@ pub(crate) async fn start(app: &App, req: &WebRequest, binding: &str) -> Page {
         .await
         .map_err(|e| start_error(app, req, binding, &values, e))?;
     Ok(match started.delivery {
-        Delivery::Redirect => WebResponse::html(
+        LinkDelivery::Redirect => WebResponse::html(
             303,
             pages::redirecting(
                 company,
@@ -148,7 +141,7 @@ pub(crate) async fn start(app: &App, req: &WebRequest, binding: &str) -> Page {
             ),
         )
         .with_header("location", &started.link),
-        Delivery::Email => WebResponse::html(
+        LinkDelivery::Email => WebResponse::html(
             200,
             pages::link_emailed(
                 company,

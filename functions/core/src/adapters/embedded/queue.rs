@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::domain::Timestamp;
 
-use crate::ports::{Delivery, ImportJob, ImportQueue, ImportQueueConsumer, QueueError};
+use crate::ports::{ImportJob, ImportQueue, ImportQueueConsumer, QueueError, ReceivedJob};
 
 use super::store::lock;
 
@@ -105,7 +105,7 @@ impl ImportQueueConsumer for EmbeddedQueue {
         &self,
         max: usize,
         visibility: StdDuration,
-    ) -> Result<Vec<Delivery>, QueueError> {
+    ) -> Result<Vec<ReceivedJob>, QueueError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
         let data = &mut *d;
@@ -126,7 +126,7 @@ impl ImportQueueConsumer for EmbeddedQueue {
             m.visible_at = now + chrono_of(visibility);
             let receipt = uuid::Uuid::new_v4().to_string();
             m.receipt = Some(receipt.clone());
-            out.push(Delivery {
+            out.push(ReceivedJob {
                 receipt,
                 job: m.job.clone(),
                 receive_count: m.receive_count,

@@ -12,8 +12,9 @@ use crate::domain::{OwnerExternalId, RedirectionId, Timestamp, UserKey};
 
 use crate::domain::machine::{Expected, Redirection};
 use crate::ports::{
-    poll_shard, Allowance, Cas, Created, DueItem, DuePage, FunnelStep, ImportRecord, LoginRequest,
-    PollCursor, RedirectionStore, SignInOutcome, SignInRecord, StoreError, UserProfile,
+    poll_shard, Allowance, ConditionalWrite, Created, DueItem, DuePage, FunnelStep, ImportRecord,
+    LoginRequest, PollCursor, RedirectionStore, SignInOutcome, SignInRecord, StoreError,
+    UserProfile,
 };
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -252,7 +253,7 @@ impl RedirectionStore for EmbeddedStore {
         &self,
         next: &Redirection,
         expected: Expected,
-    ) -> Result<Cas, StoreError> {
+    ) -> Result<ConditionalWrite, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
         let current = d.redirections.get(&next.id);
@@ -260,16 +261,16 @@ impl RedirectionStore for EmbeddedStore {
             !c.is_forgotten(now) && c.state == expected.state && c.version == expected.version
         });
         if !matches {
-            return Ok(Cas::Conflict);
+            return Ok(ConditionalWrite::Conflict);
         }
         d.redirections.insert(next.id.clone(), next.clone());
         if self
             .lose_next_answer
             .swap(false, std::sync::atomic::Ordering::SeqCst)
         {
-            return Ok(Cas::Conflict);
+            return Ok(ConditionalWrite::Conflict);
         }
-        Ok(Cas::Applied)
+        Ok(ConditionalWrite::Applied)
     }
 
     async fn due_for_poll(

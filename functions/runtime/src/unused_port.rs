@@ -17,11 +17,11 @@ use signin_core::ports::{
 
 /// A port this function is not wired to.
 #[derive(Debug, Clone, Copy)]
-pub struct Unwired {
+pub struct UnusedPort {
     pub function: &'static str,
 }
 
-impl Unwired {
+impl UnusedPort {
     fn why(&self, port: &str) -> String {
         format!(
             "{} has no {port} (it reads none of its configuration; see signin_runtime::functions)",
@@ -39,7 +39,7 @@ impl Unwired {
 }
 
 #[async_trait]
-impl ImportQueue for Unwired {
+impl ImportQueue for UnusedPort {
     async fn enqueue(&self, _job: &ImportJob, _delay: StdDuration) -> Result<(), QueueError> {
         tracing::error!(
             function = self.function,
@@ -50,7 +50,7 @@ impl ImportQueue for Unwired {
 }
 
 #[async_trait]
-impl Mailer for Unwired {
+impl Mailer for UnusedPort {
     async fn send(&self, _mail: &OutgoingEmail) -> Result<String, MailError> {
         tracing::error!(
             function = self.function,
@@ -61,7 +61,7 @@ impl Mailer for Unwired {
 }
 
 #[async_trait]
-impl Kontomatik for Unwired {
+impl Kontomatik for UnusedPort {
     async fn fetch_redirection(
         &self,
         _request: &FetchRedirection,
