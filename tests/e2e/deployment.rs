@@ -194,6 +194,29 @@ fn granted(d: &DeployedFunction) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// A function that may send email may send it only from the sender address: a bug (or an
+/// attacker steering a template) cannot make it mail as anyone else of the verified domain.
+#[test]
+fn every_send_email_grant_is_bound_to_the_sender_address() {
+    let mut mailing = 0;
+    for f in stack(true).functions() {
+        for st in &f.statements {
+            if !st.actions.iter().any(|a| a == "ses:SendEmail") {
+                continue;
+            }
+            mailing += 1;
+            assert_eq!(
+                st.condition,
+                serde_json::json!({"StringEquals": {"ses:FromAddress": SENDER}}),
+                "{}: {}",
+                f.logical_id,
+                st.sid
+            );
+        }
+    }
+    assert_eq!(mailing, 4, "the four functions that send email");
+}
+
 #[test]
 fn every_function_is_a_cargo_lambda_arm64_build_of_a_workspace_binary() {
     let t = template();

@@ -321,6 +321,7 @@ async fn signed_links_refuse_tampering_and_expire() {
             language: signin_core::domain::Language::FIRST,
             country: signin_core::domain::Country::FIRST,
             expires: f.app.now().timestamp() + 3600,
+            record: None,
         },
     );
     assert_eq!(

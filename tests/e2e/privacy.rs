@@ -1043,3 +1043,43 @@ async fn an_erasure_ends_the_persons_sessions_for_good() {
         me.body
     );
 }
+
+#[tokio::test]
+async fn an_old_erase_link_cannot_erase_the_record_made_after_the_erasure() {
+    let f = Flow::start().await;
+    let ann = f.email("erase-replayed");
+    assert_eq!(f.log_in(&ann, None).await.status, 303);
+    let me = f.http("GET", "/me", None).await;
+    let marker = format!("href=\"{PUBLIC_BASE}/erase?t=");
+    let at = me.body.find(&marker).expect("the erase link on the page") + "href=\"".len();
+    let erase = me.body[at..at + me.body[at..].find('"').unwrap()].to_owned();
+    let done = f.confirm_link(&erase).await;
+    assert!(done.body.contains("Your data is deleted"), "{}", done.body);
+
+    // Ann comes back: a new record, with an erase link of its own.
+    f.advance(Duration::minutes(1));
+    f.fresh_browser();
+    assert_eq!(f.log_in(&ann, None).await.status, 303);
+    let key = Email::parse(&ann).unwrap().user_key();
+    let before = f
+        .store
+        .get_user(&key)
+        .await
+        .unwrap()
+        .expect("Ann's new record");
+
+    // Whoever kept the old link (a forwarded email) cannot erase the new record with it.
+    let replay = f.confirm_link(&erase).await;
+    assert_eq!(replay.status, 400, "{}", replay.body);
+    assert!(
+        replay.body.contains("This link is not valid"),
+        "{}",
+        replay.body
+    );
+    let after = f.store.get_user(&key).await.unwrap();
+    assert_eq!(
+        after.map(|u| u.owner),
+        Some(before.owner),
+        "the new record stays"
+    );
+}

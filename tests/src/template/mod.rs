@@ -52,6 +52,8 @@ pub struct Statement {
     pub sid: String,
     pub actions: Vec<String>,
     pub resources: Vec<String>,
+    /// The statement's `Condition`, resolved (`null` without one).
+    pub condition: Json,
 }
 
 /// An event source of a function, resolved.

@@ -50,6 +50,7 @@ impl Stack {
                         sid: st["Sid"].as_str().unwrap_or("").to_owned(),
                         actions: strings(&st["Action"]),
                         resources: strings(&st["Resource"]),
+                        condition: st["Condition"].clone(),
                     });
                 }
             }

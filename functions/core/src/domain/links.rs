@@ -48,6 +48,16 @@ pub struct LinkClaims {
     pub country: Country,
     /// Epoch seconds after which the link no longer works.
     pub expires: i64,
+    /// An erase link's record: [`record_pseudonym`] of the owner id the person's record had
+    /// when the link was made. The link erases only a record that has (or had) that owner id,
+    /// so a link kept from before an erasure cannot erase the record made after it. `None` for
+    /// the other purposes (an erase link without one is refused).
+    pub record: Option<String>,
+}
+
+/// The pseudonym an erase link names its record by (keyed: the link shows no owner id).
+pub fn record_pseudonym(key: &Secret, owner: &crate::domain::OwnerExternalId) -> String {
+    pseudonym(key, "erase-record", owner.as_str())
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -167,17 +177,18 @@ fn open(key: &Secret, token: &str, mac_of: impl Fn(&str, &str) -> Hmac<Sha256>) 
 
 /// The token for `claims`, safe to put in a URL query.
 pub fn sign(key: &Secret, claims: &LinkClaims) -> String {
-    sign_fields(
-        key,
-        VERSION,
-        &[
-            claims.purpose.tag(),
-            claims.user.as_str(),
-            claims.language.as_str(),
-            claims.country.as_str(),
-            &claims.expires.to_string(),
-        ],
-    )
+    let expires = claims.expires.to_string();
+    let mut fields = vec![
+        claims.purpose.tag(),
+        claims.user.as_str(),
+        claims.language.as_str(),
+        claims.country.as_str(),
+        &expires,
+    ];
+    if let Some(record) = &claims.record {
+        fields.push(record);
+    }
+    sign_fields(key, VERSION, &fields)
 }
 
 /// Checks a token's signature, purpose and expiry.
@@ -188,10 +199,14 @@ pub fn verify(
     now: Timestamp,
 ) -> Result<LinkClaims, LinkError> {
     let fields = verify_fields(key, token, VERSION)?;
-    let [tag, user, language, country, expires] = &fields[..] else {
-        return Err(LinkError::Invalid);
+    let (tag, user, language, country, expires, record) = match &fields[..] {
+        [tag, user, language, country, expires] => (tag, user, language, country, expires, None),
+        [tag, user, language, country, expires, record] => {
+            (tag, user, language, country, expires, Some(record.clone()))
+        }
+        _ => return Err(LinkError::Invalid),
     };
-    if tag != purpose.tag() {
+    if tag != purpose.tag() || (purpose == Purpose::Erase) != record.is_some() {
         return Err(LinkError::Invalid);
     }
     Ok(LinkClaims {
@@ -200,6 +215,7 @@ pub fn verify(
         language: Language::parse(language).map_err(|_| LinkError::Invalid)?,
         country: Country::parse(country).map_err(|_| LinkError::Invalid)?,
         expires: expiry(expires, now)?,
+        record,
     })
 }
 

@@ -1,7 +1,10 @@
 //! When to ask Kontomatik about a redirection again.
 //!
 //! First check at least 5 minutes after creation, then every 5–10 minutes with jitter (asking
-//! more often earns 429), never after the id's 24 h window. The jitter is derived from the id and
+//! more often earns 429), never after the id's 24 h window. A sign-in still open half an hour
+//! after its link's hour has been left at the bank (or Kontomatik keeps it open): from then on
+//! it is checked hourly, so an abandoned link costs about 30 status calls, not 200, and a late
+//! success is still found and imported. The jitter is derived from the id and
 //! the check count, so it spreads load like a random one but is reproducible in tests.
 
 use chrono::Duration;
@@ -18,6 +21,11 @@ pub struct Pacing {
     /// The last check is made this long before the id is forgotten, so a redirection that never
     /// reached a final status is closed while we still hold its item.
     pub last_check_margin: Duration,
+    /// A redirection still open this long after it was made (its link's hour and a margin for
+    /// a sign-in started late in it) is checked at the slow pace from then on.
+    pub settled_after: Duration,
+    /// The slow pace: checks this far apart (with the same jitter as the normal pace).
+    pub settled_interval: Duration,
 }
 
 impl Default for Pacing {
@@ -27,6 +35,8 @@ impl Default for Pacing {
             min_interval: Duration::minutes(5),
             max_interval: Duration::minutes(10),
             last_check_margin: Duration::minutes(10),
+            settled_after: crate::domain::machine::link_lifetime() + Duration::minutes(30),
+            settled_interval: Duration::minutes(60),
         }
     }
 }
@@ -62,8 +72,12 @@ impl Pacing {
         now: Timestamp,
     ) -> Option<Timestamp> {
         let spread = (self.max_interval - self.min_interval).num_milliseconds() as f64;
-        let wait =
-            self.min_interval + Duration::milliseconds((spread * Self::jitter(id, checks)) as i64);
+        let jitter = Duration::milliseconds((spread * Self::jitter(id, checks)) as i64);
+        let wait = if now >= created_at + self.settled_after {
+            self.settled_interval + jitter
+        } else {
+            self.min_interval + jitter
+        };
         self.clamp(created_at, now + wait)
     }
 
@@ -121,6 +135,43 @@ mod tests {
         waits.sort_unstable();
         waits.dedup();
         assert!(waits.len() > 100, "jitter spreads the checks");
+    }
+
+    /// Every check an id that never reaches a final status gets over its window.
+    fn checks_of_a_link_left_open(p: &Pacing, id: &RedirectionId) -> Vec<Timestamp> {
+        let mut at = p.first_poll_at(t0());
+        let mut checks = vec![];
+        while at < p.last_check_at(t0()) {
+            checks.push(at);
+            let n = u32::try_from(checks.len()).expect("few");
+            at = p.next_poll_at(id, t0(), n, at).expect("inside window");
+        }
+        checks.push(at);
+        checks
+    }
+
+    #[test]
+    fn a_link_left_open_is_checked_hourly_after_its_hour_and_a_margin() {
+        let p = Pacing::default();
+        let mut counts = vec![];
+        for i in 0..50 {
+            let checks = checks_of_a_link_left_open(&p, &id(&format!("open{i}")));
+            // Within the link's hour and its margin: the normal pace, 5–10 minutes apart.
+            let early: Vec<_> = checks
+                .iter()
+                .filter(|t| **t <= t0() + p.settled_after)
+                .collect();
+            assert!(early.len() >= 10, "{}", early.len());
+            // After it: never more than 70 minutes apart, and the window is still closed.
+            for pair in checks.windows(2) {
+                assert!(pair[1] - pair[0] <= Duration::minutes(70));
+            }
+            assert_eq!(checks.last(), Some(&p.last_check_at(t0())));
+            counts.push(checks.len());
+        }
+        counts.sort_unstable();
+        // At the normal pace all day this was 150 to 280 calls per abandoned link.
+        assert!(counts[counts.len() - 1] <= 40, "{counts:?}");
     }
 
     #[test]

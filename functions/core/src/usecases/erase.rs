@@ -8,7 +8,7 @@
 use thiserror::Error;
 
 use super::{App, FlowError};
-use crate::domain::links::{LinkClaims, LinkError, Purpose};
+use crate::domain::links::{self, LinkClaims, LinkError, Purpose};
 use crate::domain::{Email, UserKey};
 use crate::ports::{KontomatikError, PersonalData};
 
@@ -42,21 +42,42 @@ impl App {
     /// Erases the person of a signed erase link.
     pub async fn erase_by_link(&self, token: &str) -> Result<(LinkClaims, Erased), EraseError> {
         let claims = self.check_link(token, Purpose::Erase)?;
-        let erased = self.erase_key(&claims.user, None).await?;
+        let erased = self
+            .erase_key(&claims.user, None, claims.record.as_deref())
+            .await?;
         Ok((claims, erased))
     }
 
     /// Erases the person with this address (the operator's command).
     pub async fn erase_email(&self, email: &Email) -> Result<Erased, EraseError> {
-        self.erase_key(&email.user_key(), Some(email)).await
+        self.erase_key(&email.user_key(), Some(email), None).await
     }
 
-    async fn erase_key(&self, key: &UserKey, email: Option<&Email>) -> Result<Erased, EraseError> {
+    /// Erases everything of the person with `key`; by a link made for `record` (its
+    /// [`links::record_pseudonym`]), only if what is held is that record: a link kept from before
+    /// an erasure (or a lapse) cannot erase the person's record made after it.
+    async fn erase_key(
+        &self,
+        key: &UserKey,
+        email: Option<&Email>,
+        record: Option<&str>,
+    ) -> Result<Erased, EraseError> {
         let found = self
             .store
             .personal_data(key)
             .await
             .map_err(FlowError::from)?;
+        if let Some(record) = record {
+            let signing = self.signing_key()?;
+            let made_for_this_record = found
+                .owners
+                .iter()
+                .any(|owner| links::record_pseudonym(signing, owner) == record);
+            if !found.is_empty() && !made_for_this_record {
+                tracing::warn!("an erase link made for an earlier record was refused");
+                return Err(EraseError::Link(LinkError::Invalid));
+            }
+        }
         // The address, to drop the mailer's copies: given, or from what we hold.
         let mut address = email
             .cloned()

@@ -12,16 +12,18 @@ use crate::ports::{FollowUpClaim, FunnelStep};
 
 impl App {
     fn link(&self, purpose: Purpose, r: &Redirection) -> Result<String, FlowError> {
-        self.link_for(purpose, &r.user_key, r.language, r.country)
+        self.link_for(purpose, &r.user_key, r.language, r.country, &r.owner)
     }
 
-    /// A signed link of `purpose` for the person with `user`.
+    /// A signed link of `purpose` for the person with `user`, whose record has (or had) the
+    /// owner id `owner`: an erase link erases only that record, never one made after it.
     pub(crate) fn link_for(
         &self,
         purpose: Purpose,
         user: &crate::domain::UserKey,
         language: crate::domain::Language,
         country: Country,
+        owner: &crate::domain::OwnerExternalId,
     ) -> Result<String, FlowError> {
         let key = self.signing_key()?;
         let life = match purpose {
@@ -40,6 +42,7 @@ impl App {
                 language,
                 country,
                 expires: (self.now() + life).timestamp(),
+                record: (purpose == Purpose::Erase).then(|| links::record_pseudonym(key, owner)),
             },
         );
         let path = match purpose {

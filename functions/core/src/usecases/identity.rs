@@ -322,6 +322,7 @@ impl App {
             &person.key,
             person.language,
             self.settings.default_country,
+            &person.owner,
         )
     }
 

@@ -71,6 +71,7 @@ impl App {
                 language: Language::FIRST,
                 country: Country::FIRST,
                 expires: (self.now() + life).timestamp(),
+                record: None,
             },
         ))
     }

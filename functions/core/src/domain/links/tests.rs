@@ -16,6 +16,7 @@ fn claims(purpose: Purpose) -> LinkClaims {
         language: Language::parse("pl").expect("pl"),
         country: Country::parse("pl").expect("pl"),
         expires: (t0() + chrono::Duration::days(7)).timestamp(),
+        record: (purpose == Purpose::Erase).then(|| "a-record".to_owned()),
     }
 }
 
