@@ -194,6 +194,38 @@ fn granted(d: &DeployedFunction) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The public function that erases people may delete and query only people's partitions (the
+/// key prefixes of `signin_aws::schema`): never the funnel's counters, the abuse limits or the
+/// spent form tokens, which a bug or a hostile request could otherwise reset.
+#[test]
+fn the_public_function_deletes_and_queries_only_peoples_partitions() {
+    use signin_aws::schema::{LOGIN_PREFIX, OWNER_PREFIX, REDIRECTION_PREFIX, USER_PREFIX};
+    let deployed = stack(true).functions();
+    let f = deployed
+        .iter()
+        .find(|f| f.logical_id == "UnsubscribeAndStatsFunction")
+        .expect("the public function");
+    let prefixes: Vec<String> = [USER_PREFIX, REDIRECTION_PREFIX, OWNER_PREFIX, LOGIN_PREFIX]
+        .iter()
+        .map(|p| format!("{p}*"))
+        .collect();
+    let mut seen = BTreeSet::new();
+    for st in &f.statements {
+        for action in ["dynamodb:DeleteItem", "dynamodb:Query"] {
+            if st.actions.iter().any(|a| a == action) {
+                seen.insert(action);
+                assert_eq!(
+                    st.condition,
+                    serde_json::json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": prefixes}}),
+                    "{}: {action}",
+                    st.sid
+                );
+            }
+        }
+    }
+    assert_eq!(seen.len(), 2, "it deletes and queries");
+}
+
 /// A function that may send email may send it only from the sender address: a bug (or an
 /// attacker steering a template) cannot make it mail as anyone else of the verified domain.
 #[test]
