@@ -60,6 +60,17 @@ pub fn record_pseudonym(key: &Secret, owner: &crate::domain::OwnerExternalId) ->
     pseudonym(key, "erase-record", owner.as_str())
 }
 
+/// Whether `record` names the owner id `owner` under any key of the ring: an erase link made
+/// before a key rotation still names its record after it.
+pub fn names_record(key: &Secret, owner: &crate::domain::OwnerExternalId, record: &str) -> bool {
+    ring(key).iter().any(|(_, k)| {
+        let digest = mac_with(k, &format!("pseudonym|erase-record|{}", owner.as_str()))
+            .finalize()
+            .into_bytes();
+        hex::encode(&digest[..16]) == record
+    })
+}
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum LinkError {
     #[error("this link is not valid (it may have been cut or changed)")]

@@ -72,7 +72,7 @@ impl App {
             let made_for_this_record = found
                 .owners
                 .iter()
-                .any(|owner| links::record_pseudonym(signing, owner) == record);
+                .any(|owner| links::names_record(signing, owner, record));
             if !found.is_empty() && !made_for_this_record {
                 tracing::warn!("an erase link made for an earlier record was refused");
                 return Err(EraseError::Link(LinkError::Invalid));

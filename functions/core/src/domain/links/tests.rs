@@ -241,3 +241,13 @@ fn pseudonyms_are_keyed_and_stable() {
     );
     assert!(!a.contains("203"));
 }
+
+#[test]
+fn an_erase_link_names_its_record_under_every_key_of_the_ring() {
+    let owner = crate::domain::OwnerExternalId::parse("owner-1").expect("owner");
+    let record = record_pseudonym(&Secret::new(OLD), &owner);
+    let rotated = Secret::new(format!("k2:{NEW},k1:{OLD}"));
+    assert!(names_record(&rotated, &owner, &record));
+    let other = crate::domain::OwnerExternalId::parse("owner-2").expect("owner");
+    assert!(!names_record(&rotated, &other, &record));
+}
