@@ -52,11 +52,6 @@ pub fn required() -> impl Iterator<Item = &'static Variable> {
     ALL.iter().filter(|v| v.required)
 }
 
-/// The variables read when present.
-pub fn optional() -> impl Iterator<Item = &'static Variable> {
-    ALL.iter().filter(|v| !v.required)
-}
-
 /// What the variables read so far make of a [`Config`].
 pub(super) struct Loading {
     settings: Settings,

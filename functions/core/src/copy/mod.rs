@@ -14,8 +14,6 @@ pub use errors::*;
 pub use links::*;
 pub use start::*;
 
-use crate::domain::Language;
-
 /// One text in every language we speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Text {
@@ -31,10 +29,5 @@ impl Text {
         } else {
             self.en
         }
-    }
-
-    /// The text in `lang`.
-    pub fn of(self, lang: Language) -> &'static str {
-        self.get(lang.as_str())
     }
 }

@@ -57,18 +57,18 @@ pub struct LinkClaims {
 
 /// The pseudonym an erase link names its record by (keyed: the link shows no owner id).
 pub fn record_pseudonym(key: &Secret, owner: &crate::domain::OwnerExternalId) -> String {
-    pseudonym(key, "erase-record", owner.as_str())
+    pseudonym(key, RECORD_KIND, owner.as_str())
 }
+
+/// The kind of pseudonym an erase link names its record by.
+const RECORD_KIND: &str = "erase-record";
 
 /// Whether `record` names the owner id `owner` under any key of the ring: an erase link made
 /// before a key rotation still names its record after it.
 pub fn names_record(key: &Secret, owner: &crate::domain::OwnerExternalId, record: &str) -> bool {
-    ring(key).iter().any(|(_, k)| {
-        let digest = mac_with(k, &format!("pseudonym|erase-record|{}", owner.as_str()))
-            .finalize()
-            .into_bytes();
-        hex::encode(&digest[..16]) == record
-    })
+    ring(key)
+        .iter()
+        .any(|(_, k)| pseudonym_under(k, RECORD_KIND, owner.as_str()) == record)
 }
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -452,7 +452,12 @@ pub fn verify_form(
 /// A keyed hash of a value the table must not hold in the clear (a client's IP address), under
 /// the signing key (after a rotation, a client's limit counters start afresh).
 pub fn pseudonym(key: &Secret, kind: &str, value: &str) -> String {
-    let digest = mac(key, &format!("pseudonym|{kind}|{value}"))
+    pseudonym_under(signing_key(key).1, kind, value)
+}
+
+/// [`pseudonym`] under one key of the ring.
+fn pseudonym_under(key: &str, kind: &str, value: &str) -> String {
+    let digest = mac_with(key, &format!("pseudonym|{kind}|{value}"))
         .finalize()
         .into_bytes();
     hex::encode(&digest[..16])
