@@ -123,6 +123,25 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
     assert_eq!(json.status, 200);
     let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
     assert_eq!(v["totals"]["imported"], 1);
+
+    // Signing out ends the session on every device: a copy of the cookie kept elsewhere (or
+    // stolen) is void too.
+    let session = f.cookie("__Host-signin-staff").expect("the session cookie");
+    let out = f.http("POST", "/stats/logout", Some("")).await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert!(out
+        .body
+        .contains("signed out of the funnel on every device"));
+    let page = get_html(&f, "/stats").await;
+    assert!(page.body.contains("Sign in to the funnel"), "{}", page.body);
+    f.set_cookie("__Host-signin-staff", &session);
+    let page = get_html(&f, "/stats").await;
+    assert!(
+        page.body.contains("Sign in to the funnel") && !page.body.contains("<table"),
+        "a session from before the sign-out is void: {}",
+        page.body
+    );
+    assert_eq!(get_html(&f, "/stats.csv").await.status, 404);
 }
 
 /// `POST /stats/login` answers a staff address and anyone else alike: the same page, status

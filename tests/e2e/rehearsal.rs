@@ -1209,10 +1209,70 @@ async fn staff_sign_in_and_a_quota_refusal_run_within_their_grants() {
             method: "GET",
             path: "/stats/login",
             query: &format!("t={t}"),
+            cookies: &cookies,
             ..HttpRequest::default()
         })
         .await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
+    // Its button: the session; the funnel; then signing out on every device, after which the
+    // session cookie kept is void.
+    let form = format!(
+        "t={t}&formToken={}",
+        e2e_tests::form_token_in(&confirm.body)
+    );
+    let signed_in = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/stats/session",
+            form: Some(&form),
+            cookies: &cookies,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    let session = signed_in.headers["set-cookie"]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let with_session: Vec<&str> = cookies.iter().copied().chain([session.as_str()]).collect();
+    let funnel = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats",
+            headers: &html,
+            cookies: &with_session,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert!(
+        funnel.body.contains(r#"<table id="funnel""#),
+        "{}",
+        funnel.body
+    );
+    let out = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/stats/logout",
+            cookies: &with_session,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let after = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats",
+            headers: &html,
+            cookies: &with_session,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert!(
+        after.body.contains("Sign in to the funnel") && !after.body.contains("<table"),
+        "a session from before the sign-out is void: {}",
+        after.body
+    );
 
     // A sign-in whose import Kontomatik refuses for its jobs quota.
     let (form, cookie) = start_form_from_page(&r, "fay@users.rehearsal.example").await;

@@ -33,6 +33,15 @@ pub const FORM_PREFIX: &str = "FORM#";
 /// Log-in requests not yet followed (the address a link was mailed to, until it expires).
 pub const LOGIN_PREFIX: &str = "LOGIN#";
 pub const LOGIN_SK: &str = "REQUEST";
+/// A staff member's sessions ended (signed out on every device): when.
+pub const STAFF_PREFIX: &str = "STAFF#";
+pub const STAFF_SESSIONS_SK: &str = "SESSIONS";
+/// The one item holding the slots of Kontomatik's jobs quota: an attribute per holder
+/// ([`IMPORT_SLOT_HOLDER_PREFIX`] + redirection id = until when, epoch seconds) and their count.
+pub const IMPORT_SLOTS_PK: &str = "SLOTS#kontomatik-jobs";
+pub const IMPORT_SLOTS_SK: &str = "HOLDERS";
+pub const IMPORT_SLOT_HOLDER_PREFIX: &str = "h#";
+pub const IMPORT_SLOTS_HELD: &str = "held";
 /// In a person's partition: an owner id their record had before they were verified.
 pub const FORMER_OWNER_PREFIX: &str = "FORMER#";
 

@@ -87,6 +87,18 @@ async fn dynamo_allowances() {
 }
 
 #[tokio::test]
+async fn dynamo_staff_sessions() {
+    let (s, c) = store().await;
+    contract::store_staff_sessions(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
+async fn dynamo_import_slots() {
+    let (s, c) = store().await;
+    contract::store_import_slots(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
 async fn dynamo_identity() {
     let (s, c) = store().await;
     contract::store_identity(s.as_ref(), &c).await;

@@ -296,6 +296,8 @@ pub const IMPORT_WORKER: Function = Function {
         vars::IMPORT_HISTORY_MONTHS,
         // where a job waits between command polls (default: a delayed message)
         vars::IMPORT_COMMAND_WAIT,
+        // optional: Default Imports let run at Kontomatik at once
+        vars::KONTOMATIK_JOBS_QUOTA,
         // the import record's retention; the erase link in the import email
         vars::IMPORT_RETENTION_DAYS,
         vars::LINK_SIGNING_KEY,
@@ -350,6 +352,9 @@ pub const IMPORT_WORKER: Function = Function {
         "store.delete_import_record",
         "store.record_sign_in_outcome",
         "store.add_to_funnel",
+        // admission at Kontomatik's jobs quota (KONTOMATIK_JOBS_QUOTA)
+        "store.take_import_slot",
+        "store.give_back_import_slot",
         "queue.enqueue",
         "mailer.send",
         "events.publish",
@@ -377,6 +382,7 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         Route::StatsLogin,
         Route::StatsLoginLink,
         Route::StatsSession,
+        Route::StatsLogout,
     ]),
     reads: &[
         vars::TABLE_NAME,
@@ -456,6 +462,9 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         "store.end_sessions",
         "store.sign_ins",
         "store.import_records",
+        // a staff session's check, and staff sign-out on every device
+        "store.staff_sessions_ended_at",
+        "store.end_staff_sessions",
         "mailer.send",
         "mailer.forget_recipient",
         "events.publish",

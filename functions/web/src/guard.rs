@@ -105,8 +105,11 @@ pub(crate) fn staff_cookie(app: &App) -> &'static str {
 }
 
 /// A signed-in staff member (the session cookie).
-pub(crate) fn is_staff_session(app: &App, req: &WebRequest) -> bool {
-    cookie_value(req, staff_cookie(app)).is_some_and(|v| app.staff_session_valid(v))
+pub(crate) async fn is_staff_session(app: &App, req: &WebRequest) -> bool {
+    match cookie_value(req, staff_cookie(app)) {
+        Some(session) => app.staff_session_valid(session).await,
+        None => false,
+    }
 }
 
 /// A script with the stats token.

@@ -268,6 +268,9 @@ pub fn funnel(company: &str, days: u32, rows: &[FunnelRow], totals: &[u64]) -> S
                 "· " a href={ "/stats.csv?days=" (days) } id="csv" { "Download CSV" }
             }
             (funnel_section(rows, totals))
+            form method="post" action="/stats/logout" {
+                button type="submit" id="sign-out" { "Sign out on every device" }
+            }
         },
     )
 }

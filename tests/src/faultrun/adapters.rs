@@ -225,6 +225,22 @@ impl LoginStore for FaultyStore {
     async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError> {
         self.inner.take_login_request(nonce).await
     }
+
+    async fn staff_sessions_ended_at(
+        &self,
+        staff: &UserKey,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.staff_sessions_ended_at(staff).await
+    }
+
+    async fn end_staff_sessions(
+        &self,
+        staff: &UserKey,
+        at: Timestamp,
+        forget_after: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.end_staff_sessions(staff, at, forget_after).await
+    }
 }
 
 #[async_trait]
@@ -244,6 +260,20 @@ impl AllowanceStore for FaultyStore {
         claim: FollowUpClaim,
     ) -> Result<bool, StoreError> {
         self.inner.claim_follow_up(key, claim).await
+    }
+
+    async fn take_import_slot(
+        &self,
+        holder: &RedirectionId,
+        quota: u32,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_import_slot(holder, quota, until, now).await
+    }
+
+    async fn give_back_import_slot(&self, holder: &RedirectionId) -> Result<(), StoreError> {
+        self.inner.give_back_import_slot(holder).await
     }
 }
 

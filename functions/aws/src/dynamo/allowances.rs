@@ -1,18 +1,29 @@
-//! The DynamoDB [`AllowanceStore`]: counters per window, and the claim of a follow-up.
+//! The DynamoDB [`AllowanceStore`]: counters per window, the claim of a follow-up, and the
+//! slots of Kontomatik's jobs quota.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use signin_core::domain::{Timestamp, UserKey};
+use signin_core::domain::{RedirectionId, Timestamp, UserKey};
 use signin_core::ports::{Allowance, AllowanceStore, FollowUpClaim, StoreError};
 
-use super::items::{applied, millis, n, s, user_key, Item};
+use super::items::{applied, get_n, millis, n, s, unavailable, user_key, Item};
 use super::DynamoStore;
 use crate::schema::*;
 
 /// The key of an allowance counter: the person's own counters live in their partition (so
 /// erasure finds them); the others under their own prefix.
+fn import_slots_key() -> Item {
+    HashMap::from([
+        (PK.into(), s(IMPORT_SLOTS_PK)),
+        (SK.into(), s(IMPORT_SLOTS_SK)),
+    ])
+}
+
+/// At most this many expired slots are freed in one write (a condition per slot).
+const FREED_AT_ONCE: usize = 25;
+
 fn allowance_key(what: &Allowance) -> Item {
     let (pk, sk) = match what {
         Allowance::StartsFromClient { client, hour } => (
@@ -92,5 +103,105 @@ impl AllowanceStore for DynamoStore {
             .send()
             .await;
         applied(result)
+    }
+
+    async fn take_import_slot(
+        &self,
+        holder: &RedirectionId,
+        quota: u32,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let attribute = format!("{IMPORT_SLOT_HOLDER_PREFIX}{holder}");
+        // Two rounds at most: a refusal may free expired slots, then the take is tried again.
+        for round in 0..2 {
+            // One conditional write: the holder's attribute and the count, together.
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(import_slots_key()))
+                .update_expression("SET #holder = :until ADD #held :one")
+                .condition_expression(
+                    "attribute_not_exists(#holder) AND (attribute_not_exists(#held) OR #held < :quota)",
+                )
+                .expression_attribute_names("#holder", &attribute)
+                .expression_attribute_names("#held", IMPORT_SLOTS_HELD)
+                .expression_attribute_values(":until", n(until.timestamp()))
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":quota", n(quota))
+                .send()
+                .await;
+            if applied(result)? {
+                return Ok(true);
+            }
+            let item = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(import_slots_key()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .item
+                .unwrap_or_default();
+            if item.contains_key(&attribute) {
+                return Ok(true);
+            }
+            let expired: Vec<(String, AttributeValue)> = item
+                .iter()
+                .filter(|(name, _)| name.starts_with(IMPORT_SLOT_HOLDER_PREFIX))
+                .filter(|(name, _)| get_n(&item, name).is_some_and(|t| t < now.timestamp()))
+                .take(FREED_AT_ONCE)
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+            if expired.is_empty() || round == 1 {
+                return Ok(false);
+            }
+            // Each freed slot only if it is still the one read (its holder did not give it
+            // back meanwhile): the count stays the number of holders.
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(import_slots_key()))
+                .expression_attribute_names("#held", IMPORT_SLOTS_HELD)
+                .expression_attribute_values(":freed", n(-(expired.len() as i64)));
+            let mut removed = vec![];
+            let mut unchanged = vec![];
+            for (i, (name, value)) in expired.into_iter().enumerate() {
+                update = update
+                    .expression_attribute_names(format!("#e{i}"), name)
+                    .expression_attribute_values(format!(":e{i}"), value);
+                removed.push(format!("#e{i}"));
+                unchanged.push(format!("#e{i} = :e{i}"));
+            }
+            let freed = update
+                .update_expression(format!("REMOVE {} ADD #held :freed", removed.join(", ")))
+                .condition_expression(unchanged.join(" AND "))
+                .send()
+                .await;
+            // Lost to another freeing: the next round reads what it left.
+            applied(freed)?;
+        }
+        Ok(false)
+    }
+
+    async fn give_back_import_slot(&self, holder: &RedirectionId) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(import_slots_key()))
+            .update_expression("REMOVE #holder ADD #held :minus_one")
+            .condition_expression("attribute_exists(#holder)")
+            .expression_attribute_names("#holder", format!("{IMPORT_SLOT_HOLDER_PREFIX}{holder}"))
+            .expression_attribute_names("#held", IMPORT_SLOTS_HELD)
+            .expression_attribute_values(":minus_one", n(-1))
+            .send()
+            .await;
+        // Not held (given back before, or freed as expired): nothing to do.
+        applied(result).map(|_| ())
     }
 }

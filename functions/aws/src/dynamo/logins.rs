@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{TimeZone, Utc};
-use signin_core::domain::{Email, Language};
+use signin_core::domain::{Email, Language, Timestamp, UserKey};
 use signin_core::ports::{LoginRequest, LoginStore, StoreError};
 
 use super::items::{get_n, get_s, is_condition_failure, n, s, unavailable, Item};
@@ -81,5 +81,45 @@ impl LoginStore for DynamoStore {
             Some(item) => login_request_from(nonce, &item).map(Some),
             None => Ok(None),
         }
+    }
+
+    async fn staff_sessions_ended_at(
+        &self,
+        staff: &UserKey,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("{STAFF_PREFIX}{staff}")))
+            .key(SK, s(STAFF_SESSIONS_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .item
+            .filter(|item| get_n(item, TTL).is_some_and(|t| t > self.now_epoch()))
+            .and_then(|item| get_n(&item, "endedAt"))
+            .and_then(|t| Utc.timestamp_opt(t, 0).single()))
+    }
+
+    async fn end_staff_sessions(
+        &self,
+        staff: &UserKey,
+        at: Timestamp,
+        forget_after: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(format!("{STAFF_PREFIX}{staff}")))
+            .item(SK, s(STAFF_SESSIONS_SK))
+            .item("endedAt", n(at.timestamp()))
+            .item(TTL, n(forget_after.timestamp()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 }

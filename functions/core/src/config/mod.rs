@@ -41,6 +41,12 @@ pub struct Settings {
     /// After Kontomatik's `JobsQuotaExceeded` (nothing was started), the import is tried again
     /// this much later.
     pub jobs_quota_backoff: StdDuration,
+    /// Default Imports let run at Kontomatik at once (`KONTOMATIK_JOBS_QUOTA`): an import
+    /// starts only with a slot of this quota, held until its command ends; `None`: no
+    /// admission (a refused import waits [`Settings::jobs_quota_backoff`]).
+    pub jobs_quota: Option<u32>,
+    /// How long an import waits for a slot before it looks again (and as much again, spread).
+    pub import_slot_wait: StdDuration,
     /// A worker that took the import claim this long ago without storing a command id is taken
     /// for dead; its import is never started again (Default Import is once per session).
     pub import_claim_lease: Duration,
@@ -287,6 +293,8 @@ impl Settings {
             import_poll_interval: StdDuration::from_secs(3),
             command_wait: CommandWait::DelayedMessage,
             jobs_quota_backoff: StdDuration::from_secs(60),
+            jobs_quota: None,
+            import_slot_wait: StdDuration::from_secs(10),
             import_claim_lease: Duration::minutes(2),
             worker_safety_margin: Duration::seconds(20),
             kontomatik_call_budget: Duration::seconds(20),

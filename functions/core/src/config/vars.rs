@@ -36,6 +36,7 @@ pub const STAFF_EMAILS: &str = "STAFF_EMAILS";
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const IMPORT_COMMAND_WAIT: &str = "IMPORT_COMMAND_WAIT";
 pub const KONTOMATIK_LINK_HOSTS: &str = "KONTOMATIK_LINK_HOSTS";
+pub const KONTOMATIK_JOBS_QUOTA: &str = "KONTOMATIK_JOBS_QUOTA";
 
 /// One variable: a row of [`ALL`].
 pub struct Variable {
@@ -383,6 +384,15 @@ pub const ALL: &[Variable] = &[
         required: false,
         apply: |l, v| {
             l.settings.command_wait = CommandWait::parse(v)?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: KONTOMATIK_JOBS_QUOTA,
+        meaning: "Default Imports the worker lets run at Kontomatik at once (the account's jobs quota), 1-10000; the others wait their turn on the queue (default: unset, every import is started and a refused one waits a minute)",
+        required: false,
+        apply: |l, v| {
+            l.settings.jobs_quota = Some(whole_number(v, 1..=10_000)? as u32);
             Ok(())
         },
     },

@@ -6,6 +6,7 @@ use chrono::Duration;
 
 use super::unique;
 use crate::clock::{Clock, SimClock};
+use crate::domain::RedirectionId;
 use crate::ports::{Allowance, Store};
 
 /// Abuse limits: at most `limit` per window; windows are apart. With `racing`, the calls race
@@ -53,5 +54,49 @@ pub async fn store_allowances(store: Arc<dyn Store>, clock: &SimClock, racing: b
     assert!(
         !store.take_allowance(&token, 1, end).await.unwrap(),
         "a form token is spent once"
+    );
+}
+
+/// The slots of Kontomatik's jobs quota: at most `quota` held at once; a holder taking again
+/// changes nothing; a slot given back (twice is once) or past its holder's time is free again.
+pub async fn store_import_slots(store: &dyn Store, clock: &SimClock) {
+    let now = clock.now();
+    let id = |name: &str| RedirectionId::parse(&unique(name)).unwrap();
+    let (a, b, c, d, e) = (id("a"), id("b"), id("c"), id("d"), id("e"));
+    let hour = now + Duration::hours(1);
+    let later = now + Duration::hours(3);
+    assert!(store.take_import_slot(&a, 2, hour, now).await.unwrap());
+    assert!(store.take_import_slot(&b, 2, hour, now).await.unwrap());
+    assert!(
+        !store.take_import_slot(&c, 2, later, now).await.unwrap(),
+        "a third import waits while two slots of two are held"
+    );
+    assert!(
+        store.take_import_slot(&a, 2, hour, now).await.unwrap(),
+        "the holder takes its own slot again"
+    );
+    assert!(
+        !store.take_import_slot(&c, 2, later, now).await.unwrap(),
+        "taking one's own slot again does not count twice"
+    );
+    store.give_back_import_slot(&a).await.unwrap();
+    store.give_back_import_slot(&a).await.unwrap();
+    assert!(store.take_import_slot(&c, 2, later, now).await.unwrap());
+    assert!(
+        !store.take_import_slot(&d, 2, later, now).await.unwrap(),
+        "a slot given back twice frees one slot, not two"
+    );
+    // Two hours on, b's time is up (its worker died holding it): its slot is free.
+    let two_hours_on = now + Duration::hours(2);
+    assert!(store
+        .take_import_slot(&d, 2, later, two_hours_on)
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .take_import_slot(&e, 2, later, two_hours_on)
+            .await
+            .unwrap(),
+        "c and d still hold theirs"
     );
 }

@@ -25,11 +25,11 @@ use crate::domain::machine::{NewRedirection, Redirection};
 use crate::domain::{AccessMode, Country, Email, Language, OwnerExternalId, RedirectionId};
 use crate::ports::{ConsentChoice, ConsentSource, ImportRecord, UserProfile};
 
-pub use allowances::store_allowances;
+pub use allowances::{store_allowances, store_import_slots};
 pub use erasure::{store_erasure, store_retention};
 pub use imports::store_imports_and_funnel;
 pub use mail::{mail_was_recorded, sample_marketing_mail, RecordedMail};
-pub use people::{store_identity, store_users};
+pub use people::{store_identity, store_staff_sessions, store_users};
 pub use queue::{queue_semantics, TimePasses};
 pub use redirections::{
     store_conditional_writes, store_due_for_poll, store_race_has_one_winner,

@@ -332,3 +332,31 @@ pub async fn store_identity(store: &dyn Store, clock: &SimClock) {
     store.erase_person(&r.user_key).await.unwrap();
     assert!(store.sign_ins(&r.user_key).await.unwrap().is_empty());
 }
+
+/// A staff member's sign-out: remembered (to the second) until every session it ended has
+/// expired, then forgotten.
+pub async fn store_staff_sessions(store: &dyn Store, clock: &SimClock) {
+    let staff = Email::parse(&format!("{}@lender.example", unique("staff")))
+        .unwrap()
+        .user_key();
+    assert_eq!(store.staff_sessions_ended_at(&staff).await.unwrap(), None);
+    let at = clock.now();
+    store
+        .end_staff_sessions(&staff, at, at + Duration::hours(12))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .staff_sessions_ended_at(&staff)
+            .await
+            .unwrap()
+            .map(|t| t.timestamp()),
+        Some(at.timestamp())
+    );
+    clock.advance(Duration::hours(13));
+    assert_eq!(
+        store.staff_sessions_ended_at(&staff).await.unwrap(),
+        None,
+        "forgotten once every session it ended has expired"
+    );
+}

@@ -76,6 +76,18 @@ async fn embedded_store_allowances() {
 }
 
 #[tokio::test]
+async fn embedded_store_staff_sessions() {
+    let (s, c) = setup();
+    store_staff_sessions(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
+async fn embedded_store_import_slots() {
+    let (s, c) = setup();
+    store_import_slots(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
 async fn embedded_store_identity() {
     let (s, c) = setup();
     store_identity(s.as_ref(), &c).await;

@@ -189,6 +189,23 @@ pub trait LoginStore: Send + Sync {
     /// Takes a log-in request away, once: the first caller gets it, every later one (and any
     /// after it expired) gets `None`.
     async fn take_login_request(&self, nonce: &str) -> Result<Option<LoginRequest>, StoreError>;
+
+    /// When `staff`'s sessions were last ended (signed out on every device): a session issued
+    /// at or before it is void. `None`: never, or so long ago that no session from before it
+    /// is alive.
+    async fn staff_sessions_ended_at(
+        &self,
+        staff: &UserKey,
+    ) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Ends every session of `staff` issued up to `at`. The mark may be forgotten after
+    /// `forget_after`, when every session it ended has expired anyway.
+    async fn end_staff_sessions(
+        &self,
+        staff: &UserKey,
+        at: Timestamp,
+        forget_after: Timestamp,
+    ) -> Result<(), StoreError>;
 }
 
 /// Allowances against abuse, and the one follow-up per window.
@@ -212,6 +229,22 @@ pub trait AllowanceStore: Send + Sync {
         key: &UserKey,
         claim: FollowUpClaim,
     ) -> Result<bool, StoreError>;
+
+    /// Takes one of `quota` slots of Kontomatik's jobs quota for `holder`'s import, held until
+    /// `until` at the latest: granted if fewer than `quota` are held (slots whose holder's
+    /// `until` is before `now` are freed on the way, as a worker that died holding one). Taking
+    /// it again as its holder is granted and changes nothing. `false`: every slot is held
+    /// (nothing written).
+    async fn take_import_slot(
+        &self,
+        holder: &RedirectionId,
+        quota: u32,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives `holder`'s slot back (its import ended); nothing if it holds none.
+    async fn give_back_import_slot(&self, holder: &RedirectionId) -> Result<(), StoreError>;
 }
 
 /// What each import found, kept for the lender.

@@ -1,6 +1,8 @@
 //! Marketing's way into the funnel page: a staff member on the allow-list (`STAFF_EMAILS`)
 //! asks for a one-time link by email; the link (signed, 15 minutes, spent once) gives a
-//! signed session for the cookie (12 hours). No passwords, no server-side sessions.
+//! signed session for the cookie (12 hours). No passwords. Signing out ends the member's sessions
+//! on every device: the store keeps when (for the 12 hours a session lives), and a session
+//! issued at or before that moment is void.
 
 use chrono::Duration;
 use thiserror::Error;
@@ -159,9 +161,37 @@ impl App {
         Ok(self.staff_token(Purpose::StaffSession, &staff, SESSION_LIFE)?)
     }
 
-    /// Whether a session cookie's value is a live session of someone still on the allow-list.
-    pub fn staff_session_valid(&self, session: &str) -> bool {
-        self.check_link(session, Purpose::StaffSession)
-            .is_ok_and(|c| self.staff_by_key(&c.user).is_some())
+    /// Whether a session cookie's value is a live session of someone still on the allow-list,
+    /// issued after they last signed out. A store failure counts as no session.
+    pub async fn staff_session_valid(&self, session: &str) -> bool {
+        self.staff_of_session(session).await.is_some()
+    }
+
+    async fn staff_of_session(&self, session: &str) -> Option<crate::domain::UserKey> {
+        let claims = self.check_link(session, Purpose::StaffSession).ok()?;
+        self.staff_by_key(&claims.user)?;
+        let issued = claims.expires - SESSION_LIFE.num_seconds();
+        match self.store.staff_sessions_ended_at(&claims.user).await {
+            // The same second counts as before: a sign-out leaves no session of its moment.
+            Ok(Some(ended)) if issued <= ended.timestamp() => None,
+            Ok(_) => Some(claims.user),
+            Err(e) => {
+                tracing::error!(error = %e, "a staff session could not be checked");
+                None
+            }
+        }
+    }
+
+    /// Signs the session's staff member out on every device (nothing for a session that is
+    /// not live).
+    pub async fn end_staff_sessions(&self, session: &str) -> Result<(), FlowError> {
+        if let Some(staff) = self.staff_of_session(session).await {
+            let now = self.now();
+            self.store
+                .end_staff_sessions(&staff, now, now + SESSION_LIFE)
+                .await?;
+            tracing::info!("a staff member signed out on every device");
+        }
+        Ok(())
     }
 }

@@ -1017,6 +1017,58 @@ async fn a_full_jobs_quota_gives_the_claim_back_and_the_import_waits_instead_of_
 }
 
 #[tokio::test]
+async fn under_a_jobs_quota_an_import_starts_only_with_a_slot_and_gives_it_back_when_it_ends() {
+    let mut w = world();
+    w.app.settings.jobs_quota = Some(1);
+    w.queued(1).await;
+    w.queued(2).await;
+    *w.k.command_default.lock().unwrap() = CommandState::InProgress;
+    assert_eq!(
+        w.deliver().await,
+        [JobOutcome::Continued, JobOutcome::Continued]
+    );
+    assert_eq!(
+        w.k.count("default_import"),
+        1,
+        "one slot, one import started"
+    );
+    let (first, second) = if w.get(1).await.state == State::ImportRunning {
+        (1, 2)
+    } else {
+        (2, 1)
+    };
+    let waiting = w.get(second).await;
+    assert_eq!(
+        waiting.state,
+        State::ImportQueued,
+        "not claimed while it waits"
+    );
+    assert!(waiting.import.is_none());
+    // The first import ends; only then does the second start.
+    *w.k.command_default.lock().unwrap() = CommandState::Successful;
+    let mut rounds = 0;
+    while w.get(second).await.state != State::Imported {
+        w.clock.advance(Duration::seconds(5));
+        w.deliver().await;
+        if w.k.count("default_import") == 2 {
+            assert_eq!(
+                w.get(first).await.state,
+                State::Imported,
+                "the second started only after the first gave its slot back"
+            );
+        }
+        rounds += 1;
+        assert!(rounds <= 20, "the waiting import never started");
+    }
+    assert_eq!(w.k.count("default_import"), 2);
+    // Both slots are free again: a third import starts at once.
+    w.queued(3).await;
+    *w.k.command_default.lock().unwrap() = CommandState::InProgress;
+    w.deliver().await;
+    assert_eq!(w.get(3).await.state, State::ImportRunning);
+}
+
+#[tokio::test]
 async fn a_refused_default_import_other_than_the_quota_is_never_repeated() {
     let w = world();
     w.queued(1).await;

@@ -46,6 +46,8 @@ enum RequeueReason {
     Deadline,
     /// Kontomatik's jobs quota was full; nothing was started.
     QuotaFull,
+    /// Every slot of the jobs quota is held by a running import; this one waits its turn.
+    AwaitingSlot,
 }
 
 impl RequeueReason {
@@ -54,6 +56,7 @@ impl RequeueReason {
             RequeueReason::Wait => "wait",
             RequeueReason::Deadline => "deadline",
             RequeueReason::QuotaFull => "quota_full",
+            RequeueReason::AwaitingSlot => "awaiting_slot",
         }
     }
 }
@@ -73,8 +76,27 @@ pub(super) enum Ended {
 }
 
 impl App {
-    /// Handles one import job until done, handed on, or to be retried.
+    /// Handles one import job until done, handed on, or to be retried. An import that ended
+    /// gives its slot of the jobs quota back (if it held one).
     pub async fn run_import(
+        &self,
+        job: &ImportJob,
+        deadline: Timestamp,
+    ) -> Result<JobOutcome, FlowError> {
+        let outcome = self.run_import_job(job, deadline).await?;
+        // Only an import that ended: a stale copy finds the live chain's state (running) and
+        // must not give back the slot that chain holds.
+        if let JobOutcome::Done(State::Imported | State::ImportFailed | State::Expired) = outcome {
+            if self.settings.jobs_quota.is_some() {
+                self.store
+                    .give_back_import_slot(&job.redirection_id)
+                    .await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn run_import_job(
         &self,
         job: &ImportJob,
         deadline: Timestamp,
@@ -115,6 +137,25 @@ impl App {
                         return self
                             .hand_on(&r, job, std::time::Duration::ZERO, RequeueReason::Deadline)
                             .await;
+                    }
+                    // Under a jobs quota, Default Import is called only with a slot, held
+                    // until the import ends (or its deadline, should the worker die holding
+                    // it). Without one the job waits on the queue, nothing billed meanwhile.
+                    if let Some(quota) = self.settings.jobs_quota {
+                        let admitted = self
+                            .store
+                            .take_import_slot(&r.id, quota, r.import_deadline_at(), self.now())
+                            .await?;
+                        if !admitted {
+                            let wait = self.settings.import_slot_wait;
+                            let spread = wait.mul_f64(crate::domain::pacing::Pacing::jitter(
+                                &r.id,
+                                job.continuation,
+                            ));
+                            return self
+                                .hand_on(&r, job, wait + spread, RequeueReason::AwaitingSlot)
+                                .await;
+                        }
                     }
                     match self.step(&r, |_| Event::ImportClaimed).await? {
                         Transition::Applied(claimed) => {
@@ -181,6 +222,11 @@ impl App {
                     .await?
                 {
                     Transition::Applied(queued) => {
+                        // Kontomatik counts jobs we do not (another system's, or a quota set
+                        // above the real one): the slot goes back while this one waits.
+                        if self.settings.jobs_quota.is_some() {
+                            self.store.give_back_import_slot(&queued.id).await?;
+                        }
                         // Spread out, so that the refused jobs of a burst do not all come back
                         // at the same moment.
                         let backoff = self.settings.jobs_quota_backoff;
@@ -259,8 +305,8 @@ impl App {
         self.queue.enqueue(&next, delay).await?;
         match why {
             // Every few seconds per import: not worth a log line or a metric each.
-            RequeueReason::Wait => {
-                tracing::debug!(redirection = %r.id, continuation = next.continuation, "waiting for the command")
+            RequeueReason::Wait | RequeueReason::AwaitingSlot => {
+                tracing::debug!(redirection = %r.id, continuation = next.continuation, reason = why.as_str(), "the import waits")
             }
             RequeueReason::Deadline | RequeueReason::QuotaFull => {
                 crate::metrics::count("WorkerHandOn", None);

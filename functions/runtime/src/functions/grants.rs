@@ -116,6 +116,27 @@ pub const ADAPTER_ACTIONS: &[(&str, Resource, &[&str])] = &[
         &["dynamodb:UpdateItem"],
     ),
     (
+        "store.staff_sessions_ended_at",
+        Resource::Table,
+        &["dynamodb:GetItem"],
+    ),
+    (
+        "store.end_staff_sessions",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    // a refused take reads the holders to free the slots whose time is up
+    (
+        "store.take_import_slot",
+        Resource::Table,
+        &["dynamodb:UpdateItem", "dynamodb:GetItem"],
+    ),
+    (
+        "store.give_back_import_slot",
+        Resource::Table,
+        &["dynamodb:UpdateItem"],
+    ),
+    (
         "store.put_import_record",
         Resource::Table,
         &["dynamodb:PutItem"],

@@ -40,6 +40,8 @@ pub enum Route {
     StatsLogin,
     StatsLoginLink,
     StatsSession,
+    /// Staff sign out (on every device).
+    StatsLogout,
     /// The applicant's log-in form, the link request, the emailed link and its confirmation.
     LoginPage,
     LoginSubmit,
@@ -69,6 +71,7 @@ impl Route {
         Route::StatsLogin,
         Route::StatsLoginLink,
         Route::StatsSession,
+        Route::StatsLogout,
         Route::LoginPage,
         Route::LoginSubmit,
         Route::LoginLink,
@@ -86,6 +89,7 @@ impl Route {
             | Route::EraseSubmit
             | Route::StatsLogin
             | Route::StatsSession
+            | Route::StatsLogout
             | Route::LoginSubmit
             | Route::LoginSession
             | Route::Logout
@@ -107,6 +111,7 @@ impl Route {
             Route::StatsCsv => "/stats.csv",
             Route::StatsLogin | Route::StatsLoginLink => "/stats/login",
             Route::StatsSession => "/stats/session",
+            Route::StatsLogout => "/stats/logout",
             Route::LoginPage | Route::LoginSubmit => "/login",
             Route::LoginLink => "/login/link",
             Route::LoginSession => "/login/session",
@@ -190,6 +195,7 @@ pub(crate) async fn route_bound(
         Route::StatsLogin => staff_login(app, &req, binding).await,
         Route::StatsLoginLink => staff_login_link(app, binding, query.t.as_deref()),
         Route::StatsSession => staff_session(app, binding, &req).await,
+        Route::StatsLogout => staff_logout(app, &req).await,
         Route::Health => Ok(WebResponse {
             status: 200,
             headers: vec![("content-type".into(), "text/plain".into())],

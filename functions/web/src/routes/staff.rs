@@ -95,3 +95,34 @@ pub(crate) async fn staff_session(app: &App, binding: &str, req: &WebRequest) ->
         ),
     ))
 }
+
+/// `POST /stats/logout`: ends the staff member's sessions on every device and clears the
+/// cookie here.
+pub(crate) async fn staff_logout(app: &App, req: &WebRequest) -> Page {
+    if app.settings.staff_emails.is_empty() {
+        return Err(not_found_en(app));
+    }
+    if let Some(session) = cookie_value(req, staff_cookie(app)) {
+        app.end_staff_sessions(session)
+            .await
+            .map_err(|e| internal_error(app, "en", &e))?;
+    }
+    Ok(WebResponse::html(
+        200,
+        pages::message(
+            &app.settings.company_name,
+            "en",
+            "Signed out",
+            &["You are signed out of the funnel on every device."],
+            Some(("Sign in again", "/stats")),
+        ),
+    )
+    .with_header(
+        "set-cookie",
+        &format!(
+            "{}=; {}; Max-Age=0",
+            staff_cookie(app),
+            cookie_attributes(app, "Strict")
+        ),
+    ))
+}

@@ -57,7 +57,7 @@ pub(crate) async fn stats(
             .header("accept")
             .is_some_and(|a| a.contains("text/html"));
     if browser && !app.settings.staff_emails.is_empty() {
-        if !is_staff_session(app, req) {
+        if !is_staff_session(app, req).await {
             return match app.form_token(Form::StaffLogin, binding) {
                 Ok(token) => WebResponse::html(
                     200,
@@ -115,7 +115,7 @@ pub(crate) async fn stats(
 
 /// `GET /stats.csv`: the funnel page's table, for a signed-in staff member or a script.
 pub(crate) async fn stats_csv(app: &App, req: &WebRequest, query: &Query) -> WebResponse {
-    if !(is_staff_session(app, req) || has_bearer(app, req) == Some(true)) {
+    if !(is_staff_session(app, req).await || has_bearer(app, req) == Some(true)) {
         return not_found_en(app);
     }
     let days = page_days(query);

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::NaiveDate;
 
-use crate::domain::{OwnerExternalId, Timestamp, UserKey};
+use crate::domain::{OwnerExternalId, RedirectionId, Timestamp, UserKey};
 
 use crate::ports::{
     Allowance, AllowanceStore, FollowUpClaim, FunnelDay, FunnelStep, FunnelStore, ImportRecord,
@@ -59,6 +59,31 @@ impl AllowanceStore for EmbeddedStore {
             u.last_follow_up_at = Some(claim.now);
         }
         Ok(allowed)
+    }
+
+    async fn take_import_slot(
+        &self,
+        holder: &RedirectionId,
+        quota: u32,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut d = lock(&self.data);
+        if d.import_slots.contains_key(holder.as_str()) {
+            return Ok(true);
+        }
+        // A slot whose holder's time is up is free (its worker died holding it).
+        d.import_slots.retain(|_, held_until| *held_until >= now);
+        if d.import_slots.len() >= quota as usize {
+            return Ok(false);
+        }
+        d.import_slots.insert(holder.as_str().to_owned(), until);
+        Ok(true)
+    }
+
+    async fn give_back_import_slot(&self, holder: &RedirectionId) -> Result<(), StoreError> {
+        lock(&self.data).import_slots.remove(holder.as_str());
+        Ok(())
     }
 }
 

@@ -196,4 +196,28 @@ impl LoginStore for EmbeddedStore {
         d.logins.retain(|_, l| l.expires_at > now);
         Ok(d.logins.remove(nonce).map(|l| l.request(nonce)))
     }
+
+    async fn staff_sessions_ended_at(
+        &self,
+        staff: &UserKey,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let now = self.clock.now();
+        Ok(lock(&self.data)
+            .staff_sessions_ended
+            .get(&staff.to_string())
+            .filter(|(_, forget_after)| *forget_after > now)
+            .map(|(at, _)| *at))
+    }
+
+    async fn end_staff_sessions(
+        &self,
+        staff: &UserKey,
+        at: Timestamp,
+        forget_after: Timestamp,
+    ) -> Result<(), StoreError> {
+        lock(&self.data)
+            .staff_sessions_ended
+            .insert(staff.to_string(), (at, forget_after));
+        Ok(())
+    }
 }

@@ -52,6 +52,12 @@ pub(super) struct StoreData {
     /// there are twice as many: a sweep per take made every start O(counters)).
     #[serde(skip)]
     pub(super) allowances_after_sweep: usize,
+    /// Staff members signed out on every device: when, and until when that is remembered.
+    #[serde(default)]
+    pub(super) staff_sessions_ended: BTreeMap<String, (Timestamp, Timestamp)>,
+    /// The slots of Kontomatik's jobs quota: each holder (a redirection id) and until when.
+    #[serde(skip)]
+    pub(super) import_slots: HashMap<String, Timestamp>,
     /// Each person's sign-ins (their history), kept for their retention.
     #[serde(default)]
     pub(super) sign_ins: BTreeMap<String, StoredSignIn>,
