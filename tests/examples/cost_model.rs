@@ -15,7 +15,16 @@
 //! - the SQS event source's own requests (a ReceiveMessage per batch, a DeleteMessage per
 //!   message), which no client of ours makes;
 //! - the fixed part: the poller's run every minute with nothing due (measured once), and the
-//!   event source's long polls of an idle queue (5 pollers, one 20 s ReceiveMessage each).
+//!   event source's long polls of an idle queue (5 pollers, one 20 s ReceiveMessage each);
+//! - CloudWatch, counted through the real bootstraps (the deploy rehearsal, on the same moto):
+//!   the custom metric series their EMF lines make, and the log bytes of a completed sign-in,
+//!   of a failed one with its follow-up, of one status check and of an idle poller run, Lambda's
+//!   own START/END/REPORT lines added per invocation; API Gateway's access log line per request
+//!   is the template's format with typical values. The dashboard and alarms are counted in
+//!   `template.yaml`;
+//! - the `new-vpc` network option's NAT gateway: its hours, and the bytes of every call that
+//!   leaves through it (all but DynamoDB's, which has a gateway endpoint), modelled at
+//!   [`NAT_BYTES_PER_CALL`] per call.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -23,6 +32,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use e2e_tests::bench_arg as arg;
+use e2e_tests::cloudwatch::{count_in_rehearsal, Counted, LogVolume};
 use e2e_tests::flow::Flow;
 use signin_core::domain::machine::State;
 
@@ -53,6 +63,18 @@ const DYNAMO_READ_UNIT: f64 = 0.1525 / 1e6;
 const SQS_REQUEST: f64 = 0.40 / 1e6;
 const SES_EMAIL: f64 = 0.10 / 1000.0;
 const EVENTS_CUSTOM_EVENT: f64 = 1.00 / 1e6;
+const CW_METRIC_MONTH: f64 = 0.30;
+const CW_DASHBOARD_MONTH: f64 = 3.00;
+const CW_ALARM_MONTH: f64 = 0.10;
+const CW_LOGS_INGESTED_GB: f64 = 0.63;
+const CW_LOGS_STORED_GB_MONTH: f64 = 0.0324;
+const NAT_HOUR: f64 = 0.052;
+const NAT_GB: f64 = 0.052;
+/// What one call through the NAT gateway moves, both ways (TLS, headers and a small body;
+/// modelled, not counted).
+const NAT_BYTES_PER_CALL: f64 = 6_000.0;
+const GB: f64 = 1e9;
+const HOURS_PER_MONTH: f64 = 730.0;
 
 /// Memory of each function (template.yaml).
 fn memory_gb(function: &str) -> f64 {
@@ -74,6 +96,8 @@ struct Usage {
     /// Kontomatik endpoint → calls
     kontomatik: BTreeMap<String, f64>,
     http_requests: f64,
+    /// CloudWatch Logs: what the functions wrote (counted in the rehearsal).
+    logs: LogVolume,
 }
 
 impl Usage {
@@ -85,6 +109,7 @@ impl Usage {
             requests: s(&self.requests),
             kontomatik: s(&self.kontomatik),
             http_requests: self.http_requests * by,
+            logs: self.logs.scaled(by),
         }
     }
 
@@ -102,6 +127,19 @@ impl Usage {
             *self.kontomatik.entry(k.clone()).or_default() += v;
         }
         self.http_requests += o.http_requests;
+        self.logs = self.logs.plus(o.logs);
+    }
+
+    /// Calls that leave the VPC through the NAT gateway (`new-vpc`): Kontomatik's and every
+    /// AWS request but DynamoDB's and the event source's own.
+    fn calls_through_nat(&self) -> f64 {
+        let aws: f64 = self
+            .requests
+            .iter()
+            .filter(|(k, _)| !k.starts_with("dynamodb:") && !k.contains("(event source"))
+            .map(|(_, v)| v)
+            .sum();
+        aws + self.kontomatik.values().sum::<f64>()
     }
 
     fn requests_of(&self, service: &str) -> f64 {
@@ -154,8 +192,70 @@ impl Usage {
                 "EventBridge events",
                 self.requests_of("events") * EVENTS_CUSTOM_EVENT,
             ),
+            (
+                "CloudWatch Logs ingestion",
+                self.logs.bytes / GB * CW_LOGS_INGESTED_GB,
+            ),
         ]
     }
+}
+
+/// What CloudWatch holds whatever the traffic: the metric series, the dashboard, the alarms.
+struct CloudWatchFixed {
+    /// Written as EMF by the functions (counted in the rehearsal).
+    series: usize,
+    /// Made by the template's metric filters: one per namespace and name (filters on several
+    /// log groups may feed one), written whenever logs arrive (their default value 0).
+    filter_metrics: usize,
+    dashboards: usize,
+    alarms: usize,
+}
+
+impl CloudWatchFixed {
+    fn from_template(series: usize) -> CloudWatchFixed {
+        let template = include_str!("../../template.yaml");
+        let count = |kind: &str| {
+            template
+                .lines()
+                .filter(|l| l.trim() == format!("Type: {kind}"))
+                .count()
+        };
+        let lines: Vec<&str> = template.lines().map(str::trim).collect();
+        let filter_metrics: std::collections::BTreeSet<(&str, &str)> = lines
+            .windows(2)
+            .filter_map(|w| {
+                Some((
+                    w[0].strip_prefix("- MetricNamespace:")?.trim(),
+                    w[1].strip_prefix("MetricName:")?.trim(),
+                ))
+            })
+            .collect();
+        CloudWatchFixed {
+            series,
+            filter_metrics: filter_metrics.len(),
+            dashboards: count("AWS::CloudWatch::Dashboard"),
+            alarms: count("AWS::CloudWatch::Alarm"),
+        }
+    }
+}
+
+/// API Gateway's access log line for one request: the template's format, typical values in.
+fn access_log_line() -> String {
+    let template = include_str!("../../template.yaml");
+    let format = template
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Format: '"))
+        .and_then(|f| f.strip_suffix('\''))
+        .expect("the access log format in template.yaml");
+    [
+        ("$context.requestId", "Zx1YzhK0FiAEJLw="),
+        ("$context.routeKey", "GET /kontomatik-signin"),
+        ("$context.status", "200"),
+        ("$context.integrationStatus", "200"),
+        ("$context.responseLatency", "250"),
+    ]
+    .iter()
+    .fold(format.to_owned(), |f, (k, v)| f.replace(k, v))
 }
 
 fn latency_of(key: &str) -> f64 {
@@ -246,6 +346,18 @@ enum Persona {
     Success,
     Expire,
     Fail,
+}
+
+/// The log volume of one user of `persona`: counted for a completed and a failed sign-in; an
+/// expired link is a failed story whose poller checked the link `checks` times instead of once.
+fn persona_logs(p: Persona, counted: &Counted, checks: f64, http_requests: f64) -> LogVolume {
+    let story = match p {
+        Persona::Success => counted.stories["completed"],
+        Persona::Fail => counted.stories["failed at the bank"],
+        Persona::Expire => counted.stories["failed at the bank"]
+            .plus(counted.pending_check.scaled((checks - 1.0).max(0.0))),
+    };
+    story.plus(LogVolume::of_output(&access_log_line()).scaled(http_requests))
 }
 
 /// One user of `persona`, from the start page to the end of their story.
@@ -354,11 +466,21 @@ async fn main() {
         ),
     ];
     let import_polls: u32 = arg(&args, "--import-polls").unwrap_or(10);
-    let idle = idle_poller_run().await;
+    let counted = count_in_rehearsal(import_polls).await;
+    let mut idle = idle_poller_run().await;
+    idle.logs = counted.idle_poller_run;
     let mut per_persona = vec![];
     for (p, name, share) in mix {
-        per_persona.push((name, share, persona(p, &idle, import_polls).await));
+        let mut u = persona(p, &idle, import_polls).await;
+        let checks = u
+            .kontomatik
+            .get("redirection_status")
+            .copied()
+            .unwrap_or(0.0);
+        u.logs = persona_logs(p, &counted, checks, u.http_requests);
+        per_persona.push((name, share, u));
     }
+    let cw = CloudWatchFixed::from_template(counted.series.len());
     // The fixed part of a month (30 days): a poller run every minute, and the event
     // source's long polls of the queue (5 pollers × one 20 s ReceiveMessage).
     let minutes = 30.0 * 24.0 * 60.0;
@@ -377,8 +499,8 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    out.push("| per user | invocations | billed ms | DynamoDB requests | SQS | SES | EventBridge | Kontomatik calls |".into());
-    out.push("|---|---|---:|---|---:|---:|---:|---|".into());
+    out.push("| per user | invocations | billed ms | DynamoDB requests | SQS | SES | EventBridge | Kontomatik calls | log events / KB |".into());
+    out.push("|---|---|---:|---|---:|---:|---:|---|---:|".into());
     for (name, _, u) in &per_persona {
         let list = |m: &BTreeMap<String, f64>, prefix: &str| {
             m.iter()
@@ -394,13 +516,15 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ");
         out.push(format!(
-            "| {name} | {inv} | {:.0} | {} | {} | {} | {} | {} |",
+            "| {name} | {inv} | {:.0} | {} | {} | {} | {} | {} | {:.0} / {:.1} |",
             u.billed_ms.values().sum::<f64>(),
             list(&u.requests, "dynamodb:"),
             u.requests_of("sqs") + 0.0,
             u.requests_of("ses") + 0.0,
             u.requests_of("events") + 0.0,
             list(&u.kontomatik, ""),
+            u.logs.events,
+            u.logs.bytes / 1000.0,
         ));
     }
     out.push(String::new());
@@ -414,12 +538,40 @@ async fn main() {
         (share_total - 100.0).abs() < 1e-6,
         "the mix must add up to 100 %"
     );
-    let with_events: Vec<(&str, f64)> = month.cost();
+    let mut with_events: Vec<(String, f64)> = month
+        .cost()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    // Logs are kept `LogRetentionDays` (30 by default): a month's worth stored at any time,
+    // charged uncompressed (an upper bound: CloudWatch bills the compressed size).
+    with_events.push((
+        "CloudWatch Logs storage (30 days kept)".to_owned(),
+        month.logs.bytes / GB * CW_LOGS_STORED_GB_MONTH,
+    ));
+    with_events.push((
+        format!(
+            "CloudWatch custom metrics ({} EMF series counted, {} from metric filters)",
+            cw.series, cw.filter_metrics
+        ),
+        (cw.series + cw.filter_metrics) as f64 * CW_METRIC_MONTH,
+    ));
+    with_events.push((
+        format!("CloudWatch dashboard ({})", cw.dashboards),
+        cw.dashboards as f64 * CW_DASHBOARD_MONTH,
+    ));
+    with_events.push((
+        format!("CloudWatch alarms ({})", cw.alarms),
+        cw.alarms as f64 * CW_ALARM_MONTH,
+    ));
     let events_cost = with_events
         .iter()
         .find(|(k, _)| *k == "EventBridge events")
         .map_or(0.0, |(_, v)| *v);
-    let fixed_cost: f64 = fixed.cost().iter().map(|(_, v)| v).sum();
+    let cloudwatch_fixed = (cw.series + cw.filter_metrics) as f64 * CW_METRIC_MONTH
+        + cw.dashboards as f64 * CW_DASHBOARD_MONTH
+        + cw.alarms as f64 * CW_ALARM_MONTH;
+    let fixed_cost: f64 = fixed.cost().iter().map(|(_, v)| v).sum::<f64>() + cloudwatch_fixed;
     out.push(format!(
         "A month of {sign_ins:.0} sign-ins ({}), priced with {PRICES_AS_OF}:\n",
         per_persona
@@ -436,16 +588,43 @@ async fn main() {
         total += v;
     }
     out.push(format!("| **total** | **{}** |", dollars(total)));
+    let nat_hours = HOURS_PER_MONTH * NAT_HOUR;
+    let nat_gb = month.calls_through_nat() * NAT_BYTES_PER_CALL / GB;
+    let nat_data = nat_gb * NAT_GB;
     out.push(format!(
-        "| of which fixed (poller every minute, idle queue polls) | {} |",
+        "| of which fixed (poller every minute, idle queue polls, metric series, dashboard, alarms) | {} |",
         dollars(fixed_cost)
     ));
     out.push(format!(
         "| per completed sign-in, all costs shared out | {} |",
         dollars(total / (sign_ins * per_persona[0].1 / 100.0))
     ));
+    out.push(format!(
+        "| `NetworkMode` new-vpc only: NAT gateway, {HOURS_PER_MONTH} h | {} |",
+        dollars(nat_hours)
+    ));
+    out.push(format!(
+        "| `NetworkMode` new-vpc only: NAT data processed ({nat_gb:.2} GB, modelled) | {} |",
+        dollars(nat_data)
+    ));
+    out.push(format!(
+        "| **total with `NetworkMode` new-vpc** | **{}** |",
+        dollars(total + nat_hours + nat_data)
+    ));
     out.push(String::new());
-    out.push(format!("EventBridge events are on only when `EventBusName` is set ({} of the total). Not included: CloudWatch Logs and metrics (depend on retention), KMS decrypts of the SSM secrets at cold starts, data transfer, and Kontomatik's own fees.", dollars(events_cost)));
+    out.push(format!(
+        "Log volume per month: {:.0} MB ({:.0} events), the idle poller's runs included. The metric series the functions wrote in the rehearsal (each bills $0.30 a month when written in every hour): {}.",
+        month.logs.bytes / 1e6,
+        month.logs.events,
+        counted
+            .series
+            .iter()
+            .map(|s| format!("`{}`", s.trim_start_matches(&format!("{}/", signin_core::metrics::NAMESPACE))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out.push(String::new());
+    out.push(format!("EventBridge events are on only when `EventBusName` is set ({} of the total). Not included: KMS decrypts of the SSM secrets at cold starts, data transfer out to the internet, and Kontomatik's own fees.", dollars(events_cost)));
     let text = out.join("\n");
     println!("{text}");
     if readme {

@@ -318,3 +318,54 @@ fn metric_widget(at: &str, props: &Json, out: &mut Vec<String>) {
         }
     }
 }
+
+/// Every metric of `namespace` a dashboard reads, with the dimension names it reads it by:
+/// a metric entry `[namespace, name, (dimension, value)*]`, or a `SEARCH('{namespace,dims…}
+/// MetricName="name" …')` expression. A metric written with other dimensions is a series of
+/// its own that the dashboard never finds.
+pub fn metrics_read(body: &Json, namespace: &str) -> BTreeSet<(String, BTreeSet<String>)> {
+    let mut read = BTreeSet::new();
+    let widgets = body["widgets"].as_array().cloned().unwrap_or_default();
+    for w in widgets.iter().filter(|w| w["type"] == "metric") {
+        for entry in w["properties"]["metrics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let parts = entry.as_array().cloned().unwrap_or_default();
+            if parts.first().and_then(Json::as_str) == Some(namespace) {
+                let name = parts[1].as_str().unwrap_or("").to_owned();
+                let dims = parts[2..]
+                    .iter()
+                    .filter_map(Json::as_str)
+                    .step_by(2)
+                    .map(str::to_owned)
+                    .collect();
+                read.insert((name, dims));
+            }
+            let expression = parts
+                .first()
+                .and_then(|p| p["expression"].as_str())
+                .unwrap_or("");
+            let schema = format!("SEARCH('{{{namespace},");
+            if let Some(rest) = expression.split(&schema).nth(1) {
+                let dims = rest
+                    .split('}')
+                    .next()
+                    .unwrap_or("")
+                    .split(',')
+                    .map(|d| d.trim().to_owned())
+                    .collect();
+                let name = rest
+                    .split("MetricName=\\\"")
+                    .nth(1)
+                    .or_else(|| rest.split("MetricName=\"").nth(1))
+                    .and_then(|n| n.split(['"', '\\']).next())
+                    .unwrap_or("")
+                    .to_owned();
+                read.insert((name, dims));
+            }
+        }
+    }
+    read
+}

@@ -2,6 +2,7 @@
 //! client pointed at it.
 #![allow(clippy::unwrap_used)]
 
+pub mod cloudwatch;
 pub mod dashboard;
 pub mod faultrun;
 pub mod flow;

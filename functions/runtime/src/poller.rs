@@ -66,11 +66,6 @@ pub async fn handle_event(
     use signin_core::metrics::put;
     put("PollerDue", None, report.due as f64);
     put("PollerChecked", None, report.checked as f64);
-    put(
-        "PollerOutOfTime",
-        None,
-        f64::from(u8::from(report.out_of_time)),
-    );
     put("PollerOldestDueAge", None, report.oldest_due_seconds as f64);
     Ok(report)
 }

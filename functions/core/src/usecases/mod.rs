@@ -216,9 +216,9 @@ impl App {
         }
     }
 
-    /// Counts one funnel step for today. Statistics never fail a user's request.
+    /// Counts one funnel step for today, in the table (the funnel page reads it there; no
+    /// metric series each). Statistics never fail a user's request.
     pub(crate) async fn count(&self, step: FunnelStep) {
-        crate::metrics::count("Funnel", Some(("Transition", step.as_str())));
         let day = self.now().date_naive();
         if let Err(e) = self.store.add_to_funnel(day, step, 1).await {
             tracing::warn!(error = %e, step = step.as_str(), "could not count a funnel step");
