@@ -69,6 +69,9 @@ fn stack(optional_parts: bool) -> Stack {
         params.push(("StaffEmails", "anna@lender.example,bo@lender.example"));
         params.push(("EventBusName", EVENT_BUS));
         params.push(("KontomatikJobsQuota", "100"));
+        params.push(("EdgeWebAclArn", EDGE_ACL));
+        params.push(("EdgeCertificateArn", EDGE_CERT));
+        params.push(("EdgeOriginSecretParameter", "/check/edge-origin-secret"));
     }
     Stack::new(
         STACK,
@@ -161,6 +164,7 @@ fn secret_parameter(secret: &str) -> &'static str {
         "KONTOMATIK_API_KEY" => "KontomatikApiKeyParameter",
         "LINK_SIGNING_KEY" => "LinkSigningKeyParameter",
         "STATS_TOKEN" => "StatsTokenParameter",
+        "EDGE_ORIGIN_SECRET" => "EdgeOriginSecretParameter",
         other => panic!("a secret without a template parameter: {other}"),
     }
 }
@@ -295,6 +299,7 @@ fn each_function_gets_exactly_the_variables_it_reads() {
                 expected.remove("STAFF_EMAILS");
                 expected.remove("EVENT_BUS_NAME");
                 expected.remove("KONTOMATIK_JOBS_QUOTA");
+                expected.remove("EDGE_ORIGIN_SECRET_PARAMETER");
             }
             let got: BTreeSet<String> = d.environment.keys().cloned().collect();
             assert_eq!(
@@ -956,8 +961,25 @@ fn the_dashboard_and_the_saved_queries_cover_every_metric_function_and_log_group
     let dashboard: serde_json::Value = serde_json::from_str(&body).expect("the body is JSON");
     let widgets = dashboard["widgets"].as_array().unwrap();
     let text = body.replace("\\\"", "\"");
-    for (metric, _) in signin_core::metrics::METRICS {
+    for (metric, _, _) in signin_core::metrics::METRICS {
         assert!(text.contains(metric), "the dashboard shows {metric}");
+    }
+    // Each read by the dimensions it is written by: a search by others finds nothing, and
+    // its widget stays empty without any error (the funnel's did, once).
+    let read = e2e_tests::dashboard::metrics_read(&dashboard, signin_core::metrics::NAMESPACE);
+    for (metric, dims) in &read {
+        let declared = signin_core::metrics::METRICS
+            .iter()
+            .find(|(n, _, _)| n == metric)
+            .unwrap_or_else(|| panic!("the dashboard reads {metric}, which nothing writes"));
+        let written: BTreeSet<String> = std::iter::once("Function")
+            .chain(declared.2)
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            dims, &written,
+            "the dashboard reads {metric} by other dimensions"
+        );
     }
     // The funnel is the table's (its page at /stats): no metric series of its own.
     assert!(
@@ -1781,4 +1803,200 @@ fn the_senders_domain_signs_with_dkim_and_bounces_and_complaints_raise_alarms() 
             "no alarm on the configuration set's {metric} events"
         );
     }
+}
+
+const EDGE_ACL: &str =
+    "arn:aws:wafv2:us-east-1:123456789012:global/webacl/signin-edge/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f";
+const EDGE_CERT: &str =
+    "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0a1b-0a1b-0a1b-0a1b2c3d4e5f";
+
+fn edge_stack(overrides: &[(&str, &str)]) -> Result<Stack, String> {
+    let mut params = vec![
+        ("Stage", "prod"),
+        ("DomainName", "signin.lender.example"),
+        (
+            "CertificateArn",
+            "arn:aws:acm:eu-central-1:123456789012:certificate/abc",
+        ),
+        ("SenderEmail", SENDER),
+        ("EdgeWebAclArn", EDGE_ACL),
+        ("EdgeCertificateArn", EDGE_CERT),
+        ("EdgeOriginSecretParameter", "/check/edge-origin-secret"),
+    ];
+    for (k, v) in overrides {
+        params.retain(|(name, _)| name != k);
+        params.push((k, v));
+    }
+    Stack::new(
+        STACK,
+        &params,
+        &[],
+        physical(STACK, "t", "https://q/i", "https://q/d"),
+    )
+}
+
+/// AWS's create-time rules for the edge, which moto and cfn-lint do not check: CloudFront takes
+/// a web ACL of scope CLOUDFRONT only (made in us-east-1, its ARN says `global/webacl`) and an
+/// ACM certificate from us-east-1 only; the distribution serves the domain, so it needs one.
+/// Each refused before anything is created.
+#[test]
+fn the_edge_option_refuses_what_cloudfront_would_refuse_at_create_time() {
+    assert!(edge_stack(&[]).is_ok(), "{:?}", edge_stack(&[]).err());
+    let refused = [
+        (
+            "EdgeWebAclArn",
+            "arn:aws:wafv2:eu-central-1:123456789012:regional/webacl/signin-edge/0a1b",
+        ),
+        (
+            "EdgeCertificateArn",
+            "arn:aws:acm:eu-central-1:123456789012:certificate/0a1b",
+        ),
+        ("EdgeCertificateArn", ""),
+        ("EdgeOriginSecretParameter", ""),
+        ("DomainName", ""),
+    ];
+    for (name, value) in refused {
+        let mut overrides = vec![(name, value)];
+        if name == "DomainName" {
+            overrides.push(("CertificateArn", ""));
+        }
+        let err = edge_stack(&overrides)
+            .err()
+            .unwrap_or_else(|| panic!("{name}={value:?} was accepted"));
+        assert!(
+            err.contains(name) || err.contains("Edge"),
+            "{name}={value:?}: {err}"
+        );
+    }
+}
+
+/// With the edge: CloudFront with the web ACL serves the domain, caches nothing, forwards every
+/// method, the viewer's headers but Host (API Gateway answers only to its own) and CloudFront's
+/// own (the viewer's address), and adds the secret header from SSM; the pages' functions read
+/// that secret and may read it. Without: none of it.
+#[test]
+fn the_edge_option_puts_cloudfront_with_waf_in_front_of_the_pages() {
+    let stack = edge_stack(&[]).unwrap();
+    assert!(stack.creates("EdgeDistribution"));
+    let config = &stack.properties("EdgeDistribution")["DistributionConfig"];
+    assert_eq!(config["WebACLId"], EDGE_ACL);
+    assert_eq!(
+        config["Aliases"],
+        serde_json::json!(["signin.lender.example"])
+    );
+    assert_eq!(config["ViewerCertificate"]["AcmCertificateArn"], EDGE_CERT);
+    assert_eq!(config["ViewerCertificate"]["SslSupportMethod"], "sni-only");
+    let origin = &config["Origins"][0];
+    assert_eq!(
+        origin["DomainName"],
+        "rehearsal1.execute-api.eu-central-1.amazonaws.com"
+    );
+    assert_eq!(
+        origin["CustomOriginConfig"]["OriginProtocolPolicy"],
+        "https-only"
+    );
+    assert_eq!(
+        origin["OriginCustomHeaders"][0]["HeaderName"],
+        signin_core::config::EDGE_ORIGIN_HEADER
+    );
+    assert_eq!(
+        origin["OriginCustomHeaders"][0]["HeaderValue"],
+        "{{resolve:ssm:/check/edge-origin-secret}}"
+    );
+    let behavior = &config["DefaultCacheBehavior"];
+    assert_eq!(behavior["TargetOriginId"], origin["Id"]);
+    assert_eq!(
+        behavior["CachePolicyId"], "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+        "Managed-CachingDisabled"
+    );
+    assert_eq!(
+        behavior["OriginRequestPolicyId"], "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+        "Managed-AllViewerExceptHostHeader"
+    );
+    let methods: BTreeSet<&str> = behavior["AllowedMethods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        methods.len(),
+        7,
+        "every method reaches the pages: {methods:?}"
+    );
+    let parameter_arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/check/edge-origin-secret";
+    for f in stack.functions() {
+        let http = f
+            .events
+            .iter()
+            .any(|e| matches!(e, EventSource::HttpApi { .. }));
+        assert_eq!(
+            f.environment
+                .get("EDGE_ORIGIN_SECRET_PARAMETER")
+                .map(String::as_str),
+            http.then_some("/check/edge-origin-secret"),
+            "{}",
+            f.binary
+        );
+        let granted = f.statements.iter().any(|s| {
+            s.actions.iter().any(|a| a == "ssm:GetParameter")
+                && s.resources.iter().any(|r| r == parameter_arn)
+        });
+        assert_eq!(granted, http, "{}: the secret's grant", f.binary);
+    }
+    let plain = stack_with_function_names().0;
+    assert!(!plain.creates("EdgeDistribution"));
+    for f in plain.functions() {
+        assert!(!f.environment.contains_key("EDGE_ORIGIN_SECRET_PARAMETER"));
+    }
+}
+
+/// `infra/edge-waf.yaml` as AWS WAF takes it: a CLOUDFRONT web ACL (created in us-east-1 only:
+/// its rule says so before anything is made), a rate-based rule per client address within
+/// WAF's ranges (a limit of 10 to 2 000 000 000 per window of 60, 120, 300 or 600 s), blocking
+/// with 429, `Retry-After` and a custom body the ACL defines, of a type WAF knows.
+#[test]
+fn the_edge_web_acl_is_one_waf_accepts() {
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../infra/edge-waf.yaml")).unwrap();
+    let plain = |v: &serde_yaml_ng::Value| -> serde_yaml_ng::Value {
+        match v {
+            serde_yaml_ng::Value::Tagged(t) => t.value.clone(),
+            other => other.clone(),
+        }
+    };
+    let rule = &doc["Rules"]["CloudFrontAclsLiveInUsEast1"]["Assertions"][0]["Assert"];
+    let rule = format!("{rule:?}");
+    assert!(
+        rule.contains("AWS::Region") && rule.contains("us-east-1"),
+        "{rule}"
+    );
+    let limit = &doc["Parameters"]["RequestsPerClientPer5Minutes"];
+    assert!(limit["MinValue"].as_u64().unwrap() >= 10);
+    assert!(limit["MaxValue"].as_u64().unwrap() <= 2_000_000_000);
+    let acl = &doc["Resources"]["EdgeWebAcl"];
+    assert_eq!(acl["Type"], "AWS::WAFv2::WebACL");
+    let p = &acl["Properties"];
+    assert_eq!(p["Scope"], "CLOUDFRONT");
+    let rate = &p["Rules"][0];
+    let statement = &rate["Statement"]["RateBasedStatement"];
+    assert_eq!(statement["AggregateKeyType"], "IP");
+    assert!(
+        [60, 120, 300, 600].contains(&statement["EvaluationWindowSec"].as_u64().unwrap()),
+        "{statement:?}"
+    );
+    assert!(format!("{:?}", statement["Limit"]).contains("RequestsPerClientPer5Minutes"));
+    let response = &rate["Action"]["Block"]["CustomResponse"];
+    assert_eq!(response["ResponseCode"], 429);
+    assert_eq!(response["ResponseHeaders"][0]["Name"], "Retry-After");
+    let body_key = response["CustomResponseBodyKey"].as_str().unwrap();
+    let body = &p["CustomResponseBodies"][body_key];
+    assert_eq!(plain(&body["ContentType"]), "TEXT_HTML");
+    let content = body["Content"].as_str().unwrap();
+    assert!(
+        (1..=4096).contains(&content.len()),
+        "WAF takes a body of at most 4 KB: {} bytes",
+        content.len()
+    );
+    assert_eq!(content, signin_web::pages::throttled_page());
 }

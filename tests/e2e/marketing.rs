@@ -127,6 +127,25 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
     // Signing out ends the session on every device: a copy of the cookie kept elsewhere (or
     // stolen) is void too.
     let session = f.cookie("__Host-signin-staff").expect("the session cookie");
+    // A second link, mailed before the sign-out and not yet followed (asked for from this
+    // browser's sign-in form, the session cookie set aside meanwhile).
+    f.set_cookie("__Host-signin-staff", "");
+    let login_page = get_html(&f, "/stats").await;
+    f.set_cookie("__Host-signin-staff", &session);
+    let mails_before = f.mails().await.len();
+    let asked = ask_for_link(&f, &login_page, &staff).await;
+    assert_eq!(asked.status, 200);
+    let mails = f.mails().await;
+    assert_eq!(mails.len(), mails_before + 1, "a second link");
+    let unspent = mails
+        .last()
+        .unwrap()
+        .text
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{PUBLIC_BASE}/stats/login?t=")))
+        .unwrap()
+        .to_owned();
+    f.advance(chrono::Duration::seconds(1));
     let out = f.http("POST", "/stats/logout", Some("")).await;
     assert_eq!(out.status, 200, "{}", out.body);
     assert!(out
@@ -142,6 +161,20 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
         page.body
     );
     assert_eq!(get_html(&f, "/stats.csv").await.status, 404);
+    // The link mailed before the sign-out ends with the sessions.
+    let refused = f.confirm_link(&unspent).await;
+    assert!(
+        refused.status >= 400,
+        "{}: {}",
+        refused.status,
+        refused.body
+    );
+    assert!(
+        !refused.headers.iter().any(|(k, v)| k == "set-cookie"
+            && v.starts_with("__Host-signin-staff=")
+            && !v.contains("Max-Age=0")),
+        "no session from a link mailed before the sign-out"
+    );
 }
 
 /// `POST /stats/login` answers a staff address and anyone else alike: the same page, status

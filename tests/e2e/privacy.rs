@@ -1083,3 +1083,60 @@ async fn an_old_erase_link_cannot_erase_the_record_made_after_the_erasure() {
         "the new record stays"
     );
 }
+
+/// Behind CloudFront (the edge option) API Gateway sees CloudFront's address for every user: a
+/// request without the edge's secret header went around WAF, to the HTTP API's own URL, and is
+/// refused before anything is read; through the edge, the per-client limit counts the viewer's
+/// address that CloudFront passes on, so two users behind one edge server are told apart.
+#[tokio::test]
+async fn behind_the_edge_a_request_around_it_is_refused_and_clients_are_told_apart() {
+    let mut f = Flow::start().await;
+    let secret = "edge-origin-secret-0123456789abcdef";
+    for name in ["create-redirection", "callback", "unsubscribe-and-stats"] {
+        let s = &mut f.function_mut(name).app.settings;
+        s.edge_origin_secret = Some(Secret::new(secret));
+        s.limits.starts_per_client_per_hour = 2;
+    }
+    let cloudfront = "130.176.1.1";
+    let around = f.http_from("GET", "/start", None, &[], cloudfront).await;
+    assert_eq!(around.status, 403, "{}", around.body);
+    let forged = [("x-origin-verify", "a-guess")];
+    let around = f
+        .http_from("GET", "/start", None, &forged, cloudfront)
+        .await;
+    assert_eq!(around.status, 403, "a wrong secret is no secret");
+
+    let start = |viewer: &'static str, who: String| {
+        let f = &f;
+        async move {
+            let headers = [
+                ("x-origin-verify", secret),
+                ("cloudfront-viewer-address", viewer),
+            ];
+            let page = f
+                .http_from("GET", "/start", None, &headers, cloudfront)
+                .await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            let body = form(&who, "Ann", &e2e_tests::form_token_in(&page.body));
+            f.http_from("POST", "/start", Some(&body), &headers, cloudfront)
+                .await
+                .status
+        }
+    };
+    for i in 0..2 {
+        assert_eq!(
+            start("203.0.113.10:5000", f.email(&format!("a{i}"))).await,
+            303
+        );
+    }
+    assert_eq!(
+        start("203.0.113.10:5001", f.email("a-more")).await,
+        429,
+        "the first viewer's allowance is spent"
+    );
+    assert_eq!(
+        start("198.51.100.99:6000", f.email("b")).await,
+        303,
+        "another viewer behind the same edge server has its own"
+    );
+}

@@ -73,6 +73,13 @@ const NAT_GB: f64 = 0.052;
 /// What one call through the NAT gateway moves, both ways (TLS, headers and a small body;
 /// modelled, not counted).
 const NAT_BYTES_PER_CALL: f64 = 6_000.0;
+/// The edge option (`EdgeWebAclArn`): AWS WAF's web ACL and its one rule a month, its requests;
+/// CloudFront's requests beyond its always-free 10 million a month (HTTPS, Europe).
+const WAF_WEB_ACL_MONTH: f64 = 5.00;
+const WAF_RULE_MONTH: f64 = 1.00;
+const WAF_REQUEST: f64 = 0.60 / 1e6;
+const CLOUDFRONT_HTTPS_REQUEST: f64 = 0.012 / 10_000.0;
+const CLOUDFRONT_FREE_REQUESTS: f64 = 10e6;
 const GB: f64 = 1e9;
 const HOURS_PER_MONTH: f64 = 730.0;
 
@@ -610,6 +617,22 @@ async fn main() {
     out.push(format!(
         "| **total with `NetworkMode` new-vpc** | **{}** |",
         dollars(total + nat_hours + nat_data)
+    ));
+    let waf = WAF_WEB_ACL_MONTH + WAF_RULE_MONTH + month.http_requests * WAF_REQUEST;
+    let cloudfront =
+        (month.http_requests - CLOUDFRONT_FREE_REQUESTS).max(0.0) * CLOUDFRONT_HTTPS_REQUEST;
+    out.push(format!(
+        "| `EdgeWebAclArn` only: AWS WAF (web ACL, one rate rule, {:.0} requests) | {} |",
+        month.http_requests,
+        dollars(waf)
+    ));
+    out.push(format!(
+        "| `EdgeWebAclArn` only: CloudFront requests (the first 10 million a month are free) | {} |",
+        dollars(cloudfront)
+    ));
+    out.push(format!(
+        "| **total with `EdgeWebAclArn`** | **{}** |",
+        dollars(total + waf + cloudfront)
     ));
     out.push(String::new());
     out.push(format!(

@@ -380,7 +380,7 @@ async fn main() {
         if let Some(first) = o.runs.first().filter(|_| !o.all_checked) {
             // Saturated: what one minute's runs can do is the capacity.
             per_item.push(format!(
-                "{} at {concurrency} at once{}: {} checks in a minute's run → at 5–10 min pacing (7.5 min on average per id) it keeps up with about {} pending ids.",
+                "{} at {concurrency} at once{}: {} checks in a minute's run → at 5–10 min pacing (7.5 min on average per id, a link's first 90 minutes; hourly after that) it keeps up with about {} pending ids in their first 90 minutes.",
                 o.kind.name(),
                 if fan_out { " per shard, one invocation per shard" } else { "" },
                 first.checked,

@@ -25,19 +25,20 @@ use crate::ports::{
 /// The CloudWatch namespace of every metric.
 pub const NAMESPACE: &str = "SignInRedirection";
 
-/// Every metric name, with its unit (the dashboard in `template.yaml` uses these; a test checks).
-pub const METRICS: &[(&str, &str)] = &[
-    ("DefaultImport", "Count"),
-    ("KontomatikLatency", "Milliseconds"),
-    ("KontomatikFailedCalls", "Count"),
-    ("KontomatikRateLimited", "Count"),
-    ("PollerDue", "Count"),
-    ("PollerChecked", "Count"),
-    ("PollerOldestDueAge", "Seconds"),
-    ("WorkerHandOn", "Count"),
-    ("MailSent", "Count"),
-    ("MailFailed", "Count"),
-    ("EventsNotPublished", "Count"),
+/// Every metric name, with its unit and its one dimension besides `Function` (the dashboard in
+/// `template.yaml` reads each by exactly these; a test checks, and [`put`] refuses another).
+pub const METRICS: &[(&str, &str, Option<&str>)] = &[
+    ("DefaultImport", "Count", Some("Outcome")),
+    ("KontomatikLatency", "Milliseconds", Some("Endpoint")),
+    ("KontomatikFailedCalls", "Count", Some("Outcome")),
+    ("KontomatikRateLimited", "Count", Some("Endpoint")),
+    ("PollerDue", "Count", None),
+    ("PollerChecked", "Count", None),
+    ("PollerOldestDueAge", "Seconds", None),
+    ("WorkerHandOn", "Count", None),
+    ("MailSent", "Count", Some("Tag")),
+    ("MailFailed", "Count", Some("Tag")),
+    ("EventsNotPublished", "Count", Some("DetailType")),
 ];
 
 struct Writer {
@@ -64,8 +65,8 @@ pub fn install(function: &str, write: impl Fn(&str) + Send + Sync + 'static) {
 fn unit_of(name: &str) -> &'static str {
     METRICS
         .iter()
-        .find(|(n, _)| *n == name)
-        .map_or("None", |(_, u)| u)
+        .find(|(n, _, _)| *n == name)
+        .map_or("None", |(_, u, _)| u)
 }
 
 /// The EMF line of one data point (public for tests).
@@ -95,6 +96,12 @@ pub fn line(function: &str, name: &str, dimension: Option<(&str, &str)>, value: 
 /// Records one data point of `name` (one of [`METRICS`]), with at most one dimension besides
 /// the function.
 pub fn put(name: &str, dimension: Option<(&str, &str)>, value: f64) {
+    debug_assert!(
+        METRICS
+            .iter()
+            .any(|(n, _, d)| *n == name && *d == dimension.map(|(k, _)| k)),
+        "{name} is not declared with the dimension {dimension:?} in METRICS"
+    );
     if let Some(w) = WRITER.get() {
         (w.write)(&line(&w.function, name, dimension, value));
     }

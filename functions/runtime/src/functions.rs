@@ -66,10 +66,11 @@ pub struct Function {
 
 /// Secrets: a value read from the variable itself when set (local runs), else from the SSM
 /// SecureString parameter that `<NAME>_PARAMETER` names (AWS).
-pub const SECRETS: [&str; 3] = [
+pub const SECRETS: [&str; 4] = [
     vars::KONTOMATIK_API_KEY,
     vars::LINK_SIGNING_KEY,
     vars::STATS_TOKEN,
+    vars::EDGE_ORIGIN_SECRET,
 ];
 
 const TABLE_ITEMS: &[&str] = &[
@@ -111,6 +112,8 @@ pub const CREATE_REDIRECTION: Function = Function {
         vars::SES_CONFIGURATION_SET,
         // form tokens, resume links, the erase link in the link email, client pseudonyms
         vars::LINK_SIGNING_KEY,
+        // optional: behind CloudFront, the header that proves a request passed the edge
+        vars::EDGE_ORIGIN_SECRET,
         // abuse limits, retention, where Kontomatik's link may lead
         vars::START_LIMIT_PER_CLIENT_PER_HOUR,
         vars::LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY,
@@ -133,6 +136,10 @@ pub const CREATE_REDIRECTION: Function = Function {
         },
         Grant {
             resource: Resource::Parameter(vars::LINK_SIGNING_KEY),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::Parameter(vars::EDGE_ORIGIN_SECRET),
             actions: SECRET_READ,
         },
         Grant {
@@ -169,6 +176,8 @@ pub const CALLBACK: Function = Function {
         // who is looking (the session cookie) and the log-in form's token; whether a sign-in's
         // page needs its logged-in owner
         vars::LINK_SIGNING_KEY,
+        // optional: behind CloudFront, the header that proves a request passed the edge
+        vars::EDGE_ORIGIN_SECRET,
         vars::APPLICANT_LOGIN,
         // optional: the events for other systems
         vars::EVENT_BUS_NAME,
@@ -188,6 +197,10 @@ pub const CALLBACK: Function = Function {
         },
         Grant {
             resource: Resource::Parameter(vars::LINK_SIGNING_KEY),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::Parameter(vars::EDGE_ORIGIN_SECRET),
             actions: SECRET_READ,
         },
         PUBLISH_EVENTS,
@@ -224,6 +237,8 @@ pub const STATUS_POLLER: Function = Function {
         vars::LINK_SIGNING_KEY,
         // the erase link's life
         vars::USER_RETENTION_DAYS,
+        // optional: giving an import's slot back when the poller ends it
+        vars::KONTOMATIK_JOBS_QUOTA,
         // optional: the events for other systems
         vars::EVENT_BUS_NAME,
     ],
@@ -273,6 +288,8 @@ pub const STATUS_POLLER: Function = Function {
         "store.take_allowance",
         "store.import_records",
         "store.record_sign_in_outcome",
+        // the slot of an import the poller ends (admission on)
+        "store.give_back_import_slot",
         "store.add_to_funnel",
         "queue.enqueue",
         "mailer.send",
@@ -391,6 +408,8 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         vars::DEFAULT_LANGUAGE,
         // unsubscribe and erase links, form tokens
         vars::LINK_SIGNING_KEY,
+        // optional: behind CloudFront, the header that proves a request passed the edge
+        vars::EDGE_ORIGIN_SECRET,
         // erasure asks Kontomatik to delete the owner's data
         vars::KONTOMATIK_BASE_URL,
         vars::KONTOMATIK_API_KEY,
@@ -433,6 +452,10 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         },
         Grant {
             resource: Resource::Parameter(vars::LINK_SIGNING_KEY),
+            actions: SECRET_READ,
+        },
+        Grant {
+            resource: Resource::Parameter(vars::EDGE_ORIGIN_SECRET),
             actions: SECRET_READ,
         },
         Grant {

@@ -50,6 +50,23 @@ pub(crate) fn not_found(app: &App, l: &str) -> WebResponse {
 }
 
 /// A cross-site post, or a form that did not come from our page.
+/// A request to the HTTP API's own URL when the pages are served through CloudFront.
+pub(crate) fn not_through_the_edge(app: &App) -> WebResponse {
+    WebResponse::html(
+        403,
+        pages::message(
+            &app.settings.company_name,
+            "en",
+            "Not here",
+            &["These pages are served at their own address only."],
+            Some((
+                "Open the start page",
+                &format!("{}/", app.settings.public_base_url),
+            )),
+        ),
+    )
+}
+
 pub(crate) fn forbidden(app: &App, l: &str) -> WebResponse {
     notice(
         app,

@@ -127,3 +127,64 @@ pub(crate) fn has_bearer(app: &App, req: &WebRequest) -> Option<bool> {
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// Behind CloudFront (`EDGE_ORIGIN_SECRET` set), a request must carry the header the edge adds,
+/// and the client's address is the viewer's as CloudFront saw it (API Gateway saw CloudFront's).
+/// `false`: the request went around the edge (to the HTTP API's own URL) and is refused.
+pub(crate) fn through_edge(app: &App, req: &mut WebRequest) -> bool {
+    let Some(secret) = &app.settings.edge_origin_secret else {
+        return true;
+    };
+    let given = req
+        .header(signin_core::config::EDGE_ORIGIN_HEADER)
+        .unwrap_or("");
+    if !constant_time_eq(given.as_bytes(), secret.expose().as_bytes()) {
+        return false;
+    }
+    // Without the viewer's address (CloudFront always sends it here), no address at all: never
+    // CloudFront's own, which every user shares.
+    req.client_ip = req
+        .header(signin_core::config::EDGE_VIEWER_ADDRESS_HEADER)
+        .and_then(viewer_ip);
+    true
+}
+
+/// The address of CloudFront's `ip:port` (`2001:db8::1:46532` for IPv6: the port is after the
+/// last colon).
+fn viewer_ip(address: &str) -> Option<String> {
+    let (ip, port) = address.trim().rsplit_once(':')?;
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    ip.trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_string())
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::viewer_ip;
+
+    #[test]
+    fn the_viewers_address_is_read_without_its_port() {
+        assert_eq!(
+            viewer_ip("198.51.100.10:46532").as_deref(),
+            Some("198.51.100.10")
+        );
+        assert_eq!(
+            viewer_ip("2001:db8:85a3::8a2e:370:7334:46532").as_deref(),
+            Some("2001:db8:85a3::8a2e:370:7334")
+        );
+        assert_eq!(
+            viewer_ip("[2001:db8::1]:443").as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(
+            viewer_ip("198.51.100.10"),
+            None,
+            "no port: not CloudFront's form"
+        );
+        assert_eq!(viewer_ip("not-an-ip:80"), None);
+    }
+}

@@ -12,7 +12,7 @@ pub use request::{WebRequest, WebResponse, MAX_BODY};
 pub use routes::stats::rows_of;
 pub use routes::Route;
 
-use guard::form_binding;
+use guard::{form_binding, through_edge};
 use routes::route_bound;
 use signin_core::App;
 
@@ -35,7 +35,11 @@ pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebR
     res
 }
 
-async fn route(app: &App, req: WebRequest, served: &[Route]) -> WebResponse {
+async fn route(app: &App, mut req: WebRequest, served: &[Route]) -> WebResponse {
+    if !through_edge(app, &mut req) {
+        tracing::warn!(path = %req.path, "a request that did not pass the edge was refused");
+        return errors::not_through_the_edge(app);
+    }
     let (binding, set_binding) = form_binding(app, &req);
     let mut res = route_bound(app, req, served, &binding).await;
     // A page served to a browser without a binding may hold a form token bound to the fresh

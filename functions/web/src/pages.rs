@@ -152,6 +152,34 @@ pub fn link_emailed(company: &str, lang: &str, masked_email: &str) -> String {
     )
 }
 
+/// The page AWS WAF answers (429) to a client over its rate at the edge (`infra/edge-waf.yaml`
+/// embeds these very bytes; a test checks). Self-contained, both languages, under WAF's 4 KB:
+/// it says that a sign-in at the bank is not lost and that reloading the same address (which
+/// still holds the callback's `redirectionId`) finishes it.
+pub fn throttled_page() -> String {
+    let style = "font-family:system-ui,sans-serif;max-width:36em;margin:3em auto;padding:0 1em;line-height:1.5";
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Too many requests" }
+            }
+            body style=(style) {
+                h1 { "Too many requests" }
+                p { "Too many requests came from your network in the last few minutes. Nothing is lost: if you were coming back from your bank, your sign-in is saved there." }
+                p { "Wait a minute, then reload this page (keep its address as it is)." }
+                hr;
+                h1 lang="pl" { "Zbyt wiele żądań" }
+                p lang="pl" { "Z Twojej sieci przyszło w ostatnich minutach zbyt wiele żądań. Nic nie przepadło: jeśli wracasz z banku, Twoje logowanie jest tam zapisane." }
+                p lang="pl" { "Odczekaj minutę i odśwież tę stronę (bez zmiany jej adresu)." }
+            }
+        }
+    }
+    .into_string()
+}
+
 /// A page with a message and an optional button.
 pub fn message(
     company: &str,
@@ -339,6 +367,31 @@ pub fn mask_email(email: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    /// The page WAF serves is this one, byte for byte (YAML's single-quoted `''` is one `'`),
+    /// and within WAF's limit for a custom response body (4 KB).
+    #[test]
+    fn the_edge_serves_this_throttled_page() {
+        let template = include_str!("../../../infra/edge-waf.yaml");
+        let line = template
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix("Content: '"))
+            .expect("the throttled page in infra/edge-waf.yaml");
+        let served = line.strip_suffix('\'').unwrap().replace("''", "'");
+        let page = throttled_page();
+        assert_eq!(
+            served,
+            page,
+            "infra/edge-waf.yaml must embed:\n{}",
+            page.replace('\'', "''")
+        );
+        assert!(page.len() <= 4096, "{} bytes", page.len());
+        assert!(
+            !page.contains("src=") && !page.contains("href="),
+            "self-contained"
+        );
+    }
     use super::*;
 
     #[test]

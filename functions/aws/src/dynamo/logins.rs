@@ -110,16 +110,24 @@ impl LoginStore for DynamoStore {
         at: Timestamp,
         forget_after: Timestamp,
     ) -> Result<(), StoreError> {
-        self.client
+        // Never backwards: a later write with an earlier moment (two sign-outs crossing) must
+        // not bring back the sessions between the two.
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item(PK, s(format!("{STAFF_PREFIX}{staff}")))
             .item(SK, s(STAFF_SESSIONS_SK))
             .item("endedAt", n(at.timestamp()))
             .item(TTL, n(forget_after.timestamp()))
+            .condition_expression("attribute_not_exists(endedAt) OR endedAt <= :at")
+            .expression_attribute_values(":at", n(at.timestamp()))
             .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 }

@@ -531,7 +531,11 @@ impl PersonStore for DynamoStore {
                 self.delete(key_of(&item)?).await?;
             }
         }
-        for item in self.partition(&format!("{USER_PREFIX}{key}")).await? {
+        // The profile last of all (it sorts before the `REDIR#` pointers): a repeated erasure
+        // checks its link against the profile, so the profile must outlive everything else.
+        let mut partition = self.partition(&format!("{USER_PREFIX}{key}")).await?;
+        partition.sort_by_key(|item| get_s(item, SK).ok() == Some(USER_SK));
+        for item in partition {
             self.delete(key_of(&item)?).await?;
         }
         Ok(found)

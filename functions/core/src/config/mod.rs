@@ -66,6 +66,9 @@ pub struct Settings {
     pub unsubscribe_link_life: Duration,
     /// Bearer token for the statistics route; the route is off without one.
     pub stats_token: Option<Secret>,
+    /// Behind CloudFront (`EDGE_ORIGIN_SECRET`): the value of [`EDGE_ORIGIN_HEADER`] on every
+    /// request that passed the edge.
+    pub edge_origin_secret: Option<Secret>,
     /// Default Import asks for this many months of history (`since`).
     pub import_history_months: u32,
     /// How long a page's form token works (a form left open longer is shown again, filled in,
@@ -303,6 +306,7 @@ impl Settings {
             resume_link_life: Duration::days(7),
             unsubscribe_link_life: Duration::days(365),
             stats_token: None,
+            edge_origin_secret: None,
             import_history_months: DEFAULT_IMPORT_HISTORY_MONTHS,
             form_token_life: Duration::hours(2),
             limits: Limits::default(),
@@ -321,6 +325,14 @@ impl Settings {
             .unwrap_or(today)
     }
 }
+
+/// The header CloudFront adds to each request it forwards to the HTTP API (the edge option):
+/// its value is [`Settings::edge_origin_secret`].
+pub const EDGE_ORIGIN_HEADER: &str = "x-origin-verify";
+
+/// The header CloudFront sets to the viewer's address and port (`198.51.100.10:46532`,
+/// `2001:db8::1:46532`); a viewer cannot set it.
+pub const EDGE_VIEWER_ADDRESS_HEADER: &str = "cloudfront-viewer-address";
 
 /// Months of history a Default Import asks for unless `IMPORT_HISTORY_MONTHS` says otherwise.
 pub const DEFAULT_IMPORT_HISTORY_MONTHS: u32 = 12;

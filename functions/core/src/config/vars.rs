@@ -37,6 +37,7 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const IMPORT_COMMAND_WAIT: &str = "IMPORT_COMMAND_WAIT";
 pub const KONTOMATIK_LINK_HOSTS: &str = "KONTOMATIK_LINK_HOSTS";
 pub const KONTOMATIK_JOBS_QUOTA: &str = "KONTOMATIK_JOBS_QUOTA";
+pub const EDGE_ORIGIN_SECRET: &str = "EDGE_ORIGIN_SECRET";
 
 /// One variable: a row of [`ALL`].
 pub struct Variable {
@@ -388,11 +389,23 @@ pub const ALL: &[Variable] = &[
         },
     },
     Variable {
-        name: KONTOMATIK_JOBS_QUOTA,
-        meaning: "Default Imports the worker lets run at Kontomatik at once (the account's jobs quota), 1-10000; the others wait their turn on the queue (default: unset, every import is started and a refused one waits a minute)",
+        name: EDGE_ORIGIN_SECRET,
+        meaning: "the header value CloudFront adds to every request it forwards (EdgeWebAclArn set; in AWS from SSM), at least 32 characters: a request without it did not pass the edge and is refused, and the client's address is CloudFront's viewer address (default: unset, no edge)",
         required: false,
         apply: |l, v| {
-            l.settings.jobs_quota = Some(whole_number(v, 1..=10_000)? as u32);
+            if v.len() < 32 {
+                return Err("use at least 32 characters".into());
+            }
+            l.settings.edge_origin_secret = Some(Secret::new(v));
+            Ok(())
+        },
+    },
+    Variable {
+        name: KONTOMATIK_JOBS_QUOTA,
+        meaning: "Default Imports the worker lets run at Kontomatik at once (the account's jobs quota), 1-500 (the slots are one table item, written at each take); the others wait their turn on the queue (default: unset, every import is started and a refused one waits a minute)",
+        required: false,
+        apply: |l, v| {
+            l.settings.jobs_quota = Some(whole_number(v, 1..=500)? as u32);
             Ok(())
         },
     },

@@ -353,6 +353,20 @@ pub async fn store_staff_sessions(store: &dyn Store, clock: &SimClock) {
             .map(|t| t.timestamp()),
         Some(at.timestamp())
     );
+    // Two sign-outs crossing: the earlier moment written last does not move the mark back.
+    store
+        .end_staff_sessions(&staff, at - Duration::minutes(5), at + Duration::hours(12))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .staff_sessions_ended_at(&staff)
+            .await
+            .unwrap()
+            .map(|t| t.timestamp()),
+        Some(at.timestamp()),
+        "never backwards"
+    );
     clock.advance(Duration::hours(13));
     assert_eq!(
         store.staff_sessions_ended_at(&staff).await.unwrap(),

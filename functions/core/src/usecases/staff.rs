@@ -141,6 +141,11 @@ impl App {
             .staff_by_key(&claims.user)
             .cloned()
             .ok_or(LinkError::Invalid)?;
+        // A link mailed before the member signed out on every device ends with those sessions.
+        let issued = claims.expires - LOGIN_LINK_LIFE.num_seconds();
+        if !self.issued_after_sign_out(&claims.user, issued).await? {
+            return Err(StaffError::Link(LinkError::Invalid));
+        }
         let key = self.signing_key()?;
         let end = chrono::DateTime::from_timestamp(claims.expires, 0).unwrap_or(self.now());
         let first = self
@@ -164,34 +169,58 @@ impl App {
     /// Whether a session cookie's value is a live session of someone still on the allow-list,
     /// issued after they last signed out. A store failure counts as no session.
     pub async fn staff_session_valid(&self, session: &str) -> bool {
-        self.staff_of_session(session).await.is_some()
-    }
-
-    async fn staff_of_session(&self, session: &str) -> Option<crate::domain::UserKey> {
-        let claims = self.check_link(session, Purpose::StaffSession).ok()?;
-        self.staff_by_key(&claims.user)?;
-        let issued = claims.expires - SESSION_LIFE.num_seconds();
-        match self.store.staff_sessions_ended_at(&claims.user).await {
-            // The same second counts as before: a sign-out leaves no session of its moment.
-            Ok(Some(ended)) if issued <= ended.timestamp() => None,
-            Ok(_) => Some(claims.user),
+        match self.staff_of_session(session).await {
+            Ok(staff) => staff.is_some(),
             Err(e) => {
                 tracing::error!(error = %e, "a staff session could not be checked");
-                None
+                false
             }
         }
     }
 
-    /// Signs the session's staff member out on every device (nothing for a session that is
-    /// not live).
-    pub async fn end_staff_sessions(&self, session: &str) -> Result<(), FlowError> {
-        if let Some(staff) = self.staff_of_session(session).await {
-            let now = self.now();
-            self.store
-                .end_staff_sessions(&staff, now, now + SESSION_LIFE)
-                .await?;
-            tracing::info!("a staff member signed out on every device");
+    /// The staff member of a live session: signed, on the allow-list, issued after their last
+    /// sign-out.
+    async fn staff_of_session(
+        &self,
+        session: &str,
+    ) -> Result<Option<crate::domain::UserKey>, FlowError> {
+        let Ok(claims) = self.check_link(session, Purpose::StaffSession) else {
+            return Ok(None);
+        };
+        if self.staff_by_key(&claims.user).is_none() {
+            return Ok(None);
         }
-        Ok(())
+        let issued = claims.expires - SESSION_LIFE.num_seconds();
+        Ok(self
+            .issued_after_sign_out(&claims.user, issued)
+            .await?
+            .then_some(claims.user))
+    }
+
+    /// Whether something of `staff`'s issued at `issued` (epoch seconds) is after their last
+    /// sign-out. The same second counts as before: a sign-out leaves nothing of its moment.
+    async fn issued_after_sign_out(
+        &self,
+        staff: &crate::domain::UserKey,
+        issued: i64,
+    ) -> Result<bool, FlowError> {
+        Ok(match self.store.staff_sessions_ended_at(staff).await? {
+            Some(ended) => issued > ended.timestamp(),
+            None => true,
+        })
+    }
+
+    /// Signs the session's staff member out on every device. `Ok(false)`: the session was not
+    /// live (nothing to end); `Err`: nothing could be written, the sessions may live on.
+    pub async fn end_staff_sessions(&self, session: &str) -> Result<bool, FlowError> {
+        let Some(staff) = self.staff_of_session(session).await? else {
+            return Ok(false);
+        };
+        let now = self.now();
+        self.store
+            .end_staff_sessions(&staff, now, now + SESSION_LIFE)
+            .await?;
+        tracing::info!("a staff member signed out on every device");
+        Ok(true)
     }
 }

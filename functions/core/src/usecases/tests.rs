@@ -1069,6 +1069,32 @@ async fn under_a_jobs_quota_an_import_starts_only_with_a_slot_and_gives_it_back_
 }
 
 #[tokio::test]
+async fn an_import_kontomatik_refuses_for_its_quota_gives_its_slot_back_while_it_waits() {
+    let mut w = world();
+    w.app.settings.jobs_quota = Some(1);
+    w.queued(1).await;
+    w.k.imports
+        .lock()
+        .unwrap()
+        .push_back(Err(KontomatikError::JobsQuotaExceeded));
+    *w.k.command_default.lock().unwrap() = CommandState::InProgress;
+    assert_eq!(w.deliver().await, [JobOutcome::Continued]);
+    assert_eq!(
+        w.get(1).await.state,
+        State::ImportQueued,
+        "waits its back-off"
+    );
+    // The slot it took is free: the next import starts at once.
+    w.queued(2).await;
+    w.deliver().await;
+    assert_eq!(
+        w.get(2).await.state,
+        State::ImportRunning,
+        "the refused import holds no slot while it backs off"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_default_import_other_than_the_quota_is_never_repeated() {
     let w = world();
     w.queued(1).await;

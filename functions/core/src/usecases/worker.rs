@@ -18,6 +18,9 @@ const MIN_IMPORT_TIME: chrono::Duration = chrono::Duration::minutes(10);
 
 const TIMED_OUT: &str = "the import did not finish within an hour of the sign-in";
 
+const NOT_ADMITTED: &str =
+    "no slot of Kontomatik's jobs quota came free in time for the import to finish within an hour of the sign-in";
+
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -84,16 +87,24 @@ impl App {
         deadline: Timestamp,
     ) -> Result<JobOutcome, FlowError> {
         let outcome = self.run_import_job(job, deadline).await?;
-        // Only an import that ended: a stale copy finds the live chain's state (running) and
-        // must not give back the slot that chain holds.
-        if let JobOutcome::Done(State::Imported | State::ImportFailed | State::Expired) = outcome {
-            if self.settings.jobs_quota.is_some() {
-                self.store
-                    .give_back_import_slot(&job.redirection_id)
-                    .await?;
-            }
+        // An import that ended gave its slot back in `finish`; one whose record vanished
+        // (erased meanwhile) gives it back here. Never on another state: a stale copy finds the
+        // live chain's (running) and must not give back the slot that chain holds.
+        if outcome == JobOutcome::Done(State::Expired) {
+            self.give_back_slot(&job.redirection_id).await;
         }
         Ok(outcome)
+    }
+
+    /// Gives `id`'s slot of the jobs quota back (admission on; nothing if it holds none). Best
+    /// effort: a slot not given back is freed at the import's deadline by a refused take.
+    pub(super) async fn give_back_slot(&self, id: &crate::domain::RedirectionId) {
+        if self.settings.jobs_quota.is_none() {
+            return;
+        }
+        if let Err(e) = self.store.give_back_import_slot(id).await {
+            tracing::warn!(redirection = %id, error = %e, "a slot of the jobs quota could not be given back; it is freed at the import's deadline");
+        }
     }
 
     async fn run_import_job(
@@ -127,9 +138,13 @@ impl App {
                     // Too late to start: Default Import would be spent on an import that is
                     // ended at once. The user is told to sign in again.
                     if self.now() + MIN_IMPORT_TIME >= r.import_deadline_at() {
-                        return self
-                            .finish(r, Ended::Failed(failure("ImportTimedOut", TIMED_OUT)))
-                            .await;
+                        // Under a jobs quota the wait was for a slot: said apart, so that an
+                        // overloaded quota is not taken for slow imports.
+                        let why = match self.settings.jobs_quota {
+                            Some(_) => failure("ImportNotAdmitted", NOT_ADMITTED),
+                            None => failure("ImportTimedOut", TIMED_OUT),
+                        };
+                        return self.finish(r, Ended::Failed(why)).await;
                     }
                     // The claim commits us to Default Import: only with time for the call and
                     // for storing its command id. Else a fresh invocation takes the job.
@@ -147,6 +162,9 @@ impl App {
                             .take_import_slot(&r.id, quota, r.import_deadline_at(), self.now())
                             .await?;
                         if !admitted {
+                            if job.continuation == 0 {
+                                tracing::info!(redirection = %r.id, "every slot of the jobs quota is held; the import waits for one");
+                            }
                             let wait = self.settings.import_slot_wait;
                             let spread = wait.mul_f64(crate::domain::pacing::Pacing::jitter(
                                 &r.id,
@@ -224,9 +242,7 @@ impl App {
                     Transition::Applied(queued) => {
                         // Kontomatik counts jobs we do not (another system's, or a quota set
                         // above the real one): the slot goes back while this one waits.
-                        if self.settings.jobs_quota.is_some() {
-                            self.store.give_back_import_slot(&queued.id).await?;
-                        }
+                        self.give_back_slot(&queued.id).await;
                         // Spread out, so that the refused jobs of a burst do not all come back
                         // at the same moment.
                         let backoff = self.settings.jobs_quota_backoff;
@@ -455,7 +471,9 @@ impl App {
             Transition::Refused(current) => return Ok(JobOutcome::Done(current.state)),
             Transition::Gone => return Ok(JobOutcome::Done(State::Expired)),
         };
-        // The state is final now: nothing below may stop the email or the sign-out.
+        // The state is final now: nothing below may stop the email or the sign-out. The slot
+        // of the jobs quota goes back (the poller's give-up included).
+        self.give_back_slot(&done.id).await;
         let (outcome, reason) = match &ended {
             Ended::Imported(_) => ("imported", String::new()),
             Ended::Failed(e) => ("failed", e.code.clone()),

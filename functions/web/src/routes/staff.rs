@@ -102,18 +102,25 @@ pub(crate) async fn staff_logout(app: &App, req: &WebRequest) -> Page {
     if app.settings.staff_emails.is_empty() {
         return Err(not_found_en(app));
     }
-    if let Some(session) = cookie_value(req, staff_cookie(app)) {
-        app.end_staff_sessions(session)
+    let ended = match cookie_value(req, staff_cookie(app)) {
+        Some(session) => app
+            .end_staff_sessions(session)
             .await
-            .map_err(|e| internal_error(app, "en", &e))?;
-    }
+            .map_err(|e| internal_error(app, "en", &e))?,
+        None => false,
+    };
+    let said = if ended {
+        "You are signed out of the funnel on every device."
+    } else {
+        "This browser was not signed in (or its session had ended already); it is signed out."
+    };
     Ok(WebResponse::html(
         200,
         pages::message(
             &app.settings.company_name,
             "en",
             "Signed out",
-            &["You are signed out of the funnel on every device."],
+            &[said],
             Some(("Sign in again", "/stats")),
         ),
     )

@@ -215,9 +215,15 @@ impl LoginStore for EmbeddedStore {
         at: Timestamp,
         forget_after: Timestamp,
     ) -> Result<(), StoreError> {
-        lock(&self.data)
+        let mut d = lock(&self.data);
+        let entry = d
             .staff_sessions_ended
-            .insert(staff.to_string(), (at, forget_after));
+            .entry(staff.to_string())
+            .or_insert((at, forget_after));
+        // Never backwards (two sign-outs crossing).
+        if entry.0 <= at {
+            *entry = (at, forget_after);
+        }
         Ok(())
     }
 }
