@@ -72,6 +72,7 @@ fn stack(optional_parts: bool) -> Stack {
         params.push(("EdgeWebAclArn", EDGE_ACL));
         params.push(("EdgeCertificateArn", EDGE_CERT));
         params.push(("EdgeOriginSecretParameter", "/check/edge-origin-secret"));
+        params.push(("EdgeOriginCheck", "require"));
     }
     Stack::new(
         STACK,
@@ -300,6 +301,7 @@ fn each_function_gets_exactly_the_variables_it_reads() {
                 expected.remove("EVENT_BUS_NAME");
                 expected.remove("KONTOMATIK_JOBS_QUOTA");
                 expected.remove("EDGE_ORIGIN_SECRET_PARAMETER");
+                expected.remove("EDGE_ORIGIN_CHECK");
             }
             let got: BTreeSet<String> = d.environment.keys().cloned().collect();
             assert_eq!(
@@ -1827,12 +1829,19 @@ fn edge_stack(overrides: &[(&str, &str)]) -> Result<Stack, String> {
         params.retain(|(name, _)| name != k);
         params.push((k, v));
     }
-    Stack::new(
-        STACK,
-        &params,
-        &[],
-        physical(STACK, "t", "https://q/i", "https://q/d"),
-    )
+    let mut resources = physical(STACK, "t", "https://q/i", "https://q/d");
+    resources.insert(
+        "EdgeViewerAddress".into(),
+        e2e_tests::template::Physical {
+            reference: "viewer-address".into(),
+            attributes: [(
+                "FunctionARN".to_owned(),
+                "arn:aws:cloudfront::123456789012:function/viewer-address".to_owned(),
+            )]
+            .into(),
+        },
+    );
+    Stack::new(STACK, &params, &[], resources)
 }
 
 /// AWS's create-time rules for the edge, which moto and cfn-lint do not check: CloudFront takes
@@ -1912,6 +1921,36 @@ fn the_edge_option_puts_cloudfront_with_waf_in_front_of_the_pages() {
     assert_eq!(
         behavior["OriginRequestPolicyId"], "b689b0a8-53d0-40ab-baf2-68738e2966ac",
         "Managed-AllViewerExceptHostHeader"
+    );
+    // The viewer's address from a function of ours at the viewer request (not a header the
+    // origin request policy may or may not pass on, nor one the viewer could send).
+    let association = &behavior["FunctionAssociations"][0];
+    assert_eq!(association["EventType"], "viewer-request");
+    assert_eq!(
+        association["FunctionARN"],
+        "arn:aws:cloudfront::123456789012:function/viewer-address"
+    );
+    let code = stack.properties("EdgeViewerAddress")["FunctionCode"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        code.contains(&format!(
+            "headers['{}'] = {{ value: event.viewer.ip }}",
+            signin_core::config::EDGE_VIEWER_ADDRESS_HEADER
+        )),
+        "{code}"
+    );
+    let name = stack.properties("EdgeViewerAddress")["Name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "CloudFront takes a function name of at most 64 of [a-zA-Z0-9-_]: {name}"
     );
     let methods: BTreeSet<&str> = behavior["AllowedMethods"]
         .as_array()

@@ -1084,10 +1084,12 @@ async fn an_old_erase_link_cannot_erase_the_record_made_after_the_erasure() {
     );
 }
 
-/// Behind CloudFront (the edge option) API Gateway sees CloudFront's address for every user: a
-/// request without the edge's secret header went around WAF, to the HTTP API's own URL, and is
-/// refused before anything is read; through the edge, the per-client limit counts the viewer's
-/// address that CloudFront passes on, so two users behind one edge server are told apart.
+/// Behind CloudFront (the edge option, `require`) API Gateway sees CloudFront's address for
+/// every user. A request without the edge's secret header went around WAF, to the HTTP API's
+/// own URL: a page (the callback's included, with its query) is sent on to the domain, a form
+/// post refused before anything is read. Through the edge, the per-client limit counts the
+/// viewer's address that the edge's function passes on, so two users behind one edge server
+/// are told apart.
 #[tokio::test]
 async fn behind_the_edge_a_request_around_it_is_refused_and_clients_are_told_apart() {
     let mut f = Flow::start().await;
@@ -1095,24 +1097,41 @@ async fn behind_the_edge_a_request_around_it_is_refused_and_clients_are_told_apa
     for name in ["create-redirection", "callback", "unsubscribe-and-stats"] {
         let s = &mut f.function_mut(name).app.settings;
         s.edge_origin_secret = Some(Secret::new(secret));
+        s.edge_origin_check = signin_core::config::EdgeOriginCheck::Require;
         s.limits.starts_per_client_per_hour = 2;
     }
     let cloudfront = "130.176.1.1";
-    let around = f.http_from("GET", "/start", None, &[], cloudfront).await;
-    assert_eq!(around.status, 403, "{}", around.body);
+    let around = f
+        .http_from(
+            "GET",
+            "/kontomatik-signin?redirectionId=abc",
+            None,
+            &[],
+            cloudfront,
+        )
+        .await;
+    assert_eq!(around.status, 308, "{}", around.body);
+    assert_eq!(
+        around.header("location"),
+        Some(format!("{PUBLIC_BASE}/kontomatik-signin?redirectionId=abc").as_str())
+    );
     let forged = [("x-origin-verify", "a-guess")];
     let around = f
-        .http_from("GET", "/start", None, &forged, cloudfront)
+        .http_from(
+            "POST",
+            "/start",
+            Some("email=a%40b.example"),
+            &forged,
+            cloudfront,
+        )
         .await;
     assert_eq!(around.status, 403, "a wrong secret is no secret");
+    assert_eq!(f.counters().calls.get("fetch_redirection"), None);
 
     let start = |viewer: &'static str, who: String| {
         let f = &f;
         async move {
-            let headers = [
-                ("x-origin-verify", secret),
-                ("cloudfront-viewer-address", viewer),
-            ];
+            let headers = [("x-origin-verify", secret), ("x-viewer-address", viewer)];
             let page = f
                 .http_from("GET", "/start", None, &headers, cloudfront)
                 .await;
@@ -1124,19 +1143,29 @@ async fn behind_the_edge_a_request_around_it_is_refused_and_clients_are_told_apa
         }
     };
     for i in 0..2 {
-        assert_eq!(
-            start("203.0.113.10:5000", f.email(&format!("a{i}"))).await,
-            303
-        );
+        assert_eq!(start("203.0.113.10", f.email(&format!("a{i}"))).await, 303);
     }
     assert_eq!(
-        start("203.0.113.10:5001", f.email("a-more")).await,
+        start("203.0.113.10", f.email("a-more")).await,
         429,
         "the first viewer's allowance is spent"
     );
     assert_eq!(
-        start("198.51.100.99:6000", f.email("b")).await,
+        start("198.51.100.99", f.email("b")).await,
         303,
         "another viewer behind the same edge server has its own"
     );
+}
+
+/// While DNS still points at the API (`trust`, the first deploy of the edge): a request without
+/// the edge's header is served as before, by API Gateway's address.
+#[tokio::test]
+async fn behind_the_edge_in_trust_mode_the_way_around_is_still_served() {
+    let mut f = Flow::start().await;
+    for name in ["create-redirection", "callback", "unsubscribe-and-stats"] {
+        let s = &mut f.function_mut(name).app.settings;
+        s.edge_origin_secret = Some(Secret::new("edge-origin-secret-0123456789abcdef"));
+    }
+    let page = f.http_from("GET", "/start", None, &[], "192.0.2.80").await;
+    assert_eq!(page.status, 200, "{}", page.body);
 }

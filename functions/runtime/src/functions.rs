@@ -112,8 +112,10 @@ pub const CREATE_REDIRECTION: Function = Function {
         vars::SES_CONFIGURATION_SET,
         // form tokens, resume links, the erase link in the link email, client pseudonyms
         vars::LINK_SIGNING_KEY,
-        // optional: behind CloudFront, the header that proves a request passed the edge
+        // optional: behind CloudFront, the header that proves a request passed the edge, and
+        // what one without it gets
         vars::EDGE_ORIGIN_SECRET,
+        vars::EDGE_ORIGIN_CHECK,
         // abuse limits, retention, where Kontomatik's link may lead
         vars::START_LIMIT_PER_CLIENT_PER_HOUR,
         vars::LINK_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY,
@@ -176,8 +178,10 @@ pub const CALLBACK: Function = Function {
         // who is looking (the session cookie) and the log-in form's token; whether a sign-in's
         // page needs its logged-in owner
         vars::LINK_SIGNING_KEY,
-        // optional: behind CloudFront, the header that proves a request passed the edge
+        // optional: behind CloudFront, the header that proves a request passed the edge, and
+        // what one without it gets
         vars::EDGE_ORIGIN_SECRET,
+        vars::EDGE_ORIGIN_CHECK,
         vars::APPLICANT_LOGIN,
         // optional: the events for other systems
         vars::EVENT_BUS_NAME,
@@ -408,8 +412,10 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         vars::DEFAULT_LANGUAGE,
         // unsubscribe and erase links, form tokens
         vars::LINK_SIGNING_KEY,
-        // optional: behind CloudFront, the header that proves a request passed the edge
+        // optional: behind CloudFront, the header that proves a request passed the edge, and
+        // what one without it gets
         vars::EDGE_ORIGIN_SECRET,
+        vars::EDGE_ORIGIN_CHECK,
         // erasure asks Kontomatik to delete the owner's data
         vars::KONTOMATIK_BASE_URL,
         vars::KONTOMATIK_API_KEY,

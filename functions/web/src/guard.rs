@@ -128,63 +128,38 @@ pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Behind CloudFront (`EDGE_ORIGIN_SECRET` set), a request must carry the header the edge adds,
-/// and the client's address is the viewer's as CloudFront saw it (API Gateway saw CloudFront's).
-/// `false`: the request went around the edge (to the HTTP API's own URL) and is refused.
-pub(crate) fn through_edge(app: &App, req: &mut WebRequest) -> bool {
+/// What became of a request behind CloudFront (`EDGE_ORIGIN_SECRET` set).
+pub(crate) enum Edge {
+    /// Served: it passed the edge (its client's address now the viewer's, as CloudFront saw
+    /// it; API Gateway saw CloudFront's), or it may come another way (`trust`, or no edge).
+    Served,
+    /// It went around the edge (`require`): a page asked for is sent on to the domain.
+    SendOn,
+    /// It went around the edge (`require`) and is not a page: refused.
+    Refused,
+}
+
+pub(crate) fn through_edge(app: &App, req: &mut WebRequest) -> Edge {
+    use signin_core::config::{EdgeOriginCheck, EDGE_ORIGIN_HEADER, EDGE_VIEWER_ADDRESS_HEADER};
     let Some(secret) = &app.settings.edge_origin_secret else {
-        return true;
+        return Edge::Served;
     };
-    let given = req
-        .header(signin_core::config::EDGE_ORIGIN_HEADER)
-        .unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), secret.expose().as_bytes()) {
-        return false;
+    let given = req.header(EDGE_ORIGIN_HEADER).unwrap_or("");
+    if constant_time_eq(given.as_bytes(), secret.expose().as_bytes()) {
+        req.client_ip = req
+            .header(EDGE_VIEWER_ADDRESS_HEADER)
+            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .map(|ip| ip.to_string());
+        if req.client_ip.is_none() {
+            // The edge's function always sets it: without it every user would share one
+            // allowance. Said loudly; the request is still served.
+            tracing::error!("a request through the edge came without the viewer's address");
+        }
+        return Edge::Served;
     }
-    // Without the viewer's address (CloudFront always sends it here), no address at all: never
-    // CloudFront's own, which every user shares.
-    req.client_ip = req
-        .header(signin_core::config::EDGE_VIEWER_ADDRESS_HEADER)
-        .and_then(viewer_ip);
-    true
-}
-
-/// The address of CloudFront's `ip:port` (`2001:db8::1:46532` for IPv6: the port is after the
-/// last colon).
-fn viewer_ip(address: &str) -> Option<String> {
-    let (ip, port) = address.trim().rsplit_once(':')?;
-    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    ip.trim_matches(['[', ']'])
-        .parse::<std::net::IpAddr>()
-        .ok()
-        .map(|ip| ip.to_string())
-}
-
-#[cfg(test)]
-mod edge_tests {
-    use super::viewer_ip;
-
-    #[test]
-    fn the_viewers_address_is_read_without_its_port() {
-        assert_eq!(
-            viewer_ip("198.51.100.10:46532").as_deref(),
-            Some("198.51.100.10")
-        );
-        assert_eq!(
-            viewer_ip("2001:db8:85a3::8a2e:370:7334:46532").as_deref(),
-            Some("2001:db8:85a3::8a2e:370:7334")
-        );
-        assert_eq!(
-            viewer_ip("[2001:db8::1]:443").as_deref(),
-            Some("2001:db8::1")
-        );
-        assert_eq!(
-            viewer_ip("198.51.100.10"),
-            None,
-            "no port: not CloudFront's form"
-        );
-        assert_eq!(viewer_ip("not-an-ip:80"), None);
+    match app.settings.edge_origin_check {
+        EdgeOriginCheck::Trust => Edge::Served,
+        EdgeOriginCheck::Require if matches!(req.method.as_str(), "GET" | "HEAD") => Edge::SendOn,
+        EdgeOriginCheck::Require => Edge::Refused,
     }
 }

@@ -36,9 +36,27 @@ pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebR
 }
 
 async fn route(app: &App, mut req: WebRequest, served: &[Route]) -> WebResponse {
-    if !through_edge(app, &mut req) {
-        tracing::warn!(path = %req.path, "a request that did not pass the edge was refused");
-        return errors::not_through_the_edge(app);
+    match through_edge(app, &mut req) {
+        guard::Edge::Served => {}
+        guard::Edge::SendOn => {
+            // The same page on the domain (through the edge); the query as it came, so that
+            // a callback keeps its redirectionId.
+            let query = req
+                .query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            let to = format!("{}{}{query}", app.settings.public_base_url, req.path);
+            return WebResponse {
+                status: 308,
+                headers: vec![("location".into(), to)],
+                body: String::new(),
+            };
+        }
+        guard::Edge::Refused => {
+            tracing::warn!(path = %req.path, "a request that went around the edge was refused");
+            return errors::not_through_the_edge(app);
+        }
     }
     let (binding, set_binding) = form_binding(app, &req);
     let mut res = route_bound(app, req, served, &binding).await;

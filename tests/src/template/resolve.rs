@@ -109,6 +109,11 @@ impl Stack {
             "AWS::AccountId" => ACCOUNT.into(),
             "AWS::Partition" => PARTITION.into(),
             "AWS::StackName" => self.stack_name.clone(),
+            // As CloudFormation forms it: the stack's name, then a UUID of its own.
+            "AWS::StackId" => format!(
+                "arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{}/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+                self.stack_name
+            ),
             "AWS::URLSuffix" => "amazonaws.com".into(),
             "AWS::NoValue" => "\u{0}AWS::NoValue".into(),
             _ => return None,

@@ -69,6 +69,8 @@ pub struct Settings {
     /// Behind CloudFront (`EDGE_ORIGIN_SECRET`): the value of [`EDGE_ORIGIN_HEADER`] on every
     /// request that passed the edge.
     pub edge_origin_secret: Option<Secret>,
+    /// What a request without that header gets (`EDGE_ORIGIN_CHECK`).
+    pub edge_origin_check: EdgeOriginCheck,
     /// Default Import asks for this many months of history (`since`).
     pub import_history_months: u32,
     /// How long a page's form token works (a form left open longer is shown again, filled in,
@@ -307,6 +309,7 @@ impl Settings {
             unsubscribe_link_life: Duration::days(365),
             stats_token: None,
             edge_origin_secret: None,
+            edge_origin_check: EdgeOriginCheck::Trust,
             import_history_months: DEFAULT_IMPORT_HISTORY_MONTHS,
             form_token_life: Duration::hours(2),
             limits: Limits::default(),
@@ -330,9 +333,29 @@ impl Settings {
 /// its value is [`Settings::edge_origin_secret`].
 pub const EDGE_ORIGIN_HEADER: &str = "x-origin-verify";
 
-/// The header CloudFront sets to the viewer's address and port (`198.51.100.10:46532`,
-/// `2001:db8::1:46532`); a viewer cannot set it.
-pub const EDGE_VIEWER_ADDRESS_HEADER: &str = "cloudfront-viewer-address";
+/// The header the edge's viewer-request function sets to the viewer's address, over any copy
+/// the viewer sent (template.yaml, `EdgeViewerAddress`).
+pub const EDGE_VIEWER_ADDRESS_HEADER: &str = "x-viewer-address";
+
+/// Behind the edge, what a request without [`EDGE_ORIGIN_HEADER`] gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeOriginCheck {
+    /// Served as before (its address is API Gateway's `sourceIp`): while DNS still points at
+    /// the API, and while the secret is rotated.
+    Trust,
+    /// It went around the edge: a page is sent on to the domain, anything else refused.
+    Require,
+}
+
+impl EdgeOriginCheck {
+    pub fn parse(v: &str) -> Result<Self, String> {
+        match v {
+            "trust" => Ok(EdgeOriginCheck::Trust),
+            "require" => Ok(EdgeOriginCheck::Require),
+            other => Err(format!("{other:?}: use trust or require")),
+        }
+    }
+}
 
 /// Months of history a Default Import asks for unless `IMPORT_HISTORY_MONTHS` says otherwise.
 pub const DEFAULT_IMPORT_HISTORY_MONTHS: u32 = 12;

@@ -5,8 +5,8 @@
 use chrono::Duration;
 
 use super::{
-    ApplicantLogin, CommandWait, Config, ConfigError, KontomatikConfig, LinkOrigins, MailConfig,
-    Settings,
+    ApplicantLogin, CommandWait, Config, ConfigError, EdgeOriginCheck, KontomatikConfig,
+    LinkOrigins, MailConfig, Settings,
 };
 use crate::domain::{AccessMode, Country, Email, Language, Secret};
 
@@ -38,6 +38,7 @@ pub const IMPORT_COMMAND_WAIT: &str = "IMPORT_COMMAND_WAIT";
 pub const KONTOMATIK_LINK_HOSTS: &str = "KONTOMATIK_LINK_HOSTS";
 pub const KONTOMATIK_JOBS_QUOTA: &str = "KONTOMATIK_JOBS_QUOTA";
 pub const EDGE_ORIGIN_SECRET: &str = "EDGE_ORIGIN_SECRET";
+pub const EDGE_ORIGIN_CHECK: &str = "EDGE_ORIGIN_CHECK";
 
 /// One variable: a row of [`ALL`].
 pub struct Variable {
@@ -390,13 +391,22 @@ pub const ALL: &[Variable] = &[
     },
     Variable {
         name: EDGE_ORIGIN_SECRET,
-        meaning: "the header value CloudFront adds to every request it forwards (EdgeWebAclArn set; in AWS from SSM), at least 32 characters: a request without it did not pass the edge and is refused, and the client's address is CloudFront's viewer address (default: unset, no edge)",
+        meaning: "the header value CloudFront adds to every request it forwards (EdgeWebAclArn set; in AWS from SSM), at least 32 characters: a request with it passed the edge, and its client's address is the one CloudFront saw (default: unset, no edge)",
         required: false,
         apply: |l, v| {
             if v.len() < 32 {
                 return Err("use at least 32 characters".into());
             }
             l.settings.edge_origin_secret = Some(Secret::new(v));
+            Ok(())
+        },
+    },
+    Variable {
+        name: EDGE_ORIGIN_CHECK,
+        meaning: "with EDGE_ORIGIN_SECRET: trust (default; a request without the header is served as before, for the time DNS still points at the API) or require (a request without it went around the edge: a page is sent on to the domain, anything else refused)",
+        required: false,
+        apply: |l, v| {
+            l.settings.edge_origin_check = EdgeOriginCheck::parse(v)?;
             Ok(())
         },
     },
