@@ -1095,6 +1095,48 @@ async fn an_import_kontomatik_refuses_for_its_quota_gives_its_slot_back_while_it
 }
 
 #[tokio::test]
+async fn the_pollers_give_up_on_an_import_gives_its_slot_back() {
+    let mut w = world();
+    w.app.settings.jobs_quota = Some(1);
+    let signed_in = w.now();
+    w.queued(1).await;
+    *w.k.command_default.lock().unwrap() = CommandState::InProgress;
+    assert_eq!(w.deliver().await, [JobOutcome::Continued]);
+    assert_eq!(w.get(1).await.state, State::ImportRunning);
+    // Its job is lost (taken off the queue, never run); past its hour the poller ends it.
+    w.clock.advance(Duration::seconds(10));
+    for d in w
+        .queue
+        .receive(10, StdDuration::from_secs(720))
+        .await
+        .unwrap()
+    {
+        w.queue.ack(&d.receipt).await.unwrap();
+    }
+    w.clock.advance(Duration::minutes(61));
+    w.app
+        .poll_due(w.now() + Duration::seconds(POLLER_TIMEOUT), 8)
+        .await
+        .unwrap();
+    assert_eq!(w.get(1).await.state, State::ImportFailed);
+    // The slot was given back, not left to wear out: a take dated within the import's hour
+    // (when the slot would still be held) finds it free.
+    let within_its_hour = signed_in + Duration::minutes(30);
+    assert!(
+        crate::ports::AllowanceStore::take_import_slot(
+            w.store.as_ref(),
+            &id(9),
+            1,
+            w.now(),
+            within_its_hour
+        )
+        .await
+        .unwrap(),
+        "the slot of the import the poller ended is given back"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_default_import_other_than_the_quota_is_never_repeated() {
     let w = world();
     w.queued(1).await;
