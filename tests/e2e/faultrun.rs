@@ -74,6 +74,16 @@ async fn twenty_seeds_of_two_hundred_users_keep_every_promise() {
     );
 }
 
+/// Under a small jobs quota (5 at once for 200 users), imports admitted at it: the same
+/// promises under the same faults (killed workers, duplicate deliveries, lost answers), and once
+/// every import ended no slot is left held.
+#[tokio::test]
+async fn seeds_under_a_jobs_quota_keep_every_promise_and_give_every_slot_back() {
+    let totals =
+        run_seeds((101..=105).map(|seed| RunConfig::new(seed, 200).with_jobs_quota(5))).await;
+    assert!(totals.imports > 0);
+}
+
 /// The same harness with the records on DynamoDB's wire protocol: the conditional writes, the
 /// poll index's queries and the TTL filtering of the real adapter under the same faults.
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! whole system with faults on both sides; prints the totals and the command replaying each
 //! failing seed.
 //!
-//! `cargo run -p e2e-tests --release --example faultrun -- [--seeds 1000] [--first 1] [--users 200] [--seed N] [--store embedded|moto]`
+//! `cargo run -p e2e-tests --release --example faultrun -- [--seeds 1000] [--first 1] [--users 200] [--seed N] [--store embedded|moto] [--jobs-quota N]`
 //! (`--first`: run seeds `first..first+seeds`, e.g. to split a long run over two processes;
 //! `--store moto`: the records on DynamoDB, on `MOTO_ENDPOINT` or a moto server started for it)
 #![allow(clippy::unwrap_used)]
@@ -14,7 +14,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
-            "faultrun [--seeds 1000] [--first 1] [--users 200] [--seed N] [--store embedded|moto]"
+            "faultrun [--seeds 1000] [--first 1] [--users 200] [--seed N] [--store embedded|moto] [--jobs-quota N]"
         );
         println!("  runs seeds first..first+seeds (or the one --seed) and checks every promise after each");
         return;
@@ -49,6 +49,7 @@ async fn main() {
     for seed in seeds {
         let cfg = RunConfig {
             store,
+            jobs_quota: value("--jobs-quota").map(|q| q as u32),
             ..RunConfig::new(seed, users)
         };
         let t = run(cfg).await;

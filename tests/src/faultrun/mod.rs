@@ -128,6 +128,9 @@ pub struct RunConfig {
     pub hours: i64,
     pub faults: FaultRates,
     pub store: StoreKind,
+    /// Kontomatik's jobs quota, at the sandbox and as the worker's admission
+    /// (`KONTOMATIK_JOBS_QUOTA`); `None`: neither.
+    pub jobs_quota: Option<u32>,
 }
 
 impl RunConfig {
@@ -138,6 +141,15 @@ impl RunConfig {
             hours: 26,
             faults: FaultRates::default(),
             store: StoreKind::Embedded,
+            jobs_quota: None,
+        }
+    }
+
+    /// The same run under a jobs quota, imports admitted at it.
+    pub fn with_jobs_quota(self, quota: u32) -> Self {
+        RunConfig {
+            jobs_quota: Some(quota),
+            ..self
         }
     }
 
@@ -152,10 +164,12 @@ impl RunConfig {
     /// The command that runs this seed alone (the same population, timings and fault rates).
     pub fn replay_command(&self) -> String {
         format!(
-            "cargo run -p e2e-tests --release --example faultrun -- --seed {} --users {} --store {}",
+            "cargo run -p e2e-tests --release --example faultrun -- --seed {} --users {} --store {}{}",
             self.seed,
             self.users,
-            self.store.as_str()
+            self.store.as_str(),
+            self.jobs_quota
+                .map_or(String::new(), |q| format!(" --jobs-quota {q}"))
         )
     }
 }

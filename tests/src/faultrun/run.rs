@@ -48,6 +48,10 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
             latency_ms: 0,
             next: vec![],
         },
+        sim: kontomatik_sandbox::SimConfig {
+            jobs_quota: cfg.jobs_quota,
+            ..kontomatik_sandbox::SimConfig::default()
+        },
         ..SandboxOptions::default()
     })
     .await
@@ -100,6 +104,8 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
         .link_origins
         .allow_loopback_http(sandbox.base_url.as_str())
         .unwrap();
+    settings.jobs_quota = cfg.jobs_quota;
+    let started_at = clock.now();
     let app = App {
         store: faulty.clone(),
         queue: queue.clone(),
@@ -384,6 +390,25 @@ pub async fn run(cfg: RunConfig) -> RunTotals {
     // ---- the promises
     let mut violations = vec![];
     let mut violate = |why: String| violations.push(format!("seed {}: {why}", cfg.seed));
+    // Every import ended: every slot of the quota was given back. A take dated at the run's
+    // start (before any slot's time is up, so none counts as free for that) finds all free.
+    if let Some(quota) = cfg.jobs_quota {
+        for taken in 0..quota {
+            let probe =
+                signin_core::domain::RedirectionId::parse(&format!("slot-probe-{taken}")).unwrap();
+            let free = store
+                .take_import_slot(&probe, quota, clock.now(), started_at)
+                .await
+                .unwrap();
+            if !free {
+                violate(format!(
+                    "{} slot(s) of the jobs quota still held after every import ended",
+                    quota - taken
+                ));
+                break;
+            }
+        }
+    }
     totals.duplicates = counters.duplicate_imports;
     if counters.duplicate_imports > 0 {
         violate(format!(
