@@ -636,6 +636,11 @@ async fn bad_start_forms_get_400_with_the_reason_and_write_nothing() {
         ),
         ("email=a%40b.example&name=Ann&language=xx", "language"),
         ("email=a%40b.example&name=Ann&country=atlantis", "country"),
+        // a country Kontomatik serves, but not one of operation (ALLOWED_COUNTRIES, pl)
+        (
+            "email=a%40b.example&name=Ann&country=cz",
+            "country 'cz' is not supported",
+        ),
         (
             "email=a%40b.example&name=Ann&delivery=pigeon",
             "delivery 'pigeon' is not supported",

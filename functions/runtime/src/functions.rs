@@ -106,6 +106,8 @@ pub const CREATE_REDIRECTION: Function = Function {
         vars::KONTOMATIK_API_KEY,
         vars::DEFAULT_LANGUAGE,
         vars::DEFAULT_COUNTRY,
+        // the countries of operation (the form's choice; a start elsewhere is refused)
+        vars::ALLOWED_COUNTRIES,
         vars::ACCESS_MODE,
         // the link by email
         vars::SENDER_EMAIL,
@@ -431,6 +433,8 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         vars::LOGIN_EMAIL_LIMIT_PER_RECIPIENT_PER_DAY,
         vars::USER_RETENTION_DAYS,
         vars::DEFAULT_COUNTRY,
+        // the countries of operation (the form's choice; a start elsewhere is refused)
+        vars::ALLOWED_COUNTRIES,
         // optional: the events for other systems
         vars::EVENT_BUS_NAME,
     ],

@@ -2,7 +2,7 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use signin_core::copy::{self, Text};
-use signin_core::domain::{Country, Language};
+use signin_core::domain::Language;
 
 const STYLE: &str = r#"
 *{box-sizing:border-box}
@@ -63,6 +63,8 @@ pub struct StartValues {
     pub consent: bool,
     pub language: String,
     pub country: String,
+    /// The countries the form offers (`ALLOWED_COUNTRIES`).
+    pub countries: Vec<&'static str>,
     /// The logged-in person's verified address: shown, not editable.
     pub email_locked: bool,
 }
@@ -103,7 +105,7 @@ pub fn start(company: &str, values: &StartValues, error: Option<&str>, form_toke
                     div {
                         label for="country" { (t(copy::BANK_COUNTRY)) }
                         select id="country" name="country" {
-                            @for c in Country::SUPPORTED {
+                            @for c in &values.countries {
                                 option value=(c) selected[*c == values.country] { (c.to_uppercase()) }
                             }
                         }
@@ -402,6 +404,7 @@ mod tests {
             consent: true,
             language: "pl".into(),
             country: "de".into(),
+            countries: vec!["pl", "de"],
             email_locked: false,
         };
         let page = start("Lender & Co", &v, Some("<oops>"), "tok\"en");
@@ -412,6 +415,10 @@ mod tests {
         assert!(page.contains("Lender &amp; Co"));
         assert!(page.contains(r#"<option value="pl" selected>"#));
         assert!(page.contains(r#"<option value="de" selected>"#));
+        assert!(
+            !page.contains(r#"<option value="cz""#),
+            "only the countries of operation are offered"
+        );
         assert!(page.contains("checked"));
     }
 

@@ -27,6 +27,9 @@ pub struct Settings {
     pub public_base_url: String,
     pub default_language: Language,
     pub default_country: Country,
+    /// The countries of operation (`ALLOWED_COUNTRIES`): the form offers only these and a start
+    /// for another is refused. The default country is one of them.
+    pub allowed_countries: Vec<Country>,
     pub access_mode: AccessMode,
     /// Key of the HMAC that signs links in emails; only the functions that sign or check links
     /// read it (`None` elsewhere, and using it there is an error, never an unsigned link).
@@ -291,6 +294,7 @@ impl Settings {
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             default_language: Language::FIRST,
             default_country: Country::FIRST,
+            allowed_countries: vec![Country::FIRST],
             access_mode: AccessMode::Single,
             link_signing_key: None,
             company_name: "Lender".into(),

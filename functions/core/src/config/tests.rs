@@ -71,6 +71,34 @@ fn default_import_history_is_twelve_months_and_configurable() {
 }
 
 #[test]
+fn the_default_country_is_one_of_the_countries_of_operation() {
+    let mut e = env();
+    e.insert("ALLOWED_COUNTRIES", "pl, cz,pl".into());
+    let c = load(&e).expect("valid");
+    assert_eq!(
+        c.settings
+            .allowed_countries
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>(),
+        ["pl", "cz"]
+    );
+    e.insert("ALLOWED_COUNTRIES", "cz".into());
+    let err = load(&e).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                name: "DEFAULT_COUNTRY",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("ALLOWED_COUNTRIES"), "{err}");
+}
+
+#[test]
 fn a_function_reads_only_its_own_variables() {
     let mut e = env();
     e.insert("ACCESS_MODE", "sometimes".into());
@@ -129,6 +157,11 @@ fn bad_values_are_named_with_the_reason() {
         ("KONTOMATIK_LINK_HOSTS", "http://evil.example"),
         ("KONTOMATIK_LINK_HOSTS", "evil/path"),
         ("KONTOMATIK_LINK_HOSTS", " , "),
+        ("ALLOWED_COUNTRIES", "pl,atlantis"),
+        ("ALLOWED_COUNTRIES", " , "),
+        ("KONTOMATIK_JOBS_QUOTA", "501"),
+        ("EDGE_ORIGIN_SECRET", "too-short"),
+        ("EDGE_ORIGIN_CHECK", "sometimes"),
     ] {
         let mut e = env();
         e.insert(name, value.into());

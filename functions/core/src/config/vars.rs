@@ -19,6 +19,7 @@ pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 pub const LINK_SIGNING_KEY: &str = "LINK_SIGNING_KEY";
 pub const DEFAULT_LANGUAGE: &str = "DEFAULT_LANGUAGE";
 pub const DEFAULT_COUNTRY: &str = "DEFAULT_COUNTRY";
+pub const ALLOWED_COUNTRIES: &str = "ALLOWED_COUNTRIES";
 pub const ACCESS_MODE: &str = "ACCESS_MODE";
 pub const SES_CONFIGURATION_SET: &str = "SES_CONFIGURATION_SET";
 pub const COMPANY_NAME: &str = "COMPANY_NAME";
@@ -87,6 +88,24 @@ impl Loading {
     /// two variables are made here.
     pub(super) fn finish(self) -> Result<Config, ConfigError> {
         let mut settings = self.settings;
+        if !settings
+            .allowed_countries
+            .contains(&settings.default_country)
+        {
+            return Err(ConfigError::Invalid {
+                name: DEFAULT_COUNTRY,
+                reason: format!(
+                    "{} is not among ALLOWED_COUNTRIES ({})",
+                    settings.default_country,
+                    settings
+                        .allowed_countries
+                        .iter()
+                        .map(|c| c.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
         if settings.import_retention > settings.user_retention {
             return Err(ConfigError::Invalid {
                 name: IMPORT_RETENTION_DAYS,
@@ -224,6 +243,25 @@ pub const ALL: &[Variable] = &[
         required: true,
         apply: |l, v| {
             l.settings.default_language = parsed(Language::parse(v))?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: ALLOWED_COUNTRIES,
+        meaning: "the countries of operation, comma-separated, e.g. pl or pl,cz: the form offers only these and a start for another is refused; DEFAULT_COUNTRY must be one of them (default pl)",
+        required: false,
+        apply: |l, v| {
+            let mut countries: Vec<Country> = vec![];
+            for c in v.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+                let c = parsed(Country::parse(c))?;
+                if !countries.contains(&c) {
+                    countries.push(c);
+                }
+            }
+            if countries.is_empty() {
+                return Err("name at least one country".into());
+            }
+            l.settings.allowed_countries = countries;
             Ok(())
         },
     },

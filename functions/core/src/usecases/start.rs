@@ -146,6 +146,18 @@ impl StartForm {
             None | Some("") => settings.default_country,
             Some(c) => Country::parse(c)?,
         };
+        if !settings.allowed_countries.contains(&country) {
+            return Err(InvalidInput::Unsupported {
+                field: "country",
+                value: country.as_str().to_owned(),
+                allowed: settings
+                    .allowed_countries
+                    .iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         let delivery = match self.delivery.as_deref().map(str::trim) {
             None | Some("") | Some("redirect") => LinkDelivery::Redirect,
             Some("email") => LinkDelivery::Email,

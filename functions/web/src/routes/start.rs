@@ -12,6 +12,15 @@ use crate::pages::{self};
 use crate::request::*;
 use crate::routes::account;
 
+/// The countries the form offers: the countries of operation (`ALLOWED_COUNTRIES`).
+fn offered_countries(app: &App) -> Vec<&'static str> {
+    app.settings
+        .allowed_countries
+        .iter()
+        .map(|c| c.as_str())
+        .collect()
+}
+
 /// `GET /` and `GET /start`: the start form, filled in for a logged-in person (their address
 /// locked); with `APPLICANT_LOGIN=required`, the log-in form for anyone else.
 pub(crate) async fn start_page(app: &App, req: &WebRequest, binding: &str, l: &str) -> Page {
@@ -32,6 +41,7 @@ pub(crate) async fn start_page(app: &App, req: &WebRequest, binding: &str, l: &s
             .unwrap_or_default(),
         consent: applicant.as_ref().is_some_and(|a| a.follow_up_consent()),
         email_locked: applicant.is_some(),
+        countries: offered_countries(app),
     };
     Ok(start_form(app, binding, 200, &values, None))
 }
@@ -74,6 +84,7 @@ pub(crate) async fn start(app: &App, req: &WebRequest, binding: &str) -> Page {
             let values = pages::StartValues {
                 language: page_lang(app, None),
                 country: app.settings.default_country.as_str().into(),
+                countries: offered_countries(app),
                 ..Default::default()
             };
             let l = values.language.clone();
@@ -115,6 +126,7 @@ pub(crate) async fn start(app: &App, req: &WebRequest, binding: &str) -> Page {
             .unwrap_or(app.settings.default_country)
             .as_str()
             .into(),
+        countries: offered_countries(app),
     };
     let start_form_values = StartForm {
         email: form.email,
