@@ -78,6 +78,12 @@ async fn happy_path_from_form_to_imported_data_and_email() {
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].summary.accounts_total, 2);
     assert_eq!(records[0].summary.transactions_total, 80);
+    // The credit officer's analysis, kept with it: the sandbox's owner is somebody else (a
+    // generated name), so no account is the applicant's.
+    let credit = records[0].credit.as_ref().expect("a credit analysis");
+    assert_eq!(credit.accounts_total, 2);
+    assert!(credit.owner_mismatch, "{credit:?}");
+    assert!(!credit.months.is_empty() && credit.currency.is_some(), "{credit:?}");
 
     let mails = f.mails().await;
     assert_eq!(mails.len(), 1, "{mails:?}");

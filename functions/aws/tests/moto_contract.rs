@@ -184,6 +184,7 @@ async fn dynamo_import_records_stay_under_the_item_limit() {
             accounts_total: 80,
             ..Default::default()
         },
+        credit: None,
         expires_at: c.now() + chrono::Duration::days(90),
     };
     s.put_import_record(&rec).await.unwrap();

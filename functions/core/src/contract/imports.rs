@@ -30,6 +30,19 @@ pub async fn store_imports_and_funnel(
                 transactions_total: u64::from(i) * 10,
                 ..Default::default()
             },
+            // The newest carries a credit analysis; records made before it have none.
+            credit: (i == 2).then(|| crate::domain::credit::CreditAnalysis {
+                owner_mismatch: true,
+                months: vec![crate::domain::credit::MonthFigures {
+                    month: "2026-11".into(),
+                    income: "5000.25".parse().unwrap(),
+                    spending: "1234.5".parse().unwrap(),
+                    closing_balance: Some("-12.30".parse().unwrap()),
+                }],
+                income_variation_percent: Some("3.3".parse().unwrap()),
+                spending_by_label: vec![("groceries".into(), "300".parse().unwrap())],
+                ..Default::default()
+            }),
             expires_at: clock.now() + Duration::days(90),
         };
         store.put_import_record(&rec).await.unwrap();
@@ -38,6 +51,20 @@ pub async fn store_imports_and_funnel(
     assert_eq!(recs.len(), 3);
     assert!(recs.windows(2).all(|w| w[0].imported_at < w[1].imported_at));
     assert_eq!(recs[2].summary.transactions_total, 20);
+    assert_eq!(recs[0].credit, None);
+    let credit = recs[2]
+        .credit
+        .as_ref()
+        .expect("the credit analysis is kept");
+    assert!(credit.owner_mismatch);
+    assert_eq!(credit.months[0].income.to_string(), "5000.25");
+    assert_eq!(
+        credit.months[0]
+            .closing_balance
+            .map(|b| b.to_string())
+            .as_deref(),
+        Some("-12.30")
+    );
 
     // A day no other test uses.
     let day = NaiveDate::from_ymd_opt(2001, 1, 1).unwrap()

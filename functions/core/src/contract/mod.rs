@@ -83,6 +83,7 @@ fn import_record(owner: &OwnerExternalId, id: &str, clock: &dyn Clock) -> Import
         redirection_id: RedirectionId::parse(id).unwrap(),
         imported_at: clock.now(),
         summary: ImportSummary::default(),
+        credit: None,
         expires_at: clock.now() + Duration::days(90),
     }
 }

@@ -89,7 +89,7 @@ pub fn same_person(applicant: &str, owner: &str) -> bool {
 }
 
 /// The analysis of one import.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreditAnalysis {
     /// Accounts with at least one owner whose name is the applicant's.
@@ -132,7 +132,7 @@ impl CreditAnalysis {
 }
 
 /// One calendar month of the main currency.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MonthFigures {
     /// `2026-11`.
@@ -160,7 +160,6 @@ struct Kept {
 /// Builds a [`CreditAnalysis`] from the streamed result.
 #[derive(Debug)]
 pub struct CreditAnalysisBuilder {
-    applicant: String,
     asked_from: NaiveDate,
     kept: BTreeMap<usize, Vec<Kept>>,
     accounts: BTreeMap<usize, Account>,
@@ -181,10 +180,9 @@ fn has_word(text: &str, words: &[&str]) -> bool {
 }
 
 impl CreditAnalysisBuilder {
-    /// For the applicant named `applicant`, whose import asked for data since `asked_from`.
-    pub fn new(applicant: &str, asked_from: NaiveDate) -> Self {
+    /// For an import that asked for data since `asked_from`.
+    pub fn new(asked_from: NaiveDate) -> Self {
         CreditAnalysisBuilder {
-            applicant: applicant.to_owned(),
             asked_from,
             kept: BTreeMap::new(),
             accounts: BTreeMap::new(),
@@ -194,7 +192,9 @@ impl CreditAnalysisBuilder {
         }
     }
 
-    pub fn build(self) -> CreditAnalysis {
+    /// The analysis, the owners matched against `applicant` (the applicant's name; with fewer
+    /// than two words nothing is flagged, as nothing can be told).
+    pub fn build(self, applicant: &str) -> CreditAnalysis {
         let mut a = CreditAnalysis {
             pending_transactions: self.pending,
             pending_amount: self.pending_amount,
@@ -210,11 +210,12 @@ impl CreditAnalysisBuilder {
                 &account.owners
             };
             any_owner |= !owners.is_empty();
-            if owners.iter().any(|o| same_person(&self.applicant, &o.name)) {
+            if owners.iter().any(|o| same_person(applicant, &o.name)) {
                 a.accounts_of_applicant += 1;
             }
         }
-        a.owner_mismatch = any_owner && a.accounts_of_applicant == 0;
+        a.owner_mismatch =
+            any_owner && a.accounts_of_applicant == 0 && name_words(applicant).len() >= 2;
         let own: HashSet<String> = self
             .accounts
             .values()

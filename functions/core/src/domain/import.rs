@@ -114,6 +114,32 @@ pub trait ImportSink: Send {
     fn on_credit_card(&mut self) {}
 }
 
+/// Two sinks fed the same stream (the summary and the credit analysis).
+pub struct Tee<'a>(pub &'a mut dyn ImportSink, pub &'a mut dyn ImportSink);
+
+impl ImportSink for Tee<'_> {
+    fn on_target(&mut self, target: Target) {
+        self.0.on_target(target.clone());
+        self.1.on_target(target);
+    }
+    fn on_owner(&mut self, owner: Owner) {
+        self.0.on_owner(owner.clone());
+        self.1.on_owner(owner);
+    }
+    fn on_transaction(&mut self, account_index: usize, transaction: MoneyTransaction) {
+        self.0.on_transaction(account_index, transaction.clone());
+        self.1.on_transaction(account_index, transaction);
+    }
+    fn on_account(&mut self, account_index: usize, account: Account) {
+        self.0.on_account(account_index, account.clone());
+        self.1.on_account(account_index, account);
+    }
+    fn on_credit_card(&mut self) {
+        self.0.on_credit_card();
+        self.1.on_credit_card();
+    }
+}
+
 /// A sink that ignores everything (for a command that is still running).
 #[derive(Debug, Default)]
 pub struct Discard;

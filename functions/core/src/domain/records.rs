@@ -260,6 +260,9 @@ pub struct ImportRecord {
     pub redirection_id: RedirectionId,
     pub imported_at: Timestamp,
     pub summary: ImportSummary,
+    /// The credit officer's figures (records made before it have none).
+    #[serde(default)]
+    pub credit: Option<crate::domain::credit::CreditAnalysis>,
     /// The record is deleted after this (retention).
     pub expires_at: Timestamp,
 }

@@ -6,7 +6,8 @@
 
 use super::{App, FlowError, Transition};
 use crate::config::CommandWait;
-use crate::domain::import::{ImportSummary, SummaryBuilder};
+use crate::domain::credit::CreditAnalysisBuilder;
+use crate::domain::import::{ImportSummary, SummaryBuilder, Tee};
 use crate::domain::machine::{Event, Redirection, State};
 use crate::domain::{CommandId, ErrorInfo, SessionData, Timestamp};
 use crate::notify;
@@ -382,11 +383,15 @@ impl App {
                 .to_std()
                 .unwrap_or(std::time::Duration::ZERO);
             let mut summary = SummaryBuilder::default();
-            match self
+            // The period asked for: Default Import's `since`, from the day of the claim.
+            let claimed = r.import.as_ref().map_or(now, |i| i.claimed_at);
+            let mut credit =
+                CreditAnalysisBuilder::new(self.settings.import_since(claimed.date_naive()));
+            let polled = self
                 .kontomatik
-                .command_status_within(&cmd, &mut summary, limit)
-                .await
-            {
+                .command_status_within(&cmd, &mut Tee(&mut summary, &mut credit), limit)
+                .await;
+            match polled {
                 Ok(status) if !status.state.is_final() => {
                     if let Some(handed_on) = self.wait_to_poll(&r, job, interval).await? {
                         return Ok(handed_on);
@@ -395,11 +400,18 @@ impl App {
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
                     let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
                     let summary = summary.build();
+                    // The owners are matched against the name the applicant gave (none known:
+                    // nothing is flagged).
+                    let applicant = match self.store.get_user(&r.user_key).await {
+                        Ok(Some(person)) => person.name,
+                        _ => String::new(),
+                    };
                     let record = ImportRecord {
                         owner: r.owner.clone(),
                         redirection_id: r.id.clone(),
                         imported_at,
                         summary: summary.clone(),
+                        credit: Some(credit.build(&applicant)),
                         expires_at: self.now() + self.settings.import_retention,
                     };
                     self.store.put_import_record(&record).await?;

@@ -57,7 +57,7 @@ const SAVINGS: &str = "PL27114020040000300201355387";
 /// `salary`, a transfer between the two accounts each way, a loan instalment, a debt
 /// collector, a returned payment, a day below zero and one pending card payment.
 fn polish_import() -> CreditAnalysis {
-    let mut b = CreditAnalysisBuilder::new("Anna Kowalska", day("2025-12-01"));
+    let mut b = CreditAnalysisBuilder::new(day("2025-12-01"));
     b.on_owner(Owner {
         name: "JAN NOWAK".into(),
         ..Owner::default()
@@ -136,7 +136,7 @@ fn polish_import() -> CreditAnalysis {
         ),
     );
     b.on_account(1, account(SAVINGS, "PLN", &[]));
-    b.build()
+    b.build("Anna Kowalska")
 }
 
 #[test]
@@ -162,8 +162,16 @@ fn no_account_of_the_applicant_is_flagged() {
     assert_eq!(a.accounts_total, 2);
     assert_eq!(a.accounts_of_applicant, 0);
     assert!(a.owner_mismatch);
+    // Without the applicant's name nothing can be told, and nothing is flagged.
+    let mut b = CreditAnalysisBuilder::new(day("2025-12-01"));
+    b.on_owner(Owner {
+        name: "JAN NOWAK".into(),
+        ..Owner::default()
+    });
+    b.on_account(0, account(CURRENT, "PLN", &[]));
+    assert!(!b.build("").owner_mismatch);
     // The same data for Jan Nowak himself: both accounts are his (the connection's owner).
-    let mut b = CreditAnalysisBuilder::new("Nowak Jan", day("2025-12-01"));
+    let mut b = CreditAnalysisBuilder::new(day("2025-12-01"));
     b.on_owner(Owner {
         name: "JAN NOWAK".into(),
         ..Owner::default()
@@ -171,7 +179,7 @@ fn no_account_of_the_applicant_is_flagged() {
     b.on_account(0, account(CURRENT, "PLN", &[]));
     // An account with owners of its own is judged by them.
     b.on_account(1, account(SAVINGS, "PLN", &["Ewa Nowak"]));
-    let own = b.build();
+    let own = b.build("Nowak Jan");
     assert_eq!(own.accounts_of_applicant, 1);
     assert!(!own.owner_mismatch);
 }
@@ -214,12 +222,12 @@ fn income_is_the_salary_by_month_with_its_stability() {
 
 #[test]
 fn without_salary_labels_income_is_every_other_incoming_payment() {
-    let mut b = CreditAnalysisBuilder::new("Anna Kowalska", day("2026-09-01"));
+    let mut b = CreditAnalysisBuilder::new(day("2026-09-01"));
     b.on_transaction(0, tx("2026-09-05", d("3000"), None, "Faktura 1/09"));
     b.on_transaction(0, tx("2026-10-05", d("1000"), None, "Faktura 1/10"));
     b.on_transaction(0, tx("2026-10-06", d("-50"), None, "Opłata"));
     b.on_account(0, account(CURRENT, "PLN", &["Anna Kowalska"]));
-    let a = b.build();
+    let a = b.build("Anna Kowalska");
     assert_eq!(a.income_basis, "incoming");
     assert_eq!(a.months[0].income, d("3000"));
     assert_eq!(a.months[1].income, d("1000"));
@@ -277,21 +285,21 @@ fn the_period_covered_and_a_warning_when_shorter_than_asked() {
         a.shorter_than_asked,
         "asked from December 2025, data from September 2026"
     );
-    let empty = CreditAnalysisBuilder::new("Anna Kowalska", day("2025-12-01")).build();
+    let empty = CreditAnalysisBuilder::new(day("2025-12-01")).build("Anna Kowalska");
     assert!(empty.shorter_than_asked, "no data covers nothing");
     assert_eq!(empty.income_variation_percent, None);
 }
 
 #[test]
 fn the_figures_are_of_the_main_currency_others_counted() {
-    let mut b = CreditAnalysisBuilder::new("Anna Kowalska", day("2026-09-01"));
+    let mut b = CreditAnalysisBuilder::new(day("2026-09-01"));
     for on in ["2026-09-02", "2026-09-03"] {
         b.on_transaction(0, tx(on, d("-10"), None, "PLN"));
     }
     b.on_account(0, account(CURRENT, "PLN", &[]));
     b.on_transaction(1, tx("2026-09-04", d("-999"), None, "EUR"));
     b.on_account(1, account(SAVINGS, "EUR", &[]));
-    let a = b.build();
+    let a = b.build("Anna Kowalska");
     assert_eq!(a.currency.as_deref(), Some("PLN"));
     assert_eq!(a.other_currency_transactions, 1);
     assert_eq!(a.months[0].spending, d("20"));
