@@ -83,7 +83,10 @@ async fn happy_path_from_form_to_imported_data_and_email() {
     let credit = records[0].credit.as_ref().expect("a credit analysis");
     assert_eq!(credit.accounts_total, 2);
     assert!(credit.owner_mismatch, "{credit:?}");
-    assert!(!credit.months.is_empty() && credit.currency.is_some(), "{credit:?}");
+    assert!(
+        !credit.months.is_empty() && credit.currency.is_some(),
+        "{credit:?}"
+    );
 
     let mails = f.mails().await;
     assert_eq!(mails.len(), 1, "{mails:?}");

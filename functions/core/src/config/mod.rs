@@ -27,8 +27,9 @@ pub struct Settings {
     pub public_base_url: String,
     pub default_language: Language,
     pub default_country: Country,
-    /// The countries of operation (`ALLOWED_COUNTRIES`): the form offers only these and a start
-    /// for another is refused. The default country is one of them.
+    /// The countries of operation (`ALLOWED_COUNTRIES`; unset: the default country alone): the
+    /// form offers only these and a start for another is refused. The default country is one
+    /// of them.
     pub allowed_countries: Vec<Country>,
     pub access_mode: AccessMode,
     /// Key of the HMAC that signs links in emails; only the functions that sign or check links

@@ -83,6 +83,18 @@ fn the_default_country_is_one_of_the_countries_of_operation() {
             .collect::<Vec<_>>(),
         ["pl", "cz"]
     );
+    // Unset: the default country alone (a stack deployed before the variable keeps working).
+    let mut unset = env();
+    unset.insert("DEFAULT_COUNTRY", "cz".into());
+    let c = load(&unset).expect("valid");
+    assert_eq!(
+        c.settings
+            .allowed_countries
+            .iter()
+            .map(|c| c.as_str())
+            .collect::<Vec<_>>(),
+        ["cz"]
+    );
     e.insert("ALLOWED_COUNTRIES", "cz".into());
     let err = load(&e).unwrap_err();
     assert!(

@@ -58,6 +58,7 @@ pub fn required() -> impl Iterator<Item = &'static Variable> {
 
 /// What the variables read so far make of a [`Config`].
 pub(super) struct Loading {
+    allowed_countries: Option<Vec<Country>>,
     settings: Settings,
     table_name: Option<String>,
     kontomatik_base_url: Option<String>,
@@ -79,6 +80,7 @@ impl Default for Loading {
             sender_email: None,
             configuration_set: None,
             event_bus: None,
+            allowed_countries: None,
         }
     }
 }
@@ -88,6 +90,10 @@ impl Loading {
     /// two variables are made here.
     pub(super) fn finish(self) -> Result<Config, ConfigError> {
         let mut settings = self.settings;
+        // Unset: the default country alone (a stack deployed before the variable keeps its one).
+        settings.allowed_countries = self
+            .allowed_countries
+            .unwrap_or_else(|| vec![settings.default_country]);
         if !settings
             .allowed_countries
             .contains(&settings.default_country)
@@ -248,7 +254,7 @@ pub const ALL: &[Variable] = &[
     },
     Variable {
         name: ALLOWED_COUNTRIES,
-        meaning: "the countries of operation, comma-separated, e.g. pl or pl,cz: the form offers only these and a start for another is refused; DEFAULT_COUNTRY must be one of them (default pl)",
+        meaning: "the countries of operation, comma-separated, e.g. pl or pl,cz: the form offers only these and a start for another is refused; DEFAULT_COUNTRY must be one of them (default: DEFAULT_COUNTRY alone)",
         required: false,
         apply: |l, v| {
             let mut countries: Vec<Country> = vec![];
@@ -261,7 +267,7 @@ pub const ALL: &[Variable] = &[
             if countries.is_empty() {
                 return Err("name at least one country".into());
             }
-            l.settings.allowed_countries = countries;
+            l.allowed_countries = Some(countries);
             Ok(())
         },
     },

@@ -51,7 +51,13 @@ impl App {
             return Err(LinkUseError::Start(super::StartError::LoginRequired));
         }
         self.take_start_allowance(from).await?;
-        let country: Country = claims.country;
+        // A link made before the country left the countries of operation starts in the
+        // default country.
+        let country: Country = if self.settings.allowed_countries.contains(&claims.country) {
+            claims.country
+        } else {
+            self.settings.default_country
+        };
         Ok(self
             .start_valid_by(
                 ValidStart {

@@ -385,8 +385,10 @@ impl App {
             let mut summary = SummaryBuilder::default();
             // The period asked for: Default Import's `since`, from the day of the claim.
             let claimed = r.import.as_ref().map_or(now, |i| i.claimed_at);
-            let mut credit =
-                CreditAnalysisBuilder::new(self.settings.import_since(claimed.date_naive()));
+            let mut credit = CreditAnalysisBuilder::new(
+                self.settings.import_since(claimed.date_naive()),
+                now.date_naive(),
+            );
             let polled = self
                 .kontomatik
                 .command_status_within(&cmd, &mut Tee(&mut summary, &mut credit), limit)
@@ -400,11 +402,15 @@ impl App {
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
                     let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
                     let summary = summary.build();
-                    // The owners are matched against the name the applicant gave (none known:
-                    // nothing is flagged).
+                    // The owners are matched against the name the applicant gave (none known, or
+                    // the store not answering: `ownerChecked` false, nothing flagged).
                     let applicant = match self.store.get_user(&r.user_key).await {
                         Ok(Some(person)) => person.name,
-                        _ => String::new(),
+                        Ok(None) => String::new(),
+                        Err(e) => {
+                            tracing::warn!(redirection = %r.id, error = %e, "the applicant's name could not be read; the owners are not matched");
+                            String::new()
+                        }
                     };
                     let record = ImportRecord {
                         owner: r.owner.clone(),
