@@ -73,6 +73,7 @@ fn stack(optional_parts: bool) -> Stack {
         params.push(("EdgeCertificateArn", EDGE_CERT));
         params.push(("EdgeOriginSecretParameter", "/check/edge-origin-secret"));
         params.push(("EdgeOriginCheck", "require"));
+        params.push(("AllowedCountries", "pl,cz"));
     }
     Stack::new(
         STACK,
@@ -302,6 +303,7 @@ fn each_function_gets_exactly_the_variables_it_reads() {
                 expected.remove("KONTOMATIK_JOBS_QUOTA");
                 expected.remove("EDGE_ORIGIN_SECRET_PARAMETER");
                 expected.remove("EDGE_ORIGIN_CHECK");
+                expected.remove("ALLOWED_COUNTRIES");
             }
             let got: BTreeSet<String> = d.environment.keys().cloned().collect();
             assert_eq!(
