@@ -6,70 +6,16 @@
 
 use std::time::Duration;
 
+use e2e_tests::rehearsal::steps::{
+    cookie_of, id_of, make_due, sign_in_at_bank, start, start_form, start_form_from_page,
+};
 use e2e_tests::rehearsal::{
     HttpRequest, Options, Outcome, Rehearsal, LINK_SIGNING_KEY, PUBLIC_BASE, STATS_TOKEN,
 };
 use e2e_tests::API_KEY;
 use signin_core::domain::RedirectionId;
-use signin_core::ports::{ConditionalWrite, RedirectionStore};
+use signin_core::ports::RedirectionStore;
 use signin_core::ports::{ImportRecordStore, PersonStore};
-
-/// The user's browser at the sandbox's hosted sign-in page; returns where it sends them back.
-async fn sign_in_at_bank(link: &str, outcome: &str) -> String {
-    let http = e2e_tests::browser();
-    let page = http.get(link).send().await.unwrap();
-    assert_eq!(page.status(), 200, "the hosted page opens");
-    let back = http
-        .post(link)
-        .form(&[("bank", "DemoBank"), ("outcome", outcome)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(back.status(), 303);
-    back.headers()["location"].to_str().unwrap().to_owned()
-}
-
-fn id_of(link: &str) -> RedirectionId {
-    RedirectionId::parse(link.rsplit('/').next().unwrap()).unwrap()
-}
-
-fn start_form(email: &str) -> String {
-    format!(
-        "email={}&name=Ann+Smith&language=en&country=pl&delivery=redirect&followUpConsent=yes",
-        email.replace('@', "%40")
-    )
-}
-
-/// The start form as a browser sends it: with the token of the page it was filled on, and the
-/// cookie that page set (returned as the `Cookie` to send).
-async fn start_form_from_page(r: &Rehearsal, email: &str) -> (String, String) {
-    let page = r
-        .http(HttpRequest {
-            method: "GET",
-            path: "/start",
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    (
-        format!(
-            "{}&formToken={}",
-            start_form(email),
-            e2e_tests::form_token_in(&page.body)
-        ),
-        cookie_of(&page),
-    )
-}
-
-/// The cookie an answer set, as the browser sends it back.
-fn cookie_of(page: &e2e_tests::rehearsal::HttpAnswer) -> String {
-    let set = page
-        .headers
-        .get("set-cookie")
-        .unwrap_or_else(|| panic!("no cookie set: {:?}", page.headers));
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Secure"));
-    set.split(';').next().unwrap().to_owned()
-}
 
 /// The first `PUBLIC_BASE…` link in `text` whose path starts with `path`.
 fn link_in(text: &str, path: &str) -> String {
@@ -80,21 +26,6 @@ fn link_in(text: &str, path: &str) -> String {
         .to_owned()
 }
 
-/// Moves a redirection's next status check to now (an operator's step in place of waiting
-/// the five minutes of pacing; the poller itself runs unchanged).
-async fn make_due(r: &Rehearsal, id: &RedirectionId) {
-    let store = r.store();
-    let mut red = store.get_redirection(id).await.unwrap().unwrap();
-    let expected = red.expected();
-    red.next_poll_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
-    assert!(matches!(
-        store.save_redirection(&red, expected).await.unwrap(),
-        ConditionalWrite::Applied
-    ));
-}
-
-/// No call was refused (by the gate or by moto), every function's calls went through its gate,
-/// and no secret — ours or a user's session — is in any function's log.
 /// The EMF data points a function wrote (its log lines that are metric documents), as
 /// (metric, dimension value) pairs.
 fn emf_points(r: &Rehearsal, function: &str) -> Vec<(String, String)> {
@@ -288,6 +219,8 @@ async fn assert_flow_events(
     }
 }
 
+/// No call was refused (by the gate or by moto), every function's calls went through its gate,
+/// and no secret — ours or a user's session — is in any function's log.
 fn assert_clean_logs(r: &Rehearsal, session_secrets: &[&str]) {
     let denials = r.denials();
     assert!(
@@ -1308,18 +1241,7 @@ async fn staff_sign_in_and_a_quota_refusal_run_within_their_grants() {
     );
 
     // A sign-in whose import Kontomatik refuses for its jobs quota.
-    let (form, cookie) = start_form_from_page(&r, "fay@users.rehearsal.example").await;
-    let started = r
-        .http(HttpRequest {
-            method: "POST",
-            path: "/start",
-            form: Some(&form),
-            cookies: &[&cookie],
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(started.status, 303, "{}", started.body);
-    let link = started.headers["location"].clone();
+    let link = start(&r, "fay@users.rehearsal.example").await;
     let back = sign_in_at_bank(&link, "success").await;
     let query = url::Url::parse(&back).unwrap().query().unwrap().to_owned();
     let came_back = r

@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use signin_core::domain::machine::State;
-use signin_core::domain::RedirectionId;
-use signin_core::ports::{ConditionalWrite, RedirectionStore};
+use signin_core::ports::RedirectionStore;
 
-use crate::rehearsal::{HttpRequest, Options, Rehearsal};
+use crate::rehearsal::steps::{at_bank_and_back, id_of, make_due, start};
+use crate::rehearsal::{Options, Rehearsal};
 
 /// CloudWatch Logs bills each event's message plus 26 bytes.
 pub const EVENT_OVERHEAD_BYTES: f64 = 26.0;
@@ -63,10 +63,16 @@ impl LogVolume {
     }
 }
 
-/// The metric series the EMF documents in `text` make: `Namespace/Metric` and each dimension's
-/// value, one string per series.
-pub fn emf_series(text: &str) -> BTreeSet<String> {
-    let mut series = BTreeSet::new();
+/// One data point of an EMF document: namespace, metric and its dimensions (name, value).
+struct EmfPoint {
+    namespace: String,
+    metric: String,
+    dimensions: Vec<(String, String)>,
+}
+
+/// Every data point the EMF documents in `text` write (lines that are not EMF are skipped).
+fn emf_points(text: &str) -> Vec<EmfPoint> {
+    let mut points = vec![];
     for doc in text
         .lines()
         .filter_map(|l| serde_json::from_str::<Json>(l).ok())
@@ -75,53 +81,53 @@ pub fn emf_series(text: &str) -> BTreeSet<String> {
         for spec in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
             let namespace = spec["Namespace"].as_str().unwrap();
             for set in spec["Dimensions"].as_array().unwrap() {
-                let dims: Vec<String> = set
+                let dimensions: Vec<(String, String)> = set
                     .as_array()
                     .unwrap()
                     .iter()
                     .map(|d| {
                         let d = d.as_str().unwrap();
-                        format!("{d}={}", doc[d].as_str().unwrap_or(""))
+                        (d.to_owned(), doc[d].as_str().unwrap_or("").to_owned())
                     })
                     .collect();
                 for metric in spec["Metrics"].as_array().unwrap() {
-                    series.insert(format!(
-                        "{namespace}/{} {{{}}}",
-                        metric["Name"].as_str().unwrap(),
-                        dims.join(", ")
-                    ));
+                    points.push(EmfPoint {
+                        namespace: namespace.to_owned(),
+                        metric: metric["Name"].as_str().unwrap().to_owned(),
+                        dimensions: dimensions.clone(),
+                    });
                 }
             }
         }
     }
-    series
+    points
+}
+
+/// The metric series the EMF documents in `text` make: `Namespace/Metric` and each dimension's
+/// value, one string per series.
+pub fn emf_series(text: &str) -> BTreeSet<String> {
+    emf_points(text)
+        .into_iter()
+        .map(|p| {
+            let dims: Vec<String> = p
+                .dimensions
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            format!("{}/{} {{{}}}", p.namespace, p.metric, dims.join(", "))
+        })
+        .collect()
 }
 
 /// Each metric the EMF documents in `text` write, with the dimension names it is written by
 /// (one set per way it is written).
 pub fn emf_dimensions(text: &str) -> BTreeMap<String, BTreeSet<BTreeSet<String>>> {
     let mut written: BTreeMap<String, BTreeSet<BTreeSet<String>>> = BTreeMap::new();
-    for doc in text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
-        .filter(|d| d.get("_aws").is_some())
-    {
-        for spec in doc["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
-            for set in spec["Dimensions"].as_array().unwrap() {
-                let dims: BTreeSet<String> = set
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| d.as_str().unwrap().to_owned())
-                    .collect();
-                for metric in spec["Metrics"].as_array().unwrap() {
-                    written
-                        .entry(metric["Name"].as_str().unwrap().to_owned())
-                        .or_default()
-                        .insert(dims.clone());
-                }
-            }
-        }
+    for p in emf_points(text) {
+        written
+            .entry(p.metric)
+            .or_default()
+            .insert(p.dimensions.into_iter().map(|(name, _)| name).collect());
     }
     written
 }
@@ -167,80 +173,6 @@ fn since(r: &Rehearsal, before: &BTreeMap<String, (usize, usize)>) -> LogVolume 
     v
 }
 
-fn form(email: &str, token: &str) -> String {
-    format!(
-        "email={}&name=Ann+Smith&language=en&country=pl&delivery=redirect&followUpConsent=yes&formToken={token}",
-        email.replace('@', "%40")
-    )
-}
-
-/// The start page and its form; returns the Kontomatik link.
-async fn start(r: &Rehearsal, email: &str) -> String {
-    let page = r
-        .http(HttpRequest {
-            method: "GET",
-            path: "/start",
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let cookie = page.headers["set-cookie"]
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let body = form(email, &crate::form_token_in(&page.body));
-    let started = r
-        .http(HttpRequest {
-            method: "POST",
-            path: "/start",
-            form: Some(&body),
-            cookies: &[&cookie],
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(started.status, 303, "{}", started.body);
-    started.headers["location"].clone()
-}
-
-fn id_of(link: &str) -> RedirectionId {
-    RedirectionId::parse(link.rsplit('/').next().unwrap()).unwrap()
-}
-
-/// The user at the bank, then back through the callback.
-async fn at_bank_and_back(r: &Rehearsal, link: &str, outcome: &str) {
-    let http = crate::browser();
-    let back = http
-        .post(link)
-        .form(&[("bank", "DemoBank"), ("outcome", outcome)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(back.status(), 303);
-    let back = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
-    let page = r
-        .http(HttpRequest {
-            method: "GET",
-            path: back.path(),
-            query: back.query().unwrap_or(""),
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-}
-
-/// Moves a redirection's next status check to now (in place of the pacing's wait).
-async fn make_due(r: &Rehearsal, id: &RedirectionId) {
-    let store = r.store();
-    let mut red = store.get_redirection(id).await.unwrap().unwrap();
-    let expected = red.expected();
-    red.next_poll_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
-    assert_eq!(
-        store.save_redirection(&red, expected).await.unwrap(),
-        ConditionalWrite::Applied
-    );
-}
-
 /// Runs a completed sign-in and a failed one that the poller follows up, through the real
 /// bootstraps, and counts what they write. An import takes `import_polls` command polls.
 pub async fn count_in_rehearsal(import_polls: u32) -> Counted {
@@ -270,7 +202,8 @@ pub async fn count_in_rehearsal(import_polls: u32) -> Counted {
     // Completed: the form, the bank, back, and the import to its email.
     let m = marks(&r);
     let link = start(&r, "ann@users.cost.example").await;
-    at_bank_and_back(&r, &link, "success").await;
+    let back = at_bank_and_back(&r, &link, "success").await;
+    assert_eq!(back.status, 200, "{}", back.body);
     let id = id_of(&link);
     let began = Instant::now();
     while r.store().get_redirection(&id).await.unwrap().unwrap().state != State::Imported {
@@ -295,7 +228,8 @@ pub async fn count_in_rehearsal(import_polls: u32) -> Counted {
     // Failed at the bank and back: the poller's follow-up.
     let m = marks(&r);
     let link = start(&r, "bo@users.cost.example").await;
-    at_bank_and_back(&r, &link, "fail_login").await;
+    let back = at_bank_and_back(&r, &link, "fail_login").await;
+    assert_eq!(back.status, 200, "{}", back.body);
     let failed = id_of(&link);
     for _ in 0..3 {
         if r.store()

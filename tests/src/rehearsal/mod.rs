@@ -13,6 +13,8 @@
 //!   ([`binaries`], [`FunctionProcess`], [`run_dir`]).
 //! - `stack.rs`: the whole rehearsal stack, set up from the template ([`Rehearsal`],
 //!   [`Options`]), and what a test reads back from it.
+//! - `steps.rs`: a user's steps through the stack (the form, the bank, the way back), shared
+//!   by the rehearsal tests and the cost model.
 //! - `event_sources.rs`: how the functions are invoked, as AWS's event sources do it: API
 //!   Gateway ([`HttpRequest`], [`HttpAnswer`]), the EventBridge schedule and the SQS event
 //!   source mapping ([`MappingPoll`]).
@@ -46,6 +48,7 @@ mod processes;
 mod resource_gate;
 mod runtime_api;
 mod stack;
+pub mod steps;
 
 pub use event_sources::{HttpAnswer, HttpRequest, MappingPoll};
 pub use moto::Moto;

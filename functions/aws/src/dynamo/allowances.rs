@@ -47,6 +47,73 @@ fn allowance_key(what: &Allowance) -> Item {
     HashMap::from([(PK.into(), s(pk)), (SK.into(), s(sk))])
 }
 
+impl DynamoStore {
+    /// One conditional write: the holder's attribute and the count, together.
+    async fn try_take_slot(
+        &self,
+        attribute: &str,
+        quota: u32,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(import_slots_key()))
+            .update_expression("SET #holder = :until ADD #held :one")
+            .condition_expression(
+                "attribute_not_exists(#holder) AND (attribute_not_exists(#held) OR #held < :quota)",
+            )
+            .expression_attribute_names("#holder", attribute)
+            .expression_attribute_names("#held", IMPORT_SLOTS_HELD)
+            .expression_attribute_values(":until", n(until.timestamp()))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":quota", n(quota))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    /// Frees (up to [`FREED_AT_ONCE`]) the slots of `item` whose holder's time was up before
+    /// `now`, each only if it is still the one read (its holder did not give it back
+    /// meanwhile), so that the count stays the number of holders. `false`: none was up.
+    async fn free_expired_slots(&self, item: &Item, now: Timestamp) -> Result<bool, StoreError> {
+        let expired: Vec<(&String, &AttributeValue)> = item
+            .iter()
+            .filter(|(name, _)| name.starts_with(IMPORT_SLOT_HOLDER_PREFIX))
+            .filter(|(name, _)| get_n(item, name).is_some_and(|t| t < now.timestamp()))
+            .take(FREED_AT_ONCE)
+            .collect();
+        if expired.is_empty() {
+            return Ok(false);
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(import_slots_key()))
+            .expression_attribute_names("#held", IMPORT_SLOTS_HELD)
+            .expression_attribute_values(":freed", n(-(expired.len() as i64)));
+        let mut removed = vec![];
+        let mut unchanged = vec![];
+        for (i, (name, value)) in expired.into_iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#e{i}"), name.clone())
+                .expression_attribute_values(format!(":e{i}"), value.clone());
+            removed.push(format!("#e{i}"));
+            unchanged.push(format!("#e{i} = :e{i}"));
+        }
+        let freed = update
+            .update_expression(format!("REMOVE {} ADD #held :freed", removed.join(", ")))
+            .condition_expression(unchanged.join(" AND "))
+            .send()
+            .await;
+        // Lost to another freeing: the take that follows finds what it left.
+        applied(freed)?;
+        Ok(true)
+    }
+}
+
 #[async_trait]
 impl AllowanceStore for DynamoStore {
     async fn take_allowance(
@@ -113,79 +180,29 @@ impl AllowanceStore for DynamoStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let attribute = format!("{IMPORT_SLOT_HOLDER_PREFIX}{holder}");
-        // Two rounds at most: a refusal may free expired slots, then the take is tried again.
-        for round in 0..2 {
-            // One conditional write: the holder's attribute and the count, together.
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(import_slots_key()))
-                .update_expression("SET #holder = :until ADD #held :one")
-                .condition_expression(
-                    "attribute_not_exists(#holder) AND (attribute_not_exists(#held) OR #held < :quota)",
-                )
-                .expression_attribute_names("#holder", &attribute)
-                .expression_attribute_names("#held", IMPORT_SLOTS_HELD)
-                .expression_attribute_values(":until", n(until.timestamp()))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(":quota", n(quota))
-                .send()
-                .await;
-            if applied(result)? {
-                return Ok(true);
-            }
-            let item = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .set_key(Some(import_slots_key()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(unavailable)?
-                .item
-                .unwrap_or_default();
-            if item.contains_key(&attribute) {
-                return Ok(true);
-            }
-            let expired: Vec<(String, AttributeValue)> = item
-                .iter()
-                .filter(|(name, _)| name.starts_with(IMPORT_SLOT_HOLDER_PREFIX))
-                .filter(|(name, _)| get_n(&item, name).is_some_and(|t| t < now.timestamp()))
-                .take(FREED_AT_ONCE)
-                .map(|(name, value)| (name.clone(), value.clone()))
-                .collect();
-            if expired.is_empty() || round == 1 {
-                return Ok(false);
-            }
-            // Each freed slot only if it is still the one read (its holder did not give it
-            // back meanwhile): the count stays the number of holders.
-            let mut update = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(import_slots_key()))
-                .expression_attribute_names("#held", IMPORT_SLOTS_HELD)
-                .expression_attribute_values(":freed", n(-(expired.len() as i64)));
-            let mut removed = vec![];
-            let mut unchanged = vec![];
-            for (i, (name, value)) in expired.into_iter().enumerate() {
-                update = update
-                    .expression_attribute_names(format!("#e{i}"), name)
-                    .expression_attribute_values(format!(":e{i}"), value);
-                removed.push(format!("#e{i}"));
-                unchanged.push(format!("#e{i} = :e{i}"));
-            }
-            let freed = update
-                .update_expression(format!("REMOVE {} ADD #held :freed", removed.join(", ")))
-                .condition_expression(unchanged.join(" AND "))
-                .send()
-                .await;
-            // Lost to another freeing: the next round reads what it left.
-            applied(freed)?;
+        if self.try_take_slot(&attribute, quota, until).await? {
+            return Ok(true);
         }
-        Ok(false)
+        // Refused: this holder has its slot already, or every slot is held. Slots whose
+        // holder's time is up are freed, then the take is tried once more.
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(import_slots_key()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?
+            .item
+            .unwrap_or_default();
+        if item.contains_key(&attribute) {
+            return Ok(true);
+        }
+        if !self.free_expired_slots(&item, now).await? {
+            return Ok(false);
+        }
+        self.try_take_slot(&attribute, quota, until).await
     }
 
     async fn give_back_import_slot(&self, holder: &RedirectionId) -> Result<(), StoreError> {

@@ -70,31 +70,25 @@ fn default_import_history_is_twelve_months_and_configurable() {
     assert_eq!(c.settings.follow_up_window, Duration::days(2));
 }
 
+fn countries(c: &Config) -> Vec<&'static str> {
+    c.settings
+        .allowed_countries
+        .iter()
+        .map(|c| c.as_str())
+        .collect()
+}
+
 #[test]
 fn the_default_country_is_one_of_the_countries_of_operation() {
     let mut e = env();
     e.insert("ALLOWED_COUNTRIES", "pl, cz,pl".into());
     let c = load(&e).expect("valid");
-    assert_eq!(
-        c.settings
-            .allowed_countries
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>(),
-        ["pl", "cz"]
-    );
+    assert_eq!(countries(&c), ["pl", "cz"]);
     // Unset: the default country alone (a stack deployed before the variable keeps working).
     let mut unset = env();
     unset.insert("DEFAULT_COUNTRY", "cz".into());
     let c = load(&unset).expect("valid");
-    assert_eq!(
-        c.settings
-            .allowed_countries
-            .iter()
-            .map(|c| c.as_str())
-            .collect::<Vec<_>>(),
-        ["cz"]
-    );
+    assert_eq!(countries(&c), ["cz"]);
     e.insert("ALLOWED_COUNTRIES", "cz".into());
     let err = load(&e).unwrap_err();
     assert!(

@@ -333,6 +333,14 @@ pub async fn store_identity(store: &dyn Store, clock: &SimClock) {
     assert!(store.sign_ins(&r.user_key).await.unwrap().is_empty());
 }
 
+async fn ended_at(store: &dyn Store, staff: &crate::domain::UserKey) -> Option<i64> {
+    store
+        .staff_sessions_ended_at(staff)
+        .await
+        .unwrap()
+        .map(|t| t.timestamp())
+}
+
 /// A staff member's sign-out: remembered (to the second) until every session it ended has
 /// expired, then forgotten.
 pub async fn store_staff_sessions(store: &dyn Store, clock: &SimClock) {
@@ -345,25 +353,14 @@ pub async fn store_staff_sessions(store: &dyn Store, clock: &SimClock) {
         .end_staff_sessions(&staff, at, at + Duration::hours(12))
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .staff_sessions_ended_at(&staff)
-            .await
-            .unwrap()
-            .map(|t| t.timestamp()),
-        Some(at.timestamp())
-    );
+    assert_eq!(ended_at(store, &staff).await, Some(at.timestamp()));
     // Two sign-outs crossing: the earlier moment written last does not move the mark back.
     store
         .end_staff_sessions(&staff, at - Duration::minutes(5), at + Duration::hours(12))
         .await
         .unwrap();
     assert_eq!(
-        store
-            .staff_sessions_ended_at(&staff)
-            .await
-            .unwrap()
-            .map(|t| t.timestamp()),
+        ended_at(store, &staff).await,
         Some(at.timestamp()),
         "never backwards"
     );

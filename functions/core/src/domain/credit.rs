@@ -378,16 +378,13 @@ impl CreditAnalysisBuilder {
                 let month = month_of(t.day);
                 from = Some(from.map_or(t.day, |f| f.min(t.day)));
                 to = Some(to.map_or(t.day, |x| x.max(t.day)));
-                months.entry(month).or_insert_with(|| MonthFigures {
-                    month: format!("{:04}-{:02}", month.0, month.1),
-                    ..MonthFigures::default()
-                });
-                months
-                    .entry(month_of(t.booked))
-                    .or_insert_with(|| MonthFigures {
-                        month: format!("{:04}-{:02}", t.booked.year(), t.booked.month()),
+                // The month it happened in, and the one it was booked in (its balance's).
+                for m in [month, month_of(t.booked)] {
+                    months.entry(m).or_insert_with(|| MonthFigures {
+                        month: format!("{:04}-{:02}", m.0, m.1),
                         ..MonthFigures::default()
                     });
+                }
                 if let Some(b) = t.balance {
                     // Newest first in the document: the lowest place is the day's last.
                     let end = day_ends

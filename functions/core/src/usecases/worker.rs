@@ -400,7 +400,7 @@ impl App {
                     }
                 }
                 Ok(status) if status.state == crate::domain::CommandState::Successful => {
-                    let imported_at = r.import.as_ref().map_or(self.now(), |i| i.claimed_at);
+                    let imported_at = claimed;
                     let summary = summary.build();
                     // The owners are matched against the name the applicant gave (none known, or
                     // the store not answering: `ownerChecked` false, nothing flagged).

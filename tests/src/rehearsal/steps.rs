@@ -1,0 +1,106 @@
+//! A user's steps through a rehearsal stack, shared by the rehearsal tests and the cost model's
+//! CloudWatch count: the start form as a browser fills it, the bank, and the way back.
+
+use signin_core::domain::RedirectionId;
+use signin_core::ports::{ConditionalWrite, RedirectionStore};
+
+use super::{HttpAnswer, HttpRequest, Rehearsal};
+
+/// The user's browser at the sandbox's hosted sign-in page; returns where it sends them back.
+pub async fn sign_in_at_bank(link: &str, outcome: &str) -> String {
+    let http = crate::browser();
+    let page = http.get(link).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the hosted page opens");
+    let back = http
+        .post(link)
+        .form(&[("bank", "DemoBank"), ("outcome", outcome)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 303);
+    back.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// The redirection id a Kontomatik link ends with.
+pub fn id_of(link: &str) -> RedirectionId {
+    RedirectionId::parse(link.rsplit('/').next().unwrap()).unwrap()
+}
+
+pub fn start_form(email: &str) -> String {
+    format!(
+        "email={}&name=Ann+Smith&language=en&country=pl&delivery=redirect&followUpConsent=yes",
+        email.replace('@', "%40")
+    )
+}
+
+/// The start form as a browser sends it: with the token of the page it was filled on, and the
+/// cookie that page set (returned as the `Cookie` to send).
+pub async fn start_form_from_page(r: &Rehearsal, email: &str) -> (String, String) {
+    let page = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/start",
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    (
+        format!(
+            "{}&formToken={}",
+            start_form(email),
+            crate::form_token_in(&page.body)
+        ),
+        cookie_of(&page),
+    )
+}
+
+/// The start page and its form, sent: the Kontomatik link it redirects to.
+pub async fn start(r: &Rehearsal, email: &str) -> String {
+    let (form, cookie) = start_form_from_page(r, email).await;
+    let started = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/start",
+            form: Some(&form),
+            cookies: &[&cookie],
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    started.headers["location"].clone()
+}
+
+/// The user at the bank, then back through the callback (in another browser: no cookies).
+pub async fn at_bank_and_back(r: &Rehearsal, link: &str, outcome: &str) -> HttpAnswer {
+    let back = url::Url::parse(&sign_in_at_bank(link, outcome).await).unwrap();
+    r.http(HttpRequest {
+        method: "GET",
+        path: back.path(),
+        query: back.query().unwrap_or(""),
+        ..HttpRequest::default()
+    })
+    .await
+}
+
+/// The cookie an answer set, as the browser sends it back.
+pub fn cookie_of(page: &HttpAnswer) -> String {
+    let set = page
+        .headers
+        .get("set-cookie")
+        .unwrap_or_else(|| panic!("no cookie set: {:?}", page.headers));
+    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Secure"));
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Moves a redirection's next status check to now (an operator's step in place of waiting
+/// the five minutes of pacing; the poller itself runs unchanged).
+pub async fn make_due(r: &Rehearsal, id: &RedirectionId) {
+    let store = r.store();
+    let mut red = store.get_redirection(id).await.unwrap().unwrap();
+    let expected = red.expected();
+    red.next_poll_at = Some(chrono::Utc::now() - chrono::Duration::seconds(1));
+    assert!(matches!(
+        store.save_redirection(&red, expected).await.unwrap(),
+        ConditionalWrite::Applied
+    ));
+}
