@@ -354,7 +354,7 @@ async fn both_paths_clicked_through_in_a_real_browser() {
     c.find(Locator::Id("email"))
         .await
         .unwrap()
-        .send_keys(devstack::LOCAL_STAFF_EMAIL)
+        .send_keys(devstack::LOCAL_MARKETING_EMAIL)
         .await
         .unwrap();
     click(&c, "send-link").await;

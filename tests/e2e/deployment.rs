@@ -125,6 +125,7 @@ fn arns(stack: &Stack, resource: Resource, d: &DeployedFunction) -> Vec<String> 
     match resource {
         Resource::Table => vec![table_arn.clone()],
         Resource::PollIndex => vec![format!("{table_arn}/index/{}", schema::POLL_INDEX)],
+        Resource::CaseIndex => vec![format!("{table_arn}/index/{}", schema::CASE_INDEX)],
         Resource::ImportQueue => vec![format!(
             "arn:{PARTITION}:sqs:{REGION}:{ACCOUNT}:signin-check-imports"
         )],
@@ -206,31 +207,50 @@ fn granted(d: &DeployedFunction) -> BTreeSet<(String, String)> {
 /// spent form tokens, which a bug or a hostile request could otherwise reset.
 #[test]
 fn the_public_function_deletes_and_queries_only_peoples_partitions() {
-    use signin_aws::schema::{LOGIN_PREFIX, OWNER_PREFIX, REDIRECTION_PREFIX, USER_PREFIX};
+    use signin_aws::schema::{
+        CASES_PREFIX, CASE_ALIAS_PREFIX, CASE_INDEX, LOGIN_PREFIX, OWNER_PREFIX,
+        REDIRECTION_PREFIX, USER_PREFIX,
+    };
     let deployed = stack(true).functions();
     let f = deployed
         .iter()
         .find(|f| f.logical_id == "UnsubscribeAndStatsFunction")
         .expect("the public function");
-    let prefixes: Vec<String> = [USER_PREFIX, REDIRECTION_PREFIX, OWNER_PREFIX, LOGIN_PREFIX]
-        .iter()
-        .map(|p| format!("{p}*"))
-        .collect();
+    let prefixes = |of: &[&str]| -> Vec<String> { of.iter().map(|p| format!("{p}*")).collect() };
+    let people = prefixes(&[
+        USER_PREFIX,
+        REDIRECTION_PREFIX,
+        OWNER_PREFIX,
+        LOGIN_PREFIX,
+        CASE_ALIAS_PREFIX,
+    ]);
+    let case_index = format!("/index/{CASE_INDEX}");
     let mut seen = BTreeSet::new();
     for st in &f.statements {
         for action in ["dynamodb:DeleteItem", "dynamodb:Query"] {
             if st.actions.iter().any(|a| a == action) {
-                seen.insert(action);
+                // The case list queries the case index, by status partitions only.
+                let on_index = st.resources.iter().all(|r| r.ends_with(&case_index));
+                seen.insert((action, on_index));
+                let allowed = if on_index {
+                    prefixes(&[CASES_PREFIX])
+                } else {
+                    people.clone()
+                };
                 assert_eq!(
                     st.condition,
-                    serde_json::json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": prefixes}}),
+                    serde_json::json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": allowed}}),
                     "{}: {action}",
                     st.sid
                 );
             }
         }
     }
-    assert_eq!(seen.len(), 2, "it deletes and queries");
+    assert_eq!(
+        seen.len(),
+        3,
+        "it deletes and queries people's items, and queries the case index: {seen:?}"
+    );
 }
 
 /// A function that may send email may send it only from the sender address: a bug (or an

@@ -3,6 +3,7 @@
 //! template resolver).
 
 mod browser;
+mod cases;
 mod deployment;
 mod faultrun;
 mod flow;

@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 use e2e_tests::flow::{Flow, Page, PUBLIC_BASE};
-use signin_core::domain::{Email, Secret};
+use signin_core::config::StaffMember;
+use signin_core::domain::Secret;
 
 const HTML: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
 
@@ -31,7 +32,7 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
     let mut f = Flow::start().await;
     let staff = f.email("anna");
     let stats = &mut f.function_mut("unsubscribe-and-stats").app.settings;
-    stats.staff_emails = vec![Email::parse(&staff).unwrap()];
+    stats.staff = StaffMember::parse_list(&staff).unwrap();
     stats.stats_token = Some(Secret::new("marketing-token-0123456789abcdef"));
     // Some funnel: two starts, one imported.
     let link = f.start_sign_in(&f.email("a"), true).await.location.unwrap();
@@ -43,7 +44,7 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
     // Not signed in: the sign-in page, and no data.
     let page = get_html(&f, "/stats").await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("Sign in to the funnel"), "{}", page.body);
+    assert!(page.body.contains("Staff sign-in"), "{}", page.body);
     assert!(!page.body.contains("<table"));
     assert_eq!(get_html(&f, "/stats.csv").await.status, 404);
     let before = f.mails().await.len();
@@ -51,7 +52,7 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
     // An address not on the list gets the same answer and no mail.
     let asked = ask_for_link(&f, &page, &f.email("eve")).await;
     assert_eq!(asked.status, 200);
-    assert!(asked.body.contains("If this address may see the funnel"));
+    assert!(asked.body.contains("If this address is on the staff list"));
     assert_eq!(
         f.mails().await.len(),
         before,
@@ -105,16 +106,16 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
     let lines: Vec<&str> = csv.body.lines().collect();
     assert_eq!(
         lines[0],
-        "day,started,returned,success,error,expired,imported,follow-ups,recovered,conversion_percent"
+        "day,started,returned,success,error,expired,imported,follow-ups,recovered,decided,conversion_percent"
     );
     assert_eq!(lines.len(), 1 + 7 + 1, "a header, 7 days and the total");
-    assert_eq!(lines[8], "total,2,1,1,0,0,1,0,0,50.0");
+    assert_eq!(lines[8], "total,2,1,1,0,0,1,0,0,0,50.0");
 
     // The link works once; a stranger's browser is not signed in.
     let again = f.confirm_link(&signin).await;
     assert_eq!(again.status, 409, "{}", again.body);
     let stranger = f.http_as_stranger("GET", "/stats", None, &[HTML]).await;
-    assert!(stranger.body.contains("Sign in to the funnel"));
+    assert!(stranger.body.contains("Staff sign-in"));
     assert!(!stranger.body.contains("<table"));
     // Scripts keep their JSON.
     let json = f
@@ -152,11 +153,11 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
         .body
         .contains("signed out of the funnel on every device"));
     let page = get_html(&f, "/stats").await;
-    assert!(page.body.contains("Sign in to the funnel"), "{}", page.body);
+    assert!(page.body.contains("Staff sign-in"), "{}", page.body);
     f.set_cookie("__Host-signin-staff", &session);
     let page = get_html(&f, "/stats").await;
     assert!(
-        page.body.contains("Sign in to the funnel") && !page.body.contains("<table"),
+        page.body.contains("Staff sign-in") && !page.body.contains("<table"),
         "a session from before the sign-out is void: {}",
         page.body
     );
@@ -184,10 +185,8 @@ async fn staff_sign_in_by_emailed_link_and_see_the_funnel_as_a_chart_a_table_and
 async fn staff_log_in_links_are_limited_and_answer_alike() {
     let mut f = Flow::start().await;
     let staff = f.email("anna-limits");
-    f.function_mut("unsubscribe-and-stats")
-        .app
-        .settings
-        .staff_emails = vec![Email::parse(&staff).unwrap()];
+    f.function_mut("unsubscribe-and-stats").app.settings.staff =
+        StaffMember::parse_list(&staff).unwrap();
     let mut page = get_html(&f, "/stats").await;
     let without_token = |p: &Page| {
         let token = e2e_tests::form_token_in(&p.body);

@@ -1235,7 +1235,7 @@ async fn staff_sign_in_and_a_quota_refusal_run_within_their_grants() {
         })
         .await;
     assert!(
-        after.body.contains("Sign in to the funnel") && !after.body.contains("<table"),
+        after.body.contains("Staff sign-in") && !after.body.contains("<table"),
         "a session from before the sign-out is void: {}",
         after.body
     );

@@ -42,6 +42,18 @@ pub const IMPORT_SLOTS_PK: &str = "SLOTS#kontomatik-jobs";
 pub const IMPORT_SLOTS_SK: &str = "HOLDERS";
 pub const IMPORT_SLOT_HOLDER_PREFIX: &str = "h#";
 pub const IMPORT_SLOTS_HELD: &str = "held";
+/// In a person's partition: their application (the case), filed in the case index by status.
+pub const CASE_SK: &str = "CASE";
+/// The sparse case index: present only on cases; partition `CASES#<status>`, sort
+/// `<updatedAt>#<reference>`.
+pub const CASE_INDEX: &str = "GSI2";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+pub const CASES_PREFIX: &str = "CASES#";
+/// A case's lookups: `CASEREF#r:<reference>` and `CASEREF#x:<external id>` to the person's key.
+pub const CASE_ALIAS_PREFIX: &str = "CASEREF#";
+/// In a person's partition: one look at their case by a staff member (`VIEW#<at>#<n>`).
+pub const CASE_VIEW_PREFIX: &str = "VIEW#";
 /// In a person's partition: an owner id their record had before they were verified.
 pub const FORMER_OWNER_PREFIX: &str = "FORMER#";
 
@@ -62,6 +74,19 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
             .build()
             .map_err(|e| e.to_string())
     };
+    let cases = GlobalSecondaryIndex::builder()
+        .index_name(CASE_INDEX)
+        .key_schema(key(GSI2PK, KeyType::Hash)?)
+        .key_schema(key(GSI2SK, KeyType::Range)?)
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes(TTL)
+                .non_key_attributes("data")
+                .build(),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
     let gsi = GlobalSecondaryIndex::builder()
         .index_name(POLL_INDEX)
         .key_schema(key(GSI1PK, KeyType::Hash)?)
@@ -82,9 +107,12 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
         .attribute_definitions(attr(SK)?)
         .attribute_definitions(attr(GSI1PK)?)
         .attribute_definitions(attr(GSI1SK)?)
+        .attribute_definitions(attr(GSI2PK)?)
+        .attribute_definitions(attr(GSI2SK)?)
         .key_schema(key(PK, KeyType::Hash)?)
         .key_schema(key(SK, KeyType::Range)?)
         .global_secondary_indexes(gsi)
+        .global_secondary_indexes(cases)
         .send()
         .await
         .map_err(|e| aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())?;

@@ -93,6 +93,12 @@ async fn dynamo_staff_sessions() {
 }
 
 #[tokio::test]
+async fn dynamo_cases() {
+    let (s, c) = store().await;
+    contract::store_cases(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
 async fn dynamo_import_slots() {
     let (s, c) = store().await;
     contract::store_import_slots(s.as_ref(), &c).await;
@@ -200,8 +206,9 @@ async fn dynamo_import_records_stay_under_the_item_limit() {
 #[test]
 fn the_dynamodb_adapter_never_scans() {
     // Every file of the adapter, and a check that the list names every file there is.
-    const SOURCES: [(&str, &str); 8] = [
+    const SOURCES: [(&str, &str); 9] = [
         ("allowances.rs", include_str!("../src/dynamo/allowances.rs")),
+        ("cases.rs", include_str!("../src/dynamo/cases.rs")),
         ("funnel.rs", include_str!("../src/dynamo/funnel.rs")),
         (
             "import_records.rs",

@@ -32,6 +32,8 @@ pub enum Resource {
     Table,
     /// The poll index of the table (`…/index/GSI1`), and nothing else of it.
     PollIndex,
+    /// The case index of the table (`…/index/GSI2`): the staff's case list.
+    CaseIndex,
     /// The import queue.
     ImportQueue,
     /// The SSM parameter named by `<SECRET>_PARAMETER`.
@@ -160,6 +162,9 @@ pub const CREATE_REDIRECTION: Function = Function {
         "store.take_allowance",
         "store.get_redirection",
         "store.add_to_funnel",
+        // the application a start opens or files (usecases/cases.rs)
+        "store.get_case",
+        "store.put_case",
         "mailer.send",
         "events.publish",
     ],
@@ -220,6 +225,9 @@ pub const CALLBACK: Function = Function {
         // every decisive state change (usecases/mod.rs, App::applied)
         "store.record_sign_in_outcome",
         "store.add_to_funnel",
+        // a failed sign-in's application
+        "store.get_case",
+        "store.put_case",
         "queue.enqueue",
         "events.publish",
     ],
@@ -297,6 +305,9 @@ pub const STATUS_POLLER: Function = Function {
         // the slot of an import the poller ends (admission on)
         "store.give_back_import_slot",
         "store.add_to_funnel",
+        // an expired sign-in's application
+        "store.get_case",
+        "store.put_case",
         "queue.enqueue",
         "mailer.send",
         "events.publish",
@@ -378,6 +389,9 @@ pub const IMPORT_WORKER: Function = Function {
         // admission at Kontomatik's jobs quota (KONTOMATIK_JOBS_QUOTA)
         "store.take_import_slot",
         "store.give_back_import_slot",
+        // the application, filed with the import's flags
+        "store.get_case",
+        "store.put_case",
         "queue.enqueue",
         "mailer.send",
         "events.publish",
@@ -406,6 +420,9 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         Route::StatsLoginLink,
         Route::StatsSession,
         Route::StatsLogout,
+        Route::Cases,
+        Route::CaseView,
+        Route::CaseDecide,
     ]),
     reads: &[
         vars::TABLE_NAME,
@@ -472,6 +489,11 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
             resource: Resource::Parameter(vars::STATS_TOKEN),
             actions: SECRET_READ,
         },
+        // the case list, on the case index only
+        Grant {
+            resource: Resource::CaseIndex,
+            actions: &["dynamodb:Query"],
+        },
         // the staff sign-in link
         Grant {
             resource: Resource::MailSending,
@@ -498,6 +520,14 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         // a staff session's check, and staff sign-out on every device
         "store.staff_sessions_ended_at",
         "store.end_staff_sessions",
+        // credit staff: the case list, a case (each look recorded), a decision; the
+        // applicant's page shows the latest decision
+        "store.list_cases",
+        "store.case_by_reference",
+        "store.record_case_view",
+        "store.case_views",
+        "store.get_case",
+        "store.put_case",
         "mailer.send",
         "mailer.forget_recipient",
         "events.publish",

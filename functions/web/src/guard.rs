@@ -107,9 +107,21 @@ pub(crate) fn staff_cookie(app: &App) -> &'static str {
 /// A signed-in staff member (the session cookie).
 pub(crate) async fn is_staff_session(app: &App, req: &WebRequest) -> bool {
     match cookie_value(req, staff_cookie(app)) {
-        Some(session) => app.staff_session_valid(session).await,
+        Some(session) => {
+            app.staff_session_may(session, signin_core::config::StaffRole::Marketing)
+                .await
+        }
         None => false,
     }
+}
+
+/// The staff member signed in on this browser, if any (any role).
+pub(crate) async fn staff_of(
+    app: &App,
+    req: &WebRequest,
+) -> Option<signin_core::config::StaffMember> {
+    app.staff_member(cookie_value(req, staff_cookie(app))?)
+        .await
 }
 
 /// A script with the stats token.

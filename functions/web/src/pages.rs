@@ -36,7 +36,19 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("cache-control", "no-store"),
 ];
 
+mod cases;
+pub use cases::{case_list, case_page, CaseRow};
+
 pub fn layout(title: &str, company: &str, lang: &str, body: Markup) -> String {
+    layout_in("", title, company, lang, body)
+}
+
+/// A staff page (English), wide enough for tables.
+pub fn layout_wide(title: &str, company: &str, body: Markup) -> String {
+    layout_in("max-width:980px", title, company, "en", body)
+}
+
+fn layout_in(width: &str, title: &str, company: &str, lang: &str, body: Markup) -> String {
     html! {
         (DOCTYPE)
         html lang=(lang) {
@@ -48,7 +60,7 @@ pub fn layout(title: &str, company: &str, lang: &str, body: Markup) -> String {
             }
             body {
                 header { (company) }
-                main { div.card { (body) } }
+                main style=[(!width.is_empty()).then_some(width)] { div.card { (body) } }
             }
         }
     }
@@ -235,13 +247,13 @@ pub fn confirm(
 /// Marketing's sign-in: an email field; a link comes by email.
 pub fn staff_login(company: &str, form_token: &str, note: Option<&str>) -> String {
     layout(
-        "Sign in to the funnel",
+        "Staff sign-in",
         company,
         "en",
         html! {
-            h1 { "Sign in to the funnel" }
+            h1 { "Staff sign-in" }
             @if let Some(n) = note { p.ok role="status" id="login-note" { (n) } }
-            p.muted { "Enter your work address; if it may see the funnel, a one-time sign-in link arrives by email (valid 15 minutes)." }
+            p.muted { "The funnel (marketing) and the applications (credit). Enter your work address; if it is on the staff list, a one-time sign-in link arrives by email (valid 15 minutes)." }
             form method="post" action="/stats/login" {
                 input type="hidden" name="formToken" value=(form_token);
                 label for="email" { "Work email" }
@@ -269,6 +281,7 @@ pub const FUNNEL_COLUMNS: &[&str] = &[
     "imported",
     "follow-ups",
     "recovered",
+    "decided",
 ];
 
 /// `imported / started` in percent; none without starts.

@@ -82,6 +82,13 @@ pub(crate) struct Query {
     pub(crate) until: Option<String>,
     /// The funnel page's range: 7, 30 or 90 days.
     pub(crate) days: Option<String>,
+    /// The case list's filter, and where its page starts.
+    pub(crate) status: Option<String>,
+    pub(crate) after: Option<String>,
+    /// A case's reference.
+    pub(crate) case: Option<String>,
+    /// A case page after a decision was sent: `1` mailed, `0` not mailed.
+    pub(crate) sent: Option<String>,
 }
 
 impl Query {

@@ -170,9 +170,13 @@ impl Drop for RunningDev {
 /// Worker invocations at once (the template's `ScalingConfig.MaximumConcurrency`).
 pub const WORKER_CONCURRENCY: usize = 5;
 
-/// Who may sign in to the funnel page in a local run unless `STAFF_EMAILS` says otherwise (the
-/// sign-in link shows up in the operator view's outbox).
-pub const LOCAL_STAFF_EMAIL: &str = "marketing@lender.example";
+/// Who may sign in as staff in a local run unless `STAFF_EMAILS` says otherwise (the sign-in
+/// link shows up in the operator view's outbox): marketing sees the funnel, credit the cases.
+pub const LOCAL_STAFF: &str = "marketing@lender.example=marketing,credit@lender.example=credit";
+/// The local run's marketing member (on [`LOCAL_STAFF`]).
+pub const LOCAL_MARKETING_EMAIL: &str = "marketing@lender.example";
+/// The local run's credit officer (on [`LOCAL_STAFF`]).
+pub const LOCAL_CREDIT_EMAIL: &str = "credit@lender.example";
 
 /// The link-signing key of local runs (never of a deployment: the template reads it from SSM).
 pub const LOCAL_LINK_SIGNING_KEY: &str = "local-development-signing-key-0123456789";

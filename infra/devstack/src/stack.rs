@@ -28,7 +28,7 @@ use tokio::task::JoinHandle;
 
 use crate::view;
 use crate::{
-    Dev, DevError, DevOptions, Embedded, RunningDev, LOCAL_LINK_SIGNING_KEY, LOCAL_STAFF_EMAIL,
+    Dev, DevError, DevOptions, Embedded, RunningDev, LOCAL_LINK_SIGNING_KEY, LOCAL_STAFF,
     WORKER_CONCURRENCY,
 };
 
@@ -76,11 +76,11 @@ fn settings(public_base: &str) -> Settings {
         .ok()
         .filter(|t| t.len() >= 24)
         .map(Secret::new);
-    let staff = std::env::var("STAFF_EMAILS").unwrap_or_else(|_| LOCAL_STAFF_EMAIL.into());
-    s.staff_emails = staff
-        .split(',')
-        .filter_map(|e| signin_core::domain::Email::parse(e.trim()).ok())
-        .collect();
+    let staff = std::env::var("STAFF_EMAILS").unwrap_or_else(|_| LOCAL_STAFF.into());
+    s.staff = signin_core::config::StaffMember::parse_list(&staff).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "STAFF_EMAILS is not a staff list; nobody may sign in as staff");
+        vec![]
+    });
     s
 }
 

@@ -69,6 +69,16 @@ const ACCOUNT_NAMES: &[(&str, &str)] = &[
     ("Konto walutowe EUR", "Euro"),
 ];
 
+/// The IBAN of one account of a data set: from the seed and the account's number alone, so that
+/// a transfer to another account of the same person names it before that account is rendered.
+fn account_iban(seed: u64, account: u32) -> String {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (0x1ba7_0000_0000 + u64::from(account)));
+    let digits: String = (0..26)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect();
+    format!("PL{digits}")
+}
+
 /// Formats cents as a decimal amount: `-120.50`.
 fn money(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
@@ -218,9 +228,11 @@ impl ResultChunks {
         let mut s = String::with_capacity(512);
         let (name, friendly) = ACCOUNT_NAMES[self.account as usize % ACCOUNT_NAMES.len()];
         let currency = if self.account % 3 == 2 { "EUR" } else { "PLN" };
-        let iban: String = (0..26)
-            .map(|_| char::from(b'0' + self.rng.gen_range(0..10u8)))
-            .collect();
+        // The draws the number once took, so that the rest of the data stays as it was.
+        for _ in 0..26 {
+            self.rng.gen_range(0..10u8);
+        }
+        let iban = account_iban(self.r.seed, self.account);
         self.balance_cents = self.rng.gen_range(10_000..2_000_000);
         let opened = self.r.as_of - Duration::days(self.rng.gen_range(200..4000));
         s.push_str("<account>");
@@ -228,7 +240,7 @@ impl ResultChunks {
         if !friendly.is_empty() {
             n::el(&mut s, n::ACCOUNT_FRIENDLY_NAME, friendly);
         }
-        n::el(&mut s, n::ACCOUNT_IBAN, &format!("PL{iban}"));
+        n::el(&mut s, n::ACCOUNT_IBAN, &iban);
         n::el(&mut s, n::ACCOUNT_BALANCE, &money(self.balance_cents));
         n::el(
             &mut s,
@@ -288,6 +300,15 @@ impl ResultChunks {
             n::el(s, n::TX_PARTY_IBAN, "PL27114020040000300201355387");
             n::el(s, n::TX_KIND, "PRZELEW ZEWNĘTRZNY");
             &["utilities", "monthly"]
+        } else if self.tx % 15 == 11 && self.r.shape.accounts > 1 {
+            // Savings moved to the person's next account (the draw a shop took stays).
+            self.rng.gen_range(0..SHOPS.len());
+            let to = (self.account + 1) % self.r.shape.accounts;
+            n::el(s, n::TX_TITLE, "Przelew własny");
+            n::el(s, n::TX_PARTY, &self.owner_name);
+            n::el(s, n::TX_PARTY_IBAN, &account_iban(self.r.seed, to));
+            n::el(s, n::TX_KIND, "PRZELEW WŁASNY");
+            &["transfer"]
         } else {
             let (shop, label) = SHOPS[self.rng.gen_range(0..SHOPS.len())];
             n::el(s, n::TX_TITLE, &format!("Zakup kartą {shop}"));

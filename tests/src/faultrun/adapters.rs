@@ -2,6 +2,8 @@
 //! and the Kontomatik client, unreadable items, failing mail; the simulated clock's pause; and
 //! the DynamoDB client that sends one write request at a time (for moto).
 
+use signin_core::domain::case::{Case, CaseStatus};
+use signin_core::ports::{CaseCursor, CaseOrder, CasePage, CaseStore, CaseView};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
@@ -308,6 +310,53 @@ impl FunnelStore for FaultyStore {
 
     async fn funnel(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FunnelDay>, StoreError> {
         self.inner.funnel(from, to).await
+    }
+}
+
+#[async_trait]
+impl CaseStore for FaultyStore {
+    async fn get_case(&self, key: &UserKey) -> Result<Option<Case>, StoreError> {
+        self.inner.get_case(key).await
+    }
+
+    async fn case_by_reference(&self, reference: &str) -> Result<Option<Case>, StoreError> {
+        self.inner.case_by_reference(reference).await
+    }
+
+    async fn case_by_external_id(&self, external: &str) -> Result<Option<Case>, StoreError> {
+        self.inner.case_by_external_id(external).await
+    }
+
+    async fn put_case(
+        &self,
+        next: &Case,
+        status: CaseStatus,
+        previous: Option<&Case>,
+    ) -> Result<ConditionalWrite, StoreError> {
+        self.inner.put_case(next, status, previous).await
+    }
+
+    async fn list_cases(
+        &self,
+        status: CaseStatus,
+        order: CaseOrder,
+        after: Option<&CaseCursor>,
+        limit: usize,
+    ) -> Result<CasePage, StoreError> {
+        self.inner.list_cases(status, order, after, limit).await
+    }
+
+    async fn record_case_view(
+        &self,
+        key: &UserKey,
+        view: &CaseView,
+        kept_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.record_case_view(key, view, kept_until).await
+    }
+
+    async fn case_views(&self, key: &UserKey) -> Result<Vec<CaseView>, StoreError> {
+        self.inner.case_views(key).await
     }
 }
 

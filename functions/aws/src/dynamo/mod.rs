@@ -3,6 +3,7 @@
 //! TTL honoured on every read. This file holds the store and its queries; one file per port concern.
 
 mod allowances;
+mod cases;
 mod funnel;
 mod import_records;
 mod items;

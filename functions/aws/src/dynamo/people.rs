@@ -536,8 +536,24 @@ impl PersonStore for DynamoStore {
         let mut partition = self.partition(&format!("{USER_PREFIX}{key}")).await?;
         partition.sort_by_key(|item| get_s(item, SK).ok() == Some(USER_SK));
         for item in partition {
+            // The case's lookups go before the case (which names them).
+            if get_s(&item, SK).ok() == Some(CASE_SK) {
+                if let Ok(case) = super::cases::case_from(&item) {
+                    self.delete(alias_key(&super::cases::reference_alias(&case.reference)))
+                        .await?;
+                    if let Some(x) = &case.external_application_id {
+                        self.delete(alias_key(&super::cases::external_alias(x)))
+                            .await?;
+                    }
+                }
+            }
             self.delete(key_of(&item)?).await?;
         }
         Ok(found)
     }
+}
+
+/// The key of one of a case's lookups.
+fn alias_key(alias: &str) -> Item {
+    std::collections::HashMap::from([(PK.into(), s(alias)), (SK.into(), s(CASE_SK))])
 }

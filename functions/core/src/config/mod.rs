@@ -89,10 +89,68 @@ pub struct Settings {
     pub import_retention: Duration,
     /// Where a Kontomatik link may send the user.
     pub link_origins: LinkOrigins,
-    /// Who may sign in to the funnel page (marketing); nobody when empty.
-    pub staff_emails: Vec<crate::domain::Email>,
+    /// Who may sign in as staff, and what each may see; nobody when empty (`STAFF_EMAILS`).
+    pub staff: Vec<StaffMember>,
     /// Whether an applicant must log in (by emailed link) before starting (`APPLICANT_LOGIN`).
     pub applicant_login: ApplicantLogin,
+}
+
+/// What a staff member may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffRole {
+    /// The funnel (`/stats`).
+    Marketing,
+    /// The applications (`/cases`): the applicants, their analysis, and the next step.
+    Credit,
+}
+
+impl StaffRole {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "marketing" => Some(StaffRole::Marketing),
+            "credit" => Some(StaffRole::Credit),
+            _ => None,
+        }
+    }
+}
+
+/// One address on `STAFF_EMAILS` and its roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffMember {
+    pub email: crate::domain::Email,
+    pub roles: Vec<StaffRole>,
+}
+
+impl StaffMember {
+    pub fn may(&self, role: StaffRole) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// `STAFF_EMAILS`: comma-separated `address=role[+role]` (roles `marketing`, `credit`); a
+    /// bare address is `marketing` (what the list meant before roles).
+    pub fn parse_list(raw: &str) -> Result<Vec<StaffMember>, String> {
+        raw.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| {
+                let (address, roles) = match entry.rsplit_once('=') {
+                    Some((a, r)) => (a, r),
+                    None => (entry, "marketing"),
+                };
+                let email = crate::domain::Email::parse(address.trim())
+                    .map_err(|e| format!("{address}: {e}"))?;
+                let roles = roles
+                    .split('+')
+                    .map(|r| {
+                        StaffRole::parse(r.trim()).ok_or_else(|| {
+                            format!("{address}: unknown role {r:?} (marketing or credit)")
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(StaffMember { email, roles })
+            })
+            .collect()
+    }
 }
 
 /// Whether applicants log in before they start (`APPLICANT_LOGIN`).
@@ -321,7 +379,7 @@ impl Settings {
             user_retention: default_user_retention(),
             import_retention: default_import_retention(),
             link_origins: LinkOrigins::default(),
-            staff_emails: vec![],
+            staff: vec![],
             applicant_login: ApplicantLogin::Optional,
         }
     }

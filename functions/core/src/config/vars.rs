@@ -8,7 +8,7 @@ use super::{
     ApplicantLogin, CommandWait, Config, ConfigError, EdgeOriginCheck, KontomatikConfig,
     LinkOrigins, MailConfig, Settings,
 };
-use crate::domain::{AccessMode, Country, Email, Language, Secret};
+use crate::domain::{AccessMode, Country, Language, Secret};
 
 pub const KONTOMATIK_BASE_URL: &str = "KONTOMATIK_BASE_URL";
 pub const KONTOMATIK_API_KEY: &str = "KONTOMATIK_API_KEY";
@@ -403,15 +403,10 @@ pub const ALL: &[Variable] = &[
     },
     Variable {
         name: STAFF_EMAILS,
-        meaning: "who may sign in to the funnel page by emailed link, comma-separated (default: nobody)",
+        meaning: "who may sign in as staff by emailed link, comma-separated `address=role[+role]` (roles `marketing`: the funnel, `credit`: the applications; a bare address is `marketing`; default: nobody)",
         required: false,
         apply: |l, v| {
-            l.settings.staff_emails = v
-                .split(',')
-                .map(str::trim)
-                .filter(|e| !e.is_empty())
-                .map(|e| parsed(Email::parse(e)))
-                .collect::<Result<_, _>>()?;
+            l.settings.staff = super::StaffMember::parse_list(v)?;
             Ok(())
         },
     },

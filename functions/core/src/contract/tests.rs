@@ -184,3 +184,9 @@ async fn embedded_store_survives_a_snapshot_round_trip() {
     );
     assert!(other.restore("not json").is_err());
 }
+
+#[tokio::test]
+async fn embedded_store_cases() {
+    let (s, c) = setup();
+    store_cases(s.as_ref(), &c).await;
+}

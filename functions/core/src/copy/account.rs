@@ -181,3 +181,8 @@ pub const DELETE_MY_DATA: Text = Text {
     en: "Delete my data",
     pl: "Usuń moje dane",
 };
+
+pub const OUR_NEXT_STEP: Text = Text {
+    en: "Our next step",
+    pl: "Nasz kolejny krok",
+};

@@ -32,6 +32,8 @@ pub enum DetailType {
     ImportFailed,
     FollowUpSent,
     OwnerErased,
+    /// The lender sent an applicant the next step.
+    Decided,
 }
 
 impl DetailType {
@@ -46,6 +48,7 @@ impl DetailType {
             DetailType::ImportFailed => "signin.import_failed",
             DetailType::FollowUpSent => "signin.follow_up_sent",
             DetailType::OwnerErased => "owner.erased",
+            DetailType::Decided => "application.decided",
         }
     }
 
@@ -85,9 +88,13 @@ pub struct EventDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     /// `signin.failed`: Kontomatik's error code; `signin.import_failed`: ours or the failed
-    /// command's (see [`reason_code`]).
+    /// command's (see [`reason_code`]); `application.decided`: the decision (`accepted`,
+    /// `more_information`, `declined`, `message`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The lender's own application id, when its systems started the sign-in (the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_application_id: Option<String>,
 }
 
 /// A reason as it may leave for other systems: a code (a letter, then letters, digits or `_`,
@@ -134,6 +141,34 @@ impl LifecycleEvent {
                 owner_external_id: r.owner.to_string(),
                 language: Some(r.language.as_str().to_owned()),
                 reason,
+                external_application_id: r.external_application_id.clone(),
+            },
+        }
+    }
+
+    /// The event of a decision sent on `case` (the applicant's owner id, the decision's kind;
+    /// never the message, which may name the person or their data).
+    pub fn decided(
+        case: &crate::domain::case::Case,
+        owner: &OwnerExternalId,
+        kind: crate::domain::case::DecisionKind,
+        at: Timestamp,
+    ) -> LifecycleEvent {
+        LifecycleEvent {
+            kind: DetailType::Decided,
+            detail: EventDetail {
+                schema_version: SCHEMA_VERSION,
+                event_id: format!(
+                    "{}.{}.application.decided",
+                    case.reference,
+                    at.timestamp_millis()
+                ),
+                occurred_at: at,
+                redirection_id: None,
+                owner_external_id: owner.to_string(),
+                language: Some(case.language.as_str().to_owned()),
+                reason: Some(kind.as_str().to_owned()),
+                external_application_id: case.external_application_id.clone(),
             },
         }
     }
@@ -151,6 +186,7 @@ impl LifecycleEvent {
                 owner_external_id: owner.to_string(),
                 language: None,
                 reason: None,
+                external_application_id: None,
             },
         }
     }

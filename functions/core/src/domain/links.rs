@@ -360,6 +360,8 @@ pub enum Form {
     LoginSession,
     /// An applicant logs out (everywhere) or changes their follow-up choice on their page.
     Account,
+    /// A credit officer sends an applicant the next step.
+    CaseDecision,
 }
 
 impl Form {
@@ -374,6 +376,7 @@ impl Form {
             Form::Login => "login",
             Form::LoginSession => "login-session",
             Form::Account => "account",
+            Form::CaseDecision => "case-decision",
         }
     }
 }

@@ -164,6 +164,10 @@ pub struct Redirection {
     /// yet: while that check may still be under way, nobody else asks Kontomatik for this id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check_leased_at: Option<Timestamp>,
+    /// The lender's own application id, when its systems started the sign-in (every event of
+    /// the sign-in carries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_application_id: Option<String>,
 }
 
 /// What a new redirection is made of.
@@ -206,6 +210,7 @@ impl Redirection {
             write_id: None,
             job_continuation: 0,
             check_leased_at: None,
+            external_application_id: None,
         }
     }
 

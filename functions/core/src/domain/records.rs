@@ -279,10 +279,12 @@ pub enum FunnelStep {
     Imported,
     FollowUps,
     Recovered,
+    /// A next step sent to an applicant by the lender.
+    Decided,
 }
 
 impl FunnelStep {
-    pub const ALL: [FunnelStep; 8] = [
+    pub const ALL: [FunnelStep; 9] = [
         FunnelStep::Started,
         FunnelStep::Returned,
         FunnelStep::Success,
@@ -291,6 +293,7 @@ impl FunnelStep {
         FunnelStep::Imported,
         FunnelStep::FollowUps,
         FunnelStep::Recovered,
+        FunnelStep::Decided,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -303,6 +306,7 @@ impl FunnelStep {
             FunnelStep::Imported => "imported",
             FunnelStep::FollowUps => "follow_ups",
             FunnelStep::Recovered => "recovered",
+            FunnelStep::Decided => "decided",
         }
     }
 }

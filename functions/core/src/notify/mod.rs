@@ -7,7 +7,9 @@ use crate::domain::{Email, Language};
 use crate::ports::{MailCategory, OutgoingEmail};
 
 mod analysis;
+mod decision;
 pub use analysis::{format_amount, import_analysis_lines};
+pub use decision::{decision_email, decision_words, TAG_DECISION};
 
 /// What a message is about (used as the mail's tag).
 pub const TAG_LINK: &str = "signin_link";
@@ -365,19 +367,19 @@ pub fn login_email(to: &Email, lang: Language, company: &str, link: &str) -> Out
 /// this system: no erase link).
 pub fn staff_login_email(to: &Email, company: &str, link: &str) -> OutgoingEmail {
     let text = format!(
-        "Hello,\n\nhere is your sign-in link to the {company} sign-in funnel. It works once, for 15 minutes:\n\n{link}\n\nIf you did not ask for it, ignore this email.\n"
+        "Hello,\n\nhere is your staff sign-in link to {company}. It works once, for 15 minutes:\n\n{link}\n\nIf you did not ask for it, ignore this email.\n"
     );
     OutgoingEmail {
         to: to.clone(),
-        subject: format!("{company}: your sign-in link to the funnel"),
+        subject: format!("{company}: your staff sign-in link"),
         text,
         html: html! {
             (DOCTYPE)
             html lang="en" {
                 body style="font-family:Arial,Helvetica,sans-serif" {
                     p { "Hello," }
-                    p { "here is your sign-in link to the " (company) " sign-in funnel. It works once, for 15 minutes:" }
-                    (button(link, "Open the funnel"))
+                    p { "here is your staff sign-in link to " (company) ". It works once, for 15 minutes:" }
+                    (button(link, "Sign in"))
                     p { "If you did not ask for it, ignore this email." }
                 }
             }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+use crate::domain::case::{Case, CaseStatus};
 use crate::domain::machine::{Expected, Redirection};
 use crate::domain::records::*;
 use crate::domain::{OwnerExternalId, RedirectionId, Timestamp, UserKey};
@@ -277,10 +278,93 @@ pub trait FunnelStore: Send + Sync {
     async fn funnel(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<FunnelDay>, StoreError>;
 }
 
+/// An opaque position in the case list (a [`case_sort_key`](crate::domain::case::case_sort_key)),
+/// for the next page.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CaseCursor(pub String);
+
+/// Which way the case list runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseOrder {
+    /// Latest change first (staff's list).
+    NewestFirst,
+    /// Earliest change first (the API's "changed since").
+    OldestFirst,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CasePage {
+    pub cases: Vec<Case>,
+    /// Present when more cases may follow.
+    pub next: Option<CaseCursor>,
+}
+
+/// One look at a case by a staff member, kept for audit with the case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseView {
+    /// The staff member's address.
+    pub by: String,
+    pub at: Timestamp,
+}
+
+/// Applications (one [`Case`] per person), filed by status in a sparse index for the case list.
+///
+/// Contract: a case is kept and erased with its person ([`PersonStore::erase_person`] deletes
+/// it, its lookups and its views); one past its `expires_at` is absent from every read; the list
+/// reads one status's part of the index, never the table.
+#[async_trait]
+pub trait CaseStore: Send + Sync {
+    /// The person's case, if any.
+    async fn get_case(&self, key: &UserKey) -> Result<Option<Case>, StoreError>;
+
+    /// The case with this staff reference, if any.
+    async fn case_by_reference(&self, reference: &str) -> Result<Option<Case>, StoreError>;
+
+    /// The case the lender's systems know by this application id, if any (the latest case to
+    /// take the id holds it).
+    async fn case_by_external_id(&self, external: &str) -> Result<Option<Case>, StoreError>;
+
+    /// Writes `next` filed under `status` if the stored case is still `previous` (by version;
+    /// `None`: there must be none), with its lookups by reference and by external id.
+    async fn put_case(
+        &self,
+        next: &Case,
+        status: CaseStatus,
+        previous: Option<&Case>,
+    ) -> Result<ConditionalWrite, StoreError>;
+
+    /// Cases filed under `status`, in `order` of their latest change, strictly after `after`,
+    /// at most `limit`.
+    async fn list_cases(
+        &self,
+        status: CaseStatus,
+        order: CaseOrder,
+        after: Option<&CaseCursor>,
+        limit: usize,
+    ) -> Result<CasePage, StoreError>;
+
+    /// Records a look at the person's case (kept as long as the case).
+    async fn record_case_view(
+        &self,
+        key: &UserKey,
+        view: &CaseView,
+        kept_until: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The looks at the person's case, newest first.
+    async fn case_views(&self, key: &UserKey) -> Result<Vec<CaseView>, StoreError>;
+}
+
 /// The whole store, as the use cases hold it: every part above. Any type that implements each
 /// part is one.
 pub trait Store:
-    RedirectionStore + PersonStore + LoginStore + AllowanceStore + ImportRecordStore + FunnelStore
+    RedirectionStore
+    + PersonStore
+    + LoginStore
+    + AllowanceStore
+    + ImportRecordStore
+    + FunnelStore
+    + CaseStore
 {
 }
 
@@ -291,5 +375,6 @@ impl<T> Store for T where
         + AllowanceStore
         + ImportRecordStore
         + FunnelStore
+        + CaseStore
 {
 }

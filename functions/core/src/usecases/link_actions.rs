@@ -67,6 +67,7 @@ impl App {
                     language: claims.language,
                     country,
                     delivery: LinkDelivery::Redirect,
+                    external_application_id: None,
                 },
                 false,
                 applicant,

@@ -3,6 +3,7 @@
 //! ports differ.
 
 mod callback;
+mod cases;
 mod erase;
 mod followup;
 mod funnel;
@@ -22,6 +23,7 @@ use std::time::Duration as StdDuration;
 use thiserror::Error;
 
 pub use callback::{CallbackError, CallbackOutcome, CallbackView, CALLBACK_SETTLE_AT_MOST};
+pub use cases::{decision_message, CaseError, CaseFile, Decided, CASES_PER_PAGE};
 pub use erase::{EraseError, Erased};
 pub use funnel::FunnelReport;
 pub use identity::{LoginError, SignInStage, SignInView, APPLICANT_SESSION_LIFE};
@@ -88,7 +90,7 @@ pub(crate) enum Transition {
     Gone,
 }
 
-const MAX_TRIES: u32 = 5;
+pub(crate) const MAX_TRIES: u32 = 5;
 
 /// What a conditional write that failed left stored ([`App::after_conflict`]).
 pub(super) enum AfterConflict {
@@ -194,6 +196,17 @@ impl App {
             .await
         {
             tracing::warn!(error = %e, redirection = %r.id, "could not keep a sign-in's outcome");
+        }
+        // The application: an import is filed by the worker with its analysis (before this).
+        if matches!(
+            outcome,
+            SignInOutcome::Failed | SignInOutcome::Expired | SignInOutcome::ImportFailed
+        ) {
+            self.note_case(
+                &r.user_key,
+                crate::domain::case::CaseChange::SignInEnded { id: r.id.clone() },
+            )
+            .await;
         }
     }
 

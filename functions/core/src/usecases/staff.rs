@@ -1,4 +1,5 @@
-//! Marketing's way into the funnel page: a staff member on the allow-list (`STAFF_EMAILS`)
+//! Staff's way in (marketing to the funnel, credit to the applications): a member on the
+//! allow-list (`STAFF_EMAILS`, with their roles)
 //! asks for a one-time link by email; the link (signed, 15 minutes, spent once) gives a
 //! signed session for the cookie (12 hours). No passwords. Signing out ends the member's sessions
 //! on every device: the store keeps when (for the 12 hours a session lives), and a session
@@ -8,6 +9,7 @@ use chrono::Duration;
 use thiserror::Error;
 
 use super::{App, FlowError};
+use crate::config::{StaffMember, StaffRole};
 use crate::domain::links::{self, LinkClaims, LinkError, Purpose};
 use crate::domain::{Country, Email, Language};
 use crate::notify;
@@ -45,12 +47,12 @@ pub enum StaffError {
 }
 
 impl App {
-    /// The allow-listed address with this key, if any.
-    fn staff_by_key(&self, key: &crate::domain::UserKey) -> Option<&Email> {
+    /// The allow-listed member with this key, if any.
+    fn staff_by_key(&self, key: &crate::domain::UserKey) -> Option<&StaffMember> {
         self.settings
-            .staff_emails
+            .staff
             .iter()
-            .find(|s| s.user_key() == *key)
+            .find(|s| s.email.user_key() == *key)
     }
 
     /// Whether `email` may see the funnel.
@@ -139,7 +141,7 @@ impl App {
         let claims = self.check_link(token, Purpose::StaffLogin)?;
         let staff = self
             .staff_by_key(&claims.user)
-            .cloned()
+            .map(|m| m.email.clone())
             .ok_or(LinkError::Invalid)?;
         // A link mailed before the member signed out on every device ends with those sessions.
         let issued = claims.expires - LOGIN_LINK_LIFE.num_seconds();
@@ -162,39 +164,44 @@ impl App {
         if !first {
             return Err(StaffError::Used);
         }
-        tracing::info!("a staff member signed in to the funnel page");
+        tracing::info!("a staff member signed in");
         Ok(self.staff_token(Purpose::StaffSession, &staff, SESSION_LIFE)?)
     }
 
-    /// Whether a session cookie's value is a live session of someone still on the allow-list,
-    /// issued after they last signed out. A store failure counts as no session.
-    pub async fn staff_session_valid(&self, session: &str) -> bool {
+    /// The staff member of a session cookie's value, if it is a live session of someone still
+    /// on the allow-list (with the roles the list gives them now), issued after they last
+    /// signed out. A store failure counts as no session.
+    pub async fn staff_member(&self, session: &str) -> Option<StaffMember> {
         match self.staff_of_session(session).await {
-            Ok(staff) => staff.is_some(),
+            Ok(staff) => staff,
             Err(e) => {
                 tracing::error!(error = %e, "a staff session could not be checked");
-                false
+                None
             }
         }
     }
 
+    /// Whether a session cookie's value is a live session of a member with `role`.
+    pub async fn staff_session_may(&self, session: &str, role: StaffRole) -> bool {
+        self.staff_member(session)
+            .await
+            .is_some_and(|m| m.may(role))
+    }
+
     /// The staff member of a live session: signed, on the allow-list, issued after their last
     /// sign-out.
-    async fn staff_of_session(
-        &self,
-        session: &str,
-    ) -> Result<Option<crate::domain::UserKey>, FlowError> {
+    async fn staff_of_session(&self, session: &str) -> Result<Option<StaffMember>, FlowError> {
         let Ok(claims) = self.check_link(session, Purpose::StaffSession) else {
             return Ok(None);
         };
-        if self.staff_by_key(&claims.user).is_none() {
+        let Some(member) = self.staff_by_key(&claims.user).cloned() else {
             return Ok(None);
-        }
+        };
         let issued = claims.expires - SESSION_LIFE.num_seconds();
         Ok(self
             .issued_after_sign_out(&claims.user, issued)
             .await?
-            .then_some(claims.user))
+            .then_some(member))
     }
 
     /// Whether something of `staff`'s issued at `issued` (epoch seconds) is after their last
@@ -218,7 +225,7 @@ impl App {
         };
         let now = self.now();
         self.store
-            .end_staff_sessions(&staff, now, now + SESSION_LIFE)
+            .end_staff_sessions(&staff.email.user_key(), now, now + SESSION_LIFE)
             .await?;
         tracing::info!("a staff member signed out on every device");
         Ok(true)

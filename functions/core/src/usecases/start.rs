@@ -94,6 +94,8 @@ pub struct ValidStart {
     pub language: Language,
     pub country: Country,
     pub delivery: LinkDelivery,
+    /// The lender's own application id (a start by its systems, through the API).
+    pub external_application_id: Option<String>,
 }
 
 pub const NAME_MAX: usize = 100;
@@ -176,6 +178,7 @@ impl StartForm {
             language,
             country,
             delivery,
+            external_application_id: None,
         })
     }
 }
@@ -499,7 +502,7 @@ impl App {
             redirection_id: link.redirection_id,
             url: link_url,
         };
-        let r = Redirection::new(
+        let mut r = Redirection::new(
             NewRedirection {
                 id: link.redirection_id.clone(),
                 owner,
@@ -512,6 +515,7 @@ impl App {
             },
             now,
         );
+        r.external_application_id = v.external_application_id.clone();
         let record = SignInRecord::of(&r, now + self.settings.user_retention);
         if self
             .store
@@ -524,6 +528,20 @@ impl App {
             return Err(StartError::Internal(FlowError::Contended(1)));
         }
         self.count(FunnelStep::Started).await;
+        self.note_case(
+            &r.user_key,
+            crate::domain::case::CaseChange::SignInStarted {
+                key: r.user_key.clone(),
+                id: r.id.clone(),
+                window_ends: r.forgotten_at(),
+                email: user.email.clone(),
+                name: user.name.clone(),
+                language: v.language,
+                external_application_id: v.external_application_id.clone(),
+                kept_until: record.kept_until,
+            },
+        )
+        .await;
         self.publish(crate::domain::events::LifecycleEvent::of(
             crate::domain::events::DetailType::Started,
             &r,

@@ -412,15 +412,25 @@ impl App {
                             String::new()
                         }
                     };
+                    let credit = credit.build(&applicant);
+                    let flags = crate::domain::case::CaseFlag::of(&credit);
                     let record = ImportRecord {
                         owner: r.owner.clone(),
                         redirection_id: r.id.clone(),
                         imported_at,
                         summary: summary.clone(),
-                        credit: Some(credit.build(&applicant)),
+                        credit: Some(credit),
                         expires_at: self.now() + self.settings.import_retention,
                     };
                     self.store.put_import_record(&record).await?;
+                    self.note_case(
+                        &r.user_key,
+                        crate::domain::case::CaseChange::Imported {
+                            id: r.id.clone(),
+                            flags,
+                        },
+                    )
+                    .await;
                     let outcome = self.finish(r.clone(), Ended::Imported(summary)).await?;
                     if outcome == JobOutcome::Done(State::Expired) {
                         // The redirection vanished while we imported (its deadline is well

@@ -76,6 +76,29 @@ pub const ADAPTER_ACTIONS: &[(&str, Resource, &[&str])] = &[
         Resource::PollIndex,
         &["dynamodb:Query"],
     ),
+    // CaseStore: one consistent read of the person's case
+    ("store.get_case", Resource::Table, &["dynamodb:GetItem"]),
+    // the lookup item, then the case
+    (
+        "store.case_by_reference",
+        Resource::Table,
+        &["dynamodb:GetItem"],
+    ),
+    (
+        "store.case_by_external_id",
+        Resource::Table,
+        &["dynamodb:GetItem"],
+    ),
+    // the conditional put of the case, then its lookups
+    ("store.put_case", Resource::Table, &["dynamodb:PutItem"]),
+    ("store.list_cases", Resource::CaseIndex, &["dynamodb:Query"]),
+    (
+        "store.record_case_view",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    // the looks, in the person's partition
+    ("store.case_views", Resource::Table, &["dynamodb:Query"]),
     // on a failed condition the record is read to decide the next attempt
     (
         "store.record_start",

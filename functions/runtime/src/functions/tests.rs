@@ -160,6 +160,10 @@ const FLOW: &[(&str, &str)] = &[
         include_str!("../../../core/src/usecases/staff.rs"),
     ),
     (
+        "cases.rs",
+        include_str!("../../../core/src/usecases/cases.rs"),
+    ),
+    (
         "identity.rs",
         include_str!("../../../core/src/usecases/identity.rs"),
     ),

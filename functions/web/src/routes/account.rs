@@ -335,6 +335,11 @@ pub(crate) async fn my_page(
         Ok(v) => v,
         Err(e) => return internal_error(app, l, &e),
     };
+    // The lender's latest word on the application, if any.
+    let decision = match app.own_case(&person).await {
+        Ok(case) => case.and_then(|c| c.latest_decision().cloned()),
+        Err(e) => return internal_error(app, l, &e),
+    };
     let (erase, account_token) = match (
         app.own_erase_url(&person),
         app.form_token(Form::Account, binding),
@@ -364,6 +369,17 @@ pub(crate) async fn my_page(
             html! {
                 h1 id="my-applications" { (t(copy::MY_APPLICATIONS)) }
                 p.muted { (t(copy::LOGGED_IN_AS)) strong { (pages::mask_email(person.email.as_str())) } }
+                @if let Some(d) = &decision {
+                    @let (_, said) = signin_core::notify::decision_words(d.kind, person.language);
+                    section id="decision" data-kind=(d.kind.as_str()) style="border:2px solid #2b6cb0;border-radius:8px;padding:10px;margin:12px 0" {
+                        h2 style="font-size:1.1rem;margin:.2em 0" { (t(copy::OUR_NEXT_STEP)) }
+                        p { (said) }
+                        @for line in d.message.lines() {
+                            p style="margin:4px 0" id="decision-message" { (line) }
+                        }
+                        p.muted { (if l == "pl" { d.at.format("%d.%m.%Y %H:%M UTC").to_string() } else { d.at.format("%-d %b %Y %H:%M UTC").to_string() }) }
+                    }
+                }
                 @if views.is_empty() {
                     p id="no-sign-ins" { (t(copy::YOU_HAVE_NO_BANK_CONNECTIONS_YET)) }
                 }

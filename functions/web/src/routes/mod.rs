@@ -2,6 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod callback;
+pub(crate) mod cases;
 pub(crate) mod links;
 pub(crate) mod staff;
 pub(crate) mod start;
@@ -15,6 +16,7 @@ use crate::guard::*;
 use crate::pages::{self};
 use crate::request::*;
 use callback::*;
+use cases::*;
 use links::*;
 use staff::*;
 use start::*;
@@ -51,6 +53,10 @@ pub enum Route {
     /// The applicant's own page and their follow-up choice on it.
     MyPage,
     MyConsent,
+    /// Credit staff: the case list, one case, and the next step sent to its applicant.
+    Cases,
+    CaseView,
+    CaseDecide,
 }
 
 impl Route {
@@ -79,6 +85,9 @@ impl Route {
         Route::Logout,
         Route::MyPage,
         Route::MyConsent,
+        Route::Cases,
+        Route::CaseView,
+        Route::CaseDecide,
     ];
 
     pub fn method(self) -> &'static str {
@@ -93,7 +102,8 @@ impl Route {
             | Route::LoginSubmit
             | Route::LoginSession
             | Route::Logout
-            | Route::MyConsent => "POST",
+            | Route::MyConsent
+            | Route::CaseDecide => "POST",
             _ => "GET",
         }
     }
@@ -118,6 +128,9 @@ impl Route {
             Route::Logout => "/logout",
             Route::MyPage => "/me",
             Route::MyConsent => "/me/consent",
+            Route::Cases => "/cases",
+            Route::CaseView => "/cases/view",
+            Route::CaseDecide => "/cases/decide",
         }
     }
 
@@ -196,6 +209,9 @@ pub(crate) async fn route_bound(
         Route::StatsLoginLink => staff_login_link(app, binding, query.t.as_deref()),
         Route::StatsSession => staff_session(app, binding, &req).await,
         Route::StatsLogout => staff_logout(app, &req).await,
+        Route::Cases => cases(app, &req, &query, binding).await,
+        Route::CaseView => case_view(app, &req, &query, binding).await,
+        Route::CaseDecide => case_decide(app, &req, binding).await,
         Route::Health => Ok(WebResponse {
             status: 200,
             headers: vec![("content-type".into(), "text/plain".into())],

@@ -12,7 +12,7 @@ use crate::request::*;
 
 /// `POST /stats/login`: an address asks for a sign-in link; the same answer whoever asks.
 pub(crate) async fn staff_login(app: &App, req: &WebRequest, binding: &str) -> Page {
-    if app.settings.staff_emails.is_empty() {
+    if app.settings.staff.is_empty() {
         return Err(not_found_en(app));
     }
     #[derive(Deserialize, Default)]
@@ -26,7 +26,7 @@ pub(crate) async fn staff_login(app: &App, req: &WebRequest, binding: &str) -> P
         .await
         .map_err(|e| form_refused(app, "en", e))?;
     let note =
-        "If this address may see the funnel, a sign-in link is on its way (valid 15 minutes).";
+        "If this address is on the staff list, a sign-in link is on its way (valid 15 minutes).";
     let email = signin_core::domain::Email::parse(form.email.as_deref().unwrap_or("")).ok();
     app.request_staff_login(email.as_ref(), &requester(req, binding, None))
         .await
@@ -55,8 +55,8 @@ pub(crate) fn staff_login_link(app: &App, binding: &str, token: Option<&str>) ->
         pages::confirm(
             &app.settings.company_name,
             "en",
-            "Sign in to the funnel",
-            "Continue to the sign-in funnel.",
+            "Staff sign-in",
+            "Continue to sign in.",
             "/stats/session",
             token.unwrap_or(""),
             &form_token,
@@ -74,17 +74,27 @@ pub(crate) async fn staff_session(app: &App, binding: &str, req: &WebRequest) ->
         .staff_session_from_link(&token)
         .await
         .map_err(|e| staff_session_error(app, e))?;
+    // Marketing lands on the funnel, a credit officer on the applications.
+    let marketing = app
+        .staff_member(&session)
+        .await
+        .is_none_or(|m| m.may(signin_core::config::StaffRole::Marketing));
+    let (label, home) = if marketing {
+        ("Open the funnel", "/stats")
+    } else {
+        ("Open the applications", "/cases")
+    };
     Ok(WebResponse::html(
         303,
         pages::message(
             &app.settings.company_name,
             "en",
             "Signed in",
-            &["Opening the funnel…"],
-            Some(("Open the funnel", "/stats")),
+            &["Opening…"],
+            Some((label, home)),
         ),
     )
-    .with_header("location", "/stats")
+    .with_header("location", home)
     .with_header(
         "set-cookie",
         &format!(
@@ -99,7 +109,7 @@ pub(crate) async fn staff_session(app: &App, binding: &str, req: &WebRequest) ->
 /// `POST /stats/logout`: ends the staff member's sessions on every device and clears the
 /// cookie here.
 pub(crate) async fn staff_logout(app: &App, req: &WebRequest) -> Page {
-    if app.settings.staff_emails.is_empty() {
+    if app.settings.staff.is_empty() {
         return Err(not_found_en(app));
     }
     let ended = match cookie_value(req, staff_cookie(app)) {

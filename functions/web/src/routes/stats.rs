@@ -56,8 +56,20 @@ pub(crate) async fn stats(
         && req
             .header("accept")
             .is_some_and(|a| a.contains("text/html"));
-    if browser && !app.settings.staff_emails.is_empty() {
+    if browser && !app.settings.staff.is_empty() {
         if !is_staff_session(app, req).await {
+            if staff_of(app, req).await.is_some() {
+                return WebResponse::html(
+                    403,
+                    pages::message(
+                        &app.settings.company_name,
+                        "en",
+                        "Not for this address",
+                        &["Your address may not see the funnel (it has no marketing role on STAFF_EMAILS)."],
+                        Some(("Open the applications", "/cases")),
+                    ),
+                );
+            }
             return match app.form_token(Form::StaffLogin, binding) {
                 Ok(token) => WebResponse::html(
                     200,

@@ -6,6 +6,7 @@
 //! The store is split like the port: `store.rs` holds its data and the redirections,
 //! `people.rs` people and log-ins, `counters.rs` allowances, import records and the funnel.
 
+mod cases;
 mod counters;
 mod outbox;
 mod people;

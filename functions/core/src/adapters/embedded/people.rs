@@ -156,6 +156,7 @@ impl PersonStore for EmbeddedStore {
         let mut d = lock(&self.data);
         d.users.remove(key);
         d.former_owners.remove(key);
+        d.erase_case(key);
         d.redirections.retain(|_, r| &r.user_key != key);
         let history = format!("{key}#");
         d.sign_ins.retain(|k, _| !k.starts_with(&history));

@@ -67,6 +67,16 @@ pub(super) struct StoreData {
     /// Owner ids a record had before its person was verified (erasure still finds them).
     #[serde(default)]
     pub(super) former_owners: BTreeMap<UserKey, std::collections::BTreeSet<OwnerExternalId>>,
+    /// Each person's case and the status it is filed under.
+    #[serde(default)]
+    pub(super) cases:
+        BTreeMap<UserKey, (crate::domain::case::Case, crate::domain::case::CaseStatus)>,
+    /// Case lookups (`r:<reference>`, `x:<external id>`) to the person's key.
+    #[serde(default)]
+    pub(super) case_aliases: BTreeMap<String, UserKey>,
+    /// The looks at each person's case.
+    #[serde(default)]
+    pub(super) case_views: BTreeMap<UserKey, Vec<crate::ports::CaseView>>,
 }
 
 /// A [`SignInRecord`] as the snapshot keeps it, keyed `user#id`.

@@ -1,0 +1,258 @@
+//! The case store's contract: one case per person written conditionally on its version, found
+//! by reference and by the lender's id, filed by status in time order with paging, the looks at
+//! it, and gone with the person or their retention.
+
+use chrono::Duration;
+
+use super::unique;
+use crate::clock::{Clock, SimClock};
+use crate::domain::case::{case_sort_key, Case, CaseChange, CaseStatus};
+use crate::domain::{Email, Language, RedirectionId};
+use crate::ports::{CaseCursor, CaseOrder, CaseView, ConditionalWrite, Store};
+
+fn opened(email: &str, external: Option<&str>, clock: &SimClock) -> Case {
+    let email = Email::parse(email).unwrap();
+    let now = clock.now();
+    Case::open_with(
+        &CaseChange::SignInStarted {
+            key: email.user_key(),
+            id: RedirectionId::parse(&unique("case")).unwrap(),
+            window_ends: now + Duration::hours(24),
+            email,
+            name: "Anna Kowalska".into(),
+            language: Language::parse("pl").unwrap(),
+            external_application_id: external.map(str::to_owned),
+            kept_until: now + Duration::days(30),
+        },
+        crate::domain::case::new_reference(),
+        now,
+    )
+    .unwrap()
+}
+
+/// Every case of `status` in `order`, page by page (`limit` each), keeping only `mine`.
+async fn listed(
+    store: &dyn Store,
+    status: CaseStatus,
+    order: CaseOrder,
+    after: Option<CaseCursor>,
+    mine: &[&Case],
+) -> Vec<String> {
+    let mut out = vec![];
+    let mut cursor = after;
+    for _ in 0..1000 {
+        let page = store
+            .list_cases(status, order, cursor.as_ref(), 2)
+            .await
+            .unwrap();
+        assert!(page.cases.len() <= 2, "a page holds at most its limit");
+        out.extend(
+            page.cases
+                .iter()
+                .filter(|c| mine.iter().any(|m| m.reference == c.reference))
+                .map(|c| c.reference.clone()),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return out,
+        }
+    }
+    panic!("the case list never ended");
+}
+
+pub async fn store_cases(store: &dyn Store, clock: &SimClock) {
+    let external = unique("APP");
+    let a = opened(
+        &format!("{}@example.com", unique("case-a")),
+        Some(&external),
+        clock,
+    );
+    assert_eq!(
+        store
+            .put_case(&a, CaseStatus::NeedsReview, None)
+            .await
+            .unwrap(),
+        ConditionalWrite::Applied
+    );
+    assert_eq!(
+        store
+            .put_case(&a, CaseStatus::NeedsReview, None)
+            .await
+            .unwrap(),
+        ConditionalWrite::Conflict,
+        "a second first write loses"
+    );
+    assert_eq!(store.get_case(&a.key).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(
+        store
+            .case_by_reference(&a.reference)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&a)
+    );
+    assert_eq!(
+        store.case_by_external_id(&external).await.unwrap().as_ref(),
+        Some(&a)
+    );
+    assert_eq!(
+        store
+            .case_by_reference(&crate::domain::case::new_reference())
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.case_by_external_id(&unique("APP")).await.unwrap(),
+        None
+    );
+
+    clock.advance(Duration::seconds(1));
+    let b = opened(&format!("{}@example.com", unique("case-b")), None, clock);
+    store
+        .put_case(&b, CaseStatus::NeedsReview, None)
+        .await
+        .unwrap();
+    clock.advance(Duration::seconds(1));
+    let c = opened(&format!("{}@example.com", unique("case-c")), None, clock);
+    store
+        .put_case(&c, CaseStatus::NeedsReview, None)
+        .await
+        .unwrap();
+    let mine = [&a, &b, &c];
+    assert_eq!(
+        listed(
+            store,
+            CaseStatus::NeedsReview,
+            CaseOrder::NewestFirst,
+            None,
+            &mine
+        )
+        .await,
+        vec![
+            c.reference.clone(),
+            b.reference.clone(),
+            a.reference.clone()
+        ],
+        "newest change first, across pages"
+    );
+    let since = CaseCursor(case_sort_key(b.updated_at - Duration::milliseconds(1), ""));
+    assert_eq!(
+        listed(
+            store,
+            CaseStatus::NeedsReview,
+            CaseOrder::OldestFirst,
+            Some(since),
+            &mine
+        )
+        .await,
+        vec![b.reference.clone(), c.reference.clone()],
+        "changed since: oldest first, strictly after the cursor"
+    );
+
+    // A change refiles the case, written only over the version it was made from.
+    clock.advance(Duration::seconds(1));
+    let a2 = a.apply(
+        &CaseChange::SignInEnded {
+            id: RedirectionId::parse("gone").unwrap(),
+        },
+        clock.now(),
+    );
+    assert_eq!(
+        store
+            .put_case(&a2, CaseStatus::Decided, Some(&a))
+            .await
+            .unwrap(),
+        ConditionalWrite::Applied
+    );
+    assert_eq!(
+        store
+            .put_case(&a2, CaseStatus::Decided, Some(&a))
+            .await
+            .unwrap(),
+        ConditionalWrite::Conflict,
+        "a write over a stale version loses"
+    );
+    assert_eq!(
+        listed(
+            store,
+            CaseStatus::NeedsReview,
+            CaseOrder::NewestFirst,
+            None,
+            &mine
+        )
+        .await,
+        vec![c.reference.clone(), b.reference.clone()]
+    );
+    assert_eq!(
+        listed(
+            store,
+            CaseStatus::Decided,
+            CaseOrder::NewestFirst,
+            None,
+            &mine
+        )
+        .await,
+        vec![a.reference.clone()]
+    );
+
+    // Looks at a case, newest first.
+    for (by, at) in [("one@lender.example", 0), ("two@lender.example", 5)] {
+        let view = CaseView {
+            by: by.into(),
+            at: clock.now() + Duration::seconds(at),
+        };
+        store
+            .record_case_view(&a.key, &view, a.expires_at)
+            .await
+            .unwrap();
+    }
+    let views = store.case_views(&a.key).await.unwrap();
+    assert_eq!(
+        views.iter().map(|v| v.by.as_str()).collect::<Vec<_>>(),
+        ["two@lender.example", "one@lender.example"]
+    );
+
+    // Gone with the person: the case, its lookups, its looks, its place in the list.
+    store.erase_person(&a.key).await.unwrap();
+    assert_eq!(store.get_case(&a.key).await.unwrap(), None);
+    assert_eq!(store.case_by_reference(&a.reference).await.unwrap(), None);
+    assert_eq!(store.case_by_external_id(&external).await.unwrap(), None);
+    assert!(store.case_views(&a.key).await.unwrap().is_empty());
+    assert!(listed(
+        store,
+        CaseStatus::Decided,
+        CaseOrder::NewestFirst,
+        None,
+        &mine
+    )
+    .await
+    .is_empty());
+    assert_eq!(
+        store.get_case(&b.key).await.unwrap().as_ref(),
+        Some(&b),
+        "others stay"
+    );
+
+    // Past its retention a case is absent, and a new one may take its place.
+    clock.advance(Duration::days(31));
+    assert_eq!(store.get_case(&b.key).await.unwrap(), None);
+    assert_eq!(store.case_by_reference(&b.reference).await.unwrap(), None);
+    assert!(listed(
+        store,
+        CaseStatus::NeedsReview,
+        CaseOrder::NewestFirst,
+        None,
+        &mine
+    )
+    .await
+    .is_empty());
+    let fresh = opened(b.email.as_str(), None, clock);
+    assert_eq!(
+        store
+            .put_case(&fresh, CaseStatus::Pending, None)
+            .await
+            .unwrap(),
+        ConditionalWrite::Applied
+    );
+}

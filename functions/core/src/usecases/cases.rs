@@ -1,0 +1,323 @@
+//! The lender's side: each application (a [`Case`]) follows its person's sign-ins and imports;
+//! credit staff list the cases, open one (every look recorded for audit) and send the applicant
+//! the next step.
+
+use thiserror::Error;
+
+use super::{App, FlowError, MAX_TRIES};
+use crate::config::{StaffMember, StaffRole};
+use crate::domain::case::{
+    new_reference, Case, CaseChange, CaseStatus, Decision, DecisionKind, MESSAGE_MAX_CHARS,
+};
+use crate::domain::events::LifecycleEvent;
+use crate::domain::links::Purpose;
+use crate::domain::UserKey;
+use crate::notify;
+use crate::ports::{
+    CaseCursor, CaseOrder, CasePage, CaseView, ConditionalWrite, FunnelStep, ImportRecord,
+    SignInRecord, UserProfile,
+};
+
+/// Cases on one page of the staff's list.
+pub const CASES_PER_PAGE: usize = 25;
+
+#[derive(Debug, Error)]
+pub enum CaseError {
+    /// The session is not a credit officer's (or has ended).
+    #[error("sign in as credit staff to see applications")]
+    NotAllowed,
+    #[error("there is no such application (it may have been erased)")]
+    NotFound,
+    /// The decision form is not one we can send.
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error(transparent)]
+    Internal(#[from] FlowError),
+}
+
+/// Everything staff see of one application.
+#[derive(Debug, Clone)]
+pub struct CaseFile {
+    pub case: Case,
+    pub status: CaseStatus,
+    pub person: Option<UserProfile>,
+    /// Newest first.
+    pub sign_ins: Vec<SignInRecord>,
+    /// Newest first, each with its analysis.
+    pub imports: Vec<ImportRecord>,
+    /// Newest first (this look included).
+    pub views: Vec<CaseView>,
+}
+
+/// A decision sent.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub case: Case,
+    /// The email went out (else the applicant still sees it on their page).
+    pub emailed: bool,
+}
+
+impl App {
+    /// Applies `change` to the person's case (opening one at a start), written over the version
+    /// it was made from; on a lost race reads again. `None`: the person has no case and the
+    /// change does not open one.
+    pub(crate) async fn change_case(
+        &self,
+        key: &UserKey,
+        change: &CaseChange,
+    ) -> Result<Option<Case>, FlowError> {
+        for _ in 0..MAX_TRIES {
+            let now = self.now();
+            let previous = self.store.get_case(key).await?;
+            let next = match &previous {
+                Some(c) => c.apply(change, now),
+                None => match Case::open_with(change, new_reference(), now) {
+                    Some(c) => c,
+                    None => return Ok(None),
+                },
+            };
+            match self
+                .store
+                .put_case(&next, next.status(now), previous.as_ref())
+                .await?
+            {
+                ConditionalWrite::Applied => return Ok(Some(next)),
+                ConditionalWrite::Conflict => continue,
+            }
+        }
+        Err(FlowError::Contended(MAX_TRIES))
+    }
+
+    /// [`App::change_case`], best effort: the sign-in's own records decide its moments; the
+    /// case list is the lender's view of them.
+    pub(crate) async fn note_case(&self, key: &UserKey, change: CaseChange) {
+        if let Err(e) = self.change_case(key, &change).await {
+            tracing::warn!(error = %e, "could not file a change to an application");
+        }
+    }
+
+    /// The credit officer of a staff session cookie's value, if it is one.
+    pub async fn credit_officer(&self, session: Option<&str>) -> Option<StaffMember> {
+        self.staff_member(session?)
+            .await
+            .filter(|m| m.may(StaffRole::Credit))
+    }
+
+    /// One page of the cases filed under `status`, latest change first, after `cursor` (the
+    /// previous page's `next`).
+    pub async fn case_list(
+        &self,
+        status: CaseStatus,
+        cursor: Option<&str>,
+    ) -> Result<CasePage, FlowError> {
+        let cursor = cursor
+            .filter(|c| c.len() <= 80 && c.is_ascii())
+            .map(|c| CaseCursor(c.to_owned()));
+        Ok(self
+            .store
+            .list_cases(
+                status,
+                CaseOrder::NewestFirst,
+                cursor.as_ref(),
+                CASES_PER_PAGE,
+            )
+            .await?)
+    }
+
+    /// Opens the case with `reference` for `officer`: the look is recorded first (no record, no
+    /// look), then the applicant, their sign-ins and each import's analysis are read.
+    pub async fn open_case(
+        &self,
+        officer: &StaffMember,
+        reference: &str,
+    ) -> Result<CaseFile, CaseError> {
+        if !officer.may(StaffRole::Credit) {
+            return Err(CaseError::NotAllowed);
+        }
+        if !crate::domain::case::is_reference(reference) {
+            return Err(CaseError::NotFound);
+        }
+        let case = self
+            .store
+            .case_by_reference(reference)
+            .await
+            .map_err(FlowError::from)?
+            .ok_or(CaseError::NotFound)?;
+        let now = self.now();
+        self.store
+            .record_case_view(
+                &case.key,
+                &CaseView {
+                    by: officer.email.as_str().to_owned(),
+                    at: now,
+                },
+                case.expires_at,
+            )
+            .await
+            .map_err(FlowError::from)?;
+        // The audit trail in the log names the case by its reference only.
+        tracing::info!(case = %case.reference, "a credit officer opened an application");
+        let person = self
+            .store
+            .get_user(&case.key)
+            .await
+            .map_err(FlowError::from)?;
+        let sign_ins = self
+            .store
+            .sign_ins(&case.key)
+            .await
+            .map_err(FlowError::from)?;
+        let mut owners: std::collections::BTreeSet<_> =
+            sign_ins.iter().map(|s| s.owner.clone()).collect();
+        owners.extend(person.as_ref().map(|p| p.owner.clone()));
+        let mut imports = vec![];
+        for owner in &owners {
+            imports.extend(
+                self.store
+                    .import_records(owner)
+                    .await
+                    .map_err(FlowError::from)?,
+            );
+        }
+        imports.sort_by_key(|r| std::cmp::Reverse(r.imported_at));
+        let views = self
+            .store
+            .case_views(&case.key)
+            .await
+            .map_err(FlowError::from)?;
+        Ok(CaseFile {
+            status: case.status(now),
+            case,
+            person,
+            sign_ins,
+            imports,
+            views,
+        })
+    }
+
+    /// Sends the applicant of the case with `reference` the next step: stored on the case (and
+    /// so on their page), emailed in their language with a link to their page, published as
+    /// `application.decided` (no bank data) and counted in the funnel.
+    pub async fn decide(
+        &self,
+        officer: &StaffMember,
+        reference: &str,
+        kind: DecisionKind,
+        message: &str,
+    ) -> Result<Decided, CaseError> {
+        if !officer.may(StaffRole::Credit) {
+            return Err(CaseError::NotAllowed);
+        }
+        let message = decision_message(kind, message)?;
+        if !crate::domain::case::is_reference(reference) {
+            return Err(CaseError::NotFound);
+        }
+        let found = self
+            .store
+            .case_by_reference(reference)
+            .await
+            .map_err(FlowError::from)?
+            .ok_or(CaseError::NotFound)?;
+        let person = self
+            .store
+            .get_user(&found.key)
+            .await
+            .map_err(FlowError::from)?
+            .ok_or(CaseError::NotFound)?;
+        let now = self.now();
+        let decision = Decision {
+            kind,
+            message,
+            at: now,
+            by: officer.email.as_str().to_owned(),
+        };
+        let case = self
+            .change_case(&found.key, &CaseChange::Decided(decision.clone()))
+            .await?
+            .ok_or(CaseError::NotFound)?;
+        tracing::info!(case = %case.reference, kind = kind.as_str(), "a decision was sent to an applicant");
+        self.count(FunnelStep::Decided).await;
+        self.publish(LifecycleEvent::decided(&case, &person.owner, kind, now))
+            .await;
+        let emailed = self.mail_decision(&case, &person, &decision).await;
+        Ok(Decided { case, emailed })
+    }
+
+    async fn mail_decision(&self, case: &Case, person: &UserProfile, d: &Decision) -> bool {
+        let erase = match self.link_for(
+            Purpose::Erase,
+            &person.key,
+            case.language,
+            self.settings.default_country,
+            &person.owner,
+        ) {
+            Ok(url) => url,
+            Err(e) => {
+                tracing::error!(error = %e, "a decision's email could not be made");
+                return false;
+            }
+        };
+        let mail = notify::decision_email(
+            case,
+            d,
+            &self.settings.company_name,
+            &self.my_page_url(),
+            &erase,
+        );
+        match self.mailer.send(&mail).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(case = %case.reference, error = %e, "a decision could not be mailed");
+                false
+            }
+        }
+    }
+
+    /// The applicant's own case, for their page.
+    pub async fn own_case(&self, person: &UserProfile) -> Result<Option<Case>, FlowError> {
+        Ok(self.store.get_case(&person.key).await?)
+    }
+}
+
+/// An officer's message as it may be sent with a decision of `kind` (checked before anything
+/// is written): trimmed, line breaks kept, other control characters dropped, at most
+/// [`MESSAGE_MAX_CHARS`]; a message-only decision needs words.
+pub fn decision_message(kind: DecisionKind, raw: &str) -> Result<String, CaseError> {
+    let message = plain_message(raw)?;
+    if kind == DecisionKind::Message && message.is_empty() {
+        return Err(CaseError::Invalid("write the message to send"));
+    }
+    Ok(message)
+}
+
+fn plain_message(raw: &str) -> Result<String, CaseError> {
+    let cleaned: String = raw
+        .replace("\r\n", "\n")
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect();
+    let cleaned = cleaned.trim().to_owned();
+    if cleaned.chars().count() > MESSAGE_MAX_CHARS {
+        return Err(CaseError::Invalid(
+            "the message is too long (at most 2000 characters)",
+        ));
+    }
+    Ok(cleaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_plain_and_bounded() {
+        assert_eq!(plain_message("  Hi\r\nthere\u{7}  ").unwrap(), "Hi\nthere");
+        assert!(plain_message(&"x".repeat(MESSAGE_MAX_CHARS)).is_ok());
+        assert!(matches!(
+            plain_message(&"x".repeat(MESSAGE_MAX_CHARS + 1)),
+            Err(CaseError::Invalid(_))
+        ));
+        assert!(decision_message(DecisionKind::Message, " \n ").is_err());
+        assert_eq!(decision_message(DecisionKind::Accepted, " ").unwrap(), "");
+    }
+}
