@@ -19,6 +19,7 @@ use serde_yaml_ng::Value;
 use signin_aws::schema;
 use signin_core::config::vars;
 use signin_runtime::functions::{adapter_actions, Function, Resource, Trigger, FUNCTIONS, SECRETS};
+use signin_web::Route;
 
 fn template() -> Value {
     e2e_tests::template::source()
@@ -74,6 +75,7 @@ fn stack(optional_parts: bool) -> Stack {
         params.push(("EdgeOriginSecretParameter", "/check/edge-origin-secret"));
         params.push(("EdgeOriginCheck", "require"));
         params.push(("AllowedCountries", "pl,cz"));
+        params.push(("LenderApiPrincipal", LENDER_APP));
     }
     Stack::new(
         STACK,
@@ -200,6 +202,87 @@ fn granted(d: &DeployedFunction) -> BTreeSet<(String, String)> {
                 .flat_map(move |a| s.resources.iter().map(move |r| (a.clone(), r.clone())))
         })
         .collect()
+}
+
+/// The lender's systems' role (the template parameter `LenderApiPrincipal`).
+const LENDER_APP: &str = "arn:aws:iam::210987654321:role/lender-app";
+
+/// The lender's API is reached only through IAM: exactly its routes (by the routes table) have
+/// the `AWS_IAM` authorizer, the HTTP API allows that authorizer, no catch-all route could carry
+/// a request to a function past it, and the role the lender's systems assume may invoke those
+/// routes and nothing else. (A request that still reached a function unsigned is refused there:
+/// `rehearsal::the_lenders_api_runs_with_iam_callers_only`.)
+#[test]
+fn the_lenders_api_is_reached_only_through_iam() {
+    let stack = stack(true);
+    let deployed = stack.functions();
+    let mut iam_routes = BTreeSet::new();
+    for d in &deployed {
+        for e in &d.events {
+            if let EventSource::HttpApi { method, path, iam } = e {
+                assert!(
+                    path.starts_with('/') && !path.contains('{') && !path.contains('*'),
+                    "{method} {path}: no catch-all route"
+                );
+                let route = Route::of(method, path)
+                    .unwrap_or_else(|| panic!("{method} {path} is not a route we serve"));
+                assert_eq!(*iam, route.needs_iam(), "{method} {path}: its authorizer");
+                if *iam {
+                    iam_routes.insert(format!("{method}{path}"));
+                }
+            }
+        }
+    }
+    let api: BTreeSet<String> = Route::ALL
+        .iter()
+        .filter(|r| r.needs_iam())
+        .map(|r| format!("{}{}", r.method(), r.path()))
+        .collect();
+    assert_eq!(iam_routes, api, "every API route is deployed with IAM");
+    assert_eq!(api.len(), 3);
+    assert_eq!(
+        stack.properties("HttpApi")["Auth"]["EnableIamAuthorizer"],
+        serde_json::json!(true)
+    );
+
+    assert!(stack.creates("LenderApiRole"));
+    let role = stack.properties("LenderApiRole");
+    assert_eq!(
+        role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["AWS"],
+        serde_json::json!(LENDER_APP)
+    );
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        statements[0]["Action"],
+        serde_json::json!("execute-api:Invoke")
+    );
+    let invoked: BTreeSet<String> = statements[0]["Resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let arn = r.as_str().unwrap();
+            let (_, route) = arn
+                .split_once("/*/")
+                .unwrap_or_else(|| panic!("{arn}: any stage, one route"));
+            assert!(
+                arn.starts_with(&format!("arn:{PARTITION}:execute-api:{REGION}:{ACCOUNT}:")),
+                "{arn}"
+            );
+            route.to_owned()
+        })
+        .collect();
+    assert_eq!(
+        invoked, api,
+        "the lender's role invokes the API routes, nothing else"
+    );
+
+    // Without the parameter there is no role.
+    assert!(!self::stack(false).creates("LenderApiRole"));
 }
 
 /// The public function that erases people may delete and query only people's partitions (the
@@ -373,7 +456,7 @@ fn each_function_serves_exactly_its_routes() {
                     .events
                     .iter()
                     .map(|e| match e {
-                        EventSource::HttpApi { method, path } => (method.clone(), path.clone()),
+                        EventSource::HttpApi { method, path, .. } => (method.clone(), path.clone()),
                         other => panic!("{}: an HTTP function with {other:?}", f.name),
                     })
                     .collect();
@@ -664,7 +747,8 @@ fn the_callback_route_is_the_redirect_uri_path() {
     let callback = one_of(&deployed, &signin_runtime::functions::CALLBACK);
     assert!(callback.events.contains(&EventSource::HttpApi {
         method: "GET".into(),
-        path: signin_core::CALLBACK_PATH.into()
+        path: signin_core::CALLBACK_PATH.into(),
+        iam: false,
     }));
 }
 

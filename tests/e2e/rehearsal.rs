@@ -1451,3 +1451,143 @@ async fn the_probe_runs_inside_the_stack_by_direct_invocation() {
         "{logs}"
     );
 }
+
+/// The lender's API through the real bootstraps, as API Gateway delivers it with its IAM
+/// authorizer: an unsigned request is answered by API Gateway (the template's `AWS_IAM`) and
+/// never reaches a function; a signed one starts a sign-in under the lender's application id,
+/// whose events carry it; the application is read back with its analysis and listed as changed;
+/// a request that reached a function without an IAM caller is refused there; every call runs
+/// within the functions' grants.
+#[tokio::test]
+async fn the_lenders_api_runs_with_iam_callers_only() {
+    let caller = "arn:aws:sts::210987654321:assumed-role/LenderApiRole/lender-app";
+    let mut r = Rehearsal::start(Options {
+        events: true,
+        parameters: vec![(
+            "LenderApiPrincipal".into(),
+            "arn:aws:iam::210987654321:role/lender-app".into(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    for (name, f) in r.functions.iter_mut() {
+        let cold = f.ready().await;
+        assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
+    }
+    let body = r#"{"externalApplicationId":"LOAN-2026-000123","email":"api.applicant@example.com","name":"Anna Kowalska","language":"pl","country":"pl"}"#;
+    let post = || HttpRequest {
+        method: "POST",
+        path: "/api/sign-ins",
+        ..HttpRequest::default()
+    };
+
+    // Unsigned: API Gateway's 403; the function never saw it.
+    let before = r.function("create-redirection").logs();
+    let unsigned = r.http(post()).await;
+    assert_eq!(unsigned.status, 403);
+    assert_eq!(unsigned.body, r#"{"message":"Forbidden"}"#);
+    assert_eq!(r.function("create-redirection").logs(), before);
+    // A function reached without an IAM caller (a route deployed without the authorizer)
+    // refuses it too.
+    let around = r.http_to(r.function("create-redirection"), post()).await;
+    assert_eq!(around.status, 401, "{}", around.body);
+
+    // A country not offered is refused, nothing started.
+    let elsewhere = body.replace(r#""country":"pl""#, r#""country":"de""#);
+    let refused = r.http_signed(post(), caller, Some(&elsewhere)).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("country"), "{}", refused.body);
+
+    // Signed: a sign-in for the lender's customer.
+    let started = r.http_signed(post(), caller, Some(body)).await;
+    assert_eq!(started.status, 201, "{}", started.body);
+    let started: serde_json::Value = serde_json::from_str(&started.body).unwrap();
+    assert_eq!(started["externalApplicationId"], "LOAN-2026-000123");
+    let link = started["link"].as_str().unwrap().to_owned();
+    let back = e2e_tests::rehearsal::steps::at_bank_and_back(&r, &link, "success").await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    r.deliver_imports(1).await;
+
+    // Read back, by the lender's id: state and analysis; the read recorded with the caller.
+    let read = r
+        .http_signed(
+            HttpRequest {
+                method: "GET",
+                path: "/api/application",
+                query: "externalApplicationId=LOAN-2026-000123",
+                ..HttpRequest::default()
+            },
+            caller,
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.body);
+    let state: serde_json::Value = serde_json::from_str(&read.body).unwrap();
+    assert_eq!(state["status"], "needs_review", "{state}");
+    assert_eq!(state["analysis"]["ownerMismatch"], true, "{state}");
+    assert_eq!(state["signIns"][0]["outcome"], "imported", "{state}");
+    assert!(
+        !read.body.contains("api.applicant@example.com"),
+        "no address in the answer"
+    );
+    use signin_core::ports::CaseStore;
+    let key = signin_core::domain::Email::parse("api.applicant@example.com")
+        .unwrap()
+        .user_key();
+    let views = r.store().case_views(&key).await.unwrap();
+    assert_eq!(views.len(), 1);
+    assert_eq!(views[0].by, caller);
+    let unknown = r
+        .http_signed(
+            HttpRequest {
+                method: "GET",
+                path: "/api/application",
+                query: "externalApplicationId=LOAN-0",
+                ..HttpRequest::default()
+            },
+            caller,
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+
+    // Listed as changed since before the start.
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let changed = r
+        .http_signed(
+            HttpRequest {
+                method: "GET",
+                path: "/api/applications",
+                query: &format!("changedSince={since}"),
+                ..HttpRequest::default()
+            },
+            caller,
+            None,
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let changed: serde_json::Value = serde_json::from_str(&changed.body).unwrap();
+    assert!(
+        changed["applications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["externalApplicationId"] == "LOAN-2026-000123"),
+        "{changed}"
+    );
+
+    // Every event of the sign-in carries the lender's id.
+    let events = r.events().await;
+    let of_sign_in: Vec<_> = events
+        .iter()
+        .filter(|(kind, _)| kind.starts_with("signin."))
+        .collect();
+    assert!(of_sign_in.len() >= 3, "{events:?}");
+    for (kind, detail) in of_sign_in {
+        assert_eq!(
+            detail["externalApplicationId"], "LOAN-2026-000123",
+            "{kind}"
+        );
+    }
+}

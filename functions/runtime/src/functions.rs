@@ -99,6 +99,8 @@ pub const CREATE_REDIRECTION: Function = Function {
         // A follow-up's "continue" link starts a fresh redirection.
         Route::ResumePage,
         Route::ResumeSubmit,
+        // The lender's systems start one for their customer (IAM-authorized).
+        Route::ApiStartSignIn,
     ]),
     reads: &[
         vars::TABLE_NAME,
@@ -423,6 +425,9 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         Route::Cases,
         Route::CaseView,
         Route::CaseDecide,
+        // The lender's systems read applications (IAM-authorized).
+        Route::ApiApplication,
+        Route::ApiApplications,
     ]),
     reads: &[
         vars::TABLE_NAME,
@@ -524,6 +529,7 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         // applicant's page shows the latest decision
         "store.list_cases",
         "store.case_by_reference",
+        "store.case_by_external_id",
         "store.record_case_view",
         "store.case_views",
         "store.get_case",

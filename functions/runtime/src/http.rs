@@ -30,6 +30,16 @@ pub fn to_web(req: &Request) -> WebRequest {
             Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
             _ => None,
         },
+        // Set by API Gateway only when it verified the request's SigV4 signature (a route
+        // with the AWS_IAM authorizer); a client cannot put it there.
+        iam_caller: match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.iam.as_ref())
+                .and_then(|iam| iam.user_arn.clone().or(iam.caller_id.clone())),
+            _ => None,
+        },
     }
 }
 

@@ -36,6 +36,13 @@ pub async fn handle_routes(app: &App, req: WebRequest, served: &[Route]) -> WebR
 }
 
 async fn route(app: &App, mut req: WebRequest, served: &[Route]) -> WebResponse {
+    // The lender's API: signed by IAM, called at the HTTP API's own URL (SigV4 signs the host),
+    // with no cookies or forms.
+    if let Some(route) =
+        Route::of(&req.method, &req.path).filter(|r| r.needs_iam() && served.contains(r))
+    {
+        return routes::api::serve(app, &req, route).await;
+    }
     match through_edge(app, &mut req) {
         guard::Edge::Served => {}
         guard::Edge::SendOn => {

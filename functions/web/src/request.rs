@@ -22,6 +22,9 @@ pub struct WebRequest {
     /// The client's address as the edge saw it (API Gateway's `requestContext.http.sourceIp`),
     /// for the abuse limits.
     pub client_ip: Option<String>,
+    /// The IAM principal (its ARN) API Gateway verified the request's SigV4 signature for
+    /// (`requestContext.authorizer.iam`); `None` on a route without IAM auth.
+    pub iam_caller: Option<String>,
 }
 
 impl WebRequest {
@@ -89,6 +92,10 @@ pub(crate) struct Query {
     pub(crate) case: Option<String>,
     /// A case page after a decision was sent: `1` mailed, `0` not mailed.
     pub(crate) sent: Option<String>,
+    /// The lender's API: an application by its id; changes since a time, and the next page.
+    pub(crate) external_application_id: Option<String>,
+    pub(crate) changed_since: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 impl Query {

@@ -178,5 +178,11 @@ pub const LOCAL_MARKETING_EMAIL: &str = "marketing@lender.example";
 /// The local run's credit officer (on [`LOCAL_STAFF`]).
 pub const LOCAL_CREDIT_EMAIL: &str = "credit@lender.example";
 
+/// The local run's stand-in for a SigV4-signed caller of the lender's API (`docs/api.md`):
+/// `Authorization: Bearer local-lender-api` (the local run listens on 127.0.0.1 only).
+pub const LOCAL_API_TOKEN: &str = "local-lender-api";
+/// Who the local run says called the API (recorded with each read, as an IAM ARN would be).
+pub const LOCAL_API_CALLER: &str = "arn:local:iam::000000000000:role/local-lender-app";
+
 /// The link-signing key of local runs (never of a deployment: the template reads it from SSM).
 pub const LOCAL_LINK_SIGNING_KEY: &str = "local-development-signing-key-0123456789";

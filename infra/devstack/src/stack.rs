@@ -362,6 +362,15 @@ async fn web(
             .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
             .collect(),
         client_ip: Some(peer.ip().to_string()),
+        // No IAM here: the lender's API takes `Authorization: Bearer <LOCAL_API_TOKEN>`
+        // instead, as the local stand-in for a SigV4-signed caller.
+        iam_caller: parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| *t == crate::LOCAL_API_TOKEN)
+            .map(|_| crate::LOCAL_API_CALLER.to_owned()),
     };
     let res = handle(&dev.app, web).await;
     let mut out = Response::new(Body::from(res.body));

@@ -17,17 +17,80 @@ impl Rehearsal {
     pub fn route(&self, method: &str, path: &str) -> Option<&FunctionProcess> {
         self.functions.values().find(|f| {
             f.deployed.events.iter().any(|e| {
-                matches!(e, EventSource::HttpApi { method: m, path: p } if m == method && p == path)
+                matches!(e, EventSource::HttpApi { method: m, path: p, .. } if m == method && p == path)
             })
         })
     }
 
-    /// One HTTP request through API Gateway to the function its route names.
+    /// Whether the template gives `method path` the `AWS_IAM` authorizer.
+    pub fn route_needs_iam(&self, method: &str, path: &str) -> bool {
+        self.functions.values().any(|f| {
+            f.deployed.events.iter().any(|e| {
+                matches!(e, EventSource::HttpApi { method: m, path: p, iam: true } if m == method && p == path)
+            })
+        })
+    }
+
+    /// One HTTP request through API Gateway to the function its route names. An unsigned
+    /// request to a route the template gives the `AWS_IAM` authorizer is answered by API
+    /// Gateway itself (403), as in AWS: the function never sees it.
     pub async fn http(&self, request: HttpRequest<'_>) -> HttpAnswer {
         let f = self
             .route(request.method, request.path)
             .unwrap_or_else(|| panic!("no route {} {}", request.method, request.path));
+        if self.route_needs_iam(request.method, request.path) {
+            return HttpAnswer::gateway_forbidden();
+        }
         self.http_to(f, request).await
+    }
+
+    /// One SigV4-signed request of the IAM principal `caller` (an ARN) with a JSON body, as API
+    /// Gateway passes it on after its IAM authorizer checked it: the route must have that
+    /// authorizer (else API Gateway would not have verified anyone), and the event carries
+    /// `requestContext.authorizer.iam`.
+    pub async fn http_signed(
+        &self,
+        request: HttpRequest<'_>,
+        caller: &str,
+        json_body: Option<&str>,
+    ) -> HttpAnswer {
+        let f = self
+            .route(request.method, request.path)
+            .unwrap_or_else(|| panic!("no route {} {}", request.method, request.path));
+        assert!(
+            self.route_needs_iam(request.method, request.path),
+            "{} {} has no IAM authorizer in the template",
+            request.method,
+            request.path
+        );
+        let mut event = request.event();
+        let account = caller.split(':').nth(4).unwrap_or(ACCOUNT);
+        event["requestContext"]["authorizer"] = json!({
+            "iam": {
+                "accessKey": "ASIAREHEARSAL0000001",
+                "accountId": account,
+                "callerId": "AROAREHEARSAL0000001:lender-app",
+                "cognitoIdentity": null,
+                "principalOrgId": null,
+                "userArn": caller,
+                "userId": "AROAREHEARSAL0000001:lender-app"
+            }
+        });
+        if let Some(body) = json_body {
+            event["headers"]["content-type"] = "application/json".into();
+            event["body"] = body.into();
+        }
+        match f.invoke(&event).await {
+            Outcome::Response(r) => HttpAnswer::from_lambda(&r),
+            Outcome::Error {
+                error_type,
+                message,
+            } => panic!(
+                "{} failed: {error_type}: {message}\n{}",
+                f.deployed.binary,
+                f.logs()
+            ),
+        }
     }
 
     /// One HTTP request delivered to `f` whatever its route.
@@ -323,6 +386,15 @@ pub struct HttpAnswer {
 }
 
 impl HttpAnswer {
+    /// API Gateway's own answer to an unsigned request on an IAM-authorized route.
+    pub fn gateway_forbidden() -> HttpAnswer {
+        HttpAnswer {
+            status: 403,
+            headers: BTreeMap::from([("content-type".into(), "application/json".into())]),
+            body: r#"{"message":"Forbidden"}"#.into(),
+        }
+    }
+
     fn from_lambda(r: &Json) -> HttpAnswer {
         let mut headers = BTreeMap::new();
         for (k, v) in r["headers"].as_object().into_iter().flatten() {

@@ -62,6 +62,9 @@ pub enum EventSource {
     HttpApi {
         method: String,
         path: String,
+        /// The route's authorizer is `AWS_IAM`: API Gateway lets through only SigV4-signed
+        /// requests of a principal allowed to invoke it.
+        iam: bool,
     },
     Schedule {
         expression: String,

@@ -61,6 +61,7 @@ impl Stack {
                     Some("HttpApi") => EventSource::HttpApi {
                         method: as_str(&p["Method"]).to_ascii_uppercase(),
                         path: as_str(&p["Path"]),
+                        iam: p["Auth"]["Authorizer"].as_str() == Some("AWS_IAM"),
                     },
                     Some("Schedule") => EventSource::Schedule {
                         expression: as_str(&p["Schedule"]),

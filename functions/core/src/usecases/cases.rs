@@ -124,8 +124,7 @@ impl App {
             .await?)
     }
 
-    /// Opens the case with `reference` for `officer`: the look is recorded first (no record, no
-    /// look), then the applicant, their sign-ins and each import's analysis are read.
+    /// Opens the case with `reference` for `officer` ([`App::case_file`]).
     pub async fn open_case(
         &self,
         officer: &StaffMember,
@@ -143,48 +142,37 @@ impl App {
             .await
             .map_err(FlowError::from)?
             .ok_or(CaseError::NotFound)?;
+        Ok(self.case_file(case, officer.email.as_str()).await?)
+    }
+
+    /// Everything of `case` for `by` (a staff member's address, or the API caller's ARN): the
+    /// look is recorded first (no record, no look), then the applicant, their sign-ins and each
+    /// import's analysis are read.
+    pub(crate) async fn case_file(&self, case: Case, by: &str) -> Result<CaseFile, FlowError> {
         let now = self.now();
         self.store
             .record_case_view(
                 &case.key,
                 &CaseView {
-                    by: officer.email.as_str().to_owned(),
+                    by: by.to_owned(),
                     at: now,
                 },
                 case.expires_at,
             )
-            .await
-            .map_err(FlowError::from)?;
+            .await?;
         // The audit trail in the log names the case by its reference only.
-        tracing::info!(case = %case.reference, "a credit officer opened an application");
-        let person = self
-            .store
-            .get_user(&case.key)
-            .await
-            .map_err(FlowError::from)?;
-        let sign_ins = self
-            .store
-            .sign_ins(&case.key)
-            .await
-            .map_err(FlowError::from)?;
+        tracing::info!(case = %case.reference, "an application was opened");
+        let person = self.store.get_user(&case.key).await?;
+        let sign_ins = self.store.sign_ins(&case.key).await?;
         let mut owners: std::collections::BTreeSet<_> =
             sign_ins.iter().map(|s| s.owner.clone()).collect();
         owners.extend(person.as_ref().map(|p| p.owner.clone()));
         let mut imports = vec![];
         for owner in &owners {
-            imports.extend(
-                self.store
-                    .import_records(owner)
-                    .await
-                    .map_err(FlowError::from)?,
-            );
+            imports.extend(self.store.import_records(owner).await?);
         }
         imports.sort_by_key(|r| std::cmp::Reverse(r.imported_at));
-        let views = self
-            .store
-            .case_views(&case.key)
-            .await
-            .map_err(FlowError::from)?;
+        let views = self.store.case_views(&case.key).await?;
         Ok(CaseFile {
             status: case.status(now),
             case,

@@ -8,6 +8,7 @@ mod erase;
 mod followup;
 mod funnel;
 mod identity;
+mod lender_api;
 mod link_actions;
 mod poller;
 mod staff;
@@ -27,6 +28,10 @@ pub use cases::{decision_message, CaseError, CaseFile, Decided, CASES_PER_PAGE};
 pub use erase::{EraseError, Erased};
 pub use funnel::FunnelReport;
 pub use identity::{LoginError, SignInStage, SignInView, APPLICANT_SESSION_LIFE};
+pub use lender_api::{
+    ApiError, ApiStart, ApiStarted, ApplicationChange, ApplicationState, ChangesPage,
+    CHANGES_PER_PAGE,
+};
 pub use link_actions::LinkUseError;
 pub use poller::{all_shards, PollReport};
 pub use staff::{StaffError, StaffLoginError, STAFF_COOKIE_LIFE, STAFF_LOGIN_ANSWER_TIME};

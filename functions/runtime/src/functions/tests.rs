@@ -164,6 +164,10 @@ const FLOW: &[(&str, &str)] = &[
         include_str!("../../../core/src/usecases/cases.rs"),
     ),
     (
+        "lender_api.rs",
+        include_str!("../../../core/src/usecases/lender_api.rs"),
+    ),
+    (
         "identity.rs",
         include_str!("../../../core/src/usecases/identity.rs"),
     ),

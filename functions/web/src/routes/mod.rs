@@ -1,6 +1,7 @@
 //! Every page and endpoint ([`Route`]), and the dispatch of a request to its room.
 
 pub(crate) mod account;
+pub(crate) mod api;
 pub(crate) mod callback;
 pub(crate) mod cases;
 pub(crate) mod links;
@@ -57,6 +58,11 @@ pub enum Route {
     Cases,
     CaseView,
     CaseDecide,
+    /// The lender's API (IAM-authorized, `docs/api.md`): start a sign-in, read an application,
+    /// list applications changed since a time.
+    ApiStartSignIn,
+    ApiApplication,
+    ApiApplications,
 }
 
 impl Route {
@@ -88,7 +94,20 @@ impl Route {
         Route::Cases,
         Route::CaseView,
         Route::CaseDecide,
+        Route::ApiStartSignIn,
+        Route::ApiApplication,
+        Route::ApiApplications,
     ];
+
+    /// Routes for the lender's systems, authorized by IAM (SigV4) at API Gateway: the template
+    /// deploys them with the `AWS_IAM` authorizer (and every other route without), and the
+    /// handler refuses a request to one that carries no IAM caller.
+    pub fn needs_iam(self) -> bool {
+        matches!(
+            self,
+            Route::ApiStartSignIn | Route::ApiApplication | Route::ApiApplications
+        )
+    }
 
     pub fn method(self) -> &'static str {
         match self {
@@ -103,7 +122,8 @@ impl Route {
             | Route::LoginSession
             | Route::Logout
             | Route::MyConsent
-            | Route::CaseDecide => "POST",
+            | Route::CaseDecide
+            | Route::ApiStartSignIn => "POST",
             _ => "GET",
         }
     }
@@ -131,6 +151,9 @@ impl Route {
             Route::Cases => "/cases",
             Route::CaseView => "/cases/view",
             Route::CaseDecide => "/cases/decide",
+            Route::ApiStartSignIn => "/api/sign-ins",
+            Route::ApiApplication => "/api/application",
+            Route::ApiApplications => "/api/applications",
         }
     }
 
@@ -212,6 +235,10 @@ pub(crate) async fn route_bound(
         Route::Cases => cases(app, &req, &query, binding).await,
         Route::CaseView => case_view(app, &req, &query, binding).await,
         Route::CaseDecide => case_decide(app, &req, binding).await,
+        // Served before the edge and the forms (lib.rs): never here.
+        Route::ApiStartSignIn | Route::ApiApplication | Route::ApiApplications => {
+            Ok(api::serve(app, &req, route).await)
+        }
         Route::Health => Ok(WebResponse {
             status: 200,
             headers: vec![("content-type".into(), "text/plain".into())],
