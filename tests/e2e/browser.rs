@@ -49,6 +49,11 @@ fn chromedriver() -> Driver {
 }
 
 async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
+    browser_sized(driver, profile, "412,915").await
+}
+
+/// A browser whose window is `size` (`width,height`): a phone by default, a desk for staff.
+async fn browser_sized(driver: &Driver, profile: &std::path::Path, size: &str) -> Client {
     // Both of rustls' crypto providers are linked in this test binary: pick one.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let caps = serde_json::json!({
@@ -58,7 +63,7 @@ async fn browser(driver: &Driver, profile: &std::path::Path) -> Client {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                "--window-size=412,915",
+                format!("--window-size={size}"),
                 format!("--user-data-dir={}", profile.display())
             ]
         }
@@ -551,5 +556,198 @@ async fn log_in_start_and_come_back_in_another_browser() {
     phone.close().await.unwrap();
     let _ = std::fs::remove_dir_all(&laptop_profile);
     let _ = std::fs::remove_dir_all(&phone_profile);
+    dev.stop().await;
+}
+
+/// The newest staff sign-in link mailed to `to` in the local outbox.
+fn staff_link(dev: &RunningDev, to: &str) -> String {
+    let sent = dev.dev.embedded.as_ref().unwrap().outbox.sent();
+    let mail = sent
+        .iter()
+        .rev()
+        .find(|m| m.mail.to.as_str() == to && m.mail.tag == "staff_login")
+        .unwrap_or_else(|| panic!("no staff sign-in mail to {to}"));
+    mail.mail
+        .text
+        .split_whitespace()
+        .find(|w| w.contains("/stats/login?t="))
+        .unwrap()
+        .to_owned()
+}
+
+/// The lender's side: an applicant shares their bank data (the sandbox's owner is somebody
+/// else, and money moves between their own accounts); a credit officer signs in, finds the case
+/// under "needs review", sees the owner mismatch and the own transfers with the figures, and
+/// sends "more information needed"; the applicant's email and their page show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credit_officer_asks_for_more_and_the_applicant_sees_it() {
+    let clock = SimClock::at_default_start();
+    let dev = start(DevOptions {
+        port: 0,
+        sandbox_port: 0,
+        clock: DevClock::Sim(clock.clone()),
+        ..DevOptions::default()
+    })
+    .await
+    .unwrap();
+    let sandbox = dev.dev.sandbox_url.clone().unwrap();
+    let driver = chromedriver();
+    let phone_profile = std::env::temp_dir().join(format!("chromium-c-{}", std::process::id()));
+    let desk_profile = std::env::temp_dir().join(format!("chromium-d-{}", std::process::id()));
+    let phone = browser(&driver, &phone_profile).await;
+    let ann = "ann.case@example.com";
+
+    // The applicant shares their data.
+    fill_start_form(&phone, &dev, ann).await;
+    click(&phone, "start").await;
+    wait_until_on(&phone, "the sandbox's page", |u| {
+        u.as_str().starts_with(&sandbox)
+    })
+    .await;
+    click(&phone, "sign-in-success").await;
+    wait_until_on(&phone, "our callback page", |u| {
+        u.path() == signin_core::CALLBACK_PATH
+    })
+    .await;
+    wait_for("the import email", || async {
+        clock.advance(Duration::seconds(1));
+        outbox_tags(&dev)
+            .iter()
+            .any(|(to, tag)| to == ann && tag == "import_done")
+    })
+    .await;
+
+    // The credit officer signs in by emailed link and lands on the applications.
+    let desk = browser_sized(&driver, &desk_profile, "1280,1000").await;
+    desk.goto(&format!("{}/cases", dev.url)).await.unwrap();
+    desk.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(devstack::LOCAL_CREDIT_EMAIL)
+        .await
+        .unwrap();
+    click(&desk, "send-link").await;
+    wait_for("the staff sign-in link", || async {
+        outbox_tags(&dev)
+            .iter()
+            .any(|(to, tag)| to == devstack::LOCAL_CREDIT_EMAIL && tag == "staff_login")
+    })
+    .await;
+    desk.goto(&staff_link(&dev, devstack::LOCAL_CREDIT_EMAIL))
+        .await
+        .unwrap();
+    click(&desk, "confirm").await;
+    wait_until_on(&desk, "the applications", |u| u.path() == "/cases").await;
+    let list = desk.source().await.unwrap();
+    assert!(list.contains(ann), "{list}");
+    assert!(
+        list.contains("No account belongs to the applicant"),
+        "{list}"
+    );
+    shot(&desk, "31-credit-case-list").await;
+
+    // The case: the flags and the figures.
+    desk.find(Locator::Css("#cases a[href^='/cases/view']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_until_on(&desk, "the case", |u| u.path() == "/cases/view").await;
+    let url = desk.current_url().await.unwrap();
+    assert!(
+        !url.as_str().contains("ann"),
+        "no address in the URL: {url}"
+    );
+    let mismatch = desk.find(Locator::Id("owner-mismatch")).await.unwrap();
+    assert!(mismatch.text().await.unwrap().contains("Owner mismatch"));
+    let own: u32 = desk
+        .find(Locator::Id("own-transfers"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        own > 0,
+        "the transfers between the applicant's accounts are found"
+    );
+    assert!(
+        !desk
+            .find_all(Locator::Css("tr.month"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "income and spending by month"
+    );
+    shot(&desk, "32-credit-case").await;
+
+    // "More information needed", with a message.
+    click(&desk, "kind-more_information").await;
+    desk.find(Locator::Id("message"))
+        .await
+        .unwrap()
+        .send_keys("Please connect the bank your salary is paid to.")
+        .await
+        .unwrap();
+    click(&desk, "send-decision").await;
+    wait_until_on(&desk, "the case again", |u| {
+        u.path() == "/cases/view" && u.query().is_some_and(|q| q.ends_with("sent=1"))
+    })
+    .await;
+    assert!(desk
+        .source()
+        .await
+        .unwrap()
+        .contains(r#"data-status="decided""#));
+    shot(&desk, "33-credit-decision-sent").await;
+
+    // The applicant's email.
+    let sent = dev.dev.embedded.as_ref().unwrap().outbox.sent();
+    let mail = sent
+        .iter()
+        .find(|m| m.mail.to.as_str() == ann && m.mail.tag == "decision")
+        .expect("the decision email");
+    assert!(mail.mail.subject.contains("we need more information"));
+    assert!(mail
+        .mail
+        .text
+        .contains("Please connect the bank your salary is paid to."));
+    let email_file = std::env::temp_dir().join(format!("decision-{}.html", std::process::id()));
+    std::fs::write(&email_file, &mail.mail.html).unwrap();
+    phone
+        .goto(&format!("file://{}", email_file.display()))
+        .await
+        .unwrap();
+    shot(&phone, "34-applicant-decision-email").await;
+
+    // The applicant's page, after logging in.
+    phone.goto(&format!("{}/login", dev.url)).await.unwrap();
+    ask_for_login_link(&phone, ann).await;
+    phone.goto(&login_link(&dev, ann)).await.unwrap();
+    click(&phone, "confirm").await;
+    wait_until_on(&phone, "my applications", |u| u.path() == "/me").await;
+    let decision = phone
+        .find(Locator::Id("decision"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        decision.contains("we need more information")
+            && decision.contains("Please connect the bank your salary is paid to."),
+        "{decision}"
+    );
+    shot(&phone, "35-applicant-page-decision").await;
+
+    phone.close().await.unwrap();
+    desk.close().await.unwrap();
+    let _ = std::fs::remove_file(&email_file);
+    let _ = std::fs::remove_dir_all(&phone_profile);
+    let _ = std::fs::remove_dir_all(&desk_profile);
     dev.stop().await;
 }
