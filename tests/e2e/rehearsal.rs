@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use e2e_tests::rehearsal::steps::{
-    cookie_of, id_of, make_due, sign_in_at_bank, start, start_form, start_form_from_page,
+    cookie_of, id_of, make_due, sign_in_at_bank, staff_sign_in, start, start_form,
+    start_form_from_page,
 };
 use e2e_tests::rehearsal::{
     HttpRequest, Options, Outcome, Rehearsal, LINK_SIGNING_KEY, PUBLIC_BASE, STATS_TOKEN,
@@ -1128,80 +1129,11 @@ async fn staff_sign_in_and_a_quota_refusal_run_within_their_grants() {
         assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
     }
 
-    // The funnel page's sign-in: the form, then the emailed one-time link.
+    // The funnel page's sign-in: the form, then the emailed one-time link and its button.
     let html = [("accept", "text/html")];
-    let page = r
-        .http(HttpRequest {
-            method: "GET",
-            path: "/stats",
-            headers: &html,
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let cookie = page
-        .headers
-        .get("set-cookie")
-        .map(|c| c.split(';').next().unwrap().to_owned())
-        .unwrap_or_default();
-    let cookies: Vec<&str> = [cookie.as_str()]
-        .into_iter()
-        .filter(|c| !c.is_empty())
-        .collect();
-    let form = format!(
-        "email={}&formToken={}",
-        staff.replace('@', "%40"),
-        e2e_tests::form_token_in(&page.body)
-    );
-    let asked = r
-        .http(HttpRequest {
-            method: "POST",
-            path: "/stats/login",
-            form: Some(&form),
-            cookies: &cookies,
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(asked.status, 200, "{}", asked.body);
-    let mails = r.moto.mails().await;
-    let mail = mails
-        .iter()
-        .find(|m| m.to == staff)
-        .unwrap_or_else(|| panic!("no sign-in link mailed: {mails:?}"));
-    let link = link_in(&mail.text, "/stats/login?t=");
-    let t = link.split_once("t=").unwrap().1;
-    let confirm = r
-        .http(HttpRequest {
-            method: "GET",
-            path: "/stats/login",
-            query: &format!("t={t}"),
-            cookies: &cookies,
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(confirm.status, 200, "{}", confirm.body);
-    // Its button: the session; the funnel; then signing out on every device, after which the
-    // session cookie kept is void.
-    let form = format!(
-        "t={t}&formToken={}",
-        e2e_tests::form_token_in(&confirm.body)
-    );
-    let signed_in = r
-        .http(HttpRequest {
-            method: "POST",
-            path: "/stats/session",
-            form: Some(&form),
-            cookies: &cookies,
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
-    let session = signed_in.headers["set-cookie"]
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let with_session: Vec<&str> = cookies.iter().copied().chain([session.as_str()]).collect();
+    let (signed_in, cookies) = staff_sign_in(&r, staff, "/stats").await;
+    assert_eq!(signed_in.headers["location"], "/stats");
+    let with_session: Vec<&str> = cookies.iter().map(String::as_str).collect();
     let funnel = r
         .http(HttpRequest {
             method: "GET",
@@ -1461,12 +1393,16 @@ async fn the_probe_runs_inside_the_stack_by_direct_invocation() {
 #[tokio::test]
 async fn the_lenders_api_runs_with_iam_callers_only() {
     let caller = "arn:aws:sts::210987654321:assumed-role/LenderApiRole/lender-app";
+    let officer = "officer@lender.example";
     let mut r = Rehearsal::start(Options {
         events: true,
-        parameters: vec![(
-            "LenderApiPrincipal".into(),
-            "arn:aws:iam::210987654321:role/lender-app".into(),
-        )],
+        parameters: vec![
+            (
+                "LenderApiPrincipal".into(),
+                "arn:aws:iam::210987654321:role/lender-app".into(),
+            ),
+            ("StaffEmails".into(), format!("{officer}=credit")),
+        ],
         ..Options::default()
     })
     .await;
@@ -1577,8 +1513,92 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
         "{changed}"
     );
 
-    // Every event of the sign-in carries the lender's id.
+    // A credit officer finds it, opens it and asks for more: the case pages and the decision
+    // under the staff function's own role.
+    let (signed_in, cookies) = staff_sign_in(&r, officer, "/cases").await;
+    assert_eq!(signed_in.headers["location"], "/cases");
+    let cookies: Vec<&str> = cookies.iter().map(String::as_str).collect();
+    let reference = state["reference"].as_str().unwrap().to_owned();
+    let list = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/cases",
+            query: "status=needs_review",
+            cookies: &cookies,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert!(list.body.contains(&reference), "{}", list.body);
+    let page = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/cases/view",
+            query: &format!("case={reference}"),
+            cookies: &cookies,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="owner-mismatch""#),
+        "{}",
+        page.body
+    );
+    let form = format!(
+        "formToken={}&case={reference}&kind=more_information&message=Another+bank%2C+please.",
+        e2e_tests::form_token_in(&page.body)
+    );
+    let decided = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/cases/decide",
+            form: Some(&form),
+            cookies: &cookies,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(decided.status, 303, "{}", decided.body);
+    assert!(
+        decided.headers["location"].ends_with("sent=1"),
+        "{:?}",
+        decided.headers
+    );
+    let mails = r.moto.mails().await;
+    assert!(
+        mails.iter().any(
+            |m| m.to == "api.applicant@example.com" && m.text.contains("Another bank, please.")
+        ),
+        "{mails:?}"
+    );
+    let after = r
+        .http_signed(
+            HttpRequest {
+                method: "GET",
+                path: "/api/application",
+                query: "externalApplicationId=LOAN-2026-000123",
+                ..HttpRequest::default()
+            },
+            caller,
+            None,
+        )
+        .await;
+    let after: serde_json::Value = serde_json::from_str(&after.body).unwrap();
+    assert_eq!(after["status"], "decided", "{after}");
+    assert_eq!(
+        after["latestDecision"]["kind"], "more_information",
+        "{after}"
+    );
+
+    // Every event of the sign-in carries the lender's id, and so does the decision's.
     let events = r.events().await;
+    let (_, decision) = events
+        .iter()
+        .find(|(kind, _)| kind == "application.decided")
+        .unwrap_or_else(|| panic!("no application.decided: {events:?}"));
+    assert_eq!(decision["externalApplicationId"], "LOAN-2026-000123");
+    assert_eq!(decision["reason"], "more_information");
+    assert!(!decision.to_string().contains("Another bank"), "{decision}");
     let of_sign_in: Vec<_> = events
         .iter()
         .filter(|(kind, _)| kind.starts_with("signin."))
@@ -1590,4 +1610,11 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
             "{kind}"
         );
     }
+
+    assert!(r.denials().is_empty(), "{:#?}", r.denials());
+    assert!(
+        !r.all_logs().contains("AccessDenied"),
+        "a call outside a function's policy:\n{}",
+        r.all_logs()
+    );
 }

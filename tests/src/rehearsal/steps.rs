@@ -104,3 +104,83 @@ pub async fn make_due(r: &Rehearsal, id: &RedirectionId) {
         ConditionalWrite::Applied
     ));
 }
+
+/// A staff member's sign-in as a browser does it: the sign-in form at `page`, the emailed
+/// one-time link, its page and its button. Returns the button's answer (a 303 with the session
+/// cookie) and the cookies to send from then on (the form binding and the session).
+pub async fn staff_sign_in(r: &Rehearsal, staff: &str, page: &str) -> (HttpAnswer, Vec<String>) {
+    let html = [("accept", "text/html")];
+    let form_page = r
+        .http(HttpRequest {
+            method: "GET",
+            path: page,
+            headers: &html,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(form_page.status, 200, "{}", form_page.body);
+    let mut cookies: Vec<String> = form_page
+        .headers
+        .get("set-cookie")
+        .map(|c| c.split(';').next().unwrap().to_owned())
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .collect();
+    let sent: Vec<&str> = cookies.iter().map(String::as_str).collect();
+    let form = format!(
+        "email={}&formToken={}",
+        staff.replace('@', "%40"),
+        crate::form_token_in(&form_page.body)
+    );
+    let asked = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/stats/login",
+            form: Some(&form),
+            cookies: &sent,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    let mails = r.moto.mails().await;
+    let mail = mails
+        .iter()
+        .rev()
+        .find(|m| m.to == staff)
+        .unwrap_or_else(|| panic!("no sign-in link mailed: {mails:?}"));
+    let t = mail
+        .text
+        .split_whitespace()
+        .find_map(|w| w.split_once("/stats/login?t="))
+        .map(|(_, t)| t.to_owned())
+        .expect("the sign-in link");
+    let confirm = r
+        .http(HttpRequest {
+            method: "GET",
+            path: "/stats/login",
+            query: &format!("t={t}"),
+            cookies: &sent,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let form = format!("t={t}&formToken={}", crate::form_token_in(&confirm.body));
+    let signed_in = r
+        .http(HttpRequest {
+            method: "POST",
+            path: "/stats/session",
+            form: Some(&form),
+            cookies: &sent,
+            ..HttpRequest::default()
+        })
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    cookies.push(
+        signed_in.headers["set-cookie"]
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned(),
+    );
+    (signed_in, cookies)
+}
