@@ -49,6 +49,15 @@ async fn staff_sign_in(f: &Flow, email: &str) -> Page {
     f.confirm_link(&link).await
 }
 
+/// The decision form's token on a case page.
+fn decide_token(page: &str) -> String {
+    let form = page
+        .split(r#"action="/cases/decide""#)
+        .nth(1)
+        .expect("the decision form");
+    e2e_tests::form_token_in(form)
+}
+
 /// The first case link on a list page: `/cases/view?case=<reference>`.
 fn case_link(list: &str) -> String {
     let marker = "href=\"/cases/view?case=";
@@ -129,7 +138,7 @@ async fn a_credit_officer_reviews_a_case_and_asks_the_applicant_for_more_informa
     assert_eq!(views[0].by, officer);
 
     // The decision, with a message; the form's token is spent once.
-    let token = e2e_tests::form_token_in(&page.body);
+    let token = decide_token(&page.body);
     let form = format!(
         "formToken={token}&case={reference}&kind=more_information&message=Prosz%C4%99+po%C5%82%C4%85czy%C4%87+drugi+bank."
     );
@@ -266,7 +275,7 @@ async fn only_credit_staff_see_applications_and_a_bad_decision_changes_nothing()
     // A decision without a kind, a message-only decision without words, a forged token:
     // nothing stored, nothing sent.
     let mails = f.mails().await.len();
-    let token = e2e_tests::form_token_in(&page.body);
+    let token = decide_token(&page.body);
     for (form, status) in [
         (
             format!("formToken={token}&case={}&kind=maybe", case.reference),
@@ -290,4 +299,91 @@ async fn only_credit_staff_see_applications_and_a_bad_decision_changes_nothing()
     let after = f.store.get_case(&key).await.unwrap().unwrap();
     assert!(after.decisions.is_empty());
     assert_eq!(f.mails().await.len(), mails);
+}
+
+/// Fresh data without the applicant: the officer reads what Kontomatik keeps for the
+/// applicant's owner id now (no import, no bank session); it is analysed, kept as a record of
+/// its own and files the case again; once an hour at most; an applicant whose data Kontomatik
+/// does not hold gets nothing new.
+#[tokio::test]
+async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
+    use signin_core::ports::{ImportRecordStore, ImportSource, PersonStore};
+    let mut f = Flow::start().await;
+    let officer = f.email("officer3");
+    f.function_mut("unsubscribe-and-stats").app.settings.staff =
+        StaffMember::parse_list(&format!("{officer}=credit")).unwrap();
+    let applicant = f.email("applicant3");
+    let link = f.start_sign_in(&applicant, true).await.location.unwrap();
+    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
+    f.come_back(&back).await;
+    f.deliver_imports().await;
+    let failed = f.email("applicant3-failed");
+    let link = f.start_sign_in(&failed, true).await.location.unwrap();
+    let back = f.sign_in_at_bank(&link, "fail_login", "DemoBank").await;
+    f.come_back(&back).await;
+    staff_sign_in(&f, &officer).await;
+
+    let key = signin_core::domain::Email::parse(&applicant)
+        .unwrap()
+        .user_key();
+    let case = f.store.get_case(&key).await.unwrap().unwrap();
+    let owner = f.store.sign_ins(&key).await.unwrap()[0].owner.clone();
+    let refresh = |reference: String| {
+        let f = &f;
+        async move {
+            let page = get_html(f, &format!("/cases/view?case={reference}")).await;
+            let form = page
+                .body
+                .split(r#"action="/cases/refresh""#)
+                .nth(1)
+                .expect("the refresh form");
+            let token = e2e_tests::form_token_in(form);
+            f.http(
+                "POST",
+                "/cases/refresh",
+                Some(&format!("formToken={token}&case={reference}")),
+            )
+            .await
+        }
+    };
+    let before = f.sandbox.handle.counters();
+    let done = refresh(case.reference.clone()).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location.as_deref().unwrap().ends_with("refreshed=1"));
+    let after = f.sandbox.handle.counters();
+    assert_eq!(
+        after.imports_started, before.imports_started,
+        "no new import"
+    );
+    let records = f.store.import_records(&owner).await.unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1].source, ImportSource::OwnerData);
+    assert!(records[1].credit.as_ref().unwrap().owner_mismatch);
+    let page = get_html(&f, done.location.as_deref().unwrap()).await;
+    assert!(
+        page.body.contains("Kontomatik's data as of"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Refreshed:"), "{}", page.body);
+
+    // Once an hour.
+    let again = refresh(case.reference.clone()).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+    assert!(again.body.contains("within the hour"), "{}", again.body);
+    assert_eq!(f.store.import_records(&owner).await.unwrap().len(), 2);
+    f.advance(chrono::Duration::minutes(61));
+    assert_eq!(refresh(case.reference.clone()).await.status, 303);
+    assert_eq!(f.store.import_records(&owner).await.unwrap().len(), 3);
+
+    // Nothing held for an applicant whose sign-in failed.
+    let failed_key = signin_core::domain::Email::parse(&failed)
+        .unwrap()
+        .user_key();
+    let failed_case = f.store.get_case(&failed_key).await.unwrap().unwrap();
+    let none = refresh(failed_case.reference.clone()).await;
+    assert_eq!(none.status, 303, "{}", none.body);
+    assert!(none.location.as_deref().unwrap().ends_with("refreshed=0"));
+    let page = get_html(&f, none.location.as_deref().unwrap()).await;
+    assert!(page.body.contains("holds no data"), "{}", page.body);
 }

@@ -1547,7 +1547,7 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
     );
     let form = format!(
         "formToken={}&case={reference}&kind=more_information&message=Another+bank%2C+please.",
-        e2e_tests::form_token_in(&page.body)
+        e2e_tests::form_token_in(page.body.split(r#"action="/cases/decide""#).nth(1).unwrap())
     );
     let decided = r
         .http(HttpRequest {

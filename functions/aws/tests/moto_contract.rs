@@ -191,6 +191,7 @@ async fn dynamo_import_records_stay_under_the_item_limit() {
             ..Default::default()
         },
         credit: None,
+        source: Default::default(),
         expires_at: c.now() + chrono::Duration::days(90),
     };
     s.put_import_record(&rec).await.unwrap();

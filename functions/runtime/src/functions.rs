@@ -425,6 +425,7 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         Route::Cases,
         Route::CaseView,
         Route::CaseDecide,
+        Route::CaseRefresh,
         // The lender's systems read applications (IAM-authorized).
         Route::ApiApplication,
         Route::ApiApplications,
@@ -457,6 +458,9 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         vars::DEFAULT_COUNTRY,
         // the countries of operation (the form's choice; a start elsewhere is refused)
         vars::ALLOWED_COUNTRIES,
+        // a case's refresh from Kontomatik: the period analysed, the record's retention
+        vars::IMPORT_HISTORY_MONTHS,
+        vars::IMPORT_RETENTION_DAYS,
         // optional: the events for other systems
         vars::EVENT_BUS_NAME,
     ],
@@ -534,6 +538,8 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         "store.case_views",
         "store.get_case",
         "store.put_case",
+        // a case's refresh: the analysis of the owner's data, kept as an import record
+        "store.put_import_record",
         "mailer.send",
         "mailer.forget_recipient",
         "events.publish",

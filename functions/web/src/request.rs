@@ -92,6 +92,8 @@ pub(crate) struct Query {
     pub(crate) case: Option<String>,
     /// A case page after a decision was sent: `1` mailed, `0` not mailed.
     pub(crate) sent: Option<String>,
+    /// A case page after a refresh: how many owners' data Kontomatik held.
+    pub(crate) refreshed: Option<String>,
     /// The lender's API: an application by its id; changes since a time, and the next page.
     pub(crate) external_application_id: Option<String>,
     pub(crate) changed_since: Option<String>,

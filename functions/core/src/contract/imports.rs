@@ -43,6 +43,12 @@ pub async fn store_imports_and_funnel(
                 spending_by_label: vec![("groceries".into(), "300".parse().unwrap())],
                 ..Default::default()
             }),
+            // The newest was read from the owner's data (a case's refresh).
+            source: if i == 2 {
+                crate::ports::ImportSource::OwnerData
+            } else {
+                crate::ports::ImportSource::DefaultImport
+            },
             expires_at: clock.now() + Duration::days(90),
         };
         store.put_import_record(&rec).await.unwrap();

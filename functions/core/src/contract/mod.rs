@@ -86,6 +86,7 @@ fn import_record(owner: &OwnerExternalId, id: &str, clock: &dyn Clock) -> Import
         imported_at: clock.now(),
         summary: ImportSummary::default(),
         credit: None,
+        source: Default::default(),
         expires_at: clock.now() + Duration::days(90),
     }
 }

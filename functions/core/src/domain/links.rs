@@ -362,6 +362,8 @@ pub enum Form {
     Account,
     /// A credit officer sends an applicant the next step.
     CaseDecision,
+    /// A credit officer refreshes a case from Kontomatik.
+    CaseRefresh,
 }
 
 impl Form {
@@ -377,6 +379,7 @@ impl Form {
             Form::LoginSession => "login-session",
             Form::Account => "account",
             Form::CaseDecision => "case-decision",
+            Form::CaseRefresh => "case-refresh",
         }
     }
 }

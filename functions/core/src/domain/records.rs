@@ -263,8 +263,23 @@ pub struct ImportRecord {
     /// The credit officer's figures (records made before it have none).
     #[serde(default)]
     pub credit: Option<crate::domain::credit::CreditAnalysis>,
+    /// Where the data came from: a Default Import of the sign-in, or the owner's data as
+    /// Kontomatik keeps it, read later by staff (a case's refresh).
+    #[serde(default)]
+    pub source: ImportSource,
     /// The record is deleted after this (retention).
     pub expires_at: Timestamp,
+}
+
+/// Where an import record's data came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportSource {
+    /// The sign-in's one Default Import.
+    #[default]
+    DefaultImport,
+    /// The owner's data as Kontomatik keeps it (`GET /v1/data.xml`), read to refresh a case.
+    OwnerData,
 }
 
 /// The steps of the conversion funnel, counted per day.

@@ -261,6 +261,107 @@ impl App {
         }
     }
 
+    /// Refreshes the case with `reference` without the applicant: each of its owner ids' data
+    /// as Kontomatik keeps it now (no new import, no bank session) is analysed and kept as an
+    /// import record of its own, and the case is filed again by the new flags. At most once an
+    /// hour per case (the read is the size of a whole import). `Ok(0)`: Kontomatik holds
+    /// nothing for the applicant (erased there, or never imported).
+    pub async fn refresh_case(
+        &self,
+        officer: &StaffMember,
+        reference: &str,
+    ) -> Result<usize, CaseError> {
+        if !officer.may(StaffRole::Credit) {
+            return Err(CaseError::NotAllowed);
+        }
+        if !crate::domain::case::is_reference(reference) {
+            return Err(CaseError::NotFound);
+        }
+        let case = self
+            .store
+            .case_by_reference(reference)
+            .await
+            .map_err(FlowError::from)?
+            .ok_or(CaseError::NotFound)?;
+        let now = self.now();
+        let hour = now.timestamp() / 3600;
+        let first = self
+            .store
+            .take_allowance(
+                &crate::ports::Allowance::FormToken {
+                    nonce: format!("case-refresh#{reference}#{hour}"),
+                },
+                1,
+                chrono::DateTime::from_timestamp((hour + 1) * 3600, 0).unwrap_or(now),
+            )
+            .await
+            .map_err(FlowError::from)?;
+        if !first {
+            return Err(CaseError::Invalid(
+                "this application was refreshed within the hour; try again later",
+            ));
+        }
+        // Each owner id the applicant's sign-ins had (an anonymous start has its own), with its
+        // latest sign-in for the record.
+        let mut owners: Vec<(crate::domain::OwnerExternalId, crate::domain::RedirectionId)> =
+            vec![];
+        for s in self
+            .store
+            .sign_ins(&case.key)
+            .await
+            .map_err(FlowError::from)?
+        {
+            if !owners.iter().any(|(o, _)| *o == s.owner) {
+                owners.push((s.owner, s.id));
+            }
+        }
+        let mut refreshed = 0;
+        // What every owner's data now flags, filed at once.
+        let mut flagged = std::collections::BTreeSet::new();
+        let mut last = None;
+        for (owner, id) in owners {
+            let mut summary = crate::domain::import::SummaryBuilder::default();
+            let mut credit = crate::domain::credit::CreditAnalysisBuilder::new(
+                self.settings.import_since(now.date_naive()),
+                now.date_naive(),
+            );
+            let found = self
+                .kontomatik
+                .owner_data(
+                    &owner,
+                    &mut crate::domain::import::Tee(&mut summary, &mut credit),
+                )
+                .await
+                .map_err(FlowError::from)?;
+            if !found {
+                continue;
+            }
+            let credit = credit.build(&case.name);
+            flagged.extend(crate::domain::case::CaseFlag::of(&credit));
+            self.store
+                .put_import_record(&ImportRecord {
+                    owner,
+                    redirection_id: id.clone(),
+                    imported_at: now,
+                    summary: summary.build(),
+                    credit: Some(credit),
+                    source: crate::ports::ImportSource::OwnerData,
+                    expires_at: now + self.settings.import_retention,
+                })
+                .await
+                .map_err(FlowError::from)?;
+            last = Some(id);
+            refreshed += 1;
+        }
+        if let Some(id) = last {
+            let flags = flagged.into_iter().collect();
+            self.change_case(&case.key, &CaseChange::Imported { id, flags })
+                .await?;
+        }
+        tracing::info!(case = %case.reference, refreshed, "an application was refreshed from Kontomatik");
+        Ok(refreshed)
+    }
+
     /// The applicant's own case, for their page.
     pub async fn own_case(&self, person: &UserProfile) -> Result<Option<Case>, FlowError> {
         Ok(self.store.get_case(&person.key).await?)

@@ -420,6 +420,7 @@ impl App {
                         imported_at,
                         summary: summary.clone(),
                         credit: Some(credit),
+                        source: crate::ports::ImportSource::DefaultImport,
                         expires_at: self.now() + self.settings.import_retention,
                     };
                     self.store.put_import_record(&record).await?;

@@ -5,7 +5,7 @@ use signin_core::domain::case::{CaseFlag, CaseStatus, DecisionKind};
 use signin_core::domain::credit::CreditAnalysis;
 use signin_core::domain::Language;
 use signin_core::notify::format_amount;
-use signin_core::ports::{ImportRecord, SignInRecord};
+use signin_core::ports::{ImportRecord, ImportSource, SignInRecord};
 use signin_core::usecases::CaseFile;
 
 use super::layout_wide;
@@ -98,7 +98,13 @@ fn analysis(a: &CreditAnalysis, record: &ImportRecord) -> Markup {
     let money = |v| format_amount(en, v, &cur);
     html! {
         section.analysis data-redirection=(record.redirection_id.as_str()) {
-            h3 { "Import of " (time(record.imported_at)) @if let Some(bank) = &record.summary.bank { " · " (bank) } }
+            h3 {
+                @match record.source {
+                    ImportSource::DefaultImport => { "Import of " }
+                    ImportSource::OwnerData => { "Kontomatik's data as of " }
+                }
+                (time(record.imported_at)) @if let Some(bank) = &record.summary.bank { " · " (bank) }
+            }
             @if a.owner_mismatch {
                 p.flag id="owner-mismatch" style="background:#fdecea;color:#8a1c13;border-radius:8px;padding:10px" {
                     strong { "Owner mismatch: " } "none of the " (a.accounts_total) " accounts belongs to the applicant."
@@ -152,6 +158,7 @@ pub fn case_page(
     officer: &str,
     file: &CaseFile,
     form_token: &str,
+    refresh_token: &str,
     notice: Option<&str>,
 ) -> String {
     let c = &file.case;
@@ -176,11 +183,17 @@ pub fn case_page(
                 }
             }
             h2 { "Analysis" }
+            form method="post" action="/cases/refresh" id="refresh" {
+                input type="hidden" name="formToken" value=(refresh_token);
+                input type="hidden" name="case" value=(c.reference);
+                button.secondary type="submit" id="refresh-case" style="width:auto;margin-top:0" { "Read the latest from Kontomatik" }
+                p.muted { "Without the applicant: the data Kontomatik keeps for their accounts now, analysed again (once an hour at most)." }
+            }
             @if file.imports.is_empty() { p id="no-analysis" { "No data imported yet." } }
             @for (i, r) in file.imports.iter().enumerate() {
                 @if let Some(a) = &r.credit {
                     @if i == 0 { (analysis(a, r)) }
-                    @else { details { summary { "Earlier import of " (time(r.imported_at)) } (analysis(a, r)) } }
+                    @else { details { summary { "Earlier: " (time(r.imported_at)) } (analysis(a, r)) } }
                 } @else {
                     p.muted { "The import of " (time(r.imported_at)) " was made before the analysis existed." }
                 }

@@ -126,14 +126,22 @@ pub(crate) async fn case_view(app: &App, req: &WebRequest, query: &Query, bindin
         .open_case(&officer, query.case.as_deref().unwrap_or(""))
         .await
         .map_err(|e| case_error(app, e))?;
-    let token = app
-        .form_token(Form::CaseDecision, binding)
-        .map_err(|e| internal_error(app, "en", &e))?;
-    let notice = match query.sent.as_deref() {
-        Some("1") => Some("Sent: the applicant was emailed, and their page shows it."),
-        Some("0") => Some(
+    let (token, refresh_token) = match (
+        app.form_token(Form::CaseDecision, binding),
+        app.form_token(Form::CaseRefresh, binding),
+    ) {
+        (Ok(d), Ok(r)) => (d, r),
+        (Err(e), _) | (_, Err(e)) => return Err(internal_error(app, "en", &e)),
+    };
+    let notice = match (query.sent.as_deref(), query.refreshed.as_deref()) {
+        (Some("1"), _) => Some("Sent: the applicant was emailed, and their page shows it."),
+        (Some("0"), _) => Some(
             "Saved and shown on the applicant's page, but the email could not be sent; it was not retried.",
         ),
+        (_, Some("0")) => Some(
+            "Kontomatik holds no data for this applicant now (erased there, or never imported).",
+        ),
+        (_, Some(_)) => Some("Refreshed: the latest data Kontomatik holds is analysed below."),
         _ => None,
     };
     Ok(WebResponse::html(
@@ -143,9 +151,43 @@ pub(crate) async fn case_view(app: &App, req: &WebRequest, query: &Query, bindin
             officer.email.as_str(),
             &file,
             &token,
+            &refresh_token,
             notice,
         ),
     ))
+}
+
+/// `POST /cases/refresh`: reads the case's latest data from Kontomatik (no new import), then
+/// shows the case again.
+pub(crate) async fn case_refresh(app: &App, req: &WebRequest, binding: &str) -> Page {
+    let officer = officer(app, req, binding).await?;
+    #[derive(Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct RefreshForm {
+        form_token: Option<String>,
+        case: Option<String>,
+    }
+    let form: RefreshForm = serde_urlencoded::from_bytes(&req.body).unwrap_or_default();
+    app.use_form_token(Form::CaseRefresh, form.form_token.as_deref(), binding)
+        .await
+        .map_err(|e| form_refused(app, "en", e))?;
+    let reference = form.case.unwrap_or_default();
+    let refreshed = app
+        .refresh_case(&officer, &reference)
+        .await
+        .map_err(|e| case_error(app, e))?;
+    let location = format!(
+        "/cases/view?case={reference}&refreshed={}",
+        refreshed.min(9)
+    );
+    Ok(staff_page(
+        app,
+        303,
+        "Refreshed",
+        "Opening the application…",
+        ("Open it", &location),
+    )
+    .with_header("location", &location))
 }
 
 /// `POST /cases/decide`: sends the applicant the next step, then shows the case again.

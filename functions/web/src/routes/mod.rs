@@ -58,6 +58,8 @@ pub enum Route {
     Cases,
     CaseView,
     CaseDecide,
+    /// Credit staff read a case's latest data from Kontomatik, without the applicant.
+    CaseRefresh,
     /// The lender's API (IAM-authorized, `docs/api.md`): start a sign-in, read an application,
     /// list applications changed since a time.
     ApiStartSignIn,
@@ -94,6 +96,7 @@ impl Route {
         Route::Cases,
         Route::CaseView,
         Route::CaseDecide,
+        Route::CaseRefresh,
         Route::ApiStartSignIn,
         Route::ApiApplication,
         Route::ApiApplications,
@@ -123,6 +126,7 @@ impl Route {
             | Route::Logout
             | Route::MyConsent
             | Route::CaseDecide
+            | Route::CaseRefresh
             | Route::ApiStartSignIn => "POST",
             _ => "GET",
         }
@@ -151,6 +155,7 @@ impl Route {
             Route::Cases => "/cases",
             Route::CaseView => "/cases/view",
             Route::CaseDecide => "/cases/decide",
+            Route::CaseRefresh => "/cases/refresh",
             Route::ApiStartSignIn => "/api/sign-ins",
             Route::ApiApplication => "/api/application",
             Route::ApiApplications => "/api/applications",
@@ -235,6 +240,7 @@ pub(crate) async fn route_bound(
         Route::Cases => cases(app, &req, &query, binding).await,
         Route::CaseView => case_view(app, &req, &query, binding).await,
         Route::CaseDecide => case_decide(app, &req, binding).await,
+        Route::CaseRefresh => case_refresh(app, &req, binding).await,
         // Served before the edge and the forms (lib.rs): never here.
         Route::ApiStartSignIn | Route::ApiApplication | Route::ApiApplications => {
             Ok(api::serve(app, &req, route).await)
