@@ -9,6 +9,8 @@ use std::time::Duration as StdDuration;
 use async_trait::async_trait;
 use chrono::{Duration, NaiveDate};
 
+mod cases;
+
 use super::{App, JobOutcome};
 use crate::adapters::embedded::{EmbeddedQueue, EmbeddedStore, Outbox};
 use crate::clock::{Clock, SimClock};
