@@ -93,6 +93,12 @@ async fn dynamo_staff_sessions() {
 }
 
 #[tokio::test]
+async fn dynamo_case_lookups() {
+    let (s, c) = store().await;
+    contract::store_case_lookups(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
 async fn dynamo_cases() {
     let (s, c) = store().await;
     contract::store_cases(s.as_ref(), &c).await;

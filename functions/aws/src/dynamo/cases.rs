@@ -50,17 +50,31 @@ impl DynamoStore {
         }
     }
 
-    async fn put_alias(&self, alias: &str, case: &Case) -> Result<(), StoreError> {
-        self.client
+    /// Points `alias` at `case`, kept as long as the case. `only_if_ours`: only when it points
+    /// at this case already (an external id another case took since stays theirs).
+    async fn put_alias(
+        &self,
+        alias: &str,
+        case: &Case,
+        only_if_ours: bool,
+    ) -> Result<(), StoreError> {
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .item(PK, s(alias))
             .item(SK, s(CASE_SK))
             .item("user", s(case.key.as_str()))
-            .item(TTL, n(case.expires_at.timestamp()))
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .item(TTL, n(case.expires_at.timestamp()));
+        let put = if only_if_ours {
+            put.condition_expression("#user = :me")
+                .expression_attribute_names("#user", "user")
+                .expression_attribute_values(":me", s(case.key.as_str()))
+        } else {
+            put
+        };
+        // A failed condition: another case holds the id now, which is as it should be.
+        applied(put.send().await)?;
         Ok(())
     }
 }
@@ -115,6 +129,7 @@ impl CaseStore for DynamoStore {
             .item(GSI2SK, s(case_sort_key(next.updated_at, &next.reference)))
             .item(TTL, n(next.expires_at.timestamp()))
             .item("version", n(next.version))
+            .item("reference", s(&next.reference))
             .item("data", s(data))
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":now", n(self.now_epoch()));
@@ -123,21 +138,23 @@ impl CaseStore for DynamoStore {
             None => put
                 .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
                 .expression_attribute_names("#pk", PK),
+            // The reference too: versions start again at 1 for a case made after an erasure.
             Some(p) => put
-                .condition_expression("version = :v AND #ttl > :now")
-                .expression_attribute_values(":v", n(p.version)),
+                .condition_expression("version = :v AND #ref = :ref AND #ttl > :now")
+                .expression_attribute_names("#ref", "reference")
+                .expression_attribute_values(":v", n(p.version))
+                .expression_attribute_values(":ref", s(&p.reference)),
         };
         if !applied(put.send().await)? {
             return Ok(ConditionalWrite::Conflict);
         }
-        if previous.is_none_or(|p| p.reference != next.reference) {
-            self.put_alias(&reference_alias(&next.reference), next)
-                .await?;
-        }
+        // The lookups on every write: kept as long as the case (each start may lengthen it),
+        // and one a failed write left missing is made again by the next.
+        self.put_alias(&reference_alias(&next.reference), next, false)
+            .await?;
         if let Some(x) = &next.external_application_id {
-            if previous.is_none_or(|p| p.external_application_id.as_ref() != Some(x)) {
-                self.put_alias(&external_alias(x), next).await?;
-            }
+            let taken = previous.is_none_or(|p| p.external_application_id.as_ref() != Some(x));
+            self.put_alias(&external_alias(x), next, !taken).await?;
         }
         Ok(ConditionalWrite::Applied)
     }

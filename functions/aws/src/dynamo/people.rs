@@ -542,8 +542,18 @@ impl PersonStore for DynamoStore {
                     self.delete(alias_key(&super::cases::reference_alias(&case.reference)))
                         .await?;
                     if let Some(x) = &case.external_application_id {
-                        self.delete(alias_key(&super::cases::external_alias(x)))
-                            .await?;
+                        // Only if it is still theirs: another case may have taken the id since.
+                        let deleted = self
+                            .client
+                            .delete_item()
+                            .table_name(&self.table)
+                            .set_key(Some(alias_key(&super::cases::external_alias(x))))
+                            .condition_expression("#user = :me")
+                            .expression_attribute_names("#user", "user")
+                            .expression_attribute_values(":me", s(key.as_str()))
+                            .send()
+                            .await;
+                        applied(deleted)?;
                     }
                 }
             }

@@ -256,3 +256,125 @@ pub async fn store_cases(store: &dyn Store, clock: &SimClock) {
         ConditionalWrite::Applied
     );
 }
+
+/// A case's lookups: kept as long as the case (a later start lengthens both), an external id
+/// held by the case that took it last (another case's later writes do not take it back, and its
+/// erasure leaves it), and a write made from a case erased since never lands on the new one.
+pub async fn store_case_lookups(store: &dyn Store, clock: &SimClock) {
+    let external = unique("APP");
+    let a_email = format!("{}@example.com", unique("lookup-a"));
+    let a = opened(&a_email, Some(&external), clock);
+    store.put_case(&a, CaseStatus::Pending, None).await.unwrap();
+
+    // A later start keeps the case (and its lookups) longer than the first start's retention.
+    clock.advance(Duration::days(20));
+    let start = CaseChange::SignInStarted {
+        key: a.key.clone(),
+        id: RedirectionId::parse(&unique("case")).unwrap(),
+        window_ends: clock.now() + Duration::hours(24),
+        email: a.email.clone(),
+        name: a.name.clone(),
+        language: a.language,
+        external_application_id: None,
+        kept_until: clock.now() + Duration::days(30),
+    };
+    let a2 = a.apply(&start, clock.now());
+    assert_eq!(
+        store
+            .put_case(&a2, CaseStatus::Pending, Some(&a))
+            .await
+            .unwrap(),
+        ConditionalWrite::Applied
+    );
+    clock.advance(Duration::days(15));
+    assert_eq!(
+        store
+            .case_by_reference(&a.reference)
+            .await
+            .unwrap()
+            .map(|c| c.version),
+        Some(a2.version),
+        "the reference lookup lives as long as the case"
+    );
+    assert!(store
+        .case_by_external_id(&external)
+        .await
+        .unwrap()
+        .is_some());
+
+    // B takes the external id; A's later writes do not take it back.
+    let b = opened(
+        &format!("{}@example.com", unique("lookup-b")),
+        Some(&external),
+        clock,
+    );
+    store.put_case(&b, CaseStatus::Pending, None).await.unwrap();
+    assert_eq!(
+        store
+            .case_by_external_id(&external)
+            .await
+            .unwrap()
+            .map(|c| c.key),
+        Some(b.key.clone())
+    );
+    let a3 = a2.apply(
+        &CaseChange::SignInEnded {
+            id: RedirectionId::parse("x").unwrap(),
+        },
+        clock.now(),
+    );
+    store
+        .put_case(&a3, CaseStatus::Failed, Some(&a2))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .case_by_external_id(&external)
+            .await
+            .unwrap()
+            .map(|c| c.key),
+        Some(b.key.clone()),
+        "the id stays with the case that took it last"
+    );
+    // A's erasure leaves B's lookup.
+    store.erase_person(&a.key).await.unwrap();
+    assert_eq!(
+        store
+            .case_by_external_id(&external)
+            .await
+            .unwrap()
+            .map(|c| c.key),
+        Some(b.key.clone()),
+        "an erasure takes only the person's own lookups"
+    );
+
+    // A case made after the erasure starts at version 1 again: a write made from the erased
+    // one (read before the erasure) must not land on it.
+    let fresh = opened(&a_email, None, clock);
+    store
+        .put_case(&fresh, CaseStatus::Pending, None)
+        .await
+        .unwrap();
+    assert_eq!(fresh.version, a.version);
+    let stale = a.apply(
+        &CaseChange::SignInEnded {
+            id: RedirectionId::parse("x").unwrap(),
+        },
+        clock.now(),
+    );
+    assert_eq!(
+        store
+            .put_case(&stale, CaseStatus::Failed, Some(&a))
+            .await
+            .unwrap(),
+        ConditionalWrite::Conflict
+    );
+    assert_eq!(
+        store
+            .get_case(&fresh.key)
+            .await
+            .unwrap()
+            .map(|c| c.reference),
+        Some(fresh.reference)
+    );
+}

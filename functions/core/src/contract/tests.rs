@@ -190,3 +190,9 @@ async fn embedded_store_cases() {
     let (s, c) = setup();
     store_cases(s.as_ref(), &c).await;
 }
+
+#[tokio::test]
+async fn embedded_store_case_lookups() {
+    let (s, c) = setup();
+    store_case_lookups(s.as_ref(), &c).await;
+}

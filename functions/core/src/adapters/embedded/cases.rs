@@ -72,15 +72,23 @@ impl CaseStore for EmbeddedStore {
     ) -> Result<ConditionalWrite, StoreError> {
         let now = self.clock.now();
         let mut d = lock(&self.data);
-        let stored = d.live_case(&next.key, now).map(|c| c.version);
-        if stored != previous.map(|p| p.version) {
+        // By version and reference: versions start again at 1 for a case made after an erasure.
+        let stored = d
+            .live_case(&next.key, now)
+            .map(|c| (c.version, c.reference));
+        if stored != previous.map(|p| (p.version, p.reference.clone())) {
             return Ok(ConditionalWrite::Conflict);
         }
         d.cases.insert(next.key.clone(), (next.clone(), status));
         d.case_aliases
             .insert(reference_alias(&next.reference), next.key.clone());
         if let Some(x) = &next.external_application_id {
-            d.case_aliases.insert(external_alias(x), next.key.clone());
+            // Taken by this write, or kept if still ours; another case that took it since keeps it.
+            let taken = previous.is_none_or(|p| p.external_application_id.as_ref() != Some(x));
+            let ours = d.case_aliases.get(&external_alias(x)) == Some(&next.key);
+            if taken || ours {
+                d.case_aliases.insert(external_alias(x), next.key.clone());
+            }
         }
         Ok(ConditionalWrite::Applied)
     }
