@@ -226,9 +226,10 @@ impl App {
         };
         // Each status's part of the index from the cursor on; the earliest of them all.
         let mut found: Vec<(String, Case)> = vec![];
-        let mut more = false;
-        // Where the earliest unread part starts, should every case read be past its retention.
-        let mut earliest_next: Option<CaseCursor> = None;
+        // Each status's part is complete only up to where its page stopped (a page may stop
+        // short of its limit: DynamoDB's 1 MB, cases past retention left out): the merge is
+        // complete up to the earliest such stop, and nothing after it is answered yet.
+        let mut complete_to: Option<CaseCursor> = None;
         for status in CaseStatus::ALL {
             let page = self
                 .store
@@ -240,9 +241,8 @@ impl App {
                 )
                 .await
                 .map_err(FlowError::from)?;
-            more |= page.next.is_some();
             if let Some(n) = page.next {
-                earliest_next = Some(earliest_next.map_or(n.clone(), |e| e.min(n)));
+                complete_to = Some(complete_to.map_or(n.clone(), |e| e.min(n)));
             }
             found.extend(
                 page.cases
@@ -250,14 +250,17 @@ impl App {
                     .map(|c| (case_sort_key(c.updated_at, &c.reference), c)),
             );
         }
+        if let Some(limit) = &complete_to {
+            found.retain(|(k, _)| k.as_str() <= limit.0.as_str());
+        }
         found.sort_by(|a, b| a.0.cmp(&b.0));
-        more |= found.len() > CHANGES_PER_PAGE;
+        let more = complete_to.is_some() || found.len() > CHANGES_PER_PAGE;
         found.truncate(CHANGES_PER_PAGE);
         let next = if more {
             found
                 .last()
                 .map(|(k, _)| k.clone())
-                .or(earliest_next.map(|c| c.0))
+                .or(complete_to.map(|c| c.0))
         } else {
             None
         };

@@ -101,6 +101,10 @@ impl CaseStore for EmbeddedStore {
         limit: usize,
     ) -> Result<CasePage, StoreError> {
         let now = self.clock.now();
+        let limit = match self.case_page_cap.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => limit,
+            cap => limit.min(cap),
+        };
         let d = lock(&self.data);
         let mut found: Vec<(String, Case)> = d
             .cases

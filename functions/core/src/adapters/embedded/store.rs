@@ -164,6 +164,9 @@ pub struct EmbeddedStore {
     /// A fault on demand: the next conditional write that applies answers `Conflict`, as when
     /// DynamoDB applied a write, its answer was lost and the SDK's retry failed its condition.
     pub(super) lose_next_answer: std::sync::atomic::AtomicBool,
+    /// A page size on demand: the case list answers at most this many per page (0: as asked),
+    /// as DynamoDB does when a page reaches 1 MB.
+    pub(super) case_page_cap: std::sync::atomic::AtomicUsize,
 }
 
 impl EmbeddedStore {
@@ -172,7 +175,15 @@ impl EmbeddedStore {
             clock,
             data: Mutex::new(StoreData::default()),
             lose_next_answer: std::sync::atomic::AtomicBool::new(false),
+            case_page_cap: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// From now on the case list answers at most `cap` cases a page, whatever was asked (a
+    /// page cut short, as DynamoDB cuts one at 1 MB).
+    pub fn cap_case_pages(&self, cap: usize) {
+        self.case_page_cap
+            .store(cap, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The next redirection write that applies answers `Conflict` (its answer lost).
