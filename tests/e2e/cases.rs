@@ -359,6 +359,12 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
     assert_eq!(records.len(), 2, "{records:?}");
     assert_eq!(records[1].source, ImportSource::OwnerData);
     assert!(records[1].credit.as_ref().unwrap().owner_mismatch);
+    let filed = f.store.get_case(&key).await.unwrap().unwrap();
+    assert_eq!(filed.status(f.clock.now()), CaseStatus::NeedsReview);
+    assert_eq!(
+        filed.flags,
+        vec![signin_core::domain::case::CaseFlag::OwnerMismatch]
+    );
     let page = get_html(&f, done.location.as_deref().unwrap()).await;
     assert!(
         page.body.contains("Kontomatik's data as of"),
@@ -386,4 +392,31 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
     assert!(none.location.as_deref().unwrap().ends_with("refreshed=0"));
     let page = get_html(&f, none.location.as_deref().unwrap()).await;
     assert!(page.body.contains("holds no data"), "{}", page.body);
+
+    // A sign-in whose window passed with no word of its end (the poller never ran) leaves its
+    // case filed as pending; the list files it again where it belongs.
+    let walked = f.email("applicant3-walked-away");
+    f.start_sign_in(&walked, true).await;
+    let walked_key = signin_core::domain::Email::parse(&walked)
+        .unwrap()
+        .user_key();
+    let walked_case = f.store.get_case(&walked_key).await.unwrap().unwrap();
+    assert!(get_html(&f, "/cases?status=pending")
+        .await
+        .body
+        .contains(&walked_case.reference));
+    f.advance(chrono::Duration::hours(25));
+    staff_sign_in(&f, &officer).await; // the session of yesterday has ended
+    let pending = get_html(&f, "/cases?status=pending").await;
+    assert!(
+        !pending.body.contains(&walked_case.reference),
+        "{}",
+        pending.body
+    );
+    let failed_list = get_html(&f, "/cases?status=failed").await;
+    assert!(
+        failed_list.body.contains(&walked_case.reference),
+        "{}",
+        failed_list.body
+    );
 }

@@ -23,6 +23,7 @@ fn opened(email: &str, external: Option<&str>, clock: &SimClock) -> Case {
             language: Language::parse("pl").unwrap(),
             external_application_id: external.map(str::to_owned),
             kept_until: now + Duration::days(30),
+            speaks_for_person: true,
         },
         crate::domain::case::new_reference(),
         now,
@@ -277,6 +278,7 @@ pub async fn store_case_lookups(store: &dyn Store, clock: &SimClock) {
         language: a.language,
         external_application_id: None,
         kept_until: clock.now() + Duration::days(30),
+        speaks_for_person: true,
     };
     let a2 = a.apply(&start, clock.now());
     assert_eq!(

@@ -73,6 +73,9 @@ pub enum CaseFlag {
     NoIncome,
     /// The data starts well after the day asked for.
     ShorterThanAsked,
+    /// The sign-in was started by someone not logged in, under the address of a person who
+    /// proved it: it may not be the applicant's bank.
+    StartedWithoutLogIn,
 }
 
 impl CaseFlag {
@@ -84,6 +87,9 @@ impl CaseFlag {
             CaseFlag::DebtCollectionPayments => "Payments to debt collection",
             CaseFlag::NoIncome => "No income found",
             CaseFlag::ShorterThanAsked => "Data shorter than asked",
+            CaseFlag::StartedWithoutLogIn => {
+                "Started without logging in (may not be the applicant)"
+            }
         }
     }
 
@@ -195,11 +201,15 @@ pub struct Case {
     /// Sign-ins under way: each id and the end of its 24 h window (after which it is not).
     #[serde(default)]
     pub open: BTreeMap<String, Timestamp>,
-    /// When the latest import finished, and what its analysis flagged.
+    /// When the latest import finished (or the latest refresh read Kontomatik's data), and
+    /// what the analyses flagged since the lender's latest decision.
     #[serde(default)]
     pub last_import_at: Option<Timestamp>,
     #[serde(default)]
     pub flags: Vec<CaseFlag>,
+    /// When a sign-in last ended without data.
+    #[serde(default)]
+    pub last_failed_at: Option<Timestamp>,
     /// Every next step sent, oldest first (the latest [`DECISIONS_KEPT`]).
     #[serde(default)]
     pub decisions: Vec<Decision>,
@@ -221,6 +231,10 @@ pub enum CaseChange {
         language: Language,
         external_application_id: Option<String>,
         kept_until: Timestamp,
+        /// The start speaks for the person (they were logged in, or nobody has proven the
+        /// address yet): its name and language are taken. A start by someone not logged in
+        /// under a verified person's address changes neither.
+        speaks_for_person: bool,
     },
     /// A sign-in ended without data (failed, expired, or its import failed).
     SignInEnded {
@@ -231,22 +245,48 @@ pub enum CaseChange {
         id: RedirectionId,
         flags: Vec<CaseFlag>,
     },
+    /// Staff read the applicant's data as Kontomatik keeps it now, with its analysis (no
+    /// sign-in ends).
+    Refreshed {
+        flags: Vec<CaseFlag>,
+    },
     Decided(Decision),
+    /// Nothing happened; the case is filed again by what it says now (a sign-in whose window
+    /// passed with no word of its end no longer holds it pending).
+    Refiled,
 }
 
 impl Case {
-    /// Where the case is filed at `now`.
+    /// When the lender last decided (a message alone decides nothing).
+    fn decided_at(&self) -> Option<Timestamp> {
+        self.decisions
+            .iter()
+            .rev()
+            .find(|d| d.kind != DecisionKind::Message)
+            .map(|d| d.at)
+    }
+
+    /// Where the case is filed at `now`: pending while a sign-in is under way; else by what
+    /// happened last — a decision; data (awaiting a decision, by its flags); or a sign-in that
+    /// ended without data, which leaves data awaiting a decision under review and otherwise
+    /// (nothing imported, or the lender decided on the data before) files the case failed.
     pub fn status(&self, now: Timestamp) -> CaseStatus {
         if self.open.values().any(|ends| *ends > now) {
             return CaseStatus::Pending;
         }
-        let decided_at = self.decisions.last().map(|d| d.at);
-        match (self.last_import_at, decided_at) {
-            (Some(imported), Some(decided)) if decided >= imported => CaseStatus::Decided,
-            (Some(_), _) if self.flags.is_empty() => CaseStatus::Imported,
-            (Some(_), _) => CaseStatus::NeedsReview,
-            (None, Some(_)) => CaseStatus::Decided,
-            (None, None) => CaseStatus::Failed,
+        let decided = self.decided_at();
+        let data = self.last_import_at;
+        let failed = self.last_failed_at;
+        let decided_last =
+            decided.is_some_and(|d| data.is_none_or(|i| d >= i) && failed.is_none_or(|f| d >= f));
+        if decided_last {
+            return CaseStatus::Decided;
+        }
+        let awaiting_decision = data.is_some_and(|i| decided.is_none_or(|d| i > d));
+        match (awaiting_decision, self.flags.is_empty()) {
+            (true, true) => CaseStatus::Imported,
+            (true, false) => CaseStatus::NeedsReview,
+            (false, _) => CaseStatus::Failed,
         }
     }
 
@@ -276,6 +316,7 @@ impl Case {
             open: BTreeMap::new(),
             last_import_at: None,
             flags: vec![],
+            last_failed_at: None,
             decisions: vec![],
             version: 0,
         };
@@ -296,13 +337,16 @@ impl Case {
                 language,
                 external_application_id,
                 kept_until,
+                speaks_for_person,
             } => {
                 c.open.insert(id.as_str().to_owned(), *window_ends);
-                c.email = email.clone();
-                if !name.trim().is_empty() {
-                    c.name = name.clone();
+                if *speaks_for_person {
+                    c.email = email.clone();
+                    if !name.trim().is_empty() {
+                        c.name = name.clone();
+                    }
+                    c.language = *language;
                 }
-                c.language = *language;
                 if external_application_id.is_some() {
                     c.external_application_id = external_application_id.clone();
                 }
@@ -310,12 +354,14 @@ impl Case {
             }
             CaseChange::SignInEnded { id } => {
                 c.open.remove(id.as_str());
+                c.last_failed_at = Some(now);
             }
             CaseChange::Imported { id, flags } => {
                 c.open.remove(id.as_str());
-                c.last_import_at = Some(now);
-                c.flags = flags.clone();
+                c.take_data(flags, now);
             }
+            CaseChange::Refreshed { flags } => c.take_data(flags, now),
+            CaseChange::Refiled => {}
             CaseChange::Decided(decision) => {
                 c.decisions.push(decision.clone());
                 let extra = c.decisions.len().saturating_sub(DECISIONS_KEPT);
@@ -325,6 +371,24 @@ impl Case {
         c.updated_at = now.max(c.updated_at);
         c.version += 1;
         c
+    }
+
+    /// New data at `now` with its analysis' flags: added to those raised since the lender's
+    /// latest decision (a clean second bank does not clear a first bank's debt collection),
+    /// or in their place when the lender decided since.
+    fn take_data(&mut self, flags: &[CaseFlag], now: Timestamp) {
+        let decided_since = match (self.decided_at(), self.last_import_at) {
+            (Some(d), Some(i)) => d >= i,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if decided_since {
+            self.flags.clear();
+        }
+        self.flags.extend_from_slice(flags);
+        self.flags.sort();
+        self.flags.dedup();
+        self.last_import_at = Some(now);
     }
 
     /// The latest next step sent, if any.

@@ -15,11 +15,11 @@ pub fn decision_words(kind: DecisionKind, lang: Language) -> (&'static str, &'st
     match (kind, polish(lang)) {
         (DecisionKind::Accepted, true) => (
             "Twój wniosek został przyjęty",
-            "Dobra wiadomość: Twój wniosek został przyjęty. Kolejne kroki znajdziesz na swojej stronie.",
+            "Dobra wiadomość: Twój wniosek został przyjęty. Skontaktujemy się z Tobą w sprawie kolejnych kroków.",
         ),
         (DecisionKind::Accepted, false) => (
             "your application is accepted",
-            "Good news: your application is accepted. The next steps are on your page.",
+            "Good news: your application is accepted. We will be in touch about the next steps.",
         ),
         (DecisionKind::MoreInformation, true) => (
             "potrzebujemy więcej informacji",

@@ -104,7 +104,8 @@ impl App {
     }
 
     /// One page of the cases filed under `status`, latest change first, after `cursor` (the
-    /// previous page's `next`).
+    /// previous page's `next`). A case listed here that belongs elsewhere now (a sign-in whose
+    /// window passed with no word of its end) is filed again where it belongs, and left out.
     pub async fn case_list(
         &self,
         status: CaseStatus,
@@ -113,7 +114,7 @@ impl App {
         let cursor = cursor
             .filter(|c| c.len() <= 80 && c.is_ascii())
             .map(|c| CaseCursor(c.to_owned()));
-        Ok(self
+        let mut page = self
             .store
             .list_cases(
                 status,
@@ -121,7 +122,20 @@ impl App {
                 cursor.as_ref(),
                 CASES_PER_PAGE,
             )
-            .await?)
+            .await?;
+        let now = self.now();
+        let mut misfiled = vec![];
+        page.cases.retain(|c| {
+            let here = c.status(now) == status;
+            if !here {
+                misfiled.push(c.key.clone());
+            }
+            here
+        });
+        for key in misfiled {
+            self.note_case(&key, CaseChange::Refiled).await;
+        }
+        Ok(page)
     }
 
     /// Opens the case with `reference` for `officer` ([`App::case_file`]).
@@ -318,7 +332,6 @@ impl App {
         let mut refreshed = 0;
         // What every owner's data now flags, filed at once.
         let mut flagged = std::collections::BTreeSet::new();
-        let mut last = None;
         for (owner, id) in owners {
             let mut summary = crate::domain::import::SummaryBuilder::default();
             let mut credit = crate::domain::credit::CreditAnalysisBuilder::new(
@@ -341,7 +354,7 @@ impl App {
             self.store
                 .put_import_record(&ImportRecord {
                     owner,
-                    redirection_id: id.clone(),
+                    redirection_id: id,
                     imported_at: now,
                     summary: summary.build(),
                     credit: Some(credit),
@@ -350,12 +363,11 @@ impl App {
                 })
                 .await
                 .map_err(FlowError::from)?;
-            last = Some(id);
             refreshed += 1;
         }
-        if let Some(id) = last {
+        if refreshed > 0 {
             let flags = flagged.into_iter().collect();
-            self.change_case(&case.key, &CaseChange::Imported { id, flags })
+            self.change_case(&case.key, &CaseChange::Refreshed { flags })
                 .await?;
         }
         tracing::info!(case = %case.reference, refreshed, "an application was refreshed from Kontomatik");

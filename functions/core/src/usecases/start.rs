@@ -539,6 +539,7 @@ impl App {
                 language: v.language,
                 external_application_id: v.external_application_id.clone(),
                 kept_until: record.kept_until,
+                speaks_for_person: by == StartedBy::Verified || !user.is_verified(),
             },
         )
         .await;

@@ -404,8 +404,14 @@ impl App {
                     let summary = summary.build();
                     // The owners are matched against the name the applicant gave (none known, or
                     // the store not answering: `ownerChecked` false, nothing flagged).
+                    // A verified person's sign-ins under their own owner id are theirs; one
+                    // under another owner id was started by someone not logged in.
+                    let mut unproven = false;
                     let applicant = match self.store.get_user(&r.user_key).await {
-                        Ok(Some(person)) => person.name,
+                        Ok(Some(person)) => {
+                            unproven = person.is_verified() && person.owner != r.owner;
+                            person.name
+                        }
                         Ok(None) => String::new(),
                         Err(e) => {
                             tracing::warn!(redirection = %r.id, error = %e, "the applicant's name could not be read; the owners are not matched");
@@ -413,7 +419,10 @@ impl App {
                         }
                     };
                     let credit = credit.build(&applicant);
-                    let flags = crate::domain::case::CaseFlag::of(&credit);
+                    let mut flags = crate::domain::case::CaseFlag::of(&credit);
+                    if unproven {
+                        flags.push(crate::domain::case::CaseFlag::StartedWithoutLogIn);
+                    }
                     let record = ImportRecord {
                         owner: r.owner.clone(),
                         redirection_id: r.id.clone(),

@@ -335,10 +335,14 @@ pub(crate) async fn my_page(
         Ok(v) => v,
         Err(e) => return internal_error(app, l, &e),
     };
-    // The lender's latest word on the application, if any.
+    // The lender's latest word on the application, if any (the rest of the page stands
+    // without it).
     let decision = match app.own_case(&person).await {
         Ok(case) => case.and_then(|c| c.latest_decision().cloned()),
-        Err(e) => return internal_error(app, l, &e),
+        Err(e) => {
+            tracing::warn!(error = %e, "the applicant's case could not be read for their page");
+            None
+        }
     };
     let (erase, account_token) = match (
         app.own_erase_url(&person),
@@ -374,8 +378,10 @@ pub(crate) async fn my_page(
                     section id="decision" data-kind=(d.kind.as_str()) style="border:2px solid #2b6cb0;border-radius:8px;padding:10px;margin:12px 0" {
                         h2 style="font-size:1.1rem;margin:.2em 0" { (t(copy::OUR_NEXT_STEP)) }
                         p { (said) }
-                        @for line in d.message.lines() {
-                            p style="margin:4px 0" id="decision-message" { (line) }
+                        div id="decision-message" {
+                            @for line in d.message.lines() {
+                                p style="margin:4px 0" { (line) }
+                            }
                         }
                         p.muted { (if l == "pl" { d.at.format("%d.%m.%Y %H:%M UTC").to_string() } else { d.at.format("%-d %b %Y %H:%M UTC").to_string() }) }
                     }

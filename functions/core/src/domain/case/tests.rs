@@ -19,6 +19,7 @@ fn started(id: &str, at: i64) -> CaseChange {
         language: Language::parse("pl").unwrap(),
         external_application_id: None,
         kept_until: t(at) + Duration::days(90),
+        speaks_for_person: true,
     }
 }
 
@@ -190,4 +191,128 @@ fn references_and_external_ids_are_checked() {
 fn the_sort_key_orders_by_time() {
     assert!(case_sort_key(t(1), "ffff") > case_sort_key(t(0), "ffff"));
     assert!(case_sort_key(t(0), "0000") < case_sort_key(t(0), "ffff"));
+}
+
+#[test]
+fn a_message_alone_decides_nothing() {
+    let case = Case::open_with(&started("r1", 0), new_reference(), t(0))
+        .unwrap()
+        .apply(
+            &CaseChange::Imported {
+                id: id("r1"),
+                flags: vec![CaseFlag::NoIncome],
+            },
+            t(2),
+        )
+        .apply(&decided(DecisionKind::Message, 5), t(5));
+    assert_eq!(
+        case.status(t(5)),
+        CaseStatus::NeedsReview,
+        "still awaiting a decision"
+    );
+    let decided = case.apply(&decided(DecisionKind::Declined, 6), t(6));
+    assert_eq!(decided.status(t(6)), CaseStatus::Decided);
+}
+
+#[test]
+fn a_retry_that_fails_after_the_lender_asked_for_more_is_failed_not_decided() {
+    let case = Case::open_with(&started("r1", 0), new_reference(), t(0))
+        .unwrap()
+        .apply(
+            &CaseChange::Imported {
+                id: id("r1"),
+                flags: vec![],
+            },
+            t(2),
+        )
+        .apply(&decided(DecisionKind::MoreInformation, 5), t(5))
+        .apply(&started("r2", 10), t(10))
+        .apply(&CaseChange::SignInEnded { id: id("r2") }, t(12));
+    assert_eq!(case.status(t(12)), CaseStatus::Failed);
+}
+
+#[test]
+fn flags_add_up_until_the_lender_decides() {
+    let case = Case::open_with(&started("r1", 0), new_reference(), t(0))
+        .unwrap()
+        .apply(
+            &CaseChange::Imported {
+                id: id("r1"),
+                flags: vec![CaseFlag::DebtCollectionPayments],
+            },
+            t(2),
+        )
+        .apply(&started("r2", 3), t(3))
+        .apply(
+            &CaseChange::Imported {
+                id: id("r2"),
+                flags: vec![],
+            },
+            t(4),
+        );
+    assert_eq!(
+        case.flags,
+        vec![CaseFlag::DebtCollectionPayments],
+        "a clean second bank clears nothing"
+    );
+    assert_eq!(case.status(t(4)), CaseStatus::NeedsReview);
+    let after = case
+        .apply(&decided(DecisionKind::MoreInformation, 5), t(5))
+        .apply(&started("r3", 6), t(6))
+        .apply(
+            &CaseChange::Imported {
+                id: id("r3"),
+                flags: vec![],
+            },
+            t(7),
+        );
+    assert!(
+        after.flags.is_empty(),
+        "the decision took the earlier flags into account"
+    );
+    assert_eq!(after.status(t(7)), CaseStatus::Imported);
+}
+
+#[test]
+fn a_start_by_someone_not_logged_in_does_not_rename_a_verified_person() {
+    let case = Case::open_with(&started("r1", 0), new_reference(), t(0)).unwrap();
+    let mut stranger = started("r2", 1);
+    if let CaseChange::SignInStarted {
+        name,
+        speaks_for_person,
+        language,
+        ..
+    } = &mut stranger
+    {
+        *name = "Eve Mallory".into();
+        *language = Language::parse("en").unwrap();
+        *speaks_for_person = false;
+    }
+    let after = case.apply(&stranger, t(1));
+    assert_eq!(after.name, "Anna Kowalska");
+    assert_eq!(after.language.as_str(), "pl");
+    assert_eq!(after.open.len(), 2, "the sign-in is still the case's");
+}
+
+#[test]
+fn a_refresh_keeps_sign_ins_under_way_and_a_refiling_drops_lapsed_ones() {
+    let case = Case::open_with(&started("r1", 0), new_reference(), t(0))
+        .unwrap()
+        .apply(
+            &CaseChange::Refreshed {
+                flags: vec![CaseFlag::OwnerMismatch],
+            },
+            t(10),
+        );
+    assert_eq!(
+        case.status(t(10)),
+        CaseStatus::Pending,
+        "r1 is still under way"
+    );
+    assert_eq!(case.open.len(), 1);
+    let later = t(25 * 60);
+    assert_eq!(case.status(later), CaseStatus::NeedsReview);
+    let refiled = case.apply(&CaseChange::Refiled, later);
+    assert!(refiled.open.is_empty());
+    assert_eq!(refiled.updated_at, later);
 }

@@ -21,6 +21,7 @@ fn opened(n: usize, now: crate::domain::Timestamp) -> Case {
             language: Language::parse("en").unwrap(),
             external_application_id: Some(format!("APP-{n}")),
             kept_until: now + Duration::days(30),
+            speaks_for_person: true,
         },
         new_reference(),
         now,
