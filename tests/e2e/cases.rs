@@ -376,7 +376,7 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
     // Once an hour.
     let again = refresh(case.reference.clone()).await;
     assert_eq!(again.status, 400, "{}", again.body);
-    assert!(again.body.contains("within the hour"), "{}", again.body);
+    assert!(again.body.contains("in this clock hour already"), "{}", again.body);
     assert_eq!(f.store.import_records(&owner).await.unwrap().len(), 2);
     f.advance(chrono::Duration::minutes(61));
     assert_eq!(refresh(case.reference.clone()).await.status, 303);

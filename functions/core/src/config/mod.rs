@@ -127,9 +127,11 @@ impl StaffMember {
     }
 
     /// `STAFF_EMAILS`: comma-separated `address=role[+role]` (roles `marketing`, `credit`); a
-    /// bare address is `marketing` (what the list meant before roles).
+    /// bare address is `marketing` (what the list meant before roles). An address listed twice
+    /// has the roles of both entries.
     pub fn parse_list(raw: &str) -> Result<Vec<StaffMember>, String> {
-        raw.split(',')
+        let entries: Vec<StaffMember> = raw
+            .split(',')
             .map(str::trim)
             .filter(|e| !e.is_empty())
             .map(|entry| {
@@ -149,7 +151,22 @@ impl StaffMember {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(StaffMember { email, roles })
             })
-            .collect()
+            .collect::<Result<_, String>>()?;
+        let mut members: Vec<StaffMember> = vec![];
+        for entry in entries {
+            let key = entry.email.user_key();
+            match members.iter_mut().find(|m| m.email.user_key() == key) {
+                Some(m) => {
+                    for r in entry.roles {
+                        if !m.roles.contains(&r) {
+                            m.roles.push(r);
+                        }
+                    }
+                }
+                None => members.push(entry),
+            }
+        }
+        Ok(members)
     }
 }
 

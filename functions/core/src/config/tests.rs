@@ -231,3 +231,27 @@ fn kontomatik_links_go_only_to_allowed_https_hosts() {
         .link_origins
         .allows("http://127.0.0.1:8090/signin/1"));
 }
+
+#[test]
+fn staff_roles_are_read_from_the_list() {
+    use super::{StaffMember, StaffRole};
+    let list = StaffMember::parse_list(
+        " ann@lender.example=credit, bo@lender.example , cy@lender.example=credit+marketing, Ann@lender.example=marketing",
+    )
+    .unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+    assert!(
+        list[0].may(StaffRole::Credit) && list[0].may(StaffRole::Marketing),
+        "an address twice has both"
+    );
+    assert!(
+        list[1].may(StaffRole::Marketing) && !list[1].may(StaffRole::Credit),
+        "a bare address is marketing"
+    );
+    assert!(list[2].may(StaffRole::Credit) && list[2].may(StaffRole::Marketing));
+    assert!(StaffMember::parse_list("ann@lender.example=admin")
+        .unwrap_err()
+        .contains("unknown role"));
+    assert!(StaffMember::parse_list("not-an-address=credit").is_err());
+    assert!(StaffMember::parse_list("").unwrap().is_empty());
+}

@@ -312,7 +312,7 @@ impl App {
             .map_err(FlowError::from)?;
         if !first {
             return Err(CaseError::Invalid(
-                "this application was refreshed within the hour; try again later",
+                "this application was refreshed in this clock hour already; try again after the hour",
             ));
         }
         // Each owner id the applicant's sign-ins had (an anonymous start has its own), with its
