@@ -11,17 +11,8 @@ use signin_core::config::StaffMember;
 use signin_core::domain::case::CaseStatus;
 use signin_core::ports::CaseStore;
 
-const HTML: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
-
 async fn get_html(f: &Flow, path: &str) -> Page {
-    f.http_from(
-        "GET",
-        path,
-        None,
-        &[HTML],
-        e2e_tests::flow::DEFAULT_CLIENT_IP,
-    )
-    .await
+    f.get_html(path).await
 }
 
 /// Signs `email` in as staff through the emailed link; returns the button's answer.
@@ -376,7 +367,11 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
     // Once an hour.
     let again = refresh(case.reference.clone()).await;
     assert_eq!(again.status, 400, "{}", again.body);
-    assert!(again.body.contains("in this clock hour already"), "{}", again.body);
+    assert!(
+        again.body.contains("in this clock hour already"),
+        "{}",
+        again.body
+    );
     assert_eq!(f.store.import_records(&owner).await.unwrap().len(), 2);
     f.advance(chrono::Duration::minutes(61));
     assert_eq!(refresh(case.reference.clone()).await.status, 303);

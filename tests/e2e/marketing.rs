@@ -10,14 +10,7 @@ use signin_core::domain::Secret;
 const HTML: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
 
 async fn get_html(f: &Flow, path: &str) -> Page {
-    f.http_from(
-        "GET",
-        path,
-        None,
-        &[HTML],
-        e2e_tests::flow::DEFAULT_CLIENT_IP,
-    )
-    .await
+    f.get_html(path).await
 }
 
 /// Sends the sign-in page's form (`page`) for `email`.

@@ -1416,6 +1416,23 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
         path: "/api/sign-ins",
         ..HttpRequest::default()
     };
+    // A signed GET of the lender's systems.
+    let api_get = |path: &'static str, query: String| {
+        let r = &r;
+        async move {
+            r.http_signed(
+                HttpRequest {
+                    method: "GET",
+                    path,
+                    query: &query,
+                    ..HttpRequest::default()
+                },
+                caller,
+                None,
+            )
+            .await
+        }
+    };
 
     // Unsigned: the rehearsal's API Gateway answers 403 by the template's AWS_IAM authorizer
     // (what AWS does is API Gateway's; deployment::the_lenders_api_is_reached_only_through_iam
@@ -1445,18 +1462,11 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
     r.deliver_imports(1).await;
 
     // Read back, by the lender's id: state and analysis; the read recorded with the caller.
-    let read = r
-        .http_signed(
-            HttpRequest {
-                method: "GET",
-                path: "/api/application",
-                query: "externalApplicationId=LOAN-2026-000123",
-                ..HttpRequest::default()
-            },
-            caller,
-            None,
-        )
-        .await;
+    let read = api_get(
+        "/api/application",
+        "externalApplicationId=LOAN-2026-000123".to_owned(),
+    )
+    .await;
     assert_eq!(read.status, 200, "{}", read.body);
     let state: serde_json::Value = serde_json::from_str(&read.body).unwrap();
     assert_eq!(state["status"], "needs_review", "{state}");
@@ -1473,35 +1483,17 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
     let views = r.store().case_views(&key).await.unwrap();
     assert_eq!(views.len(), 1);
     assert_eq!(views[0].by, caller);
-    let unknown = r
-        .http_signed(
-            HttpRequest {
-                method: "GET",
-                path: "/api/application",
-                query: "externalApplicationId=LOAN-0",
-                ..HttpRequest::default()
-            },
-            caller,
-            None,
-        )
-        .await;
+    let unknown = api_get(
+        "/api/application",
+        "externalApplicationId=LOAN-0".to_owned(),
+    )
+    .await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
 
     // Listed as changed since before the start.
     let since = (chrono::Utc::now() - chrono::Duration::hours(1))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let changed = r
-        .http_signed(
-            HttpRequest {
-                method: "GET",
-                path: "/api/applications",
-                query: &format!("changedSince={since}"),
-                ..HttpRequest::default()
-            },
-            caller,
-            None,
-        )
-        .await;
+    let changed = api_get("/api/applications", format!("changedSince={since}")).await;
     assert_eq!(changed.status, 200, "{}", changed.body);
     let changed: serde_json::Value = serde_json::from_str(&changed.body).unwrap();
     assert!(
@@ -1571,18 +1563,11 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
         ),
         "{mails:?}"
     );
-    let after = r
-        .http_signed(
-            HttpRequest {
-                method: "GET",
-                path: "/api/application",
-                query: "externalApplicationId=LOAN-2026-000123",
-                ..HttpRequest::default()
-            },
-            caller,
-            None,
-        )
-        .await;
+    let after = api_get(
+        "/api/application",
+        "externalApplicationId=LOAN-2026-000123".to_owned(),
+    )
+    .await;
     let after: serde_json::Value = serde_json::from_str(&after.body).unwrap();
     assert_eq!(after["status"], "decided", "{after}");
     assert_eq!(

@@ -36,6 +36,18 @@ impl Flow {
             .await
     }
 
+    /// A GET as a browser asks for a page (`Accept: text/html`), with this browser's cookies.
+    pub async fn get_html(&self, path_and_query: &str) -> Page {
+        self.request(
+            "GET",
+            path_and_query,
+            None,
+            &[("accept", "text/html,application/xhtml+xml")],
+            DEFAULT_CLIENT_IP,
+        )
+        .await
+    }
+
     /// A request from another browser (none of this browser's cookies), e.g. an attacker's
     /// page posting a form it filled in itself.
     pub async fn http_as_stranger(

@@ -144,19 +144,27 @@ impl App {
         officer: &StaffMember,
         reference: &str,
     ) -> Result<CaseFile, CaseError> {
+        let case = self.officers_case(officer, reference).await?;
+        Ok(self.case_file(case, officer.email.as_str()).await?)
+    }
+
+    /// The case with `reference`, for a credit officer.
+    async fn officers_case(
+        &self,
+        officer: &StaffMember,
+        reference: &str,
+    ) -> Result<Case, CaseError> {
         if !officer.may(StaffRole::Credit) {
             return Err(CaseError::NotAllowed);
         }
         if !crate::domain::case::is_reference(reference) {
             return Err(CaseError::NotFound);
         }
-        let case = self
-            .store
+        self.store
             .case_by_reference(reference)
             .await
             .map_err(FlowError::from)?
-            .ok_or(CaseError::NotFound)?;
-        Ok(self.case_file(case, officer.email.as_str()).await?)
+            .ok_or(CaseError::NotFound)
     }
 
     /// Everything of `case` for `by` (a staff member's address, or the API caller's ARN): the
@@ -207,19 +215,8 @@ impl App {
         kind: DecisionKind,
         message: &str,
     ) -> Result<Decided, CaseError> {
-        if !officer.may(StaffRole::Credit) {
-            return Err(CaseError::NotAllowed);
-        }
         let message = decision_message(kind, message)?;
-        if !crate::domain::case::is_reference(reference) {
-            return Err(CaseError::NotFound);
-        }
-        let found = self
-            .store
-            .case_by_reference(reference)
-            .await
-            .map_err(FlowError::from)?
-            .ok_or(CaseError::NotFound)?;
+        let found = self.officers_case(officer, reference).await?;
         let person = self
             .store
             .get_user(&found.key)
@@ -285,18 +282,7 @@ impl App {
         officer: &StaffMember,
         reference: &str,
     ) -> Result<usize, CaseError> {
-        if !officer.may(StaffRole::Credit) {
-            return Err(CaseError::NotAllowed);
-        }
-        if !crate::domain::case::is_reference(reference) {
-            return Err(CaseError::NotFound);
-        }
-        let case = self
-            .store
-            .case_by_reference(reference)
-            .await
-            .map_err(FlowError::from)?
-            .ok_or(CaseError::NotFound)?;
+        let case = self.officers_case(officer, reference).await?;
         let now = self.now();
         let hour = now.timestamp() / 3600;
         let first = self
