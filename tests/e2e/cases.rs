@@ -415,3 +415,89 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
         failed_list.body
     );
 }
+
+/// Multiple access: the token the sign-in gave is kept sealed with the person (never as it
+/// is), and a case's refresh runs a new import at the bank with it, without the applicant.
+#[tokio::test]
+async fn with_multiple_access_a_refresh_imports_again_without_the_applicant() {
+    use signin_core::ports::{AccessStore, ImportRecordStore, ImportSource, PersonStore};
+    let mut f = Flow::start().await;
+    f.function_mut("create-redirection")
+        .app
+        .settings
+        .access_mode = signin_core::domain::AccessMode::Multiple;
+    let officer = f.email("officer4");
+    f.function_mut("unsubscribe-and-stats").app.settings.staff =
+        StaffMember::parse_list(&format!("{officer}=credit")).unwrap();
+    let applicant = f.email("applicant4");
+    let link = f.start_sign_in(&applicant, true).await.location.unwrap();
+    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
+    f.come_back(&back).await;
+    f.deliver_imports().await;
+
+    // Kept sealed, with the person.
+    let key = signin_core::domain::Email::parse(&applicant)
+        .unwrap()
+        .user_key();
+    let grants = f.store.access_grants(&key).await.unwrap();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    let signing = f
+        .function("import-worker")
+        .app
+        .settings
+        .link_signing_key
+        .clone()
+        .unwrap();
+    let token = signin_core::domain::access::open_token(
+        &signing,
+        &grants[0].owner,
+        &grants[0].sealed_token,
+    )
+    .unwrap();
+    assert!(!token.expose().is_empty());
+    let items = format!("{:?}", f.table_items().await);
+    assert!(
+        !items.contains(token.expose()),
+        "the token is never kept as it is"
+    );
+
+    // The refresh: a new import at the bank, without the applicant.
+    staff_sign_in(&f, &officer).await;
+    let case = f.store.get_case(&key).await.unwrap().unwrap();
+    let page = get_html(&f, &format!("/cases/view?case={}", case.reference)).await;
+    let form = page
+        .body
+        .split(r#"action="/cases/refresh""#)
+        .nth(1)
+        .expect("the refresh form");
+    let token = e2e_tests::form_token_in(form);
+    let before = f.sandbox.handle.counters();
+    let done = f
+        .http(
+            "POST",
+            "/cases/refresh",
+            Some(&format!("formToken={token}&case={}", case.reference)),
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let after = f.sandbox.handle.counters();
+    assert_eq!(after.access_imports, before.access_imports + 1);
+    assert_eq!(
+        after.imports_started, before.imports_started,
+        "no session was used again"
+    );
+    let owner = f.store.sign_ins(&key).await.unwrap()[0].owner.clone();
+    let records = f.store.import_records(&owner).await.unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1].source, ImportSource::AccessImport);
+    let page = get_html(&f, done.location.as_deref().unwrap()).await;
+    assert!(
+        page.body.contains("New import without the applicant"),
+        "{}",
+        page.body
+    );
+
+    // Erased with the person.
+    f.store.erase_person(&key).await.unwrap();
+    assert!(f.store.access_grants(&key).await.unwrap().is_empty());
+}

@@ -54,6 +54,8 @@ pub const CASES_PREFIX: &str = "CASES#";
 pub const CASE_ALIAS_PREFIX: &str = "CASEREF#";
 /// In a person's partition: one look at their case by a staff member (`VIEW#<at>#<n>`).
 pub const CASE_VIEW_PREFIX: &str = "VIEW#";
+/// In a person's partition: a kept multiple access of one owner id (`ACCESS#<owner>`).
+pub const ACCESS_PREFIX: &str = "ACCESS#";
 /// In a person's partition: an owner id their record had before they were verified.
 pub const FORMER_OWNER_PREFIX: &str = "FORMER#";
 

@@ -99,6 +99,12 @@ async fn dynamo_case_lookups() {
 }
 
 #[tokio::test]
+async fn dynamo_access_grants() {
+    let (s, c) = store().await;
+    contract::store_access_grants(s.as_ref(), &c).await;
+}
+
+#[tokio::test]
 async fn dynamo_cases() {
     let (s, c) = store().await;
     contract::store_cases(s.as_ref(), &c).await;

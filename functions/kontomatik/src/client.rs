@@ -403,6 +403,39 @@ impl Kontomatik for KontomatikClient {
         }
     }
 
+    async fn import_with_access(
+        &self,
+        owner: &OwnerExternalId,
+        access_token: &Secret,
+        since: NaiveDate,
+    ) -> Result<CommandId, KontomatikError> {
+        // The token only ever in the form body, like a session's signature.
+        let form = vec![
+            (
+                wire::PARAM_MULTIPLE_ACCESS_TOKEN,
+                access_token.expose().to_owned(),
+            ),
+            (wire::PARAM_OWNER_EXTERNAL_ID, owner.as_str().to_owned()),
+            (
+                wire::PARAM_SINCE,
+                since.format(wire::SINCE_FORMAT).to_string(),
+            ),
+        ];
+        let req = self
+            .request(reqwest::Method::POST, wire::DEFAULT_IMPORT_PATH)?
+            .form(&form);
+        match Self::send_xml(req, &mut Discard).await? {
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Command(c),
+                    ..
+                },
+            ) if s.is_success() => Ok(c.id),
+            (s, p) => Err(non_command_error(s, &p.reply)),
+        }
+    }
+
     async fn command_status(
         &self,
         command: &CommandId,

@@ -35,6 +35,8 @@ pub const PARAM_SESSION_ID: &str = "sessionId";
 pub const PARAM_SESSION_ID_SIGNATURE: &str = "sessionIdSignature";
 /// Default Import's history start, `YYYY-MM-DD`.
 pub const PARAM_SINCE: &str = "since";
+/// Provisional: Default Import without a session, with a multiple-access sign-in's token.
+pub const PARAM_MULTIPLE_ACCESS_TOKEN: &str = "multipleAccessToken";
 pub const SINCE_FORMAT: &str = "%Y-%m-%d";
 /// The query parameter of the owner-data endpoint.
 pub const PARAM_OWNER_EXTERNAL_ID: &str = "ownerExternalId";

@@ -394,6 +394,8 @@ pub const IMPORT_WORKER: Function = Function {
         // the application, filed with the import's flags
         "store.get_case",
         "store.put_case",
+        // a multiple-access sign-in's token, sealed, for imports without the applicant
+        "store.put_access_grant",
         "queue.enqueue",
         "mailer.send",
         "events.publish",
@@ -538,7 +540,9 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         "store.case_views",
         "store.get_case",
         "store.put_case",
-        // a case's refresh: the analysis of the owner's data, kept as an import record
+        // a case's refresh: a new import with a kept multiple access, else the owner's data,
+        // analysed and kept as an import record
+        "store.access_grants",
         "store.put_import_record",
         "mailer.send",
         "mailer.forget_recipient",

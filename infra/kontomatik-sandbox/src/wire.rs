@@ -21,6 +21,9 @@ pub const OWNER_DATA: &str = "/v1/data.xml";
 pub const FORM_SESSION_ID: &str = "sessionId";
 pub const FORM_SESSION_ID_SIGNATURE: &str = "sessionIdSignature";
 pub const FORM_SINCE: &str = "since";
+/// Provisional: Default Import without a session, with a multiple-access token and the owner.
+pub const FORM_MULTIPLE_ACCESS_TOKEN: &str = "multipleAccessToken";
+pub const FORM_OWNER_EXTERNAL_ID: &str = "ownerExternalId";
 pub const QUERY_OWNER_EXTERNAL_ID: &str = "ownerExternalId";
 
 /// The hosted sign-in page of one redirection.

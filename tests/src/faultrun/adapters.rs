@@ -360,6 +360,24 @@ impl CaseStore for FaultyStore {
     }
 }
 
+#[async_trait]
+impl signin_core::ports::AccessStore for FaultyStore {
+    async fn put_access_grant(
+        &self,
+        key: &UserKey,
+        grant: &signin_core::domain::access::AccessGrant,
+    ) -> Result<(), StoreError> {
+        self.inner.put_access_grant(key, grant).await
+    }
+
+    async fn access_grants(
+        &self,
+        key: &UserKey,
+    ) -> Result<Vec<signin_core::domain::access::AccessGrant>, StoreError> {
+        self.inner.access_grants(key).await
+    }
+}
+
 /// The Kontomatik client, with kill points around Default Import and the command polls.
 pub(super) struct KillableKontomatik {
     pub(super) inner: KontomatikClient,

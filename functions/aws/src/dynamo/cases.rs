@@ -243,3 +243,44 @@ impl CaseStore for DynamoStore {
         Ok(views)
     }
 }
+
+#[async_trait]
+impl signin_core::ports::AccessStore for DynamoStore {
+    async fn put_access_grant(
+        &self,
+        key: &UserKey,
+        grant: &signin_core::domain::access::AccessGrant,
+    ) -> Result<(), StoreError> {
+        let data = serde_json::to_string(grant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(format!("{USER_PREFIX}{key}")))
+            .item(SK, s(format!("{ACCESS_PREFIX}{}", grant.owner)))
+            .item(TTL, n(grant.expires_at.timestamp()))
+            .item("data", s(data))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn access_grants(
+        &self,
+        key: &UserKey,
+    ) -> Result<Vec<signin_core::domain::access::AccessGrant>, StoreError> {
+        let mut grants = vec![];
+        for item in self
+            .query_all(&format!("{USER_PREFIX}{key}"), Some(ACCESS_PREFIX))
+            .await?
+        {
+            if self.live(&item) {
+                grants.push(
+                    serde_json::from_str(get_s(&item, "data")?)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+            }
+        }
+        Ok(grants)
+    }
+}

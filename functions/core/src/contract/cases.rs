@@ -380,3 +380,52 @@ pub async fn store_case_lookups(store: &dyn Store, clock: &SimClock) {
         Some(fresh.reference)
     );
 }
+
+/// Kept multiple accesses: one per owner id of the person (a new one in place of the old),
+/// gone when the access lapses, and with the person.
+pub async fn store_access_grants(store: &dyn Store, clock: &SimClock) {
+    use crate::domain::access::AccessGrant;
+    use crate::domain::OwnerExternalId;
+    let key = Email::parse(&format!("{}@example.com", unique("access")))
+        .unwrap()
+        .user_key();
+    let grant = |owner: &str, sealed: &str, days: i64| AccessGrant {
+        owner: OwnerExternalId::parse(owner).unwrap(),
+        sealed_token: sealed.into(),
+        granted_at: clock.now(),
+        expires_at: clock.now() + Duration::days(days),
+    };
+    assert!(store.access_grants(&key).await.unwrap().is_empty());
+    store
+        .put_access_grant(&key, &grant("own-a", "sealed-1", 90))
+        .await
+        .unwrap();
+    store
+        .put_access_grant(&key, &grant("own-a", "sealed-2", 90))
+        .await
+        .unwrap();
+    store
+        .put_access_grant(&key, &grant("own-b", "sealed-3", 10))
+        .await
+        .unwrap();
+    let mut kept = store.access_grants(&key).await.unwrap();
+    kept.sort_by(|a, b| a.owner.as_str().cmp(b.owner.as_str()));
+    assert_eq!(
+        kept.iter()
+            .map(|g| g.sealed_token.as_str())
+            .collect::<Vec<_>>(),
+        ["sealed-2", "sealed-3"],
+        "one per owner id, the latest"
+    );
+    clock.advance(Duration::days(11));
+    assert_eq!(
+        store.access_grants(&key).await.unwrap().len(),
+        1,
+        "a lapsed access is gone"
+    );
+    store.erase_person(&key).await.unwrap();
+    assert!(
+        store.access_grants(&key).await.unwrap().is_empty(),
+        "erased with the person"
+    );
+}

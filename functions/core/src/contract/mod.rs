@@ -27,7 +27,7 @@ use crate::domain::{AccessMode, Country, Email, Language, OwnerExternalId, Redir
 use crate::ports::{ConsentChoice, ConsentSource, ImportRecord, UserProfile};
 
 pub use allowances::{store_allowances, store_import_slots};
-pub use cases::{store_case_lookups, store_cases};
+pub use cases::{store_access_grants, store_case_lookups, store_cases};
 pub use erasure::{store_erasure, store_retention};
 pub use imports::store_imports_and_funnel;
 pub use mail::{mail_was_recorded, sample_marketing_mail, RecordedMail};

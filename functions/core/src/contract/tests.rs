@@ -196,3 +196,9 @@ async fn embedded_store_case_lookups() {
     let (s, c) = setup();
     store_case_lookups(s.as_ref(), &c).await;
 }
+
+#[tokio::test]
+async fn embedded_store_access_grants() {
+    let (s, c) = setup();
+    store_access_grants(s.as_ref(), &c).await;
+}

@@ -147,6 +147,12 @@ fn signing_key(key: &Secret) -> (Option<&str>, &str) {
     ring(key)[0]
 }
 
+/// The current key of the link-signing ring, as key material for another use (sealing the
+/// multiple-access token, `domain::access`), which derives its own key from it.
+pub(crate) fn key_material(key: &Secret) -> &str {
+    signing_key(key).1
+}
+
 /// `payload.signature`, prefixed with the signing key's id when it has one.
 fn seal(key: &Secret, payload: &str, sig: &[u8]) -> String {
     let token = format!(

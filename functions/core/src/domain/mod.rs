@@ -2,6 +2,7 @@
 //! life, the pacing of status polls, what a Default Import returns and how it is summarised,
 //! signed links, and the events other systems may subscribe to. Nothing here does I/O.
 
+pub mod access;
 pub mod case;
 pub mod credit;
 pub mod events;

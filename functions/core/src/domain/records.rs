@@ -280,6 +280,8 @@ pub enum ImportSource {
     DefaultImport,
     /// The owner's data as Kontomatik keeps it (`GET /v1/data.xml`), read to refresh a case.
     OwnerData,
+    /// A new import without the applicant, with a kept multiple access (a case's refresh).
+    AccessImport,
 }
 
 /// The steps of the conversion funnel, counted per day.

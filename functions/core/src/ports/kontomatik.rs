@@ -95,6 +95,22 @@ pub trait Kontomatik: Send + Sync {
         since: NaiveDate,
     ) -> Result<CommandId, KontomatikError>;
 
+    /// Starts an import of the owner's accounts without the applicant, with the
+    /// `multipleAccessToken` a multiple-access sign-in gave (provisional wire, see
+    /// docs/kontomatik-wire.md). A client that cannot refuses: the caller reads the owner's
+    /// data instead.
+    async fn import_with_access(
+        &self,
+        _owner: &OwnerExternalId,
+        _access_token: &crate::domain::Secret,
+        _since: NaiveDate,
+    ) -> Result<CommandId, KontomatikError> {
+        Err(KontomatikError::Rejected(crate::domain::ErrorInfo {
+            code: "NotSupported".into(),
+            message: "this client cannot import with a multiple access".into(),
+        }))
+    }
+
     /// The command's state; when `successful`, its result is streamed into `sink`.
     async fn command_status(
         &self,

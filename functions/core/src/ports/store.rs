@@ -355,6 +355,24 @@ pub trait CaseStore: Send + Sync {
     async fn case_views(&self, key: &UserKey) -> Result<Vec<CaseView>, StoreError>;
 }
 
+/// Multiple accesses kept for imports without the applicant (`domain::access`), in the
+/// person's partition: erased with them, forgotten when the access lapses.
+#[async_trait]
+pub trait AccessStore: Send + Sync {
+    /// Keeps `grant` for the person with `key` (in place of one of the same owner id).
+    async fn put_access_grant(
+        &self,
+        key: &UserKey,
+        grant: &crate::domain::access::AccessGrant,
+    ) -> Result<(), StoreError>;
+
+    /// The person's grants that have not lapsed.
+    async fn access_grants(
+        &self,
+        key: &UserKey,
+    ) -> Result<Vec<crate::domain::access::AccessGrant>, StoreError>;
+}
+
 /// The whole store, as the use cases hold it: every part above. Any type that implements each
 /// part is one.
 pub trait Store:
@@ -365,6 +383,7 @@ pub trait Store:
     + ImportRecordStore
     + FunnelStore
     + CaseStore
+    + AccessStore
 {
 }
 
@@ -376,5 +395,6 @@ impl<T> Store for T where
         + ImportRecordStore
         + FunnelStore
         + CaseStore
+        + AccessStore
 {
 }

@@ -441,6 +441,7 @@ impl App {
                         },
                     )
                     .await;
+                    self.keep_access(&r).await;
                     let outcome = self.finish(r.clone(), Ended::Imported(summary)).await?;
                     if outcome == JobOutcome::Done(State::Expired) {
                         // The redirection vanished while we imported (its deadline is well
@@ -477,6 +478,38 @@ impl App {
                         .await
                 }
             }
+        }
+    }
+
+    /// A multiple-access sign-in's token, sealed and kept with the person for imports without
+    /// them (a case's refresh). Best effort: the import is done; without it a refresh reads
+    /// the owner's data as Kontomatik keeps it.
+    async fn keep_access(&self, r: &Redirection) {
+        let Some(token) = r
+            .session
+            .as_ref()
+            .and_then(|s| s.multiple_access_token.as_ref())
+        else {
+            return;
+        };
+        let Ok(key) = self.signing_key() else {
+            return;
+        };
+        let now = self.now();
+        let grant = match crate::domain::access::seal_token(key, &r.owner, token) {
+            Ok(sealed) => crate::domain::access::AccessGrant {
+                owner: r.owner.clone(),
+                sealed_token: sealed,
+                granted_at: now,
+                expires_at: now + crate::domain::access::ACCESS_LIFE,
+            },
+            Err(e) => {
+                tracing::warn!(redirection = %r.id, error = %e, "a multiple access could not be sealed; not kept");
+                return;
+            }
+        };
+        if let Err(e) = self.store.put_access_grant(&r.user_key, &grant).await {
+            tracing::warn!(redirection = %r.id, error = %e, "a multiple access could not be kept");
         }
     }
 

@@ -99,6 +99,13 @@ pub const ADAPTER_ACTIONS: &[(&str, Resource, &[&str])] = &[
     ),
     // the looks, in the person's partition
     ("store.case_views", Resource::Table, &["dynamodb:Query"]),
+    // AccessStore: a kept multiple access, in the person's partition
+    (
+        "store.put_access_grant",
+        Resource::Table,
+        &["dynamodb:PutItem"],
+    ),
+    ("store.access_grants", Resource::Table, &["dynamodb:Query"]),
     // on a failed condition the record is read to decide the next attempt
     (
         "store.record_start",

@@ -102,6 +102,7 @@ fn analysis(a: &CreditAnalysis, record: &ImportRecord) -> Markup {
                 @match record.source {
                     ImportSource::DefaultImport => { "Import of " }
                     ImportSource::OwnerData => { "Kontomatik's data as of " }
+                    ImportSource::AccessImport => { "New import without the applicant, " }
                 }
                 (time(record.imported_at)) @if let Some(bank) = &record.summary.bank { " · " (bank) }
             }

@@ -68,6 +68,12 @@ pub(super) async fn default_import(State(s): Shr, headers: HeaderMap, body: Byte
         return unauthorized(&s);
     }
     let f = form(&body);
+    if let Some(token) = f
+        .get(wire::FORM_MULTIPLE_ACCESS_TOKEN)
+        .filter(|v| !v.is_empty())
+    {
+        return import_with_access(&s, &f, token);
+    }
     let Some((session_id, signature)) = session_fields(&f) else {
         return xml_invalid(
             &s,
@@ -110,6 +116,49 @@ pub(super) async fn default_import(State(s): Shr, headers: HeaderMap, body: Byte
             )
         }
         Err(e) => sim_xml_error(&s, e),
+    }
+}
+
+/// Default Import without a session: a multiple-access token and its owner (provisional).
+fn import_with_access(
+    s: &Shared,
+    f: &std::collections::HashMap<String, String>,
+    token: &str,
+) -> Response {
+    let Some(owner) = f
+        .get(wire::FORM_OWNER_EXTERNAL_ID)
+        .filter(|v| wire::rules::owner_id_ok(v))
+    else {
+        return xml_invalid(
+            s,
+            wire::xml::EXC_INVALID_OWNER,
+            "ownerExternalId is required with multipleAccessToken.",
+        );
+    };
+    let now = s.time.now();
+    let since = match f
+        .get(wire::FORM_SINCE)
+        .map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d"))
+    {
+        Some(Ok(d)) if d <= now.date_naive() => d,
+        _ => {
+            return xml_invalid(
+                s,
+                wire::xml::EXC_INVALID_SINCE,
+                "since must be a past day, YYYY-MM-DD.",
+            )
+        }
+    };
+    let result = lock(&s.sim).import_with_access(token, owner, since, now);
+    match result {
+        Ok(id) => {
+            let mut inner =
+                wire::xml::command_open(id, "setup", wire::xml::COMMAND_DEFAULT_IMPORT, None);
+            inner.push_str(&wire::xml::progress(0));
+            inner.push_str("</command>");
+            xml_reply(StatusCode::ACCEPTED, Some(owner), &s.timestamp(), &inner)
+        }
+        Err(e) => sim_xml_error(s, e),
     }
 }
 
@@ -193,6 +242,12 @@ pub(super) async fn sign_out(State(s): Shr, headers: HeaderMap, body: Bytes) -> 
         return unauthorized(&s);
     }
     let f = form(&body);
+    if let Some(token) = f
+        .get(wire::FORM_MULTIPLE_ACCESS_TOKEN)
+        .filter(|v| !v.is_empty())
+    {
+        return import_with_access(&s, &f, token);
+    }
     let Some((session_id, signature)) = session_fields(&f) else {
         return xml_invalid(
             &s,

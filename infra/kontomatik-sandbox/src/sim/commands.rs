@@ -59,6 +59,71 @@ impl Sim {
         Ok(id)
     }
 
+    /// *Default Import* without the user (provisional): the multiple-access token a
+    /// multiple-access sign-in of `owner` gave, while that access lasts (90 days), starts an
+    /// import of the same bank as a session of its own.
+    pub fn import_with_access(
+        &mut self,
+        access_token: &str,
+        owner: &str,
+        since: NaiveDate,
+        now: Time,
+    ) -> Result<u64, SimError> {
+        let granted = self
+            .sessions
+            .values()
+            .find(|s| {
+                s.multiple_access_token.as_deref() == Some(access_token)
+                    && s.owner_external_id.as_deref() == Some(owner)
+            })
+            .cloned()
+            .ok_or(SimError::InvalidSession)?;
+        if now >= granted.created_at + chrono::Duration::days(90) {
+            return Err(SimError::SessionExpired);
+        }
+        let running = self
+            .commands
+            .values()
+            .filter(|c| c.running(&self.config, now))
+            .count();
+        if self
+            .config
+            .jobs_quota
+            .is_some_and(|quota| running >= quota as usize)
+        {
+            self.counters.jobs_quota_refusals += 1;
+            return Err(SimError::JobsQuotaExceeded);
+        }
+        self.next_command += 1;
+        let id = self.next_command;
+        let session_id = super::token();
+        self.sessions.insert(
+            session_id.clone(),
+            super::Session {
+                id: session_id.clone(),
+                signature: super::token(),
+                multiple_access_token: None,
+                created_at: now,
+                command_id: Some(id),
+                signed_out: false,
+                ..granted.clone()
+            },
+        );
+        self.commands.insert(
+            id,
+            Command {
+                id,
+                session_id,
+                polls: 0,
+                outcome: granted.bank.import,
+                created_at: now,
+                since,
+            },
+        );
+        self.counters.access_imports += 1;
+        Ok(id)
+    }
+
     /// *Get import result*: the command moves on by one step per poll. Commands are the API
     /// user's own: the id is enough (no session in the request).
     pub fn command_status(

@@ -299,6 +299,8 @@ pub struct Counters {
     pub unauthorized: u64,
     /// Default Import calls accepted (one per session at most).
     pub imports_started: u64,
+    /// Default Import calls with a multiple-access token (no session) accepted.
+    pub access_imports: u64,
     /// Default Import calls refused because the session was imported already.
     pub duplicate_imports: u64,
     pub sign_outs: u64,

@@ -43,6 +43,7 @@ impl StoreData {
             }
         }
         self.case_views.remove(key);
+        self.access_grants.remove(key);
     }
 }
 
@@ -154,5 +155,32 @@ impl CaseStore for EmbeddedStore {
             .unwrap_or_default();
         views.sort_by_key(|v| std::cmp::Reverse(v.at));
         Ok(views)
+    }
+}
+
+#[async_trait]
+impl crate::ports::AccessStore for EmbeddedStore {
+    async fn put_access_grant(
+        &self,
+        key: &UserKey,
+        grant: &crate::domain::access::AccessGrant,
+    ) -> Result<(), StoreError> {
+        let mut d = lock(&self.data);
+        let grants = d.access_grants.entry(key.clone()).or_default();
+        grants.retain(|g| g.owner != grant.owner);
+        grants.push(grant.clone());
+        Ok(())
+    }
+
+    async fn access_grants(
+        &self,
+        key: &UserKey,
+    ) -> Result<Vec<crate::domain::access::AccessGrant>, StoreError> {
+        let now = self.clock.now();
+        Ok(lock(&self.data)
+            .access_grants
+            .get(key)
+            .map(|g| g.iter().filter(|g| g.expires_at > now).cloned().collect())
+            .unwrap_or_default())
     }
 }

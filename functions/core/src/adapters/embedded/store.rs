@@ -77,6 +77,9 @@ pub(super) struct StoreData {
     /// The looks at each person's case.
     #[serde(default)]
     pub(super) case_views: BTreeMap<UserKey, Vec<crate::ports::CaseView>>,
+    /// Each person's kept multiple accesses.
+    #[serde(default)]
+    pub(super) access_grants: BTreeMap<UserKey, Vec<crate::domain::access::AccessGrant>>,
 }
 
 /// A [`SignInRecord`] as the snapshot keeps it, keyed `user#id`.
