@@ -497,6 +497,35 @@ async fn with_multiple_access_a_refresh_imports_again_without_the_applicant() {
         page.body
     );
 
+    // A kept access that no longer opens (altered, or sealed under a key no longer in the
+    // ring): the refresh reads the owner's data instead, and starts no import.
+    let mut spoiled = grants[0].clone();
+    spoiled.sealed_token = "c3BvaWxlZC1ieS10aGUtdGVzdC0wMTIzNDU2Nzg5".into();
+    f.store.put_access_grant(&key, &spoiled).await.unwrap();
+    f.advance(chrono::Duration::minutes(61));
+    let page = get_html(&f, &format!("/cases/view?case={}", case.reference)).await;
+    let form = page
+        .body
+        .split(r#"action="/cases/refresh""#)
+        .nth(1)
+        .expect("the refresh form");
+    let token = e2e_tests::form_token_in(form);
+    let again = f
+        .http(
+            "POST",
+            "/cases/refresh",
+            Some(&format!("formToken={token}&case={}", case.reference)),
+        )
+        .await;
+    assert_eq!(again.status, 303, "{}", again.body);
+    assert_eq!(
+        f.sandbox.handle.counters().access_imports,
+        after.access_imports
+    );
+    let records = f.store.import_records(&owner).await.unwrap();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[2].source, ImportSource::OwnerData);
+
     // Erased with the person.
     f.store.erase_person(&key).await.unwrap();
     assert!(f.store.access_grants(&key).await.unwrap().is_empty());

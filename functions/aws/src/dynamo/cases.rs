@@ -66,8 +66,10 @@ impl DynamoStore {
             .item(SK, s(CASE_SK))
             .item("user", s(case.key.as_str()))
             .item(TTL, n(case.expires_at.timestamp()));
+        // Ours, or gone (a failed write left it missing): made again. Another case's stays.
         let put = if only_if_ours {
-            put.condition_expression("#user = :me")
+            put.condition_expression("attribute_not_exists(#pk) OR #user = :me")
+                .expression_attribute_names("#pk", PK)
                 .expression_attribute_names("#user", "user")
                 .expression_attribute_values(":me", s(case.key.as_str()))
         } else {
@@ -140,7 +142,10 @@ impl CaseStore for DynamoStore {
                 .expression_attribute_names("#pk", PK),
             // The reference too: versions start again at 1 for a case made after an erasure.
             Some(p) => put
-                .condition_expression("version = :v AND #ref = :ref AND #ttl > :now")
+                // (Cases written before the reference was an attribute have none.)
+                .condition_expression(
+                    "version = :v AND (#ref = :ref OR attribute_not_exists(#ref)) AND #ttl > :now",
+                )
                 .expression_attribute_names("#ref", "reference")
                 .expression_attribute_values(":v", n(p.version))
                 .expression_attribute_values(":ref", s(&p.reference)),
@@ -149,12 +154,18 @@ impl CaseStore for DynamoStore {
             return Ok(ConditionalWrite::Conflict);
         }
         // The lookups on every write: kept as long as the case (each start may lengthen it),
-        // and one a failed write left missing is made again by the next.
-        self.put_alias(&reference_alias(&next.reference), next, false)
-            .await?;
+        // and one a failed write left missing is made again by the next. The case is written
+        // already: a lookup that fails now is said, not returned (the caller would act again).
+        let mut lookups = vec![
+            self.put_alias(&reference_alias(&next.reference), next, false)
+                .await,
+        ];
         if let Some(x) = &next.external_application_id {
             let taken = previous.is_none_or(|p| p.external_application_id.as_ref() != Some(x));
-            self.put_alias(&external_alias(x), next, !taken).await?;
+            lookups.push(self.put_alias(&external_alias(x), next, !taken).await);
+        }
+        for failed in lookups.into_iter().filter_map(Result::err) {
+            tracing::warn!(case = %next.reference, error = %failed, "a case's lookup could not be written; the next write makes it");
         }
         Ok(ConditionalWrite::Applied)
     }

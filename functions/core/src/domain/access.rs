@@ -38,27 +38,33 @@ pub enum AccessError {
     Random,
 }
 
-fn key(link_key: &Secret) -> LessSafeKey {
+/// The sealing key derived from one key of the link-signing ring.
+fn key(material: &str) -> Result<LessSafeKey, AccessError> {
     let prk = Salt::new(HKDF_SHA256, b"kontomatik-signin/multiple-access-token/v1")
-        .extract(crate::domain::links::key_material(link_key).as_bytes());
+        .extract(material.as_bytes());
     let okm = prk
         .expand(&[b"aes-256-gcm"], &AES_256_GCM)
-        .expect("32 bytes is within HKDF-SHA256's output");
-    LessSafeKey::new(UnboundKey::from(okm))
+        .map_err(|_| AccessError::Unreadable)?;
+    Ok(LessSafeKey::new(UnboundKey::from(okm)))
 }
 
-/// Seals `token` for `owner`: base64 of a random nonce and the ciphertext with its tag.
+/// Seals `token` for `owner` under the current key of the link-signing ring: base64 of a
+/// random nonce and the ciphertext with its tag.
 pub fn seal_token(
     link_key: &Secret,
     owner: &OwnerExternalId,
     token: &Secret,
 ) -> Result<String, AccessError> {
+    let current = crate::domain::links::key_materials(link_key)
+        .into_iter()
+        .next()
+        .ok_or(AccessError::Unreadable)?;
     let mut nonce = [0u8; NONCE_LEN];
     SystemRandom::new()
         .fill(&mut nonce)
         .map_err(|_| AccessError::Random)?;
     let mut data = token.expose().as_bytes().to_vec();
-    key(link_key)
+    key(current)?
         .seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(owner.as_str().as_bytes()),
@@ -70,7 +76,8 @@ pub fn seal_token(
     Ok(STANDARD.encode(out))
 }
 
-/// Opens what [`seal_token`] sealed for `owner`.
+/// Opens what [`seal_token`] sealed for `owner`, under any key of the link-signing ring (a
+/// rotation keeps the previous key in the ring for a while, and with it the kept accesses).
 pub fn open_token(
     link_key: &Secret,
     owner: &OwnerExternalId,
@@ -83,13 +90,17 @@ pub fn open_token(
         return Err(AccessError::Unreadable);
     }
     let (nonce, rest) = raw.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AccessError::Unreadable)?;
-    let mut data = rest.to_vec();
-    let plain = key(link_key)
-        .open_in_place(nonce, Aad::from(owner.as_str().as_bytes()), &mut data)
-        .map_err(|_| AccessError::Unreadable)?;
-    let token = std::str::from_utf8(plain).map_err(|_| AccessError::Unreadable)?;
-    Ok(Secret::new(token))
+    for material in crate::domain::links::key_materials(link_key) {
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| AccessError::Unreadable)?;
+        let mut data = rest.to_vec();
+        let opened =
+            key(material)?.open_in_place(nonce, Aad::from(owner.as_str().as_bytes()), &mut data);
+        if let Ok(plain) = opened {
+            let token = std::str::from_utf8(plain).map_err(|_| AccessError::Unreadable)?;
+            return Ok(Secret::new(token));
+        }
+    }
+    Err(AccessError::Unreadable)
 }
 
 #[cfg(test)]
@@ -105,7 +116,11 @@ mod tests {
         let k = Secret::new("a-link-signing-key-of-at-least-32-chars");
         let token = Secret::new("mat-123-secret");
         let sealed = seal_token(&k, &owner("own-a"), &token).unwrap();
-        assert!(!sealed.contains("mat-123"), "sealed, not encoded");
+        let raw = STANDARD.decode(&sealed).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&raw).contains("mat-123"),
+            "sealed, not merely encoded"
+        );
         assert_eq!(
             open_token(&k, &owner("own-a"), &sealed).unwrap().expose(),
             "mat-123-secret"
@@ -133,6 +148,26 @@ mod tests {
         );
         assert_eq!(
             open_token(&k, &owner("own-a"), "short"),
+            Err(AccessError::Unreadable)
+        );
+    }
+
+    #[test]
+    fn a_rotated_ring_still_opens_what_the_previous_key_sealed() {
+        let old = Secret::new("k1:a-link-signing-key-of-at-least-32-chars");
+        let rotated = Secret::new(
+            "k2:the-new-link-signing-key-of-32-chars!!,k1:a-link-signing-key-of-at-least-32-chars",
+        );
+        let sealed = seal_token(&old, &owner("own-a"), &Secret::new("mat-9")).unwrap();
+        assert_eq!(
+            open_token(&rotated, &owner("own-a"), &sealed)
+                .unwrap()
+                .expose(),
+            "mat-9"
+        );
+        let only_new = Secret::new("k2:the-new-link-signing-key-of-32-chars!!");
+        assert_eq!(
+            open_token(&only_new, &owner("own-a"), &sealed),
             Err(AccessError::Unreadable)
         );
     }

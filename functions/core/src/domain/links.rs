@@ -147,10 +147,10 @@ fn signing_key(key: &Secret) -> (Option<&str>, &str) {
     ring(key)[0]
 }
 
-/// The current key of the link-signing ring, as key material for another use (sealing the
-/// multiple-access token, `domain::access`), which derives its own key from it.
-pub(crate) fn key_material(key: &Secret) -> &str {
-    signing_key(key).1
+/// The keys of the link-signing ring, current first, as key material for another use
+/// (sealing the multiple-access token, `domain::access`), which derives its own keys from them.
+pub(crate) fn key_materials(key: &Secret) -> Vec<&str> {
+    ring(key).into_iter().map(|(_, k)| k).collect()
 }
 
 /// `payload.signature`, prefixed with the signing key's id when it has one.

@@ -26,6 +26,9 @@ pub const CASES_PER_PAGE: usize = 25;
 pub const ACCESS_IMPORT_BUDGET: chrono::Duration = chrono::Duration::seconds(15);
 /// How often it looks at that import meanwhile.
 const ACCESS_IMPORT_POLL: std::time::Duration = std::time::Duration::from_secs(3);
+/// Imports with a kept multiple access a day per owner id (PSD2 allows a few unattended
+/// accesses a day); past them a refresh reads the owner's data.
+pub const ACCESS_IMPORTS_PER_OWNER_PER_DAY: u64 = 4;
 
 #[derive(Debug, Error)]
 pub enum CaseError {
@@ -322,77 +325,142 @@ impl App {
             }
         }
         let mut refreshed = 0;
-        // What every owner's data now flags, filed at once.
+        // What every owner's data now flags, filed at once (also when a later owner fails).
         let mut flagged = std::collections::BTreeSet::new();
         let grants = self
             .store
             .access_grants(&case.key)
             .await
             .map_err(FlowError::from)?;
+        let person = self
+            .store
+            .get_user(&case.key)
+            .await
+            .map_err(FlowError::from)?;
+        // One budget for every import with a kept access, within the function's time.
+        let access_deadline = now + ACCESS_IMPORT_BUDGET;
+        let mut failure = None;
         for (owner, id) in owners {
-            let builders = || {
-                (
-                    crate::domain::import::SummaryBuilder::default(),
-                    crate::domain::credit::CreditAnalysisBuilder::new(
-                        self.settings.import_since(now.date_naive()),
-                        now.date_naive(),
-                    ),
-                )
-            };
-            // With a kept multiple access: a new import at the bank, without the applicant;
-            // else (or if it cannot be had in time) what Kontomatik keeps for the owner, into
-            // fresh builders (a result cut off half-way is not mixed in).
-            let (mut summary, mut credit) = builders();
-            let imported = match grants.iter().find(|g| g.owner == owner) {
-                Some(g) => {
-                    self.import_with_access(
-                        g,
-                        &mut crate::domain::import::Tee(&mut summary, &mut credit),
-                    )
-                    .await
-                }
-                None => false,
-            };
-            let source = if imported {
-                ImportSource::AccessImport
-            } else {
-                (summary, credit) = builders();
-                let found = self
-                    .kontomatik
-                    .owner_data(
-                        &owner,
-                        &mut crate::domain::import::Tee(&mut summary, &mut credit),
-                    )
-                    .await
-                    .map_err(FlowError::from)?;
-                if !found {
-                    continue;
-                }
-                ImportSource::OwnerData
-            };
-            let credit = credit.build(&case.name);
-            flagged.extend(crate::domain::case::CaseFlag::of(&credit));
-            self.store
-                .put_import_record(&ImportRecord {
-                    owner,
-                    redirection_id: id,
-                    imported_at: now,
-                    summary: summary.build(),
-                    credit: Some(credit),
-                    source,
-                    expires_at: now + self.settings.import_retention,
-                })
+            // An owner id not the verified person's own: a sign-in started by someone not
+            // logged in (as the worker flags it).
+            let unproven = person
+                .as_ref()
+                .is_some_and(|p| p.is_verified() && p.owner != owner);
+            match self
+                .refresh_owner(&case, &owner, &grants, access_deadline)
                 .await
-                .map_err(FlowError::from)?;
-            refreshed += 1;
+            {
+                Ok(Some((summary, credit, source))) => {
+                    flagged.extend(crate::domain::case::CaseFlag::of(&credit));
+                    if unproven {
+                        flagged.insert(crate::domain::case::CaseFlag::StartedWithoutLogIn);
+                    }
+                    let kept = self
+                        .store
+                        .put_import_record(&ImportRecord {
+                            owner,
+                            redirection_id: id,
+                            imported_at: now,
+                            summary,
+                            credit: Some(credit),
+                            source,
+                            expires_at: now + self.settings.import_retention,
+                        })
+                        .await;
+                    if let Err(e) = kept {
+                        failure = Some(FlowError::from(e));
+                        break;
+                    }
+                    refreshed += 1;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
         }
         if refreshed > 0 {
             let flags = flagged.into_iter().collect();
             self.change_case(&case.key, &CaseChange::Refreshed { flags })
                 .await?;
         }
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
         tracing::info!(case = %case.reference, refreshed, "an application was refreshed from Kontomatik");
         Ok(refreshed)
+    }
+
+    /// One owner id's fresh data, analysed: a new import with its kept multiple access (at most
+    /// [`ACCESS_IMPORTS_PER_OWNER_PER_DAY`], by `deadline`), else what Kontomatik keeps for it.
+    /// `None`: Kontomatik holds nothing for the owner.
+    async fn refresh_owner(
+        &self,
+        case: &Case,
+        owner: &crate::domain::OwnerExternalId,
+        grants: &[crate::domain::access::AccessGrant],
+        deadline: crate::domain::Timestamp,
+    ) -> Result<
+        Option<(
+            crate::domain::import::ImportSummary,
+            crate::domain::credit::CreditAnalysis,
+            ImportSource,
+        )>,
+        FlowError,
+    > {
+        let now = self.now();
+        let builders = || {
+            (
+                crate::domain::import::SummaryBuilder::default(),
+                crate::domain::credit::CreditAnalysisBuilder::new(
+                    self.settings.import_since(now.date_naive()),
+                    now.date_naive(),
+                ),
+            )
+        };
+        let (mut summary, mut credit) = builders();
+        let mut imported = false;
+        if let Some(g) = grants.iter().find(|g| g.owner == *owner) {
+            // Unattended accesses are few a day (PSD2): past them, the owner's data.
+            let allowed = self
+                .store
+                .take_allowance(
+                    &crate::ports::Allowance::FormToken {
+                        nonce: format!("access-import#{owner}#{}", now.date_naive()),
+                    },
+                    ACCESS_IMPORTS_PER_OWNER_PER_DAY,
+                    super::start::day_end(now),
+                )
+                .await?;
+            if allowed {
+                imported = self
+                    .import_with_access(
+                        g,
+                        &mut crate::domain::import::Tee(&mut summary, &mut credit),
+                        deadline,
+                    )
+                    .await;
+            }
+        }
+        let source = if imported {
+            ImportSource::AccessImport
+        } else {
+            // Fresh builders: a result cut off half-way is never mixed in.
+            (summary, credit) = builders();
+            let found = self
+                .kontomatik
+                .owner_data(
+                    owner,
+                    &mut crate::domain::import::Tee(&mut summary, &mut credit),
+                )
+                .await?;
+            if !found {
+                return Ok(None);
+            }
+            ImportSource::OwnerData
+        };
+        Ok(Some((summary.build(), credit.build(&case.name), source)))
     }
 
     /// A new import of `grant`'s owner at the bank with its kept multiple access, its result
@@ -403,6 +471,7 @@ impl App {
         &self,
         grant: &crate::domain::access::AccessGrant,
         sink: &mut dyn crate::domain::import::ImportSink,
+        deadline: crate::domain::Timestamp,
     ) -> bool {
         let Ok(key) = self.signing_key() else {
             return false;
@@ -430,7 +499,6 @@ impl App {
                 return false;
             }
         };
-        let deadline = now + ACCESS_IMPORT_BUDGET;
         loop {
             let left = (deadline - self.now()).to_std().unwrap_or_default();
             if left.is_zero() {
@@ -447,7 +515,7 @@ impl App {
                     return true
                 }
                 Ok(status) if status.state.is_final() => return false,
-                Ok(_) => self.pause.pause(ACCESS_IMPORT_POLL).await,
+                Ok(_) => self.pause.pause(ACCESS_IMPORT_POLL.min(left)).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "an import with a multiple access could not be followed");
                     return false;

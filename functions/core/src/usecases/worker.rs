@@ -441,8 +441,13 @@ impl App {
                         },
                     )
                     .await;
-                    self.keep_access(&r).await;
                     let outcome = self.finish(r.clone(), Ended::Imported(summary)).await?;
+                    // A multiple access is kept once the import is recorded (not for a
+                    // redirection an erasure took meanwhile), and only the person's own: a
+                    // stranger's sign-in under their address gives no unattended access.
+                    if outcome != JobOutcome::Done(State::Expired) && !unproven {
+                        self.keep_access(&r).await;
+                    }
                     if outcome == JobOutcome::Done(State::Expired) {
                         // The redirection vanished while we imported (its deadline is well
                         // inside its 24 h, so only an erasure removes it): Kontomatik is asked
@@ -501,7 +506,9 @@ impl App {
                 owner: r.owner.clone(),
                 sealed_token: sealed,
                 granted_at: now,
-                expires_at: now + crate::domain::access::ACCESS_LIFE,
+                // Never longer than the person's data is kept.
+                expires_at: now
+                    + crate::domain::access::ACCESS_LIFE.min(self.settings.user_retention),
             },
             Err(e) => {
                 tracing::warn!(redirection = %r.id, error = %e, "a multiple access could not be sealed; not kept");

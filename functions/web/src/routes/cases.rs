@@ -157,8 +157,8 @@ pub(crate) async fn case_view(app: &App, req: &WebRequest, query: &Query, bindin
     ))
 }
 
-/// `POST /cases/refresh`: reads the case's latest data from Kontomatik (no new import), then
-/// shows the case again.
+/// `POST /cases/refresh`: the case's latest data from Kontomatik (a new import with a kept
+/// multiple access, else the owner's data as kept), then shows the case again.
 pub(crate) async fn case_refresh(app: &App, req: &WebRequest, binding: &str) -> Page {
     let officer = officer(app, req, binding).await?;
     #[derive(Deserialize, Default)]

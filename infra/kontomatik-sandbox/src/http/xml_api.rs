@@ -242,12 +242,6 @@ pub(super) async fn sign_out(State(s): Shr, headers: HeaderMap, body: Bytes) -> 
         return unauthorized(&s);
     }
     let f = form(&body);
-    if let Some(token) = f
-        .get(wire::FORM_MULTIPLE_ACCESS_TOKEN)
-        .filter(|v| !v.is_empty())
-    {
-        return import_with_access(&s, &f, token);
-    }
     let Some((session_id, signature)) = session_fields(&f) else {
         return xml_invalid(
             &s,

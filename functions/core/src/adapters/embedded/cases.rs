@@ -86,7 +86,11 @@ impl CaseStore for EmbeddedStore {
         if let Some(x) = &next.external_application_id {
             // Taken by this write, or kept if still ours; another case that took it since keeps it.
             let taken = previous.is_none_or(|p| p.external_application_id.as_ref() != Some(x));
-            let ours = d.case_aliases.get(&external_alias(x)) == Some(&next.key);
+            // Ours, or gone: made again. Another case's stays.
+            let ours = d
+                .case_aliases
+                .get(&external_alias(x))
+                .is_none_or(|k| k == &next.key);
             if taken || ours {
                 d.case_aliases.insert(external_alias(x), next.key.clone());
             }
