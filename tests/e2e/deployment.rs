@@ -407,6 +407,7 @@ fn each_function_gets_exactly_the_variables_it_reads() {
                 expected.remove("EDGE_ORIGIN_SECRET_PARAMETER");
                 expected.remove("EDGE_ORIGIN_CHECK");
                 expected.remove("ALLOWED_COUNTRIES");
+                expected.remove("LENDER_API_ROLE");
             }
             let got: BTreeSet<String> = d.environment.keys().cloned().collect();
             assert_eq!(

@@ -1392,7 +1392,6 @@ async fn the_probe_runs_inside_the_stack_by_direct_invocation() {
 /// within the functions' grants.
 #[tokio::test]
 async fn the_lenders_api_runs_with_iam_callers_only() {
-    let caller = "arn:aws:sts::210987654321:assumed-role/LenderApiRole/lender-app";
     let officer = "officer@lender.example";
     let mut r = Rehearsal::start(Options {
         events: true,
@@ -1410,6 +1409,14 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
         let cold = f.ready().await;
         assert!(cold.is_ok(), "{name} did not start: {cold:?}\n{}", f.logs());
     }
+    // A session of the stack's LenderApiRole, as STS names it (the role's name as the template
+    // tells the functions).
+    let role = r.environments["create-redirection"]["LENDER_API_ROLE"].clone();
+    let caller = format!(
+        "arn:aws:sts::{}:assumed-role/{role}/lender-app",
+        e2e_tests::template::ACCOUNT
+    );
+    let caller = caller.as_str();
     let body = r#"{"externalApplicationId":"LOAN-2026-000123","email":"api.applicant@example.com","name":"Anna Kowalska","language":"pl","country":"pl"}"#;
     let post = || HttpRequest {
         method: "POST",
@@ -1444,6 +1451,12 @@ async fn the_lenders_api_runs_with_iam_callers_only() {
     // refuses it too.
     let around = r.http_to(r.function("create-redirection"), post()).await;
     assert_eq!(around.status, 401, "{}", around.body);
+
+    // Another principal of the account that may invoke the route (an administrator): refused
+    // by the function, nothing started.
+    let admin = format!("arn:aws:iam::{}:user/admin", e2e_tests::template::ACCOUNT);
+    let other = r.http_signed(post(), &admin, Some(body)).await;
+    assert_eq!(other.status, 403, "{}", other.body);
 
     // A country not offered is refused, nothing started.
     let elsewhere = body.replace(r#""country":"pl""#, r#""country":"de""#);

@@ -112,6 +112,8 @@ pub const CREATE_REDIRECTION: Function = Function {
         vars::DEFAULT_COUNTRY,
         // the countries of operation (the form's choice; a start elsewhere is refused)
         vars::ALLOWED_COUNTRIES,
+        // optional: the only IAM role whose sessions may call the lender's API
+        vars::LENDER_API_ROLE,
         vars::ACCESS_MODE,
         // the link by email
         vars::SENDER_EMAIL,
@@ -460,6 +462,8 @@ pub const UNSUBSCRIBE_AND_STATS: Function = Function {
         vars::DEFAULT_COUNTRY,
         // the countries of operation (the form's choice; a start elsewhere is refused)
         vars::ALLOWED_COUNTRIES,
+        // optional: the only IAM role whose sessions may call the lender's API
+        vars::LENDER_API_ROLE,
         // a case's refresh from Kontomatik: the period analysed, the record's retention
         vars::IMPORT_HISTORY_MONTHS,
         vars::IMPORT_RETENTION_DAYS,

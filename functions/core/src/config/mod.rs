@@ -91,8 +91,30 @@ pub struct Settings {
     pub link_origins: LinkOrigins,
     /// Who may sign in as staff, and what each may see; nobody when empty (`STAFF_EMAILS`).
     pub staff: Vec<StaffMember>,
+    /// The IAM role whose sessions may call the lender's API (`LENDER_API_ROLE`); `None`: any
+    /// caller API Gateway verified.
+    pub lender_api_role: Option<String>,
     /// Whether an applicant must log in (by emailed link) before starting (`APPLICANT_LOGIN`).
     pub applicant_login: ApplicantLogin,
+}
+
+impl Settings {
+    /// Whether `caller` (the ARN API Gateway verified) may use the lender's API: with
+    /// [`Settings::lender_api_role`], only a session of that role
+    /// (`arn:<partition>:sts::<account>:assumed-role/<role>/<session>`).
+    pub fn lender_api_caller_allowed(&self, caller: &str) -> bool {
+        let Some(role) = &self.lender_api_role else {
+            return true;
+        };
+        let parts: Vec<&str> = caller.splitn(6, ':').collect();
+        match parts.as_slice() {
+            [arn, _partition, "sts", "", _account, resource] if *arn == "arn" => resource
+                .strip_prefix("assumed-role/")
+                .and_then(|r| r.split_once('/'))
+                .is_some_and(|(name, session)| name == role && !session.is_empty()),
+            _ => false,
+        }
+    }
 }
 
 /// What a staff member may see.
@@ -397,6 +419,7 @@ impl Settings {
             import_retention: default_import_retention(),
             link_origins: LinkOrigins::default(),
             staff: vec![],
+            lender_api_role: None,
             applicant_login: ApplicantLogin::Optional,
         }
     }

@@ -255,3 +255,27 @@ fn staff_roles_are_read_from_the_list() {
     assert!(StaffMember::parse_list("not-an-address=credit").is_err());
     assert!(StaffMember::parse_list("").unwrap().is_empty());
 }
+
+#[test]
+fn only_sessions_of_the_lender_api_role_may_call_when_it_is_set() {
+    let mut s = super::Settings::with_defaults("https://signin.lender.example");
+    let lender = "arn:aws:sts::123456789012:assumed-role/signin-lender-api/lender-app";
+    let admin = "arn:aws:iam::123456789012:user/admin";
+    assert!(
+        s.lender_api_caller_allowed(admin),
+        "unset: any verified caller"
+    );
+    s.lender_api_role = Some("signin-lender-api".into());
+    assert!(s.lender_api_caller_allowed(lender));
+    for refused in [
+        admin,
+        "arn:aws:sts::123456789012:assumed-role/signin-lender-api-other/x",
+        "arn:aws:sts::123456789012:assumed-role/other/signin-lender-api",
+        "arn:aws:sts::123456789012:assumed-role/signin-lender-api/",
+        "arn:aws:iam::123456789012:role/signin-lender-api",
+        "AROAEXAMPLE:lender-app",
+        "",
+    ] {
+        assert!(!s.lender_api_caller_allowed(refused), "{refused}");
+    }
+}

@@ -34,6 +34,7 @@ pub const APPLICANT_LOGIN: &str = "APPLICANT_LOGIN";
 pub const USER_RETENTION_DAYS: &str = "USER_RETENTION_DAYS";
 pub const IMPORT_RETENTION_DAYS: &str = "IMPORT_RETENTION_DAYS";
 pub const STAFF_EMAILS: &str = "STAFF_EMAILS";
+pub const LENDER_API_ROLE: &str = "LENDER_API_ROLE";
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const IMPORT_COMMAND_WAIT: &str = "IMPORT_COMMAND_WAIT";
 pub const KONTOMATIK_LINK_HOSTS: &str = "KONTOMATIK_LINK_HOSTS";
@@ -407,6 +408,21 @@ pub const ALL: &[Variable] = &[
         required: false,
         apply: |l, v| {
             l.settings.staff = super::StaffMember::parse_list(v)?;
+            Ok(())
+        },
+    },
+    Variable {
+        name: LENDER_API_ROLE,
+        meaning: "the IAM role (its name) whose sessions may call the lender's API; any other caller API Gateway verified is refused (default: unset, any verified caller)",
+        required: false,
+        apply: |l, v| {
+            let ok = (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+            if !ok {
+                return Err("an IAM role name: 1 to 64 of letters, digits and +=,.@_-".into());
+            }
+            l.settings.lender_api_role = Some(v.to_owned());
             Ok(())
         },
     },

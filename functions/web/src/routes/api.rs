@@ -38,6 +38,10 @@ pub(crate) async fn serve(app: &App, req: &WebRequest, route: Route) -> WebRespo
         tracing::warn!(path = %req.path, "an API request came without an IAM caller; refused");
         return error(401, "this route needs an IAM-signed request (SigV4)");
     };
+    if !app.settings.lender_api_caller_allowed(caller) {
+        tracing::warn!(path = %req.path, "an API request from an IAM caller that is not the lender's role; refused");
+        return error(403, "this IAM caller may not use the lender's API");
+    }
     let query = Query::parse(req.query.as_deref().unwrap_or(""));
     match route {
         Route::ApiStartSignIn => match app.api_start(caller, &req.body).await {
