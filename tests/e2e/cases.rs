@@ -40,6 +40,49 @@ async fn staff_sign_in(f: &Flow, email: &str) -> Page {
     f.confirm_link(&link).await
 }
 
+/// Puts `list` on the staff function's `STAFF_EMAILS`.
+fn with_staff(f: &mut Flow, list: &str) {
+    f.function_mut("unsubscribe-and-stats").app.settings.staff =
+        StaffMember::parse_list(list).unwrap();
+}
+
+/// The key of the person with `email`.
+fn key_of(email: &str) -> signin_core::domain::UserKey {
+    signin_core::domain::Email::parse(email).unwrap().user_key()
+}
+
+/// `email` starts a sign-in in `language`, signs in at the bank (`outcome`) and comes back;
+/// a success is imported.
+async fn signs_in(f: &Flow, email: &str, language: &str, outcome: &str) {
+    let link = f
+        .start_sign_in_in(email, true, language)
+        .await
+        .location
+        .unwrap();
+    let back = f.sign_in_at_bank(&link, outcome, "DemoBank").await;
+    f.come_back(&back).await;
+    if outcome == "success" {
+        f.deliver_imports().await;
+    }
+}
+
+/// Sends the refresh form of the case with `reference` from its page.
+async fn refresh(f: &Flow, reference: &str) -> Page {
+    let page = get_html(f, &format!("/cases/view?case={reference}")).await;
+    let form = page
+        .body
+        .split(r#"action="/cases/refresh""#)
+        .nth(1)
+        .expect("the refresh form");
+    let token = e2e_tests::form_token_in(form);
+    f.http(
+        "POST",
+        "/cases/refresh",
+        Some(&format!("formToken={token}&case={reference}")),
+    )
+    .await
+}
+
 /// The decision form's token on a case page.
 fn decide_token(page: &str) -> String {
     let form = page
@@ -65,19 +108,11 @@ async fn a_credit_officer_reviews_a_case_and_asks_the_applicant_for_more_informa
     let mut f = Flow::start().await;
     let officer = f.email("officer");
     let marketer = f.email("marketer");
-    f.function_mut("unsubscribe-and-stats").app.settings.staff =
-        StaffMember::parse_list(&format!("{officer}=credit, {marketer}=marketing")).unwrap();
+    with_staff(&mut f, &format!("{officer}=credit, {marketer}=marketing"));
 
     // An applicant (Polish) shares their bank data; the sandbox's owner is somebody else.
     let applicant = f.email("applicant");
-    let link = f
-        .start_sign_in_in(&applicant, true, "pl")
-        .await
-        .location
-        .unwrap();
-    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
-    f.come_back(&back).await;
-    f.deliver_imports().await;
+    signs_in(&f, &applicant, "pl", "success").await;
 
     // The officer signs in and lands on the applications, needs review first.
     let done = staff_sign_in(&f, &officer).await;
@@ -121,9 +156,7 @@ async fn a_credit_officer_reviews_a_case_and_asks_the_applicant_for_more_informa
         own > 0,
         "the sandbox's transfers between the person's accounts are found"
     );
-    let key = signin_core::domain::Email::parse(&applicant)
-        .unwrap()
-        .user_key();
+    let key = key_of(&applicant);
     let views = f.store.case_views(&key).await.unwrap();
     assert_eq!(views.len(), 1);
     assert_eq!(views[0].by, officer);
@@ -217,16 +250,10 @@ async fn only_credit_staff_see_applications_and_a_bad_decision_changes_nothing()
     let mut f = Flow::start().await;
     let officer = f.email("officer2");
     let marketer = f.email("marketer2");
-    f.function_mut("unsubscribe-and-stats").app.settings.staff =
-        StaffMember::parse_list(&format!("{officer}=credit, {marketer}=marketing")).unwrap();
+    with_staff(&mut f, &format!("{officer}=credit, {marketer}=marketing"));
     let applicant = f.email("applicant2");
-    let link = f.start_sign_in(&applicant, true).await.location.unwrap();
-    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
-    f.come_back(&back).await;
-    f.deliver_imports().await;
-    let key = signin_core::domain::Email::parse(&applicant)
-        .unwrap()
-        .user_key();
+    signs_in(&f, &applicant, "en", "success").await;
+    let key = key_of(&applicant);
     let case = f.store.get_case(&key).await.unwrap().expect("the case");
 
     // Nobody signed in: the sign-in form, no case data.
@@ -301,44 +328,18 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
     use signin_core::ports::{ImportRecordStore, ImportSource, PersonStore};
     let mut f = Flow::start().await;
     let officer = f.email("officer3");
-    f.function_mut("unsubscribe-and-stats").app.settings.staff =
-        StaffMember::parse_list(&format!("{officer}=credit")).unwrap();
+    with_staff(&mut f, &format!("{officer}=credit"));
     let applicant = f.email("applicant3");
-    let link = f.start_sign_in(&applicant, true).await.location.unwrap();
-    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
-    f.come_back(&back).await;
-    f.deliver_imports().await;
+    signs_in(&f, &applicant, "en", "success").await;
     let failed = f.email("applicant3-failed");
-    let link = f.start_sign_in(&failed, true).await.location.unwrap();
-    let back = f.sign_in_at_bank(&link, "fail_login", "DemoBank").await;
-    f.come_back(&back).await;
+    signs_in(&f, &failed, "en", "fail_login").await;
     staff_sign_in(&f, &officer).await;
 
-    let key = signin_core::domain::Email::parse(&applicant)
-        .unwrap()
-        .user_key();
+    let key = key_of(&applicant);
     let case = f.store.get_case(&key).await.unwrap().unwrap();
     let owner = f.store.sign_ins(&key).await.unwrap()[0].owner.clone();
-    let refresh = |reference: String| {
-        let f = &f;
-        async move {
-            let page = get_html(f, &format!("/cases/view?case={reference}")).await;
-            let form = page
-                .body
-                .split(r#"action="/cases/refresh""#)
-                .nth(1)
-                .expect("the refresh form");
-            let token = e2e_tests::form_token_in(form);
-            f.http(
-                "POST",
-                "/cases/refresh",
-                Some(&format!("formToken={token}&case={reference}")),
-            )
-            .await
-        }
-    };
     let before = f.sandbox.handle.counters();
-    let done = refresh(case.reference.clone()).await;
+    let done = refresh(&f, &case.reference).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(done.location.as_deref().unwrap().ends_with("refreshed=1"));
     let after = f.sandbox.handle.counters();
@@ -365,7 +366,7 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
     assert!(page.body.contains("Refreshed:"), "{}", page.body);
 
     // Once an hour.
-    let again = refresh(case.reference.clone()).await;
+    let again = refresh(&f, &case.reference).await;
     assert_eq!(again.status, 400, "{}", again.body);
     assert!(
         again.body.contains("in this clock hour already"),
@@ -374,15 +375,13 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
     );
     assert_eq!(f.store.import_records(&owner).await.unwrap().len(), 2);
     f.advance(chrono::Duration::minutes(61));
-    assert_eq!(refresh(case.reference.clone()).await.status, 303);
+    assert_eq!(refresh(&f, &case.reference).await.status, 303);
     assert_eq!(f.store.import_records(&owner).await.unwrap().len(), 3);
 
     // Nothing held for an applicant whose sign-in failed.
-    let failed_key = signin_core::domain::Email::parse(&failed)
-        .unwrap()
-        .user_key();
+    let failed_key = key_of(&failed);
     let failed_case = f.store.get_case(&failed_key).await.unwrap().unwrap();
-    let none = refresh(failed_case.reference.clone()).await;
+    let none = refresh(&f, &failed_case.reference).await;
     assert_eq!(none.status, 303, "{}", none.body);
     assert!(none.location.as_deref().unwrap().ends_with("refreshed=0"));
     let page = get_html(&f, none.location.as_deref().unwrap()).await;
@@ -392,9 +391,7 @@ async fn a_case_is_refreshed_from_kontomatiks_owner_data_at_most_hourly() {
     // case filed as pending; the list files it again where it belongs.
     let walked = f.email("applicant3-walked-away");
     f.start_sign_in(&walked, true).await;
-    let walked_key = signin_core::domain::Email::parse(&walked)
-        .unwrap()
-        .user_key();
+    let walked_key = key_of(&walked);
     let walked_case = f.store.get_case(&walked_key).await.unwrap().unwrap();
     assert!(get_html(&f, "/cases?status=pending")
         .await
@@ -427,18 +424,12 @@ async fn with_multiple_access_a_refresh_imports_again_without_the_applicant() {
         .settings
         .access_mode = signin_core::domain::AccessMode::Multiple;
     let officer = f.email("officer4");
-    f.function_mut("unsubscribe-and-stats").app.settings.staff =
-        StaffMember::parse_list(&format!("{officer}=credit")).unwrap();
+    with_staff(&mut f, &format!("{officer}=credit"));
     let applicant = f.email("applicant4");
-    let link = f.start_sign_in(&applicant, true).await.location.unwrap();
-    let back = f.sign_in_at_bank(&link, "success", "DemoBank").await;
-    f.come_back(&back).await;
-    f.deliver_imports().await;
+    signs_in(&f, &applicant, "en", "success").await;
 
     // Kept sealed, with the person.
-    let key = signin_core::domain::Email::parse(&applicant)
-        .unwrap()
-        .user_key();
+    let key = key_of(&applicant);
     let grants = f.store.access_grants(&key).await.unwrap();
     assert_eq!(grants.len(), 1, "{grants:?}");
     let signing = f
@@ -464,21 +455,8 @@ async fn with_multiple_access_a_refresh_imports_again_without_the_applicant() {
     // The refresh: a new import at the bank, without the applicant.
     staff_sign_in(&f, &officer).await;
     let case = f.store.get_case(&key).await.unwrap().unwrap();
-    let page = get_html(&f, &format!("/cases/view?case={}", case.reference)).await;
-    let form = page
-        .body
-        .split(r#"action="/cases/refresh""#)
-        .nth(1)
-        .expect("the refresh form");
-    let token = e2e_tests::form_token_in(form);
     let before = f.sandbox.handle.counters();
-    let done = f
-        .http(
-            "POST",
-            "/cases/refresh",
-            Some(&format!("formToken={token}&case={}", case.reference)),
-        )
-        .await;
+    let done = refresh(&f, &case.reference).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let after = f.sandbox.handle.counters();
     assert_eq!(after.access_imports, before.access_imports + 1);
@@ -503,20 +481,7 @@ async fn with_multiple_access_a_refresh_imports_again_without_the_applicant() {
     spoiled.sealed_token = "c3BvaWxlZC1ieS10aGUtdGVzdC0wMTIzNDU2Nzg5".into();
     f.store.put_access_grant(&key, &spoiled).await.unwrap();
     f.advance(chrono::Duration::minutes(61));
-    let page = get_html(&f, &format!("/cases/view?case={}", case.reference)).await;
-    let form = page
-        .body
-        .split(r#"action="/cases/refresh""#)
-        .nth(1)
-        .expect("the refresh form");
-    let token = e2e_tests::form_token_in(form);
-    let again = f
-        .http(
-            "POST",
-            "/cases/refresh",
-            Some(&format!("formToken={token}&case={}", case.reference)),
-        )
-        .await;
+    let again = refresh(&f, &case.reference).await;
     assert_eq!(again.status, 303, "{}", again.body);
     assert_eq!(
         f.sandbox.handle.counters().access_imports,

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use e2e_tests::rehearsal::steps::{
-    cookie_of, id_of, make_due, sign_in_at_bank, staff_sign_in, start, start_form,
-    start_form_from_page,
+    cookie_of, id_of, make_due, sign_in_at_bank, signs_in_by_emailed_link, staff_sign_in, start,
+    start_form, start_form_from_page, APPLICANT_LOG_IN,
 };
 use e2e_tests::rehearsal::{
     HttpRequest, Options, Outcome, Rehearsal, LINK_SIGNING_KEY, PUBLIC_BASE, STATS_TOKEN,
@@ -503,63 +503,9 @@ async fn the_whole_flow_runs_through_the_real_bootstraps_with_iam_enforced() {
     );
 
     // Ann logs in by the emailed link and sees her application on her page (no bank data).
-    let login = r
-        .http(HttpRequest {
-            method: "GET",
-            path: "/login",
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(login.status, 200, "{}", login.body);
-    let binding = cookie_of(&login);
-    let form = format!(
-        "email={}&language=en&formToken={}",
-        email.replace('@', "%40"),
-        e2e_tests::form_token_in(&login.body)
-    );
-    let sent = r
-        .http(HttpRequest {
-            method: "POST",
-            path: "/login",
-            form: Some(&form),
-            cookies: &[&binding],
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(sent.status, 200, "{}", sent.body);
-    let mails = r.moto.mails().await;
-    let login_mail = mails
-        .iter()
-        .rev()
-        .find(|m| m.to == email && m.text.contains("/login/link?t="))
-        .expect("the log-in mail");
-    let link = link_in(&login_mail.text, "/login/link?t=");
-    let confirm = r
-        .http(HttpRequest {
-            method: "GET",
-            path: "/login/link",
-            query: &format!("t={}", token(&link)),
-            cookies: &[&binding],
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(confirm.status, 200, "{}", confirm.body);
-    let form = format!(
-        "t={}&formToken={}",
-        token(&link),
-        e2e_tests::form_token_in(&confirm.body)
-    );
-    let landed = r
-        .http(HttpRequest {
-            method: "POST",
-            path: "/login/session",
-            form: Some(&form),
-            cookies: &[&binding],
-            ..HttpRequest::default()
-        })
-        .await;
-    assert_eq!(landed.status, 303, "{}", landed.body);
-    let applicant_session = cookie_of(&landed);
+    let logged_in = signs_in_by_emailed_link(&r, &APPLICANT_LOG_IN, email).await;
+    let binding = cookie_of(&logged_in.form_page);
+    let applicant_session = cookie_of(&logged_in.signed_in);
     let me = r
         .http(HttpRequest {
             method: "GET",

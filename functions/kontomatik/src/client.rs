@@ -271,6 +271,34 @@ impl KontomatikClient {
             .query(&[(wire::PARAM_OWNER_EXTERNAL_ID, owner.as_str())]))
     }
 
+    /// Posts a Default Import form; the command's id from its `202` (first state `setup`, or
+    /// `in_progress` in older samples).
+    async fn start_import(&self, form: &[(&str, String)]) -> Result<CommandId, KontomatikError> {
+        let req = self
+            .request(reqwest::Method::POST, wire::DEFAULT_IMPORT_PATH)?
+            .form(form);
+        match Self::send_xml(req, &mut Discard).await? {
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Command(c),
+                    ..
+                },
+            ) if s.is_success() => Ok(c.id),
+            (
+                s,
+                ParsedReply {
+                    reply: Reply::Command(_),
+                    ..
+                },
+            ) => Err(KontomatikError::Malformed(format!(
+                "a command with HTTP {}",
+                s.as_u16()
+            ))),
+            (s, p) => Err(non_command_error(s, &p.reply)),
+        }
+    }
+
     fn session_form(session: &SessionData) -> Vec<(&'static str, String)> {
         vec![
             (wire::PARAM_SESSION_ID, session.session_id.clone()),
@@ -377,30 +405,7 @@ impl Kontomatik for KontomatikClient {
             wire::PARAM_SINCE,
             since.format(wire::SINCE_FORMAT).to_string(),
         ));
-        let req = self
-            .request(reqwest::Method::POST, wire::DEFAULT_IMPORT_PATH)?
-            .form(&form);
-        match Self::send_xml(req, &mut Discard).await? {
-            // 202 Accepted, first state `setup` (or `in_progress` in older samples).
-            (
-                s,
-                ParsedReply {
-                    reply: Reply::Command(c),
-                    ..
-                },
-            ) if s.is_success() => Ok(c.id),
-            (
-                s,
-                ParsedReply {
-                    reply: Reply::Command(_),
-                    ..
-                },
-            ) => Err(KontomatikError::Malformed(format!(
-                "a command with HTTP {}",
-                s.as_u16()
-            ))),
-            (s, p) => Err(non_command_error(s, &p.reply)),
-        }
+        self.start_import(&form).await
     }
 
     async fn import_with_access(
@@ -421,19 +426,7 @@ impl Kontomatik for KontomatikClient {
                 since.format(wire::SINCE_FORMAT).to_string(),
             ),
         ];
-        let req = self
-            .request(reqwest::Method::POST, wire::DEFAULT_IMPORT_PATH)?
-            .form(&form);
-        match Self::send_xml(req, &mut Discard).await? {
-            (
-                s,
-                ParsedReply {
-                    reply: Reply::Command(c),
-                    ..
-                },
-            ) if s.is_success() => Ok(c.id),
-            (s, p) => Err(non_command_error(s, &p.reply)),
-        }
+        self.start_import(&form).await
     }
 
     async fn command_status(

@@ -105,15 +105,46 @@ pub async fn make_due(r: &Rehearsal, id: &RedirectionId) {
     ));
 }
 
-/// A staff member's sign-in as a browser does it: the sign-in form at `page`, the emailed
-/// one-time link, its page and its button. Returns the button's answer (a 303 with the session
-/// cookie) and the cookies to send from then on (the form binding and the session).
-pub async fn staff_sign_in(r: &Rehearsal, staff: &str, page: &str) -> (HttpAnswer, Vec<String>) {
+/// Where a sign-in by emailed link goes: the page with the address form, where the form
+/// posts (with `extra` fields), the path of the mailed link, and where its page's button posts.
+pub struct EmailedSignIn<'a> {
+    pub page: &'a str,
+    pub ask: &'a str,
+    pub extra: &'a str,
+    pub link: &'a str,
+    pub confirm: &'a str,
+}
+
+/// An applicant's log-in (`/login`, in English).
+pub const APPLICANT_LOG_IN: EmailedSignIn<'static> = EmailedSignIn {
+    page: "/login",
+    ask: "/login",
+    extra: "&language=en",
+    link: "/login/link",
+    confirm: "/login/session",
+};
+
+/// What a sign-in by emailed link left: the address form's page, the button's answer (a 303
+/// with the session cookie), and the cookies to send from then on (the form binding, if the
+/// page set one, and the session).
+pub struct SignedIn {
+    pub form_page: HttpAnswer,
+    pub signed_in: HttpAnswer,
+    pub cookies: Vec<String>,
+}
+
+/// A sign-in by emailed link as a browser does it: the address form, the mail, the link's
+/// page and its button.
+pub async fn signs_in_by_emailed_link(
+    r: &Rehearsal,
+    at: &EmailedSignIn<'_>,
+    email: &str,
+) -> SignedIn {
     let html = [("accept", "text/html")];
     let form_page = r
         .http(HttpRequest {
             method: "GET",
-            path: page,
+            path: at.page,
             headers: &html,
             ..HttpRequest::default()
         })
@@ -128,36 +159,38 @@ pub async fn staff_sign_in(r: &Rehearsal, staff: &str, page: &str) -> (HttpAnswe
         .collect();
     let sent: Vec<&str> = cookies.iter().map(String::as_str).collect();
     let form = format!(
-        "email={}&formToken={}",
-        staff.replace('@', "%40"),
+        "email={}{}&formToken={}",
+        email.replace('@', "%40"),
+        at.extra,
         crate::form_token_in(&form_page.body)
     );
     let asked = r
         .http(HttpRequest {
             method: "POST",
-            path: "/stats/login",
+            path: at.ask,
             form: Some(&form),
             cookies: &sent,
             ..HttpRequest::default()
         })
         .await;
     assert_eq!(asked.status, 200, "{}", asked.body);
+    let marker = format!("{}?t=", at.link);
     let mails = r.moto.mails().await;
-    let mail = mails
+    let t = mails
         .iter()
         .rev()
-        .find(|m| m.to == staff)
-        .unwrap_or_else(|| panic!("no sign-in link mailed: {mails:?}"));
-    let t = mail
-        .text
-        .split_whitespace()
-        .find_map(|w| w.split_once("/stats/login?t="))
-        .map(|(_, t)| t.to_owned())
-        .expect("the sign-in link");
+        .filter(|m| m.to == email)
+        .find_map(|m| {
+            m.text
+                .split_whitespace()
+                .find_map(|w| w.split_once(marker.as_str()))
+                .map(|(_, t)| t.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no sign-in link mailed to {email}: {mails:?}"));
     let confirm = r
         .http(HttpRequest {
             method: "GET",
-            path: "/stats/login",
+            path: at.link,
             query: &format!("t={t}"),
             cookies: &sent,
             ..HttpRequest::default()
@@ -168,7 +201,7 @@ pub async fn staff_sign_in(r: &Rehearsal, staff: &str, page: &str) -> (HttpAnswe
     let signed_in = r
         .http(HttpRequest {
             method: "POST",
-            path: "/stats/session",
+            path: at.confirm,
             form: Some(&form),
             cookies: &sent,
             ..HttpRequest::default()
@@ -182,5 +215,23 @@ pub async fn staff_sign_in(r: &Rehearsal, staff: &str, page: &str) -> (HttpAnswe
             .unwrap()
             .to_owned(),
     );
-    (signed_in, cookies)
+    SignedIn {
+        form_page,
+        signed_in,
+        cookies,
+    }
+}
+
+/// A staff member's sign-in from `page` (the funnel's or the applications'): see
+/// [`signs_in_by_emailed_link`].
+pub async fn staff_sign_in(r: &Rehearsal, staff: &str, page: &str) -> (HttpAnswer, Vec<String>) {
+    let at = EmailedSignIn {
+        page,
+        ask: "/stats/login",
+        extra: "",
+        link: "/stats/login",
+        confirm: "/stats/session",
+    };
+    let done = signs_in_by_emailed_link(r, &at, staff).await;
+    (done.signed_in, done.cookies)
 }

@@ -10,25 +10,42 @@ use crate::domain::case::{case_sort_key, Case, CaseChange, CaseStatus};
 use crate::domain::{Email, Language, RedirectionId};
 use crate::ports::{CaseCursor, CaseOrder, CaseView, ConditionalWrite, Store};
 
-fn opened(email: &str, external: Option<&str>, clock: &SimClock) -> Case {
+/// A start now for `email` (kept 30 days).
+fn started(email: &str, external: Option<&str>, clock: &SimClock) -> CaseChange {
     let email = Email::parse(email).unwrap();
     let now = clock.now();
+    CaseChange::SignInStarted {
+        key: email.user_key(),
+        id: RedirectionId::parse(&unique("case")).unwrap(),
+        window_ends: now + Duration::hours(24),
+        email,
+        name: "Anna Kowalska".into(),
+        language: Language::parse("pl").unwrap(),
+        external_application_id: external.map(str::to_owned),
+        kept_until: now + Duration::days(30),
+        speaks_for_person: true,
+    }
+}
+
+/// The case a start now for `email` opens.
+fn opened(email: &str, external: Option<&str>, clock: &SimClock) -> Case {
+    let now = clock.now();
     Case::open_with(
-        &CaseChange::SignInStarted {
-            key: email.user_key(),
-            id: RedirectionId::parse(&unique("case")).unwrap(),
-            window_ends: now + Duration::hours(24),
-            email,
-            name: "Anna Kowalska".into(),
-            language: Language::parse("pl").unwrap(),
-            external_application_id: external.map(str::to_owned),
-            kept_until: now + Duration::days(30),
-            speaks_for_person: true,
-        },
+        &started(email, external, clock),
         crate::domain::case::new_reference(),
         now,
     )
     .unwrap()
+}
+
+/// `case` after one of its sign-ins ended now.
+fn ended(case: &Case, clock: &SimClock) -> Case {
+    case.apply(
+        &CaseChange::SignInEnded {
+            id: RedirectionId::parse("ended").unwrap(),
+        },
+        clock.now(),
+    )
 }
 
 /// Every case of `status` in `order`, page by page (`limit` each), keeping only `mine`.
@@ -153,12 +170,7 @@ pub async fn store_cases(store: &dyn Store, clock: &SimClock) {
 
     // A change refiles the case, written only over the version it was made from.
     clock.advance(Duration::seconds(1));
-    let a2 = a.apply(
-        &CaseChange::SignInEnded {
-            id: RedirectionId::parse("gone").unwrap(),
-        },
-        clock.now(),
-    );
+    let a2 = ended(&a, clock);
     assert_eq!(
         store
             .put_case(&a2, CaseStatus::Decided, Some(&a))
@@ -269,18 +281,7 @@ pub async fn store_case_lookups(store: &dyn Store, clock: &SimClock) {
 
     // A later start keeps the case (and its lookups) longer than the first start's retention.
     clock.advance(Duration::days(20));
-    let start = CaseChange::SignInStarted {
-        key: a.key.clone(),
-        id: RedirectionId::parse(&unique("case")).unwrap(),
-        window_ends: clock.now() + Duration::hours(24),
-        email: a.email.clone(),
-        name: a.name.clone(),
-        language: a.language,
-        external_application_id: None,
-        kept_until: clock.now() + Duration::days(30),
-        speaks_for_person: true,
-    };
-    let a2 = a.apply(&start, clock.now());
+    let a2 = a.apply(&started(&a_email, None, clock), clock.now());
     assert_eq!(
         store
             .put_case(&a2, CaseStatus::Pending, Some(&a))
@@ -319,12 +320,7 @@ pub async fn store_case_lookups(store: &dyn Store, clock: &SimClock) {
             .map(|c| c.key),
         Some(b.key.clone())
     );
-    let a3 = a2.apply(
-        &CaseChange::SignInEnded {
-            id: RedirectionId::parse("x").unwrap(),
-        },
-        clock.now(),
-    );
+    let a3 = ended(&a2, clock);
     store
         .put_case(&a3, CaseStatus::Failed, Some(&a2))
         .await
@@ -358,12 +354,7 @@ pub async fn store_case_lookups(store: &dyn Store, clock: &SimClock) {
         .await
         .unwrap();
     assert_eq!(fresh.version, a.version);
-    let stale = a.apply(
-        &CaseChange::SignInEnded {
-            id: RedirectionId::parse("x").unwrap(),
-        },
-        clock.now(),
-    );
+    let stale = ended(&a, clock);
     assert_eq!(
         store
             .put_case(&stale, CaseStatus::Failed, Some(&a))
